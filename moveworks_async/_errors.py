@@ -1,0 +1,264 @@
+"""The one exception tree of moveworks-async.
+
+This module is a leaf: it imports nothing from the package, so every other module can raise
+from it without import cycles and every attribute keeps a precise type.
+
+::
+
+    MoveworksError
+    ├── InvalidParameterError (also ValueError)   bad input, raised before any I/O
+    ├── UnsupportedOperationError                 endpoint absent in the configured API generation
+    ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
+    └── APIError                                  anything the server (or the wire) did
+        ├── APIStatusError                        non-2xx reply: .status_code .code .message .request_id .body
+        │   ├── BadRequestError                   400
+        │   ├── AuthenticationError               401
+        │   ├── PermissionDeniedError             403
+        │   ├── NotFoundError                     404
+        │   ├── RateLimitError                    429 (.retry_after)
+        │   └── InternalServerError               5xx
+        ├── APIConnectionError                    transport failure (.outcome_unknown)
+        │   ├── APITimeoutError                   a timeout (.phase)
+        │   └── StreamInterruptedError            a stream ended before its terminal event
+        ├── StreamError                           an ``ERROR`` event inside a stream (.code .response_id)
+        ├── StreamProtocolError                   undecodable stream (event too large, bad JSON)
+        ├── ResponseValidationError               a payload that cannot be understood (.path)
+        └── UnexpectedResponseError               a 2xx reply of the wrong content type
+
+No exception carries the bearer token: messages are built from status, code, server message and
+request id only, and aiohttp exceptions (whose ``request_info`` holds the request headers) are never
+chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "InternalServerError",
+    "InvalidParameterError",
+    "MoveworksError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "StreamError",
+    "StreamInterruptedError",
+    "StreamProtocolError",
+    "UnexpectedResponseError",
+    "UnsupportedOperationError",
+    "WaitTimeoutError",
+]
+
+
+def _suffix(request_id: str | None) -> str:
+    return f" (request id {request_id})" if request_id else ""
+
+
+class MoveworksError(Exception):
+    """Root of every exception this package raises on purpose."""
+
+
+class InvalidParameterError(MoveworksError, ValueError):
+    """An argument was rejected before any request was sent.
+
+    The message names the parameter and the rule, never the offending value: the value may be a
+    secret (a token pasted into the wrong field) or an attack string.
+    """
+
+
+class UnsupportedOperationError(MoveworksError):
+    """The endpoint does not exist in the client's configured API generation."""
+
+
+class WaitTimeoutError(MoveworksError, TimeoutError):
+    """``responses.wait()`` reached its deadline before a terminal status.
+
+    ``.response`` is the last Response seen (``None`` if no poll succeeded).
+    """
+
+    def __init__(self, message: str, *, response_id: str, response: Any = None) -> None:
+        super().__init__(message)
+        self.response_id = response_id
+        self.response = response
+
+
+class APIError(MoveworksError):
+    """Something the server (or the connection to it) did.
+
+    ``.message`` is a human-readable explanation; ``.request_id`` is the server trace id
+    (``x-moveworks-root-uuid`` or ``x-trace-id``) when one was seen.
+    """
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message + _suffix(request_id))
+        self.message = message
+        self.request_id = request_id
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-success HTTP status.
+
+    Attributes: ``status_code``, ``code`` (the API's stable error code, or ``None``), ``message``,
+    ``request_id``, ``body`` (parsed JSON, or a text snippet of at most 2 KiB) and
+    ``outcome_unknown`` (True when a create may have been applied although this error was raised,
+    for example a 502/504 from a gateway).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        label = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
+        super().__init__(label, request_id=request_id)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.outcome_unknown = outcome_unknown
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed (``INVALID_INPUT``, ``INVALID_CURSOR``, ``INVALID_REQUEST``)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the bearer was missing, invalid or expired (after one refresh and replay)."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: forbidden, typically an ``Assistant-Name`` the org does not know."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the resource does not exist (or the API is not enabled for the org)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: rate limited, and no retry was left or the server asked for too long a wait.
+
+    ``.retry_after`` is the server-requested wait in seconds, or ``None`` if it sent none.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server (or a gateway in front of it) failed."""
+
+
+class APIConnectionError(APIError):
+    """The request could not be completed on the wire.
+
+    ``outcome_unknown`` is True when the request may have reached the server (a reset after
+    sending, a timeout waiting for the reply): for a create, check before sending again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.outcome_unknown = outcome_unknown
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout; ``.phase`` says which one (``connect``, ``read``, ``total``, ``first_event``,
+    ``idle``, ``deadline``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: str,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
+        self.phase = phase
+
+
+class StreamInterruptedError(APIConnectionError):
+    """A stream ended (or stalled) before its terminal event and could not be recovered.
+
+    ``response_id`` is the id seen in ``RESPONSE_CREATED`` or ``None``; with ``None`` the outcome
+    of the create is unknown (``outcome_unknown`` is then True).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, outcome_unknown=response_id is None)
+        self.response_id = response_id
+
+
+class StreamError(APIError):
+    """The server sent an ``ERROR`` event inside a stream.
+
+    The events before it were delivered first. ``.code`` and ``.message`` come from the event;
+    ``.response_id`` is the stream's response id if it was known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        response_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}" if code else message, request_id=request_id)
+        self.message = message
+        self.code = code
+        self.response_id = response_id
+
+
+class StreamProtocolError(APIError):
+    """The event stream could not be decoded: an event over the size cap, or undecodable JSON."""
+
+
+class ResponseValidationError(APIError):
+    """A payload did not have the documented shape.
+
+    ``.path`` names the offending field (``$.outputs[0].message.content``) and ``.request_id``
+    the server trace id, so the failure can be reported without the payload itself.
+    """
+
+    def __init__(self, message: str, *, path: str, request_id: str | None = None) -> None:
+        super().__init__(f"{message} at {path}", request_id=request_id)
+        self.message = message
+        self.path = path
+
+
+class UnexpectedResponseError(APIError):
+    """A success status with a body that is not what the endpoint returns (HTML on a JSON route)."""
+
+    def __init__(
+        self, message: str, *, status_code: int, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status_code = status_code
