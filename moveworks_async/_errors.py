@@ -10,7 +10,7 @@ from it without import cycles and every attribute keeps a precise type.
     ├── UnsupportedOperationError                 endpoint absent in the configured API generation
     ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
     └── APIError                                  anything the server (or the wire) did
-        ├── APIStatusError                        non-2xx reply: .status_code .code .message .request_id .body
+        ├── APIStatusError                        non-2xx reply (.status_code .code .body)
         │   ├── BadRequestError                   400
         │   ├── AuthenticationError               401
         │   ├── PermissionDeniedError             403
@@ -20,7 +20,7 @@ from it without import cycles and every attribute keeps a precise type.
         ├── APIConnectionError                    transport failure (.outcome_unknown)
         │   ├── APITimeoutError                   a timeout (.phase)
         │   └── StreamInterruptedError            a stream ended before its terminal event
-        ├── StreamError                           an ``ERROR`` event inside a stream (.code .response_id)
+        ├── StreamError                           an ERROR event in a stream (.code .response_id)
         ├── StreamProtocolError                   undecodable stream (event too large, bad JSON)
         ├── ResponseValidationError               a payload that cannot be understood (.path)
         └── UnexpectedResponseError               a 2xx reply of the wrong content type
@@ -134,7 +134,7 @@ class APIStatusError(APIError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the request was malformed (``INVALID_INPUT``, ``INVALID_CURSOR``, ``INVALID_REQUEST``)."""
+    """400: a malformed request (``INVALID_INPUT``, ``INVALID_CURSOR``, ``INVALID_REQUEST``)."""
 
 
 class AuthenticationError(APIStatusError):
@@ -257,8 +257,6 @@ class ResponseValidationError(APIError):
 class UnexpectedResponseError(APIError):
     """A success status with a body that is not what the endpoint returns (HTML on a JSON route)."""
 
-    def __init__(
-        self, message: str, *, status_code: int, request_id: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int, request_id: str | None = None) -> None:
         super().__init__(message, request_id=request_id)
         self.status_code = status_code

@@ -1,0 +1,153 @@
+"""moveworks-async: the async-first Python SDK for the Moveworks Conversations API.
+
+Everything public is re-exported here; the underscored modules are private.
+"""
+
+from __future__ import annotations
+
+from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
+from ._client import DEFAULT_BASE_URL, AsyncMoveworks
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    InvalidParameterError,
+    MoveworksError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    StreamError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    UnexpectedResponseError,
+    UnsupportedOperationError,
+    WaitTimeoutError,
+)
+from ._governor import GovernorSnapshot, RateGovernor
+from ._models import (
+    Action,
+    ActorType,
+    CallbackAction,
+    Citation,
+    CitationAttribute,
+    CitationDisplay,
+    CitationLocation,
+    Content,
+    ContentReference,
+    Conversation,
+    ErrorDetail,
+    Event,
+    EventPayload,
+    EventType,
+    FeedbackOption,
+    FeedbackResult,
+    FileRef,
+    Handoff,
+    HandoffCategory,
+    HandoffItem,
+    Message,
+    MessageFeedback,
+    MessageOutput,
+    Modal,
+    ModalAction,
+    ModalField,
+    ModalSubmission,
+    OutputItem,
+    ReasoningMessage,
+    ReasoningOutput,
+    Response,
+    ResponseStatus,
+    SenderInfo,
+    UnknownAction,
+    UnknownContent,
+    UnknownOutput,
+    UrlAction,
+)
+from ._protocol import Generation
+from ._retry import RetryPolicy
+from ._transport import Timeout
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Action",
+    "ActorType",
+    "AsyncMoveworks",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallableToken",
+    "CallbackAction",
+    "Citation",
+    "CitationAttribute",
+    "CitationDisplay",
+    "CitationLocation",
+    "ClientCredentials",
+    "Content",
+    "ContentReference",
+    "Conversation",
+    "ErrorDetail",
+    "Event",
+    "EventPayload",
+    "EventType",
+    "FeedbackOption",
+    "FeedbackResult",
+    "FileRef",
+    "Generation",
+    "GovernorSnapshot",
+    "Handoff",
+    "HandoffCategory",
+    "HandoffItem",
+    "InternalServerError",
+    "InvalidParameterError",
+    "Message",
+    "MessageFeedback",
+    "MessageOutput",
+    "Modal",
+    "ModalAction",
+    "ModalField",
+    "ModalSubmission",
+    "MoveworksError",
+    "NotFoundError",
+    "OutputItem",
+    "PermissionDeniedError",
+    "RateGovernor",
+    "RateLimitError",
+    "ReasoningMessage",
+    "ReasoningOutput",
+    "Response",
+    "ResponseStatus",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "SenderInfo",
+    "StaticToken",
+    "StreamError",
+    "StreamInterruptedError",
+    "StreamProtocolError",
+    "Timeout",
+    "TokenSource",
+    "UnexpectedResponseError",
+    "UnknownAction",
+    "UnknownContent",
+    "UnknownOutput",
+    "UnsupportedOperationError",
+    "UrlAction",
+    "WaitTimeoutError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> str:
+    # The version comes from the installed metadata, computed only when asked for.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("moveworks-async")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

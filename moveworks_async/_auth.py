@@ -1,0 +1,179 @@
+"""Bearer token sources: a static token, the caller's async callable, OAuth client credentials.
+
+A source hands out a bearer for each attempt and is told when the server rejected one
+(``invalidate``); it answers whether asking again could give a different token, which is what
+makes a single 401 replay worthwhile. No source ever puts a secret in a repr, str or log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import anyio
+
+from . import _json
+from ._errors import ResponseValidationError
+from ._validate import check_header_value, check_text
+
+__all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
+
+#: ``fetch(url, form) -> decoded JSON``: posts the token request through the client's transport,
+#: raising the client's typed errors for non-2xx replies.
+TokenFetcher = Callable[[str, Mapping[str, str]], Awaitable[Any]]
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """What the client needs from an authentication method."""
+
+    async def get_token(self) -> str:
+        """A bearer to send now."""
+        ...
+
+    def invalidate(self, token: str) -> bool:
+        """The server rejected ``token``; True if :meth:`get_token` may now return another."""
+        ...
+
+
+class StaticToken:
+    """A fixed bearer (an API key or a token obtained elsewhere). A 401 is final."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str) -> None:
+        self._token = check_header_value(token, "token")
+
+    async def get_token(self) -> str:
+        return self._token
+
+    def invalidate(self, token: str) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "StaticToken(<redacted>)"
+
+
+class CallableToken:
+    """Wraps the caller's ``async () -> str``; called before every attempt (cache it yourself).
+
+    After a 401 the callable is asked once more and the request replayed once.
+    """
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], Awaitable[str]]) -> None:
+        if not callable(fn):
+            raise TypeError("auth must be a TokenSource or an async callable returning a str")
+        self._fn = fn
+
+    async def get_token(self) -> str:
+        return check_header_value(await self._fn(), "token returned by auth callable")
+
+    def invalidate(self, token: str) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"CallableToken({getattr(self._fn, '__qualname__', 'callable')})"
+
+
+class ClientCredentials:
+    """OAuth 2.0 client credentials against ``POST {base_url}/oauth/v1/token``.
+
+    The token is cached until ``refresh_margin`` seconds before ``expires_in`` runs out (default:
+    a fifth of the lifetime, at most 60 s, since tokens may live only 60 s). One task refreshes
+    at a time; the others wait for its result, so 50 callers after expiry make one request.
+    Both reply shapes are accepted: ``{"data": {access_token, expires_in}}`` and flat.
+
+    Args:
+        client_id: the credential's client id.
+        client_secret: the credential's secret (never shown in any repr).
+        token_url: full URL of the token endpoint; default ``{base_url}/oauth/v1/token``.
+        refresh_margin: seconds before expiry to refresh; default ``min(60, expires_in / 5)``.
+        clock: monotonic seconds, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_url: str | None = None,
+        *,
+        refresh_margin: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client_id = check_text(client_id, "client_id")
+        self._secret = check_text(client_secret, "client_secret")
+        self.token_url = token_url
+        self._margin = refresh_margin
+        self._clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = anyio.Lock()
+        self._fetch: TokenFetcher | None = None
+        self._default_url: str | None = None
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, client_secret=<redacted>)"
+
+    def bind(self, fetch: TokenFetcher, base_url: str) -> None:
+        """Attach the client's transport; called by ``AsyncMoveworks``."""
+        self._fetch = fetch
+        self._default_url = base_url.rstrip("/") + "/oauth/v1/token"
+
+    async def get_token(self) -> str:
+        token = self._token
+        if token is not None and self._clock() < self._refresh_at:
+            return token
+        async with self._lock:
+            # Double-check: another task may have refreshed while this one waited.
+            token = self._token
+            if token is not None and self._clock() < self._refresh_at:
+                return token
+            return await self._refresh()
+
+    def invalidate(self, token: str) -> bool:
+        # Only the token that failed is dropped: 1,000 tasks failing with the same old token
+        # cause one refresh, and a late 401 for an old token does not discard a fresh one.
+        if token == self._token:
+            self._token = None
+        return True
+
+    async def _refresh(self) -> str:
+        if self._fetch is None or self._default_url is None:
+            raise RuntimeError("ClientCredentials must be used through AsyncMoveworks")
+        url = self.token_url or self._default_url
+        form = {
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+            "grant_type": "client_credentials",
+        }
+        started = self._clock()
+        payload = await self._fetch(url, form)
+        self.refreshes += 1
+        token, expires_in = _parse_token(payload)
+        margin = self._margin if self._margin is not None else min(60.0, expires_in / 5.0)
+        self._token = token
+        self._refresh_at = started + max(expires_in - margin, 0.0)
+        return token
+
+
+def _parse_token(payload: Any) -> tuple[str, float]:
+    body = payload.get("data", payload) if isinstance(payload, Mapping) else None
+    if not isinstance(body, Mapping):
+        raise ResponseValidationError("token reply is not an object", path="$")
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ResponseValidationError("token reply has no access_token", path="$.access_token")
+    check_header_value(token, "access_token")
+    expires_in = body.get("expires_in", 60)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+        raise ResponseValidationError("token reply has a bad expires_in", path="$.expires_in")
+    return token, float(expires_in)
+
+
+def token_body(form: Mapping[str, str]) -> bytes:
+    """The JSON body of a token request (current docs; the older form encoding is a fallback)."""
+    return _json.dumps(dict(form))

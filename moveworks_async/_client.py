@@ -1,0 +1,377 @@
+"""``AsyncMoveworks``: configuration, lifecycle and the one attempt loop every call goes through.
+
+The loop (``_execute``) is where the pure pieces meet I/O: it asks the token source for a
+bearer, the governor for a turn, the transport for one attempt, and the retry policy for a
+decision. Resources (``_resources.py``) and streams (``_streaming.py``) only build requests and
+read replies.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+import anyio
+
+from . import _json
+from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource, token_body
+from ._converter import structure
+from ._errors import (
+    APIConnectionError,
+    InvalidParameterError,
+    UnexpectedResponseError,
+)
+from ._governor import RateGovernor
+from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
+from ._retry import RetryBudget, RetryPolicy
+from ._transport import AiohttpTransport, Reply, Timeout
+from ._validate import check_header_value
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
+
+DEFAULT_BASE_URL = "https://api.moveworks.ai"
+logger = logging.getLogger("moveworks_async")
+
+T = TypeVar("T")
+#: One attempt: given the request headers, either a success value or the failed reply.
+Attempt = Callable[[dict[str, str]], Awaitable[tuple[Reply | None, T | None]]]
+
+try:
+    _VERSION = version("moveworks-async")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    _VERSION = "0"
+
+
+def _check_base_url(base_url: object) -> str:
+    if not isinstance(base_url, str):
+        raise InvalidParameterError("base_url must be a str")
+    from yarl import URL
+
+    try:
+        url = URL(base_url)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("base_url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise InvalidParameterError(
+            "base_url must be an http(s) URL without query or fragment, "
+            "e.g. 'https://api.moveworks.ai'"
+        )
+    return base_url.rstrip("/")
+
+
+def _make_auth(token: str | None, auth: object) -> TokenSource:
+    if (token is None) == (auth is None):
+        raise InvalidParameterError("pass exactly one of token= and auth=")
+    if token is not None:
+        return StaticToken(token)
+    if isinstance(auth, TokenSource):
+        return auth
+    if callable(auth):
+        return CallableToken(auth)
+    raise InvalidParameterError(
+        "auth must be ClientCredentials, a TokenSource or an async callable returning a str"
+    )
+
+
+class AsyncMoveworks:
+    """Async client of the Moveworks Conversations API.
+
+    Use it as an async context manager (or call :meth:`aclose`); one client serves any number
+    of concurrent tasks and shares one connection pool, token and rate governor among them.
+
+    Args:
+        assistant_name: sent as ``Assistant-Name`` on every call.
+        token: a static bearer (API key); or
+        auth: ``ClientCredentials(...)``, a ``TokenSource`` or an async callable returning
+            a bearer.
+        base_url: API host; regional hosts allowed.
+        api_version: ``"v1beta1"`` (default), ``"assistant-v1"`` or ``"v1"``.
+        session: a caller-owned ``aiohttp.ClientSession``, never closed by the client.
+        timeout: ``Timeout`` (connect/read/total) or total seconds for non-streaming calls.
+        max_retries: default retries per call (overridable per call).
+        retry_policy: full retry settings (``max_retries`` overrides its count).
+        governor: a ``RateGovernor`` (possibly shared by several clients); default: a new one.
+        max_connections: pool size when the client owns its session.
+        clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        assistant_name: str,
+        token: str | None = None,
+        auth: TokenSource | ClientCredentials | Callable[[], Awaitable[str]] | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        api_version: str = "v1beta1",
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        governor: Any = None,
+        max_connections: int = 100,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.assistant_name = check_header_value(assistant_name, "assistant_name")
+        self.base_url = _check_base_url(base_url)
+        self.generation = Generation.parse(api_version)
+        self.timeout = Timeout.coerce(timeout)
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            if type(max_retries) is not int or max_retries < 0:
+                raise InvalidParameterError("max_retries must be an int >= 0")
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                backoff_base=policy.backoff_base,
+                backoff_cap=policy.backoff_cap,
+                rate_limit_base=policy.rate_limit_base,
+                rate_limit_cap=policy.rate_limit_cap,
+                max_retry_after=policy.max_retry_after,
+            )
+        self.retry_policy = policy
+        self._auth = _make_auth(token, auth)
+        self._clock = clock or anyio.current_time
+        self._sleep = sleep or anyio.sleep
+        self._rng = random.random
+        self.governor = governor if governor is not None else RateGovernor(clock=clock, sleep=sleep)
+        self._budget = RetryBudget()
+        self._transport = AiohttpTransport(session, max_connections=max_connections)
+        if isinstance(self._auth, ClientCredentials):
+            self._auth.bind(self._fetch_token, self.base_url)
+        self._base_headers = {
+            "Assistant-Name": self.assistant_name,
+            "Accept": "application/json",
+            "User-Agent": f"moveworks-async/{_VERSION}",
+        }
+        self._body_headers = {**self._base_headers, "Content-Type": "application/json"}
+
+        from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
+
+        self.conversations = Conversations(self)
+        self.responses = Responses(self)
+        self.messages = Messages(self)
+        self.feedback = Feedback(self)
+        self.events = Events(self)
+        self.modals = Modals(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncMoveworks(base_url={self.base_url!r}, assistant_name={self.assistant_name!r}, "
+            f"api_version={self.generation.value!r}, auth={self._auth!r})"
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._transport.is_closed:
+            raise RuntimeError("this AsyncMoveworks client is closed")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool if the client owns it. Idempotent."""
+        await self._transport.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._transport.is_closed
+
+    # --- the attempt loop ------------------------------------------------------------------
+
+    def _headers(self, token: str | None, has_body: bool) -> dict[str, str]:
+        headers = dict(self._body_headers if has_body else self._base_headers)
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        return headers
+
+    async def _execute(
+        self,
+        request: Request,
+        attempt: Attempt[T],
+        *,
+        max_retries: int | None = None,
+        authenticated: bool = True,
+    ) -> T:
+        """Run ``attempt`` under auth, governor and retry policy until success or a final error."""
+        if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
+            raise InvalidParameterError("max_retries must be an int >= 0")
+        policy, governor, budget = self.retry_policy, self.governor, self._budget
+        has_body = request.json is not None
+        replayed = False
+        number = 0
+        while True:
+            token = await self._auth.get_token() if authenticated else None
+            headers = self._headers(token, has_body)
+            await governor.acquire()
+            try:
+                failure, value = await attempt(headers)
+            except APIConnectionError as exc:
+                governor.release()
+                decision = policy.decide(
+                    exc, attempt=number, idempotent=request.idempotent, max_retries=max_retries
+                )
+                if decision.retry and budget.try_spend(exc):
+                    self._log_retry(request, number, decision.reason, decision.delay)
+                    await self._sleep(decision.delay)
+                    number += 1
+                    continue
+                exc.outcome_unknown = exc.outcome_unknown and not request.idempotent
+                raise
+            except BaseException:
+                governor.release()
+                raise
+            governor.release()
+            if failure is None:
+                governor.on_response(200)
+                budget.on_success()
+                return value  # type: ignore[return-value]
+            status = failure.status
+            # A 401 was refused before processing, so a replay is safe even for a create; one
+            # replay only, with whatever the source now hands out.
+            if (
+                status == 401
+                and token is not None
+                and not replayed
+                and self._auth.invalidate(token)
+            ):
+                replayed = True
+                continue
+            retry_after = (
+                parse_retry_after(failure.headers, time.time())
+                if status
+                in (
+                    429,
+                    503,
+                )
+                else None
+            )
+            error = error_from_response(
+                status, failure.headers, failure.body, retry_after=retry_after
+            )
+            decision = policy.decide(
+                error,
+                attempt=number,
+                idempotent=request.idempotent,
+                max_retries=max_retries,
+                retry_after=retry_after,
+                rng=self._rng,
+            )
+            governor.on_response(status, decision.pause)
+            if decision.outcome_unknown:
+                error.outcome_unknown = True
+            if not decision.retry or (status != 429 and not budget.try_spend(error)):
+                raise error
+            self._log_retry(request, number, decision.reason, decision.delay)
+            if decision.delay:
+                await self._sleep(decision.delay)
+            number += 1
+
+    def _log_retry(self, request: Request, number: int, reason: str, delay: float) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "retrying %s %s (attempt %d): %s; backoff %.2fs",
+                request.method,
+                request.path,
+                number + 2,
+                reason,
+                delay,
+            )
+
+    async def _request(
+        self,
+        request: Request,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> Reply:
+        """Send ``request`` and return its successful reply (raises the typed error otherwise)."""
+        url = self.base_url + request.path
+        data = _json.dumps(request.json) if request.json is not None else None
+        call_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
+        transport = self._transport
+
+        async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:
+            reply = await transport.request(
+                request.method, url, headers, data, request.params, call_timeout
+            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %d (request id %s)",
+                    request.method,
+                    request.path,
+                    reply.status,
+                    request_id_from(reply.headers),
+                )
+            if 200 <= reply.status < 300:
+                return None, reply
+            return reply, None
+
+        return await self._execute(request, attempt, max_retries=max_retries)
+
+    async def _request_model(
+        self,
+        request: Request,
+        cls: type[T],
+        *,
+        key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> T:
+        """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
+        reply = await self._request(request, timeout=timeout, max_retries=max_retries)
+        payload = self._decode(reply)
+        if key is not None:
+            payload = payload.get(key) if isinstance(payload, Mapping) else None
+        return structure(payload, cls, request_id=request_id_from(reply.headers))
+
+    def _decode(self, reply: Reply) -> Any:
+        """The JSON body of a successful reply, or UnexpectedResponseError."""
+        request_id = request_id_from(reply.headers)
+        content_type = reply.headers.get("Content-Type", "")
+        if "json" not in content_type:
+            raise UnexpectedResponseError(
+                f"expected JSON, got {content_type or 'no content type'}",
+                status_code=reply.status,
+                request_id=request_id,
+            )
+        try:
+            return _json.loads(reply.body)
+        except ValueError:
+            raise UnexpectedResponseError(
+                "reply is not valid JSON", status_code=reply.status, request_id=request_id
+            ) from None
+
+    async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
+        """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
+        request = Request("POST", url, json=dict(form), idempotent=True)
+        transport = self._transport
+        body = token_body(form)
+
+        async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:
+            reply = await transport.request("POST", url, headers, body, None, self.timeout)
+            if reply.status == 415:  # older deployments take the form encoding only
+                form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+                from urllib.parse import urlencode
+
+                encoded = urlencode(dict(form)).encode()
+                reply = await transport.request(
+                    "POST", url, form_headers, encoded, None, self.timeout
+                )
+            return (None, reply) if 200 <= reply.status < 300 else (reply, None)
+
+        reply = await self._execute(request, attempt, authenticated=False)
+        return self._decode(reply)

@@ -1,0 +1,363 @@
+"""The one cattrs converter, configured in one place.
+
+Rules (each one a hook registered in :func:`configure`):
+
+1. Datetimes are ISO 8601 strings and become aware ``datetime`` objects (naive input is UTC);
+   they unstructure back to ISO 8601 with a ``Z``.
+2. ``tuple[X, ...]`` fields accept a list, ``null`` or absence (empty tuple).
+3. ``str``, ``int`` and ``bool`` are checked, not coerced: ``{"text": {}}`` is an error, not
+   ``"{}"``.
+4. Enums keep unknown values (see ``_models._OpenEnum``).
+5. Content, actions and output items are dispatched on ``type`` with a dict lookup; an unknown
+   type becomes the matching ``Unknown...`` model carrying the raw mapping.
+6. Unknown JSON keys are ignored everywhere.
+
+Structuring runs with ``detailed_validation=False`` (a third faster; performance.md). Only when
+that fails is the payload structured again by a detailed twin converter, whose error tree gives
+the field path for :class:`ResponseValidationError`; so the happy path pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from ._errors import ResponseValidationError
+from ._models import (
+    Action,
+    ActorType,
+    CallbackAction,
+    Content,
+    EventType,
+    FileRef,
+    Message,
+    MessageOutput,
+    ModalAction,
+    ModalField,
+    OutputItem,
+    ReasoningMessage,
+    ReasoningOutput,
+    ResponseStatus,
+    UnknownAction,
+    UnknownContent,
+    UnknownOutput,
+    UrlAction,
+)
+
+__all__ = ["converter", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
+def _structure_enum(value: Any, cls: type[Enum]) -> Any:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return cls(value)
+
+
+def _structure_raw(value: Any, _: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    raise TypeError(f"expected an object, got {type(value).__name__}")
+
+
+def _is_var_tuple(tp: Any) -> bool:
+    args = get_args(tp)
+    return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _payload(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The nested object under ``key``; lenient because real history payloads omit it."""
+    value = data.get(key)
+    return value if type(value) is dict else _EMPTY
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _type_of(data: Any) -> str:
+    # ``type(...) is dict`` first: JSON decoders only make dicts, and the ABC check is slow.
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise TypeError(f"expected an object, got {type(data).__name__}")
+    kind = data.get("type")
+    return kind if type(kind) is str else ""
+
+
+def _is_optional(tp: Any) -> bool:
+    args = get_args(tp)
+    return len(args) == 2 and args[1] is type(None) and get_origin(tp) in (Union, UnionType)
+
+
+def _with_note(exc: Exception, note: str) -> Exception:
+    exc.add_note(note)
+    return exc
+
+
+def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
+    """Register every rule of this module on ``conv`` and return it.
+
+    ``detailed`` makes the hand-written hooks annotate errors with the field path, as cattrs'
+    own detailed hooks do; the fast converter skips that bookkeeping.
+    """
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, _unstructure_datetime)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    for enum_cls in (ResponseStatus, ActorType, EventType):
+        # Registered per class: these are str subclasses, so the str hook would match them.
+        conv.register_structure_hook(enum_cls, _structure_enum)
+    conv.register_structure_hook_func(lambda tp: tp == Mapping[str, Any], _structure_raw)
+
+    def tuple_hook(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+        item_type = get_args(tp)[0]
+        item_hook = conv.get_structure_hook(item_type)
+
+        def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+            if value is None:
+                return ()
+            if type(value) is not list:
+                raise TypeError(f"expected an array, got {type(value).__name__}")
+            if not detailed:
+                return tuple([item_hook(item, item_type) for item in value])
+            items, errors = [], []
+            for index, item in enumerate(value):
+                try:
+                    items.append(item_hook(item, item_type))
+                except Exception as exc:
+                    note = IterableValidationNote(f"@ index {index}", index, item_type)
+                    errors.append(_with_note(exc, note))
+            if errors:
+                raise IterableValidationError(f"While structuring {tp}", errors, tp)
+            return tuple(items)
+
+        return structure_tuple
+
+    def optional_hook(tp: Any) -> Callable[[Any, Any], Any]:
+        inner_type = get_args(tp)[0]
+        inner_hook = conv.get_structure_hook(inner_type)
+
+        # cattrs' generic Optional hook dispatches on every call; this one binds once.
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else inner_hook(value, inner_type)
+
+        return structure_optional
+
+    conv.register_structure_hook_factory(_is_var_tuple, tuple_hook)
+    conv.register_structure_hook_factory(_is_optional, optional_hook)
+
+    def nested(hook: Any, value: Any, cls: type[Any], outer: type[Any], attr: str) -> Any:
+        if not detailed:
+            return hook(value, cls)
+        try:
+            return hook(value, cls)
+        except Exception as exc:
+            note = AttributeValidationNote(f"@ attribute {attr}", attr, cls)
+            raise ClassValidationError(
+                f"While structuring {outer.__name__}", [_with_note(exc, note)], outer
+            ) from None
+
+    files_hook = conv.get_structure_hook(tuple[FileRef, ...])
+
+    def structure_content(data: Any, _: Any) -> Content:
+        kind = _type_of(data)
+        if kind in Content.TEXT_TYPES:
+            body = _payload(data, kind.lower())
+            text = body.get("text", "")
+            if type(text) is not str:
+                text = nested(_structure_str, text, str, Content, kind.lower() + ".text")
+            files = body.get("files")
+            return Content(kind, text, None, files_hook(files, None) if files else ())
+        if kind == "CALLBACK_ACTION_CONTENT":
+            callback_id = _payload(data, "callback_action").get("callback_id")
+            return Content(kind, "", callback_id if type(callback_id) is str else None)
+        return UnknownContent(kind, raw=data)
+
+    def unstructure_content(content: Content) -> dict[str, Any]:
+        if type(content) is UnknownContent:
+            return dict(content.raw)
+        if content.type == "CALLBACK_ACTION_CONTENT":
+            return {"type": content.type, "callback_action": {"callback_id": content.callback_id}}
+        body: dict[str, Any] = {"text": content.text}
+        if content.files:
+            body["files"] = conv.unstructure(content.files)
+        return {"type": content.type, content.type.lower(): body}
+
+    conv.register_structure_hook(Content, structure_content)
+    conv.register_unstructure_hook(Content, unstructure_content)
+    conv.register_unstructure_hook(UnknownContent, unstructure_content)
+
+    def structure_action(data: Any, _: Any) -> Action:
+        kind = _type_of(data)
+        label = data.get("label")
+        if kind == "CALLBACK_ACTION":
+            callback_id = _payload(data, "callback_action").get("callback_id")
+            return CallbackAction(_structure_str(label, str), _structure_str(callback_id, str))
+        if kind == "URL_ACTION":
+            url = _payload(data, "url_action").get("url")
+            return UrlAction(_structure_str(label, str), _structure_str(url, str))
+        if kind == "MODAL_ACTION":
+            modal_id = _payload(data, "modal_action").get("modal_id")
+            return ModalAction(_structure_str(label, str), _structure_str(modal_id, str))
+        return UnknownAction(kind, label if type(label) is str else None, raw=data)
+
+    def unstructure_action(action: Action) -> dict[str, Any]:
+        if type(action) is CallbackAction:
+            payload: dict[str, Any] = {"callback_id": action.callback_id}
+            return {"type": action.type, "label": action.label, "callback_action": payload}
+        if type(action) is UrlAction:
+            payload = {"url": action.url}
+            return {"type": action.type, "label": action.label, "url_action": payload}
+        if type(action) is ModalAction:
+            payload = {"modal_id": action.modal_id}
+            return {"type": action.type, "label": action.label, "modal_action": payload}
+        assert type(action) is UnknownAction
+        return dict(action.raw)
+
+    conv.register_structure_hook_func(lambda tp: tp == Action, structure_action)
+    for cls in (CallbackAction, UrlAction, ModalAction, UnknownAction):
+        conv.register_unstructure_hook(cls, unstructure_action)
+
+    message_hook = conv.get_structure_hook(Message)
+    reasoning_hook = conv.get_structure_hook(ReasoningMessage)
+
+    def structure_output(data: Any, _: Any) -> OutputItem:
+        kind = _type_of(data)
+        if kind == "MESSAGE":
+            return MessageOutput(
+                nested(message_hook, data.get("message"), Message, MessageOutput, "message")
+            )
+        if kind == "REASONING_MESSAGE":
+            value = data.get("reasoning_message")
+            reasoning = nested(
+                reasoning_hook, value, ReasoningMessage, ReasoningOutput, "reasoning_message"
+            )
+            return ReasoningOutput(reasoning)
+        return UnknownOutput(kind, raw=data)
+
+    def unstructure_output(item: OutputItem) -> dict[str, Any]:
+        if type(item) is MessageOutput:
+            return {"type": item.type, "message": conv.unstructure(item.message)}
+        if type(item) is ReasoningOutput:
+            return {
+                "type": item.type,
+                "reasoning_message": conv.unstructure(item.reasoning_message),
+            }
+        assert type(item) is UnknownOutput
+        return dict(item.raw)
+
+    conv.register_structure_hook_func(lambda tp: tp == OutputItem, structure_output)
+    for output_cls in (MessageOutput, ReasoningOutput, UnknownOutput):
+        conv.register_unstructure_hook(output_cls, unstructure_output)
+
+    field_hook = conv.get_structure_hook(ModalField)
+
+    def structure_modal_field(data: Any, _: Any) -> ModalField:
+        parsed = field_hook(data, ModalField)
+        return ModalField(
+            parsed.name,
+            parsed.type,
+            parsed.visible,
+            parsed.required,
+            parsed.read_only,
+            parsed.triggers_refresh,
+            parsed.options,
+            raw=data,
+        )
+
+    def unstructure_modal_field(value: ModalField) -> dict[str, Any]:
+        return dict(value.raw)
+
+    # The generated hook above already exists, so re-registering ModalField is safe.
+    conv.register_structure_hook(ModalField, structure_modal_field)
+    conv.register_unstructure_hook(ModalField, unstructure_modal_field)
+    return conv
+
+
+def _make(detailed: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    return configure(conv, detailed=detailed)
+
+
+converter = _make(detailed=False)
+_detailed = _make(detailed=True)
+
+
+def _first_path(exc: BaseException) -> tuple[str, str]:
+    """The ``$.a.b[0]`` path and message of the first leaf error in a cattrs error tree."""
+    messages = cattrs.transform_error(exc, path="$")
+    if messages:
+        message, _, path = messages[0].partition(" @ ")
+        return message, path or "$"
+    return str(exc), "$"
+
+
+def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
+    """Convert decoded JSON into ``cls``.
+
+    Raises:
+        ResponseValidationError: the payload does not have the documented shape; ``.path``
+            names the first offending field.
+    """
+    try:
+        return converter.structure(data, cls)
+    except Exception:
+        pass
+    try:
+        _detailed.structure(data, cls)
+    except BaseValidationError as exc:
+        message, path = _first_path(exc)
+    except Exception as exc:  # a hook outside cattrs' error tree
+        message, path = f"{type(exc).__name__}: {exc}", "$"
+    else:  # pragma: no cover - both converters share one configuration
+        message, path = "inconsistent payload", "$"
+    raise ResponseValidationError(
+        f"cannot read {cls.__name__}: {message}", path=path, request_id=request_id
+    ) from None
+
+
+def unstructure(value: Any) -> Any:
+    """Convert a model back into JSON-ready data in the wire shape."""
+    return converter.unstructure(value)

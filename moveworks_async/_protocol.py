@@ -1,0 +1,271 @@
+"""Sans-I/O protocol: API generations, request values, error mapping, Retry-After parsing.
+
+Everything here is a pure function of its arguments (the wall clock is passed in), so the
+rules are tested without a network and reused by the client, the streaming module and the
+rate governor alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from http import HTTPStatus
+from typing import Any
+
+from attrs import frozen
+
+from . import _json
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnsupportedOperationError,
+)
+from ._validate import check_id
+
+__all__ = [
+    "Generation",
+    "Request",
+    "create_input",
+    "error_from_response",
+    "parse_retry_after",
+    "path",
+    "request_id_from",
+]
+
+
+class Generation(StrEnum):
+    """The three generations of the Conversations API, each under its own path prefix."""
+
+    V1BETA1 = "v1beta1"
+    ASSISTANT_V1 = "assistant-v1"
+    V1 = "v1"
+
+    @property
+    def prefix(self) -> str:
+        """The path prefix: ``/rest/v1beta1``, ``/assistant/v1`` or ``/rest/v1``."""
+        return _PREFIXES[self]
+
+    @classmethod
+    def parse(cls, value: object) -> Generation:
+        """The generation named by ``value``, or InvalidParameterError."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            names = ", ".join(repr(g.value) for g in cls)
+            raise InvalidParameterError(f"api_version must be one of {names}") from None
+
+
+_PREFIXES = {
+    Generation.V1BETA1: "/rest/v1beta1",
+    Generation.ASSISTANT_V1: "/assistant/v1",
+    Generation.V1: "/rest/v1",
+}
+
+
+@frozen
+class Request:
+    """One API call, as data: everything the transport needs except auth and the host.
+
+    ``idempotent`` decides the retry rules: a create (POST) is not idempotent.
+    """
+
+    method: str
+    path: str
+    json: Any = None
+    params: Mapping[str, str] | None = None
+    idempotent: bool = True
+
+
+def path(generation: Generation, *segments: str) -> str:
+    """Join ``segments`` under the generation's prefix.
+
+    Callers validate id segments with :func:`check_id` first (see ``ids``); literal segments
+    such as ``"conversations"`` are trusted.
+    """
+    return generation.prefix + "/" + "/".join(segments)
+
+
+def ids(**values: object) -> dict[str, str]:
+    """Validate every keyword as a path id and return them (raises InvalidParameterError)."""
+    return {name: check_id(value, name) for name, value in values.items()}
+
+
+def require_v1(generation: Generation, operation: str) -> None:
+    """Raise UnsupportedOperationError unless the generation is ``/rest/v1``."""
+    if generation is not Generation.V1:
+        raise UnsupportedOperationError(
+            f"{operation} exists only in the /rest/v1 API; this client uses "
+            f"api_version={generation.value!r} ({generation.prefix})"
+        )
+
+
+def create_input(
+    generation: Generation, text: str | None, callback_id: str | None
+) -> dict[str, Any]:
+    """The ``{"input": ...}`` body of a create-response call for ``generation``.
+
+    * v1beta1: ``{"input": {"text"}}`` (no callbacks in that generation);
+    * assistant-v1: ``{"input": {"text"}}`` or ``{"input": {"callback_id"}}``;
+    * v1: ``{"input": {"chat": {"text"}}}``; the callback form is undocumented there, and we
+      send ``{"input": {"callback_id"}}`` as in assistant-v1 (open question 1 of the API notes).
+
+    Raises:
+        InvalidParameterError: not exactly one of ``text`` and ``callback_id``, or an empty one.
+        UnsupportedOperationError: a ``callback_id`` on v1beta1.
+    """
+    if (text is None) == (callback_id is None):
+        raise InvalidParameterError("pass exactly one of text and callback_id")
+    if callback_id is not None:
+        if not isinstance(callback_id, str) or not callback_id:
+            raise InvalidParameterError("callback_id must be a non-empty str")
+        if generation is Generation.V1BETA1:
+            raise UnsupportedOperationError(
+                "callback_id input needs api_version 'assistant-v1' or 'v1'"
+            )
+        return {"input": {"callback_id": callback_id}}
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameterError("text must be a non-empty str")
+    if generation is Generation.V1:
+        return {"input": {"chat": {"text": text}}}
+    return {"input": {"text": text}}
+
+
+# --- replies -------------------------------------------------------------------------------
+
+_TRACE_HEADERS = ("x-moveworks-root-uuid", "x-trace-id")
+_SNIPPET = 2048
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The server trace id: ``x-moveworks-root-uuid`` (v1beta1) or ``x-trace-id`` (v1)."""
+    for name in _TRACE_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, object]:
+    """``(code, message, parsed body)`` from either error envelope, or a text snippet."""
+    try:
+        parsed = _json.loads(body) if body else None
+    except ValueError:
+        snippet = body[:_SNIPPET].decode("utf-8", "replace")
+        return None, None, snippet
+    if isinstance(parsed, Mapping):
+        inner = parsed.get("error", parsed)
+        # Events/OAuth endpoints send a flat {code, message}; the Conversations API wraps it.
+        if isinstance(inner, Mapping):
+            code, message = inner.get("code"), inner.get("message")
+            return (
+                code if isinstance(code, str) else None,
+                message if isinstance(message, str) else None,
+                parsed,
+            )
+        if isinstance(inner, str):
+            return None, inner, parsed
+    return None, None, parsed
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    retry_after: float | None = None,
+    outcome_unknown: bool = False,
+) -> APIStatusError:
+    """The typed exception for a non-2xx reply. Survives HTML, empty and odd JSON bodies."""
+    code, message, parsed = _error_fields(body)
+    if not message:
+        message = _default_message(status)
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = InternalServerError if status >= 500 else APIStatusError
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "code": code,
+        "request_id": request_id_from(headers),
+        "body": parsed,
+        "headers": headers,
+        "outcome_unknown": outcome_unknown,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)
+
+
+def _default_message(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the server asked us to wait, or None if it did not say (or said nonsense).
+
+    Reads ``retry-after-ms`` (float milliseconds), then ``Retry-After`` as delay-seconds
+    (integer or float) or as an HTTP-date measured against ``now`` (a POSIX timestamp; the
+    reply's ``Date`` header is used instead when present, which cancels clock skew).
+    Negative values clamp to 0; ``inf``, ``nan``, absurd numbers and garbage return None, so
+    the caller falls back to its own backoff. The cap on what is honoured is the caller's
+    business (it raises RateLimitError above it).
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        value = _finite(raw_ms)
+        if value is not None:
+            return max(value / 1000.0, 0.0)
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    value = _finite(raw)
+    if value is not None:
+        return max(value, 0.0)
+    try:
+        when = parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:  # pragma: no cover - defensive across versions
+        return None
+    reference = now
+    date_header = headers.get("date")
+    if date_header:
+        try:
+            reference = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            reference = now
+    try:
+        return max(when.timestamp() - reference, 0.0)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+_MAX_SANE_DELAY = 10.0**9  # ~31 years: beyond this a number is noise, not a request
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if math.isnan(value) or math.isinf(value) or abs(value) > _MAX_SANE_DELAY:
+        return None
+    return value

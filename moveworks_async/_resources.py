@@ -1,0 +1,412 @@
+"""The API resources: conversations, responses, messages, feedback, events, modals.
+
+Each method validates its arguments (before any I/O), builds a ``Request`` for the client's
+generation and converts the reply. List methods return async iterators that follow
+``metadata.next_cursor`` page by page; ``limit`` is the page size sent to the API (1-100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from ._converter import structure
+from ._errors import InvalidParameterError, WaitTimeoutError
+from ._models import (
+    Conversation,
+    Event,
+    FeedbackResult,
+    Message,
+    Modal,
+    ModalSubmission,
+    Response,
+)
+from ._polling import poll_delays
+from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
+from ._transport import Timeout
+from ._validate import check_limit, check_text
+
+if TYPE_CHECKING:
+    from ._client import AsyncMoveworks
+    from ._streaming import ResponseStream
+
+__all__ = ["Conversations", "Events", "Feedback", "Messages", "Modals", "Responses"]
+
+T = TypeVar("T")
+_TITLE_MAX = 256
+
+
+def _page_params(limit: int | None, **extra: str | None) -> dict[str, str]:
+    params = {name: value for name, value in extra.items() if value is not None}
+    if limit is not None:
+        params["limit"] = str(limit)
+    return params
+
+
+async def _paginate(
+    client: AsyncMoveworks,
+    route: str,
+    params: dict[str, str],
+    key: str,
+    cls: type[T],
+) -> AsyncIterator[T]:
+    """Yield every item of every page, following ``metadata.next_cursor``."""
+    seen: set[str] = set()
+    while True:
+        reply = await client._request(Request("GET", route, params=dict(params)))
+        payload = client._decode(reply)
+        request_id = request_id_from(reply.headers)
+        if not isinstance(payload, Mapping):
+            structure(payload, dict[str, Any], request_id=request_id)  # raises with a path
+            return
+        items = structure(payload.get(key), tuple[cls, ...], request_id=request_id)  # type: ignore[valid-type]
+        for item in items:
+            yield item
+        metadata = payload.get("metadata")
+        cursor = metadata.get("next_cursor") if isinstance(metadata, Mapping) else None
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            # A repeated cursor would loop forever; the API promises fresh ones.
+            return
+        seen.add(cursor)
+        params["cursor"] = cursor
+
+
+class _Resource:
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncMoveworks) -> None:
+        self._client = client
+
+    def _path(self, *segments: str) -> str:
+        return path(self._client.generation, *segments)
+
+
+class Conversations(_Resource):
+    """``/conversations``: create, get, update (rename/archive) and list."""
+
+    __slots__ = ()
+
+    async def create(
+        self, title: str | None = None, *, timeout: Timeout | float | None = None
+    ) -> Conversation:
+        """Create a conversation (``title`` optional, at most 256 characters)."""
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = check_text(title, "title", max_length=_TITLE_MAX)
+        # Not idempotent: a retried create could leave an empty conversation behind.
+        request = Request("POST", self._path("conversations"), json=body, idempotent=False)
+        return await self._client._request_model(request, Conversation, timeout=timeout)
+
+    async def get(
+        self, conversation_id: str, *, timeout: Timeout | float | None = None
+    ) -> Conversation:
+        """Get one conversation."""
+        p = ids(conversation_id=conversation_id)
+        request = Request("GET", self._path("conversations", p["conversation_id"]))
+        return await self._client._request_model(request, Conversation, timeout=timeout)
+
+    async def update(
+        self,
+        conversation_id: str,
+        title: str | None = None,
+        archived: bool | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> Conversation:
+        """Rename and/or archive a conversation; at least one of the two must be given."""
+        p = ids(conversation_id=conversation_id)
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = check_text(title, "title", max_length=_TITLE_MAX)
+        if archived is not None:
+            if type(archived) is not bool:
+                raise InvalidParameterError("archived must be a bool")
+            body["archived"] = archived
+        if not body:
+            raise InvalidParameterError("update needs title= or archived=")
+        # Setting the same values again is harmless, so the PATCH may be retried.
+        request = Request("PATCH", self._path("conversations", p["conversation_id"]), json=body)
+        return await self._client._request_model(request, Conversation, timeout=timeout)
+
+    def list(self, archived: bool = False, limit: int | None = None) -> AsyncIterator[Conversation]:
+        """Iterate over conversations, most recently active first, page by page."""
+        if type(archived) is not bool:
+            raise InvalidParameterError("archived must be a bool")
+        params = _page_params(check_limit(limit), archived="true" if archived else "false")
+        return _paginate(
+            self._client, self._path("conversations"), params, "conversations", Conversation
+        )
+
+
+class Responses(_Resource):
+    """``/responses``: create (returns at once), get, wait until terminal, and stream."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        conversation_id: str,
+        text: str | None = None,
+        callback_id: str | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> Response:
+        """Send a user turn (``text``, or a button's ``callback_id``); returns the CREATED response.
+
+        Never retried after an ambiguous failure: the error then has ``outcome_unknown=True``.
+        """
+        p = ids(conversation_id=conversation_id)
+        body = create_input(self._client.generation, text, callback_id)
+        request = Request(
+            "POST",
+            self._path("conversations", p["conversation_id"], "responses"),
+            json=body,
+            idempotent=False,
+        )
+        return await self._client._request_model(request, Response, timeout=timeout)
+
+    async def get(
+        self,
+        conversation_id: str,
+        response_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> Response:
+        """Get the current state and outputs of a response."""
+        p = ids(conversation_id=conversation_id, response_id=response_id)
+        route = self._path("conversations", p["conversation_id"], "responses", p["response_id"])
+        return await self._client._request_model(
+            Request("GET", route), Response, timeout=timeout, max_retries=max_retries
+        )
+
+    async def wait(
+        self, conversation_id: str, response_id: str, timeout: float = 150.0
+    ) -> Response:
+        """Poll until the response is COMPLETED or FAILED and return it.
+
+        Polls with capped exponential backoff and jitter. An unknown status counts as not
+        terminal. Raises :class:`WaitTimeoutError` at the deadline (the last response seen is
+        on the error), whatever the server does meanwhile.
+        """
+        ids(conversation_id=conversation_id, response_id=response_id)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise InvalidParameterError("timeout must be a positive number of seconds")
+        client = self._client
+        deadline = client._clock() + timeout
+        last: Response | None = None
+        for delay in poll_delays(rng=client._rng):
+            remaining = deadline - client._clock()
+            if remaining <= 0:
+                break
+            with anyio.move_on_after(remaining):
+                last = await self.get(conversation_id, response_id)
+                if last.status.is_terminal:
+                    return last
+            remaining = deadline - client._clock()
+            if remaining <= 0:
+                break
+            await client._sleep(min(delay, remaining))
+        raise WaitTimeoutError(
+            f"response did not reach a terminal status within {timeout:g} s",
+            response_id=response_id,
+            response=last,
+        )
+
+    def stream(
+        self,
+        conversation_id: str,
+        text: str | None = None,
+        callback_id: str | None = None,
+        **options: Any,
+    ) -> ResponseStream:
+        """Create a response and stream its events; use as ``async with ... as stream``."""
+        from ._streaming import ResponseStream
+
+        return ResponseStream(self._client, conversation_id, text, callback_id, **options)
+
+
+class Messages(_Resource):
+    """``/messages``: a conversation's history, and the messages of one response."""
+
+    __slots__ = ()
+
+    def list(self, conversation_id: str, limit: int | None = None) -> AsyncIterator[Message]:
+        """Iterate over a conversation's messages, newest first, page by page."""
+        p = ids(conversation_id=conversation_id)
+        params = _page_params(check_limit(limit))
+        route = self._path("conversations", p["conversation_id"], "messages")
+        return _paginate(self._client, route, params, "messages", Message)
+
+    async def list_for_response(
+        self,
+        conversation_id: str,
+        response_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> tuple[Message, ...]:
+        """The user's input message and every assistant message of one response."""
+        p = ids(conversation_id=conversation_id, response_id=response_id)
+        route = self._path(
+            "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
+        )
+        return await self._client._request_model(
+            Request("GET", route), tuple[Message, ...], key="messages", timeout=timeout
+        )
+
+
+class Feedback(_Resource):
+    """Feedback on an assistant message."""
+
+    __slots__ = ()
+
+    async def submit(
+        self,
+        conversation_id: str,
+        response_id: str,
+        message_id: str,
+        *,
+        callback_id: str,
+        additional_feedback: str | None = None,
+        timeout: Timeout | float | None = None,
+    ) -> FeedbackResult:
+        """Record feedback given as ``message.feedback.helpful.callback_id`` (or ``unhelpful``)."""
+        p = ids(conversation_id=conversation_id, response_id=response_id, message_id=message_id)
+        body: dict[str, Any] = {"callback_id": check_text(callback_id, "callback_id")}
+        if additional_feedback is not None:
+            if not isinstance(additional_feedback, str):
+                raise InvalidParameterError("additional_feedback must be a str")
+            if additional_feedback.strip():
+                body["additional_feedback"] = additional_feedback.strip()
+        route = self._path(
+            "conversations",
+            p["conversation_id"],
+            "responses",
+            p["response_id"],
+            "messages",
+            p["message_id"],
+            "feedback",
+        )
+        # The same callback id records the same rating, so a retry cannot double-count.
+        request = Request("POST", route, json=body, idempotent=True)
+        return await self._client._request_model(request, FeedbackResult, timeout=timeout)
+
+
+class Events(_Resource):
+    """System-initiated events (asynchronous replies and proactive notifications)."""
+
+    __slots__ = ()
+
+    def list(
+        self,
+        conversation_id: str,
+        starting_after: str | None = None,
+        ending_at: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """Iterate over events oldest first; ``conversation_id="-"`` reads all conversations.
+
+        ``starting_after`` is your checkpoint (exclusive), ``ending_at`` an inclusive bound.
+        """
+        p = ids(conversation_id=conversation_id)
+        bounds = {
+            name: ids(**{name: value})[name]
+            for name, value in (("starting_after", starting_after), ("ending_at", ending_at))
+            if value is not None
+        }
+        params = _page_params(check_limit(limit), **bounds)
+        route = self._path("conversations", p["conversation_id"], "events")
+        return _paginate(self._client, route, params, "events", Event)
+
+    async def get(
+        self, conversation_id: str, event_id: str, *, timeout: Timeout | float | None = None
+    ) -> Event:
+        """One event (``/rest/v1`` only; ``"-"`` is not accepted here)."""
+        require_v1(self._client.generation, "events.get")
+        p = ids(conversation_id=conversation_id, event_id=event_id)
+        if p["conversation_id"] == "-":
+            raise InvalidParameterError("events.get needs a real conversation_id, not '-'")
+        route = self._path("conversations", p["conversation_id"], "events", p["event_id"])
+        return await self._client._request_model(Request("GET", route), Event, timeout=timeout)
+
+
+class Modals(_Resource):
+    """Modal forms opened by a ``ModalAction`` (``/rest/v1`` only)."""
+
+    __slots__ = ()
+
+    def _route(self, operation: str, *id_values: str) -> list[str]:
+        require_v1(self._client.generation, f"modals.{operation}")
+        conversation_id, response_id, message_id, modal_id = id_values
+        p = ids(
+            conversation_id=conversation_id,
+            response_id=response_id,
+            message_id=message_id,
+            modal_id=modal_id,
+        )
+        return [
+            "conversations",
+            p["conversation_id"],
+            "responses",
+            p["response_id"],
+            "messages",
+            p["message_id"],
+            "modals",
+            p["modal_id"],
+        ]
+
+    async def get(
+        self,
+        conversation_id: str,
+        response_id: str,
+        message_id: str,
+        modal_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> Modal:
+        """The modal definition, with visibility and requirements resolved by the server."""
+        route = self._route("get", conversation_id, response_id, message_id, modal_id)
+        request = Request("GET", self._path(*route))
+        return await self._client._request_model(request, Modal, timeout=timeout)
+
+    async def refresh(
+        self,
+        conversation_id: str,
+        response_id: str,
+        message_id: str,
+        modal_id: str,
+        values: Mapping[str, Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> Modal:
+        """Re-evaluate the modal against all current ``values`` (nothing is persisted)."""
+        route = self._route("refresh", conversation_id, response_id, message_id, modal_id)
+        request = Request("POST", self._path(*route, "refresh"), json=_values(values))
+        return await self._client._request_model(request, Modal, timeout=timeout)
+
+    async def submit(
+        self,
+        conversation_id: str,
+        response_id: str,
+        message_id: str,
+        modal_id: str,
+        values: Mapping[str, Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | None = None,
+    ) -> ModalSubmission:
+        """Submit the modal; the assistant's follow-up arrives as messages or events."""
+        route = self._route("submit", conversation_id, response_id, message_id, modal_id)
+        request = Request(
+            "POST", self._path(*route, "submit"), json=_values(values), idempotent=False
+        )
+        return await self._client._request_model(request, ModalSubmission, timeout=timeout)
+
+
+def _values(values: object) -> dict[str, Any]:
+    if not isinstance(values, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Mapping) for k, v in values.items()
+    ):
+        raise InvalidParameterError("values must map field names to objects")
+    return {"values": {k: dict(v) for k, v in values.items()}}

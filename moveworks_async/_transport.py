@@ -1,0 +1,247 @@
+"""The one aiohttp adapter: send bytes, get ``(status, headers, body)`` or a chunk stream.
+
+Everything aiohttp-specific stays here, including its exceptions, which become the package's
+own: a connect-phase failure is "never sent" (``outcome_unknown=False``), anything after the
+request may have left is ambiguous (``outcome_unknown=True``). aiohttp exceptions are not
+chained, because their ``request_info`` repr holds the request headers and so the bearer.
+Redirects are never followed: the API does not use them, and following one could turn a POST
+into a GET or carry the Authorization header to another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn
+
+import aiohttp
+from attrs import frozen
+
+from ._errors import APIConnectionError, APITimeoutError, InvalidParameterError
+
+__all__ = ["AiohttpTransport", "Reply", "StreamReply", "Timeout"]
+
+#: Largest non-streaming body read into memory (a compressed bomb stops here).
+MAX_BODY = 32 * 1024 * 1024
+
+
+@frozen
+class Timeout:
+    """Timeouts of one non-streaming call, in seconds (``None`` disables one).
+
+    ``connect``: establishing the connection; ``read``: the longest gap between bytes of the
+    reply; ``total``: the whole call, one attempt. Streams use their own idle timeouts instead.
+    """
+
+    connect: float | None = 5.0
+    read: float | None = 60.0
+    total: float | None = 600.0
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout:
+        """Accept a Timeout, a number (total seconds) or None (defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return cls(total=float(value))
+        raise InvalidParameterError("timeout must be a Timeout, a positive number or None")
+
+
+@frozen
+class Reply:
+    """A complete non-streaming reply."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamReply:
+    """An open streaming reply; iterate :meth:`chunks`; closed by the context manager."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        """The whole body (used for error replies before a stream starts)."""
+        return await _read_body(self._response)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Raw chunks as they arrive. Never aiohttp's line reader: it fails on long lines."""
+        return _chunks(self._response)
+
+    def close(self) -> None:
+        """Close the connection now (it cannot be reused mid-body)."""
+        self._response.close()
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except aiohttp.ClientError as exc:
+        _raise_mapped(exc, ambiguous=True)
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    length = response.content_length
+    if length is not None and length > MAX_BODY:
+        response.close()
+        raise APIConnectionError(f"reply body of {length} bytes exceeds {MAX_BODY}")
+    return await response.read()
+
+
+def _raise_mapped(exc: BaseException, *, ambiguous: bool) -> NoReturn:
+    """Raise the package error for an aiohttp/timeout exception, without chaining it."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        raise APITimeoutError(f"connect timeout ({name})", phase="connect") from None
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        raise APITimeoutError(
+            f"read timeout ({name})", phase="read", outcome_unknown=ambiguous
+        ) from None
+    if isinstance(exc, TimeoutError):
+        raise APITimeoutError("total timeout", phase="total", outcome_unknown=ambiguous) from None
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        raise APIConnectionError(f"cannot connect: {exc}") from None
+    detail = str(exc) or name
+    raise APIConnectionError(f"{name}: {detail}", outcome_unknown=ambiguous) from None
+
+
+class AiohttpTransport:
+    """Owns (or borrows) one ``aiohttp.ClientSession`` and performs single attempts.
+
+    Args:
+        session: a caller-owned session (never closed here), or None to create one lazily.
+        max_connections: connection pool size of an owned session.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 100
+    ) -> None:
+        self._session = session
+        self._owned = session is None
+        self._max_connections = max_connections
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def has_open_owned_session(self) -> bool:
+        return self._owned and self._session is not None and not self._session.closed
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise RuntimeError("this AsyncMoveworks client is closed")
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+            session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+            )
+            self._session = session
+            self._loop = loop
+        elif self._loop is None:
+            self._loop = loop
+        if loop is not self._loop:
+            raise RuntimeError(
+                "an AsyncMoveworks client is bound to the event loop it was first used on; "
+                "create one client per event loop"
+            )
+        return session
+
+    def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        cached = self._timeouts.get(timeout)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+            )
+            self._timeouts[timeout] = cached
+        return cached
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        """One attempt; returns whatever status came back."""
+        session = self._get_session()
+        sent = False
+        try:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                params=params,
+                timeout=self._client_timeout(timeout),
+                allow_redirects=False,
+            ) as response:
+                sent = True
+                body = await _read_body(response)
+                return Reply(response.status, response.headers, body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            _raise_mapped(exc, ambiguous=sent or not isinstance(exc, aiohttp.ClientConnectorError))
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> AsyncIterator[StreamReply]:
+        """Open a streaming reply; the connection is closed (not pooled) on exit.
+
+        aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` would cut long
+        streams at 300 s (reliability.md V1) and ``sock_read`` is reset by every byte of a
+        slow-loris (V2). The caller enforces first-event, idle and overall deadlines itself.
+        """
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
+        try:
+            response = await session.request(
+                method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            _raise_mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+        try:
+            yield StreamReply(response)
+        finally:
+            # close(), not release(): a half-read stream must not go back to the pool.
+            response.close()
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left to its owner)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if self._owned and session is not None and not session.closed:
+            await session.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        session = self._session
+        if self._owned and session is not None and not session.closed:
+            _warn(
+                "AsyncMoveworks client was not closed; use 'async with' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )

@@ -1,0 +1,65 @@
+"""Validation of everything that reaches a URL path or a header, before any I/O.
+
+Path ids go through an allowlist rather than a blocklist: yarl normalises ``..`` segments and
+an f-string URL keeps ``?`` as a query (reliability.md V11), so anything outside
+``[A-Za-z0-9_-]`` is refused. The API documents ids as prefixed base-62 strings or ULIDs, both
+inside the allowlist; modal ids observed so far (``modal_1``) too. Messages name the parameter
+and the rule but never echo the value, which may be an attack string or a misplaced secret.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._errors import InvalidParameterError
+
+__all__ = ["MAX_ID_LENGTH", "check_header_value", "check_id", "check_limit", "check_text"]
+
+MAX_ID_LENGTH = 256
+_ID = re.compile(rf"[A-Za-z0-9_\-]{{1,{MAX_ID_LENGTH}}}")
+# Visible ASCII with inner spaces; no control characters (CR/LF would split headers).
+_HEADER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_MAX_HEADER = 4096
+
+
+def check_id(value: object, name: str) -> str:
+    """Return ``value`` if it is a safe path segment, else raise InvalidParameterError."""
+    if type(value) is not str:
+        raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
+    if _ID.fullmatch(value) is None:
+        raise InvalidParameterError(
+            f"{name} must be 1-{MAX_ID_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-'"
+        )
+    return value
+
+
+def check_header_value(value: object, name: str) -> str:
+    """Return ``value`` if it can be sent as an HTTP header value, else raise."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
+    if len(value) > _MAX_HEADER or _HEADER.fullmatch(value) is None:
+        raise InvalidParameterError(
+            f"{name} must be 1-{_MAX_HEADER} printable ASCII characters without control "
+            "characters or surrounding whitespace"
+        )
+    return value
+
+
+def check_text(value: object, name: str, *, max_length: int | None = None) -> str:
+    """Return ``value`` if it is a non-empty str (within ``max_length``), else raise."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidParameterError(f"{name} must not be empty")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidParameterError(f"{name} must be at most {max_length} characters")
+    return value
+
+
+def check_limit(value: object, name: str = "limit") -> int | None:
+    """Return a page size within the API's 1-100 range (or None for the server default)."""
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= 100:
+        raise InvalidParameterError(f"{name} must be an int between 1 and 100")
+    return value

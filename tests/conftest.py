@@ -1,0 +1,62 @@
+"""Shared test fixtures: a fake clock, and an aioresponses shim for aiohttp >= 3.14."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+
+
+def _patch_aioresponses() -> None:
+    """aioresponses 0.7.9 builds ClientResponse without the ``stream_writer`` argument that
+    aiohttp 3.14 made mandatory; supply a stand-in so the mocks keep working."""
+    try:
+        import aioresponses.core as core
+    except ImportError:  # pragma: no cover
+        return
+    import inspect
+
+    from aiohttp import ClientResponse
+
+    if "stream_writer" not in inspect.signature(ClientResponse.__init__).parameters:
+        return
+    no_writer = types.SimpleNamespace(output_size=0)
+
+    class _CompatResponse(ClientResponse):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", no_writer)
+            super().__init__(*args, **kwargs)
+
+    core.ClientResponse = _CompatResponse  # type: ignore[misc]
+
+
+_patch_aioresponses()
+
+
+class FakeTime:
+    """A monotonic clock and an async sleep that advances it instantly.
+
+    ``sleeps`` records every requested delay so tests can assert backoff schedules without
+    waiting in real time.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A fresh FakeTime."""
+    return FakeTime()
