@@ -60,3 +60,15 @@ class FakeTime:
 def fake_time() -> FakeTime:
     """A fresh FakeTime."""
     return FakeTime()
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when an optional system dependency is missing, but fail under CI (CI=true), where
+    ``.ci/run`` installs it: a skipped test there would hide a missing install step."""
+    import os
+
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (required when CI is set; .ci/run installs it)")
+    pytest.skip(reason)
