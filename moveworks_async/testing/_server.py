@@ -1,0 +1,427 @@
+"""``FakeMoveworks``: an in-process Moveworks Conversations API server built on aiohttp.web."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Final, Self
+
+from aiohttp import web
+
+from . import _faults as f
+from ._answers import AnswerSource
+from ._auth import Tokens
+from ._chaos import abort_connection, add_unknown_fields, html_page, status_error_code
+from ._handlers import Api
+from ._modals import Modals
+from ._stats import FeedbackRecord, ModalSubmission, RequestRecord, Stats, TokenBucket
+from ._store import Store
+from ._wire import (
+    GENERATIONS,
+    OAUTH_PATH,
+    ApiError,
+    Generation,
+    ServerClosingError,
+    dumps,
+    error_response,
+    generation_for,
+    json_response,
+)
+
+__all__ = ["FakeMoveworks"]
+
+log = logging.getLogger("moveworks_async.testing")
+
+STATS_PATH: Final = "/_fake/stats"
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FakeMoveworks:
+    """A fake Moveworks Conversations API serving all three generations at once.
+
+    Paths: ``/rest/v1beta1``, ``/assistant/v1`` and ``/rest/v1`` prefixes under :attr:`url`,
+    plus ``POST /oauth/v1/token`` and ``GET /_fake/stats`` (counters as JSON, for benchmarks
+    that run the server in another process). Use it as ``async with FakeMoveworks() as s``,
+    mount :attr:`app` on aiohttp's ``TestServer``, or run ``python -m moveworks_async.testing``.
+
+    Args:
+        assistant_name: The only ``Assistant-Name`` accepted (else 403 ``FORBIDDEN``).
+        token: The accepted static bearer; ``None`` accepts any non-empty bearer.
+        client_id, client_secret: Credentials ``POST /oauth/v1/token`` accepts.
+        token_ttl: Lifetime (server clock seconds) and ``expires_in`` of minted tokens.
+        token_reply: ``"wrapped"`` replies ``{"data": {...}}``, ``"flat"`` the bare fields.
+        answer: Scripted answers: a callable ``text -> Answer``, a table ``text -> Answer | str``
+            (unknown questions get the default), or ``None`` for the canned default.
+        polls_to_complete: GET response number N returns the terminal state; earlier GETs
+            return ``IN_PROGRESS`` revealing one more reasoning message each time.
+        stream_delay: Real seconds between SSE events.
+        rate_limit: ``(rate per second, burst)`` token bucket over all API requests (not the
+            token endpoint); an empty bucket answers 429 ``RATE_LIMIT_EXCEEDED``.
+        rate_limit_retry_after: Header sent with bucket 429s (see ``retry_after_headers``):
+            ``"1"`` (literal seconds), ``"auto"``, ``"http-date"``, ``"ms:N"`` or ``None``.
+        clock: Time source for token expiry, the bucket, records and the per-second histogram.
+        host, port: Where :meth:`start` listens by default (port 0: a free port).
+        record: Keep :attr:`requests` (a deque of the last ``max_records`` requests).
+    """
+
+    def __init__(
+        self,
+        *,
+        assistant_name: str = "acme-capi",
+        token: str | None = "test-token",
+        client_id: str = "test-client",
+        client_secret: str = "test-secret",
+        token_ttl: float = 3600.0,
+        token_reply: str = "wrapped",
+        answer: AnswerSource = None,
+        polls_to_complete: int = 2,
+        stream_delay: float = 0.0,
+        rate_limit: tuple[float, float] | None = None,
+        rate_limit_retry_after: str | None = "1",
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record: bool = True,
+        max_records: int = 100_000,
+    ) -> None:
+        self.assistant_name = assistant_name
+        self.answer = answer
+        self.polls_to_complete = polls_to_complete
+        self.stream_delay = stream_delay
+        self.rate_limit_retry_after = rate_limit_retry_after
+        self.clock = clock
+        self.record = record
+        self.store = Store()
+        self.stats = Stats(clock)
+        self.faults = f.FaultRegistry()
+        self.tokens = Tokens(
+            static=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            ttl=token_ttl,
+            reply=token_reply,
+            clock=clock,
+        )
+        self.requests: deque[RequestRecord] = deque(maxlen=max_records)
+        self.feedback: list[FeedbackRecord] = []
+        self.modal_submissions: list[ModalSubmission] = []
+        self._bucket = TokenBucket(*rate_limit, clock) if rate_limit is not None else None
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing = asyncio.Event()
+        # ids of in-flight requests hit by Fault.reset_after_request; the stream handler
+        # aborts instead of sending headers (a set, not request storage: works on aiohttp 3.10).
+        self.resetting: set[int] = set()
+        self.app = self._make_app()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        for gen in GENERATIONS:
+            app.router.add_routes(Api(self, gen).routes())
+        app.router.add_routes(Modals(self).routes())
+        app.router.add_post(OAUTH_PATH, self.tokens.handle)
+        app.router.add_get(STATS_PATH, self._stats_handler)
+        return app
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        """Listen on ``host:port`` (defaults from the constructor; port 0 picks a free one)."""
+        if self._runner is not None:
+            raise RuntimeError("FakeMoveworks is already started")
+        host = self._host if host is None else host
+        port = self._port if port is None else port
+        self._closing = asyncio.Event()
+        # handler_cancellation: a client that hangs up cancels its handler at once, so stalled
+        # streams free their resources instead of sleeping on. No access log: it costs ~10 %.
+        runner = web.AppRunner(
+            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0
+        )
+        await runner.setup()
+        self._track_connections(runner)
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        bound = runner.addresses[0][1]
+        self._url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+
+    def _track_connections(self, runner: web.AppRunner) -> None:
+        server = runner.server
+        assert server is not None
+        made, lost = server.connection_made, server.connection_lost
+        stats = self.stats
+
+        # aiohttp's low-level Server is told about every connection by its protocol objects;
+        # wrapping its two hooks is the one place that sees TCP connections open and close.
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            stats.connection_opened()
+            made(handler, transport)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            stats.connection_closed()
+            lost(handler, exc)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    async def close(self) -> None:
+        """Stop listening; in-flight stalls and streams end at once."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, e.g. ``http://127.0.0.1:54321`` (after :meth:`start`)."""
+        if self._url is None:
+            raise RuntimeError("FakeMoveworks is not started")
+        return self._url
+
+    # -- test controls ---------------------------------------------------------------------
+
+    def inject(
+        self,
+        fault: f.Fault,
+        conversation_id: str | None = None,
+        times: int | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """Inject ``fault`` for one conversation or all, at most ``times`` firings."""
+        self.faults.add(fault, conversation_id, times, path_contains, self.tokens.last_serial)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.faults.clear()
+
+    def push_event(self, conversation_id: str | None, text: str) -> str:
+        """Post a proactive assistant message as a ``MESSAGE_EVENT``; return its event id.
+
+        ``conversation_id=None`` creates a "System Initiated Conversation" for it.
+
+        Raises:
+            KeyError: The conversation does not exist.
+        """
+        if conversation_id is not None and conversation_id not in self.store.conversations:
+            raise KeyError(conversation_id)
+        return self.store.push_event(conversation_id, text).event_id
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (always yielding once); raise ``ServerClosingError`` on close."""
+        if self._closing.is_set():
+            raise ServerClosingError
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return
+        raise ServerClosingError
+
+    # -- request pipeline ------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        path = request.path
+        if path == STATS_PATH:
+            return await handler(request)
+        self.stats.requests_total += 1
+        gen = generation_for(path)
+        if self.record:
+            await self._record(request, gen)
+        oauth = path == OAUTH_PATH
+        if oauth:
+            self.stats.token_requests += 1
+        routing_error = request.match_info.http_exception
+        if routing_error is not None:
+            status = 405 if routing_error.status == 405 else 404
+            code = "METHOD_NOT_ALLOWED" if status == 405 else "NOT_FOUND"
+            return error_response(status, code, f"No route for {request.method} {path}.", gen)
+        if not oauth:
+            self.stats.note_api_request()
+            if self._bucket is not None:
+                wait = self._bucket.take()
+                if wait:
+                    return self._rate_limited(gen, self.rate_limit_retry_after, wait, flat=False)
+        try:
+            return await self._serve(request, handler, gen, oauth)
+        except ServerClosingError:
+            abort_connection(request, rst=False)
+            return web.Response()
+
+    async def _serve(
+        self, request: web.Request, handler: _Handler, gen: Generation | None, oauth: bool
+    ) -> web.StreamResponse:
+        path = request.path
+        conversation_id = request.match_info.get("conversation_id")
+        serial = None if oauth else self.tokens.serial_of(request.headers.get("Authorization"))
+        plain: list[f.Fault] = []
+        reset = False
+        if self.faults:
+            gate = self.faults.take_gate(path, conversation_id, oauth, serial)
+            if isinstance(gate, f.ResetAfterRequest):
+                reset = True
+            elif gate is not None:
+                return self._fire(gate, gen, flat=oauth)
+            if not path.endswith("/responses/stream"):
+                plain = self.faults.take(path, conversation_id, oauth, False)
+        if not reset:
+            resp = await self._call(request, handler, gen, oauth, serial, plain)
+        else:
+            # The request is processed (a create really happens) and only the reply is lost:
+            # the client cannot know the outcome, which is the point of the fault.
+            self.resetting.add(id(request))
+            try:
+                await self._call(request, handler, gen, oauth, serial, plain)
+            finally:
+                self.resetting.discard(id(request))
+            abort_connection(request)
+            return web.Response()
+        if plain and isinstance(resp, web.Response):
+            resp = await self._apply_plain(request, resp, plain)
+        return resp
+
+    async def _call(
+        self,
+        request: web.Request,
+        handler: _Handler,
+        gen: Generation | None,
+        oauth: bool,
+        serial: int | None,
+        plain: list[f.Fault],
+    ) -> web.StreamResponse:
+        if not oauth:
+            if serial is None:
+                return error_response(
+                    401, "UNAUTHORIZED", "Missing, invalid or expired bearer token.", gen
+                )
+            if request.headers.get("Assistant-Name") != self.assistant_name:
+                return error_response(403, "FORBIDDEN", "Invalid assistant.", gen)
+        for fault in plain:
+            if isinstance(fault, f.Stall):
+                await self.pause(fault.seconds)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, gen)
+        except (ServerClosingError, asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("FakeMoveworks handler failed for %s %s", request.method, request.path)
+            return error_response(500, "INTERNAL_ERROR", "The fake server failed.", gen)
+
+    def _rate_limited(
+        self, gen: Generation | None, spec: str | None, wait: float, flat: bool
+    ) -> web.Response:
+        self.stats.rate_limited += 1
+        message = "Rate limit exceeded. Slow down."
+        if flat:
+            resp = web.Response(
+                body=dumps({"code": "RATE_LIMIT_EXCEEDED", "message": message}),
+                status=429,
+                headers={"Content-Type": "application/json"},
+            )
+        else:
+            resp = error_response(429, "RATE_LIMIT_EXCEEDED", message, gen)
+        resp.headers.update(f.retry_after_headers(spec, wait))
+        return resp
+
+    def _fire(self, fault: f.Fault, gen: Generation | None, flat: bool) -> web.Response:
+        """Answer a gate fault instead of the endpoint."""
+        if isinstance(fault, f.RateLimited):
+            return self._rate_limited(gen, fault.retry_after, 1.0, flat)
+        if isinstance(fault, f.ExpireToken):
+            return error_response(401, "UNAUTHORIZED", "The access token has expired.", gen)
+        assert isinstance(fault, f.Status)
+        if fault.code == 429:
+            self.stats.rate_limited += 1
+        if fault.html:
+            resp = html_page(fault.code)
+            if gen is not None and gen.trace_header is not None:
+                resp.headers[gen.trace_header] = str(uuid.uuid4())
+            return resp
+        code = fault.error_code or status_error_code(fault.code)
+        message = f"Injected {fault.code} error."
+        if flat:
+            return web.Response(
+                body=dumps({"code": code, "message": message}),
+                status=fault.code,
+                headers={"Content-Type": "application/json"},
+            )
+        return error_response(fault.code, code, message, gen)
+
+    async def _apply_plain(
+        self, request: web.Request, resp: web.Response, faults: list[f.Fault]
+    ) -> web.StreamResponse:
+        """Apply unknown-fields and slow-loris faults to a finished JSON reply."""
+        body = resp.body if isinstance(resp.body, bytes) else b""
+        if any(isinstance(x, f.UnknownFields) for x in faults) and body:
+            body = dumps(add_unknown_fields(json.loads(body)))
+            resp = web.Response(body=body, status=resp.status, headers=resp.headers)
+        loris = next((x for x in faults if isinstance(x, f.SlowLoris)), None)
+        if loris is None:
+            return resp
+        headers = dict(resp.headers)
+        headers["Content-Length"] = str(len(body))
+        out = web.StreamResponse(status=resp.status, headers=headers)
+        deadline = asyncio.get_running_loop().time() + loris.max_seconds
+        try:
+            await out.prepare(request)
+            for i in range(len(body)):
+                if asyncio.get_running_loop().time() >= deadline:
+                    abort_connection(request)
+                    break
+                await self.pause(loris.delay)
+                await out.write(body[i : i + 1])
+        except ConnectionResetError:
+            pass
+        return out
+
+    async def _record(self, request: web.Request, gen: Generation | None) -> None:
+        body: Any = None
+        if request.body_exists:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        headers = {
+            k: ("<redacted>" if k.lower() == "authorization" else v)
+            for k, v in request.headers.items()
+        }
+        self.requests.append(
+            RequestRecord(
+                method=request.method,
+                path=request.path,
+                generation=gen.name if gen is not None else None,
+                headers=headers,
+                query=dict(request.query),
+                json=body,
+                time=self.clock(),
+            )
+        )
+
+    async def _stats_handler(self, request: web.Request) -> web.Response:
+        return json_response(self.stats.as_dict(), None)
