@@ -22,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
+from functools import reduce
+from operator import or_
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.errors import (
     AttributeValidationNote,
@@ -126,8 +129,13 @@ def _type_of(data: Any) -> str:
 
 
 def _is_optional(tp: Any) -> bool:
-    args = get_args(tp)
-    return len(args) == 2 and args[1] is type(None) and get_origin(tp) in (Union, UnionType)
+    return get_origin(tp) in (Union, UnionType) and type(None) in get_args(tp)
+
+
+def _without_none(tp: Any) -> Any:
+    """``X`` for ``X | None``; ``A | B`` for ``A | B | None`` (``Action | None`` must reach the
+    ``Action`` hook, not cattrs' union disambiguation)."""
+    return reduce(or_, [arg for arg in get_args(tp) if arg is not type(None)])
 
 
 def _with_note(exc: Exception, note: str) -> Exception:
@@ -176,7 +184,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
         return structure_tuple
 
     def optional_hook(tp: Any) -> Callable[[Any, Any], Any]:
-        inner_type = get_args(tp)[0]
+        inner_type = _without_none(tp)
         inner_hook = conv.get_structure_hook(inner_type)
 
         # cattrs' generic Optional hook dispatches on every call; this one binds once.
@@ -345,6 +353,13 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
         return converter.structure(data, cls)
     except Exception:
         pass
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        # cattrs would blame the first attribute (``$.conversation_id``) for a list or a string.
+        raise ResponseValidationError(
+            f"cannot read {cls.__name__}: expected an object, got {type(data).__name__}",
+            path="$",
+            request_id=request_id,
+        )
     try:
         _detailed.structure(data, cls)
     except BaseValidationError as exc:
