@@ -34,29 +34,21 @@ _BOM: Final = b"\xef\xbb\xbf"
 def _splitlines_is_exact(text: str) -> bool:
     """Does ``text`` lack every separator that str.splitlines() knows but SSE does not?"""
     # Unrolled `in` scans are memchr-fast; str.isascii() only reads a flag.
-    return (
-        "\x0b" not in text
-        and "\x0c" not in text
-        and "\x1c" not in text
-        and "\x1d" not in text
-        and "\x1e" not in text
-        and (
-            text.isascii() or ("\x85" not in text and "\u2028" not in text and "\u2029" not in text)
-        )
-    )
+    if "\x0b" in text or "\x0c" in text or "\x1c" in text or "\x1d" in text or "\x1e" in text:
+        return False
+    return text.isascii() or not ("\x85" in text or "\u2028" in text or "\u2029" in text)
 
 
 class ServerSentEvent(NamedTuple):
-    """One dispatched event. A named tuple: immutable and the cheapest object to build."""
+    """One dispatched event: a named tuple, so immutable and the cheapest object to build.
 
-    event: str
-    """Event type; ``"message"`` when the stream gave no (or an empty) ``event`` field."""
-    data: str
-    """The ``data`` lines joined with ``"\\n"``."""
-    id: str | None
-    """The last-event-ID buffer at dispatch time; ``None`` if no ``id`` field was ever seen."""
-    retry: int | None
-    """The reconnection time if a valid ``retry`` field appeared in this event, else ``None``."""
+    Being a tuple, it also equals a plain tuple of the same four values, and unpacks.
+    """
+
+    event: str  # event type; "message" if the stream gave no (or an empty) event field
+    data: str  # the data lines joined with "\n"
+    id: str | None  # the last-event-ID buffer at dispatch; None if no id field was ever seen
+    retry: int | None  # the reconnection time if a valid retry field was in this event
 
 
 _new_event = tuple.__new__  # skips the NamedTuple's Python-level __new__: 2x faster dispatch
@@ -70,17 +62,8 @@ class SSEDecoder:
     `StreamProtocolError`. Any events completed by the same ``feed`` call are lost with it.
     """
 
-    __slots__ = (
-        "_closed",
-        "_head",
-        "_last_id",
-        "_limit",
-        "_pending",
-        "_pending_cr",
-        "_retry",
-        "_seen",
-        "_skip_lf",
-    )
+    __slots__ = ("_closed", "_head", "_last_id", "_limit", "_pending", "_pending_cr", "_retry",
+                 "_seen", "_skip_lf")  # fmt: skip
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._limit = max_event_size
@@ -109,7 +92,21 @@ class SSEDecoder:
         return self._seen
 
     def close(self) -> list[ServerSentEvent]:
-        """End of stream. Returns ``[]``: WHATWG discards an unterminated final event."""
+        """End of stream. Returns ``[]``: WHATWG discards an unterminated final event.
+
+        A browser parses each line as it ends, so a ``retry`` line of that event still sets the
+        reconnection time; apply those now (the other fields only matter at dispatch).
+        """
+        if not self._closed and b"retry" in self._pending:
+            text = (
+                self._pending.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+            )
+            for line in text.split("\n")[:-1]:  # the last line is unterminated: never parsed
+                name, _, value = line.partition(":")
+                value = value[1:] if value[:1] == " " else value
+                if name == "retry" and value.isascii() and value.isdigit():
+                    with suppress(ValueError):
+                        self._retry = int(value)
         self._closed = True
         self._pending = bytearray()
         return []
@@ -157,7 +154,11 @@ class SSEDecoder:
             if len(pending) > self._limit:
                 self._too_big()
             return []
-        region = pending + chunk[: end + 1] if pending else chunk[: end + 1]
+        if pending:
+            pending += chunk[: end + 1]  # in place: the only copy of a big event's head
+            region: bytes | bytearray = pending
+        else:
+            region = chunk[: end + 1]
         tail = chunk[start:]
         if len(region) > self._limit:
             self._check_sizes(region)
@@ -202,6 +203,7 @@ class SSEDecoder:
         """Run the WHATWG field rules over complete lines; the last line must be blank."""
         out: list[ServerSentEvent] = []
         append = out.append
+        new, cls = _new_event, ServerSentEvent  # locals: cheaper than globals in the loop
         last_id = self._last_id
         event = ""
         data: str | None = None  # the first data line: most events have only one
@@ -222,7 +224,7 @@ class SSEDecoder:
                     if more is not None:
                         data = "\n".join(more)
                         more = None
-                    append(_new_event(ServerSentEvent, (event or "message", data, last_id, retry)))
+                    append(new(cls, (event or "message", data, last_id, retry)))
                     data = None
                 event = ""
                 retry = None
