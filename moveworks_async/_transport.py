@@ -11,13 +11,14 @@ into a GET or carry the Authorization header to another origin.
 from __future__ import annotations
 
 import asyncio
+import math
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import aiohttp
-from attrs import frozen
+from attrs import Attribute, field, frozen
 
 from ._errors import APIConnectionError, APITimeoutError, InvalidParameterError
 
@@ -25,6 +26,21 @@ __all__ = ["AiohttpTransport", "Reply", "StreamReply", "Timeout"]
 
 #: Largest non-streaming body read into memory (a compressed bomb stops here).
 MAX_BODY = 32 * 1024 * 1024
+
+
+def _is_seconds(value: object) -> bool:
+    # inf and nan are refused: aiohttp turns an infinite timeout into an OverflowError.
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None and not _is_seconds(value):
+        raise InvalidParameterError(f"Timeout.{attribute.name} must be a positive number or None")
 
 
 @frozen
@@ -35,9 +51,9 @@ class Timeout:
     reply; ``total``: the whole call, one attempt. Streams use their own idle timeouts instead.
     """
 
-    connect: float | None = 5.0
-    read: float | None = 60.0
-    total: float | None = 600.0
+    connect: float | None = field(default=5.0, validator=_check_seconds)
+    read: float | None = field(default=60.0, validator=_check_seconds)
+    total: float | None = field(default=600.0, validator=_check_seconds)
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout:
@@ -46,7 +62,7 @@ class Timeout:
             return cls()
         if isinstance(value, Timeout):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        if _is_seconds(value):
             return cls(total=float(value))
         raise InvalidParameterError("timeout must be a Timeout, a positive number or None")
 
@@ -87,8 +103,10 @@ async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.content.iter_any():
             yield chunk
+        return
     except aiohttp.ClientError as exc:
-        _raise_mapped(exc, ambiguous=True)
+        error = _mapped(exc, ambiguous=True)
+    raise error
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
@@ -99,21 +117,24 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     return await response.read()
 
 
-def _raise_mapped(exc: BaseException, *, ambiguous: bool) -> NoReturn:
-    """Raise the package error for an aiohttp/timeout exception, without chaining it."""
+def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
+    """The package error for an aiohttp/timeout exception.
+
+    Callers raise it *outside* their ``except`` block: raised inside, Python would keep the
+    aiohttp exception as ``__context__`` (``from None`` only hides it from tracebacks), and the
+    ``repr`` of a ``ClientResponseError`` shows ``request_info`` with the Authorization header.
+    """
     name = type(exc).__name__
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        raise APITimeoutError(f"connect timeout ({name})", phase="connect") from None
+        return APITimeoutError(f"connect timeout ({name})", phase="connect")
     if isinstance(exc, aiohttp.SocketTimeoutError):
-        raise APITimeoutError(
-            f"read timeout ({name})", phase="read", outcome_unknown=ambiguous
-        ) from None
+        return APITimeoutError(f"read timeout ({name})", phase="read", outcome_unknown=ambiguous)
     if isinstance(exc, TimeoutError):
-        raise APITimeoutError("total timeout", phase="total", outcome_unknown=ambiguous) from None
+        return APITimeoutError("total timeout", phase="total", outcome_unknown=ambiguous)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        raise APIConnectionError(f"cannot connect: {exc}") from None
+        return APIConnectionError(f"cannot connect: {exc}")
     detail = str(exc) or name
-    raise APIConnectionError(f"{name}: {detail}", outcome_unknown=ambiguous) from None
+    return APIConnectionError(f"{name}: {detail}", outcome_unknown=ambiguous)
 
 
 class AiohttpTransport:
@@ -198,7 +219,9 @@ class AiohttpTransport:
                 body = await _read_body(response)
                 return Reply(response.status, response.headers, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            _raise_mapped(exc, ambiguous=sent or not isinstance(exc, aiohttp.ClientConnectorError))
+            ambiguous = sent or not isinstance(exc, aiohttp.ClientConnectorError)
+            error = _mapped(exc, ambiguous=ambiguous)
+        raise error
 
     @asynccontextmanager
     async def stream(
@@ -217,12 +240,15 @@ class AiohttpTransport:
         """
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
+        error: APIConnectionError | None = None
         try:
             response = await session.request(
                 method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            _raise_mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+            error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+        if error is not None:
+            raise error
         try:
             yield StreamReply(response)
         finally:
