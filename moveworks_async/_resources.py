@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from ._converter import structure
-from ._errors import InvalidParameterError, WaitTimeoutError
+from ._errors import InvalidParameterError, ResponseValidationError, WaitTimeoutError
 from ._models import (
     Conversation,
     Event,
@@ -57,11 +57,7 @@ async def _paginate(
     while True:
         reply = await client._request(Request("GET", route, params=dict(params)))
         payload = client._decode(reply)
-        request_id = request_id_from(reply.headers)
-        if not isinstance(payload, Mapping):
-            structure(payload, dict[str, Any], request_id=request_id)  # raises with a path
-            return
-        items = structure(payload.get(key), tuple[cls, ...], request_id=request_id)  # type: ignore[valid-type]
+        items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
         for item in items:
             yield item
         metadata = payload.get("metadata")
@@ -71,6 +67,23 @@ async def _paginate(
             return
         seen.add(cursor)
         params["cursor"] = cursor
+
+
+def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
+    """Structure ``payload[key]`` as ``tp``; the error path names the member (``$.messages[0]``).
+
+    A body that is not an object at all is a ResponseValidationError at ``$``, not an empty list.
+    """
+    if not isinstance(payload, Mapping):
+        raise ResponseValidationError(
+            f"expected an object, got {type(payload).__name__}", path="$", request_id=request_id
+        )
+    try:
+        return structure(payload.get(key), tp, request_id=request_id)
+    except ResponseValidationError as exc:
+        raise ResponseValidationError(
+            exc.message, path=f"$.{key}{exc.path[1:]}", request_id=request_id
+        ) from None
 
 
 class _Resource:
@@ -252,9 +265,9 @@ class Messages(_Resource):
         route = self._path(
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
-        return await self._client._request_model(
-            Request("GET", route), tuple[Message, ...], key="messages", timeout=timeout
-        )
+        reply = await self._client._request(Request("GET", route), timeout=timeout)
+        payload = self._client._decode(reply)
+        return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
 
 
 class Feedback(_Resource):
