@@ -100,6 +100,10 @@ def _structure_enum(value: Any, cls: type[Enum]) -> Any:
     return cls(value)
 
 
+def _unstructure_enum(value: Enum) -> str:
+    return str(value.value)
+
+
 def _structure_raw(value: Any, _: Any) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
@@ -157,6 +161,8 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     for enum_cls in (ResponseStatus, ActorType, EventType):
         # Registered per class: these are str subclasses, so the str hook would match them.
         conv.register_structure_hook(enum_cls, _structure_enum)
+        # cattrs passes str enums through unchanged; the wire shape is the plain string.
+        conv.register_unstructure_hook(enum_cls, _unstructure_enum)
     conv.register_structure_hook_func(lambda tp: tp == Mapping[str, Any], _structure_raw)
 
     def tuple_hook(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
@@ -217,7 +223,10 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             if type(text) is not str:
                 text = nested(_structure_str, text, str, Content, kind.lower() + ".text")
             files = body.get("files")
-            return Content(kind, text, None, files_hook(files, None) if files else ())
+            if files:
+                attr = kind.lower() + ".files"
+                files = nested(files_hook, files, tuple[FileRef, ...], Content, attr)
+            return Content(kind, text, None, files or ())
         if kind == "CALLBACK_ACTION_CONTENT":
             callback_id = _payload(data, "callback_action").get("callback_id")
             return Content(kind, "", callback_id if type(callback_id) is str else None)
