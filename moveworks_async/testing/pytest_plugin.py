@@ -1,8 +1,10 @@
 """Pytest plugin with a ``fake_moveworks`` fixture: a started :class:`FakeMoveworks`.
 
-Enable it with ``pytest_plugins = ["moveworks_async.testing.pytest_plugin"]``. Configure the
-server per test with the marker ``@pytest.mark.fake_moveworks(polls_to_complete=0, ...)``
-(keyword arguments of :class:`FakeMoveworks`). The fixture is a pytest-asyncio fixture when
+Enable it with ``pytest_plugins = ["moveworks_async.testing.pytest_plugin"]`` in the root
+``conftest.py``. Configure the server per test with keyword arguments of
+:class:`FakeMoveworks`, either with the marker ``@pytest.mark.fake_moveworks(polls_to_complete=1)``
+or by indirect parametrization (``parametrize("fake_moveworks", [{...}], indirect=True)``;
+the parameter wins over the marker). The fixture is a pytest-asyncio fixture when
 pytest-asyncio is installed, else a plain async fixture for anyio's pytest plugin.
 """
 
@@ -39,5 +41,6 @@ async def fake_moveworks(request: pytest.FixtureRequest) -> AsyncIterator[FakeMo
     """Yield a started fake Moveworks server; it is closed after the test."""
     marker = request.node.get_closest_marker("fake_moveworks")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    kwargs.update(getattr(request, "param", {}))
     async with FakeMoveworks(**kwargs) as server:
         yield server
