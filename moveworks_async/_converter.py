@@ -36,6 +36,7 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from ._errors import ResponseValidationError
 from ._models import (
@@ -142,6 +143,10 @@ def _without_none(tp: Any) -> Any:
     return reduce(or_, [arg for arg in get_args(tp) if arg is not type(None)])
 
 
+def _all_optional(tp: Any) -> bool:
+    return attrs.has(tp) and all(a.default is not attrs.NOTHING for a in attrs.fields(tp))
+
+
 def _with_note(exc: Exception, note: str) -> Exception:
     exc.add_note(note)
     return exc
@@ -201,6 +206,20 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
 
     conv.register_structure_hook_factory(_is_var_tuple, tuple_hook)
     conv.register_structure_hook_factory(_is_optional, optional_hook)
+
+    def object_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        inner = make_dict_structure_fn(cls, conv)
+
+        # cattrs' generated code tests ``"field" in value``: for a class whose fields all have
+        # defaults, a string or a list would silently become an all-default instance.
+        def structure_object(value: Any, _: Any) -> Any:
+            if type(value) is not dict and not isinstance(value, Mapping):
+                raise TypeError(f"expected an object, got {type(value).__name__}")
+            return inner(value, cls)
+
+        return structure_object
+
+    conv.register_structure_hook_factory(_all_optional, object_hook)
 
     def nested(hook: Any, value: Any, cls: type[Any], outer: type[Any], attr: str) -> Any:
         if not detailed:
