@@ -38,6 +38,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from . import _fastpath
 from ._errors import ResponseValidationError
 from ._models import (
     Action,
@@ -133,6 +134,10 @@ def _type_of(data: Any) -> str:
     return kind if type(kind) is str else ""
 
 
+#: ``type`` of a text content -> the key of its body (``PLAIN_TEXT`` -> ``plain_text``).
+_TEXT_KEYS: dict[str, str] = {kind: kind.lower() for kind in Content.TEXT_TYPES}
+
+
 def _is_optional(tp: Any) -> bool:
     return get_origin(tp) in (Union, UnionType) and type(None) in get_args(tp)
 
@@ -220,6 +225,15 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
         return structure_object
 
     conv.register_structure_hook_factory(_all_optional, object_hook)
+    if not detailed:
+        # Registered last, so it wins: one generated function per class, primitive rules
+        # inlined (the detailed twin keeps cattrs' own code for its error trees).
+        _fastpath.register(
+            conv,
+            structure_datetime=_structure_datetime,
+            structure_enum=_structure_enum,
+            structure_primitive={str: _structure_str, int: _structure_int, bool: _structure_bool},
+        )
 
     def nested(hook: Any, value: Any, cls: type[Any], outer: type[Any], attr: str) -> Any:
         if not detailed:
@@ -235,17 +249,23 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     files_hook = conv.get_structure_hook(tuple[FileRef, ...])
 
     def structure_content(data: Any, _: Any) -> Content:
-        kind = _type_of(data)
-        if kind in Content.TEXT_TYPES:
-            body = _payload(data, kind.lower())
+        kind = data.get("type") if type(data) is dict else _type_of(data)
+        if type(kind) is not str:
+            kind = ""
+        key = _TEXT_KEYS.get(kind)
+        if key is not None:
+            body = data.get(key)
+            if type(body) is not dict:
+                body = _EMPTY
             text = body.get("text", "")
             if type(text) is not str:
-                text = nested(_structure_str, text, str, Content, kind.lower() + ".text")
+                text = nested(_structure_str, text, str, Content, key + ".text")
             files = body.get("files")
             if files:
-                attr = kind.lower() + ".files"
+                attr = key + ".files"
                 files = nested(files_hook, files, tuple[FileRef, ...], Content, attr)
-            return Content(kind, text, None, files or ())
+                return Content(kind, text, None, files)
+            return Content(kind, text)
         if kind == "CALLBACK_ACTION_CONTENT":
             callback_id = _payload(data, "callback_action").get("callback_id")
             return Content(kind, "", callback_id if type(callback_id) is str else None)
@@ -266,7 +286,9 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     conv.register_unstructure_hook(UnknownContent, unstructure_content)
 
     def structure_action(data: Any, _: Any) -> Action:
-        kind = _type_of(data)
+        kind = data.get("type") if type(data) is dict else _type_of(data)
+        if type(kind) is not str:
+            kind = ""
         label = data.get("label")
         if kind == "CALLBACK_ACTION":
             callback_id = _payload(data, "callback_action").get("callback_id")
@@ -300,13 +322,18 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     reasoning_hook = conv.get_structure_hook(ReasoningMessage)
 
     def structure_output(data: Any, _: Any) -> OutputItem:
-        kind = _type_of(data)
+        kind = data.get("type") if type(data) is dict else _type_of(data)
+        if type(kind) is not str:
+            kind = ""
         if kind == "MESSAGE":
-            return MessageOutput(
-                nested(message_hook, data.get("message"), Message, MessageOutput, "message")
-            )
+            value = data.get("message")
+            if not detailed:
+                return MessageOutput(message_hook(value, Message))
+            return MessageOutput(nested(message_hook, value, Message, MessageOutput, "message"))
         if kind == "REASONING_MESSAGE":
             value = data.get("reasoning_message")
+            if not detailed:
+                return ReasoningOutput(reasoning_hook(value, ReasoningMessage))
             reasoning = nested(
                 reasoning_hook, value, ReasoningMessage, ReasoningOutput, "reasoning_message"
             )
