@@ -28,6 +28,15 @@ from ._errors import (
     UnsupportedOperationError,
     WaitTimeoutError,
 )
+from ._events import (
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseFailed,
+    ResponseInProgress,
+    ResponseOutputDelta,
+    StreamEvent,
+    UnknownEvent,
+)
 from ._governor import GovernorSnapshot, RateGovernor
 from ._models import (
     Action,
@@ -70,6 +79,7 @@ from ._models import (
 )
 from ._protocol import Generation
 from ._retry import RetryPolicy
+from ._streaming import ResponseStream, SlowConsumerError, StreamConsumer
 from ._transport import Timeout
 
 __all__ = [
@@ -123,12 +133,21 @@ __all__ = [
     "ReasoningMessage",
     "ReasoningOutput",
     "Response",
+    "ResponseCompleted",
+    "ResponseCreated",
+    "ResponseFailed",
+    "ResponseInProgress",
+    "ResponseOutputDelta",
     "ResponseStatus",
+    "ResponseStream",
     "ResponseValidationError",
     "RetryPolicy",
     "SenderInfo",
+    "SlowConsumerError",
     "StaticToken",
+    "StreamConsumer",
     "StreamError",
+    "StreamEvent",
     "StreamInterruptedError",
     "StreamProtocolError",
     "Timeout",
@@ -136,6 +155,7 @@ __all__ = [
     "UnexpectedResponseError",
     "UnknownAction",
     "UnknownContent",
+    "UnknownEvent",
     "UnknownOutput",
     "UnsupportedOperationError",
     "UrlAction",

@@ -233,12 +233,40 @@ class Responses(_Resource):
         conversation_id: str,
         text: str | None = None,
         callback_id: str | None = None,
-        **options: Any,
+        *,
+        first_event_timeout: float | None = 60.0,
+        idle_timeout: float | None = 60.0,
+        deadline: float | None = None,
+        recover: bool = True,
+        recover_timeout: float = 150.0,
+        max_event_size: int = 4 * 1024 * 1024,
+        max_retries: int | None = None,
     ) -> ResponseStream:
-        """Create a response and stream its events; use as ``async with ... as stream``."""
+        """Create a response and stream its events; use as ``async with ... as stream``.
+
+        Arguments are validated now, before any I/O; the request is sent on ``async with``.
+        Options (seconds): ``first_event_timeout`` until the first event, ``idle_timeout``
+        between reads once events flow (keep-alive comments count), ``deadline`` for the whole
+        stream, ``recover`` (poll and yield a synthesized terminal event if the stream ends
+        early), ``recover_timeout`` (polling budget), ``max_event_size`` (bytes per event),
+        ``max_retries`` (of the create: connect failures and 429 only). ``None`` disables a
+        timeout. See :class:`~moveworks_async.ResponseStream`.
+        """
         from ._streaming import ResponseStream
 
-        return ResponseStream(self._client, conversation_id, text, callback_id, **options)
+        return ResponseStream(
+            self._client,
+            conversation_id,
+            text,
+            callback_id,
+            first_event_timeout=first_event_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            recover=recover,
+            recover_timeout=recover_timeout,
+            max_event_size=max_event_size,
+            max_retries=max_retries,
+        )
 
 
 class Messages(_Resource):

@@ -94,6 +94,19 @@ class StreamReply:
         """Raw chunks as they arrive. Never aiohttp's line reader: it fails on long lines."""
         return _chunks(self._response)
 
+    async def read_chunk(self) -> bytes:
+        """The bytes received so far (at least one), or ``b""`` at the end of the body.
+
+        Unlike iterating :meth:`chunks`, a cancelled call loses nothing and the next call
+        simply continues (an async generator is finished by the cancellation), and there is
+        no generator to resume per chunk.
+        """
+        try:
+            return await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            error = _mapped(exc, ambiguous=True)
+        raise error
+
     def close(self) -> None:
         """Close the connection now (it cannot be reused mid-body)."""
         self._response.close()

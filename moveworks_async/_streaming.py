@@ -1,0 +1,941 @@
+"""``responses.stream()``: one streaming create, typed events, safe recovery, bounded lifetime.
+
+Usage::
+
+    async with client.responses.stream(conversation_id, text="hi") as stream:
+        async for event in stream:
+            ...
+        final = await stream.final_response()
+
+Contract
+--------
+* **Request.** ``POST {prefix}/conversations/{id}/responses/stream`` with the usual headers plus
+  ``Accept: text/event-stream``. It is a create, so it is sent again only when it certainly did
+  not reach the server (connect failure) or was refused with 429; everything else surfaces with
+  ``outcome_unknown`` set as for ``responses.create``. Before the stream starts a non-2xx reply
+  raises the typed API error; a 2xx reply that is not ``text/event-stream`` raises
+  :class:`UnexpectedResponseError` without parsing the body.
+* **Events.** Each SSE frame becomes one typed event (``_events.py``). Duplicated and
+  out-of-order sequence numbers (``<=`` the last seen) are dropped. ``ERROR`` raises
+  :class:`StreamError` after every event before it was delivered. Undecodable data raises
+  :class:`StreamProtocolError` (never skipped silently).
+* **Recovery.** The create is never re-sent. If the stream ends before a terminal event (EOF, a
+  reset, the first-event or idle timeout) or skips a sequence number, and the response id is
+  known (from ``RESPONSE_CREATED``), the SDK polls ``responses.wait`` until the response is
+  terminal. Iteration then yields a synthesized :class:`ResponseCompleted` (or
+  :class:`ResponseFailed`) with ``recovered=True`` and ``sequence_number=None`` when
+  ``recover=True`` (the default); with ``recover=False`` it raises
+  :class:`StreamInterruptedError` (EOF, reset, gap) or :class:`APITimeoutError` (timeouts)
+  instead. :meth:`ResponseStream.final_response` always recovers when it can, also after a
+  :class:`StreamProtocolError` (malformed JSON, oversized event): the error is raised once by
+  iteration, and the truth is then fetched by polling. With the id unknown nothing can be
+  polled: :class:`StreamInterruptedError` (or :class:`APITimeoutError`) with
+  ``outcome_unknown=True``. After ``ERROR`` there is no polling (as the reference demo does).
+* **Timeouts** (real time, enforced by one timer per stream, not one per read):
+  ``first_event_timeout`` from sending the request until the first complete event;
+  ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
+  ``deadline`` bounds the whole stream including recovery and raises
+  ``APITimeoutError(phase="deadline")`` with no recovery. aiohttp's own total timeout is off.
+* **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (end, ``break``,
+  exception, cancellation) closes the HTTP response at once (closed, not returned to the pool).
+  The connection is also closed as soon as the terminal event arrives or the stream fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import anyio
+
+from . import _json
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InvalidParameterError,
+    MoveworksError,
+    ResponseValidationError,
+    StreamError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from ._events import (
+    EVENT_TYPES,
+    ResponseCompleted,
+    ResponseFailed,
+    ResponseOutputDelta,
+    StreamEvent,
+    UnknownEvent,
+    parse_event,
+)
+from ._models import MessageOutput, OutputItem, Response, ResponseStatus
+from ._protocol import Request, create_input, ids, path, request_id_from
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from ._transport import Reply, StreamReply
+
+if TYPE_CHECKING:
+    from ._client import AsyncMoveworks
+
+__all__ = ["ResponseStream", "SlowConsumerError", "StreamConsumer"]
+
+logger = logging.getLogger("moveworks_async")
+
+DEFAULT_FIRST_EVENT_TIMEOUT: Final = 60.0
+DEFAULT_IDLE_TIMEOUT: Final = 60.0
+DEFAULT_RECOVER_TIMEOUT: Final = 150.0
+DEFAULT_TEE_BUFFER: Final = 1024
+
+_NEW, _OPEN, _CLOSED = 0, 1, 2
+_INF: Final = math.inf
+
+_REASONS: Final = {
+    "eof": "the stream ended before its terminal event",
+    "reset": "the connection broke before the terminal event",
+    "gap": "the stream skipped a sequence number",
+    "first_event": "no event arrived within first_event_timeout",
+    "idle": "the stream was silent for longer than idle_timeout",
+    "error": "the stream could not be decoded",
+}
+
+_Opened = tuple[AsyncExitStack, StreamReply]
+
+
+class SlowConsumerError(MoveworksError):
+    """A :meth:`ResponseStream.tee` consumer fell more than ``max_buffer`` events behind.
+
+    It was disconnected so the other consumers are neither blocked nor make the buffer grow;
+    the stream itself goes on (``final_response()`` still works).
+    """
+
+
+def _seconds(value: object, name: str, *, optional: bool) -> float | None:
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        rule = "a positive number of seconds" + (" or None" if optional else "")
+        raise InvalidParameterError(f"{name} must be {rule}")
+    return float(value)
+
+
+class ResponseStream:
+    """A streaming create of one response; an async context manager and async iterator.
+
+    Obtain it from ``client.responses.stream(conversation_id, text=..., callback_id=...)``.
+    Arguments are validated when it is created, before any I/O; the request is sent by
+    ``async with``. See the module documentation for the full contract.
+
+    Keyword options:
+        first_event_timeout: seconds from sending the request to the first complete event
+            (default 60; ``None`` disables).
+        idle_timeout: longest wait for more bytes once events flow (default 60; ``None``
+            disables). Keep-alive comments count as life.
+        deadline: optional bound on the whole stream from ``async with``, recovery included.
+        recover: on a premature end, poll and yield a synthesized terminal event (default
+            True) instead of raising.
+        recover_timeout: polling budget of a recovery (default 150 s, as the reference demo).
+        max_event_size: largest SSE event in bytes (default 4 MiB); beyond it
+            :class:`StreamProtocolError`.
+        max_retries: retries of the create (connect failures and 429 only; default: client's).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_busy",
+        "_client",
+        "_conversation_id",
+        "_data",
+        "_deadline",
+        "_deadline_at",
+        "_decoder",
+        "_error",
+        "_events",
+        "_fatal",
+        "_final",
+        "_first_at",
+        "_first_event_timeout",
+        "_hub",
+        "_idle_timeout",
+        "_index",
+        "_last_seq",
+        "_loop",
+        "_max_retries",
+        "_outputs",
+        "_pending",
+        "_read_deadline",
+        "_reading",
+        "_recover",
+        "_recover_timeout",
+        "_reply",
+        "_request",
+        "_request_id",
+        "_response_id",
+        "_sent_at",
+        "_stack",
+        "_state",
+        "_timed_out",
+        "_timer",
+        "_timer_at",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        client: AsyncMoveworks,
+        conversation_id: str,
+        text: str | None = None,
+        callback_id: str | None = None,
+        *,
+        first_event_timeout: float | None = DEFAULT_FIRST_EVENT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        deadline: float | None = None,
+        recover: bool = True,
+        recover_timeout: float = DEFAULT_RECOVER_TIMEOUT,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_retries: int | None = None,
+    ) -> None:
+        p = ids(conversation_id=conversation_id)
+        body = create_input(client.generation, text, callback_id)
+        self._first_event_timeout = _seconds(
+            first_event_timeout, "first_event_timeout", optional=True
+        )
+        self._idle_timeout = _seconds(idle_timeout, "idle_timeout", optional=True)
+        self._deadline = _seconds(deadline, "deadline", optional=True)
+        if type(recover) is not bool:
+            raise InvalidParameterError("recover must be a bool")
+        self._recover = recover
+        recover_seconds = _seconds(recover_timeout, "recover_timeout", optional=False)
+        assert recover_seconds is not None
+        self._recover_timeout = recover_seconds
+        if type(max_event_size) is not int or max_event_size < 1:
+            raise InvalidParameterError("max_event_size must be an int >= 1 (bytes)")
+        if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
+            raise InvalidParameterError("max_retries must be an int >= 0")
+        self._max_retries = max_retries
+        self._client = client
+        self._conversation_id = p["conversation_id"]
+        cid = p["conversation_id"]
+        route = path(client.generation, "conversations", cid, "responses", "stream")
+        # Not idempotent: the policy re-sends it only if it surely never reached the server.
+        self._request = Request("POST", route, json=body, idempotent=False)
+        self._url = client.base_url + route
+        self._data = _json.dumps(body)
+        self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._state = _NEW
+        self._stack: AsyncExitStack | None = None
+        self._reply: StreamReply | None = None
+        self._request_id: str | None = None
+        self._response_id: str | None = None
+        self._events: list[ServerSentEvent] = []
+        self._index = 0
+        self._last_seq: int | None = None
+        self._outputs: dict[object, OutputItem] = {}
+        self._final: Response | None = None
+        self._error: BaseException | None = None
+        self._fatal = False
+        self._pending: str | None = None  # why the stream must be recovered, if it must
+        self._busy = False
+        self._hub: _Hub | None = None
+        # Timing (event-loop time). One timer per stream; see _fill and _on_timer.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sent_at = 0.0
+        self._first_at: float | None = None  # first-event deadline until the first event
+        self._deadline_at: float | None = None
+        self._read_deadline = _INF
+        self._reading = False
+        self._timed_out: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = _INF
+
+    # --- public state ------------------------------------------------------------------------
+
+    @property
+    def response_id(self) -> str | None:
+        """The response id, known once ``RESPONSE_CREATED`` (or any response event) arrived."""
+        return self._response_id
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation the response belongs to."""
+        return self._conversation_id
+
+    @property
+    def request_id(self) -> str | None:
+        """The server trace id of the stream request (once the reply headers arrived)."""
+        return self._request_id
+
+    @property
+    def messages(self) -> tuple[OutputItem, ...]:
+        """The current output items in first-seen order, one per message id.
+
+        Deltas are snapshots: a later one with the same ``message_id`` (or
+        ``reasoning_message_id``) replaces the earlier in place. The terminal response's
+        outputs are upserted the same way (an empty ``outputs`` list removes nothing).
+        """
+        return tuple(self._outputs.values())
+
+    @property
+    def final(self) -> Response | None:
+        """The terminal Response once known (from the stream or from recovery), else None."""
+        return self._final
+
+    def __repr__(self) -> str:
+        state = ("new", "open", "closed")[self._state]
+        return (
+            f"ResponseStream(conversation_id={self._conversation_id!r}, "
+            f"response_id={self._response_id!r}, state={state!r})"
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state != _NEW:
+            raise RuntimeError("a ResponseStream can be entered only once; start a new stream")
+        self._state = _OPEN
+        loop = self._loop = asyncio.get_running_loop()
+        try:
+            if self._deadline is None:
+                stack, reply = await self._client._execute(
+                    self._request, self._attempt, max_retries=self._max_retries
+                )
+            else:
+                self._deadline_at = loop.time() + self._deadline
+                with anyio.move_on_after(self._deadline) as scope:
+                    stack, reply = await self._client._execute(
+                        self._request, self._attempt, max_retries=self._max_retries
+                    )
+                if scope.cancelled_caught:
+                    raise APITimeoutError(
+                        "the stream did not start within its deadline",
+                        phase="deadline",
+                        outcome_unknown=True,
+                    )
+        except BaseException:
+            # Also closes a stream opened by an attempt whose success never reached us (a hook
+            # or a cancellation in the attempt loop after the attempt returned).
+            await self.aclose()
+            raise
+        self._stack, self._reply = stack, reply
+        if self._first_event_timeout is not None:
+            self._first_at = self._sent_at + self._first_event_timeout
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP response now (idempotent); ``async with`` does it for you."""
+        self._state = _CLOSED
+        self._close_reply()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            # The transport's exit only calls response.close(): it never suspends, so this
+            # finishes even inside a cancelled scope.
+            await stack.aclose()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._state == _OPEN and self._stack is not None:
+            _warn(
+                "ResponseStream was opened but never closed; use 'async with'",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    async def _attempt(self, headers: dict[str, str]) -> tuple[Reply | None, _Opened | None]:
+        """One try of the create: the failed reply, or the open stream and its exit stack."""
+        headers = {**headers, "Accept": "text/event-stream"}
+        client = self._client
+        stack = AsyncExitStack()
+        limit = _INF if self._first_event_timeout is None else self._first_event_timeout
+        try:
+            assert self._loop is not None
+            self._sent_at = self._loop.time()
+            with anyio.move_on_after(limit) as scope:
+                reply = await stack.enter_async_context(
+                    client._transport.stream(
+                        "POST", self._url, headers, self._data, client.timeout.connect
+                    )
+                )
+                if not 200 <= reply.status < 300:
+                    failed = Reply(reply.status, reply.headers, await reply.read())
+                    await stack.aclose()
+                    return failed, None
+            if scope.cancelled_caught:
+                raise APITimeoutError(
+                    "no reply within first_event_timeout",
+                    phase="first_event",
+                    outcome_unknown=True,
+                )
+            request_id = request_id_from(reply.headers)
+            content_type = reply.headers.get("Content-Type", "")
+            if content_type.partition(";")[0].strip().lower() != "text/event-stream":
+                # WHATWG "fail the connection": no parser runs on an HTML page.
+                raise UnexpectedResponseError(
+                    f"expected text/event-stream, got {content_type or 'no content type'}",
+                    status_code=reply.status,
+                    request_id=request_id,
+                )
+            self._request_id = request_id
+            self._stack, self._reply = stack, reply  # closed by aclose() whatever happens next
+            return None, (stack, reply)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    def _require_open(self) -> None:
+        if self._state == _NEW:
+            raise RuntimeError(
+                "a ResponseStream must be used inside 'async with': "
+                "async with client.responses.stream(...) as stream: ..."
+            )
+        if self._hub is not None:
+            raise RuntimeError("this stream was tee()'d: read events from its consumers")
+        if self._busy:
+            raise RuntimeError("another task is already reading this stream")
+
+    # --- iteration ---------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        if self._state == _NEW:
+            self._require_open()
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._state != _OPEN or self._busy or self._hub is not None:
+            if self._state == _CLOSED and self._final is not None and self._pending is None:
+                raise StopAsyncIteration
+            self._require_open()
+            if self._state == _CLOSED:
+                raise RuntimeError("this ResponseStream is closed")
+        self._busy = True
+        try:
+            return await self._next(self._recover)
+        finally:
+            self._busy = False
+
+    async def _next(self, recover: bool) -> StreamEvent:
+        """The next event to deliver (or StopAsyncIteration); the whole state machine."""
+        while True:
+            events = self._events
+            while self._index < len(events):
+                sse = events[self._index]
+                self._index += 1
+                event = self._accept(sse)
+                if event is not None:
+                    return event
+                events = self._events  # a gap empties the buffer
+            if self._final is not None:
+                raise StopAsyncIteration
+            if self._error is not None:
+                raise self._error
+            if self._pending is not None:
+                return await self._recover_event(recover)
+            await self._fill()
+
+    def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
+        """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
+        try:
+            data = _json.loads(sse.data)
+        except ValueError:
+            if sse.event not in EVENT_TYPES:
+                data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
+            else:
+                raise self._fail(
+                    StreamProtocolError(
+                        f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
+                        request_id=self._request_id,
+                    )
+                ) from None
+        try:
+            event = parse_event(sse.event, data)
+        except StreamError as exc:
+            error = StreamError(
+                exc.message,
+                code=exc.code,
+                response_id=self._response_id,
+                request_id=self._request_id,
+            )
+            raise self._fail(error, fatal=True) from None
+        except (StreamProtocolError, ResponseValidationError) as exc:
+            raise self._fail(exc) from None
+        cls = type(event)
+        seq = event.sequence_number
+        if seq is not None:
+            last = self._last_seq
+            if last is not None and seq != last + 1:
+                if seq <= last:
+                    return None  # a duplicate or a late, out-of-order event
+                if cls is not ResponseCompleted and cls is not ResponseFailed:
+                    # Something was lost: stop trusting the stream and poll for the truth.
+                    # (A terminal event is the truth itself, gap or not.)
+                    if self._response_id is None and cls is not UnknownEvent:
+                        self._response_id = event.response.response_id  # type: ignore[union-attr]
+                    self._interrupt("gap")
+                    return None
+            self._last_seq = seq
+        if cls is ResponseOutputDelta:
+            output = event.output  # type: ignore[union-attr]
+            key = output.id
+            self._outputs[key if key is not None else object()] = output
+        elif cls is not UnknownEvent:
+            response: Response = event.response  # type: ignore[union-attr]
+            if self._response_id is None:
+                self._response_id = response.response_id
+            if cls is ResponseCompleted or cls is ResponseFailed:
+                self._finish(response)
+        return event
+
+    async def _fill(self) -> None:
+        """Read one chunk into the event buffer, or note why the stream must be recovered."""
+        reply = self._reply
+        loop = self._loop
+        assert loop is not None
+        if reply is None:  # closed meanwhile (by aclose() from another task)
+            self._interrupt(self._timed_out or "reset")
+            return
+        if self._first_at is not None:
+            limit = self._first_at
+        elif self._idle_timeout is not None:
+            limit = loop.time() + self._idle_timeout
+        else:
+            limit = _INF
+        deadline_at = self._deadline_at
+        if deadline_at is not None and deadline_at < limit:
+            limit = deadline_at
+        self._read_deadline = limit
+        # The timer only ever moves earlier here; a later limit is picked up when it fires.
+        if limit < self._timer_at:
+            self._arm(limit)
+        self._reading = True
+        try:
+            chunk = await reply.read_chunk()
+        except APIConnectionError:
+            self._interrupt(self._timed_out or "reset")
+            return
+        finally:
+            self._reading = False
+        if not chunk:
+            self._decoder.close()  # an unterminated final event is discarded (WHATWG)
+            self._interrupt("eof")
+            return
+        try:
+            events = self._decoder.feed(chunk)
+        except StreamProtocolError as exc:
+            raise self._fail(
+                StreamProtocolError(exc.message, request_id=self._request_id)
+            ) from None
+        if events:
+            self._first_at = None  # from now on the idle timeout applies
+            self._events = events
+            self._index = 0
+
+    # --- timer -------------------------------------------------------------------------------
+
+    def _arm(self, when: float) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Fires at the earliest read deadline; closes the reply if a read is overdue."""
+        self._timer = None
+        self._timer_at = _INF
+        reply = self._reply
+        if not self._reading or reply is None:
+            return  # nobody waits for the server now; the next read re-arms
+        assert self._loop is not None
+        now = self._loop.time()
+        if now < self._read_deadline:
+            self._arm(self._read_deadline)
+            return
+        if self._deadline_at is not None and now >= self._deadline_at:
+            self._timed_out = "deadline"
+        elif self._first_at is not None:
+            self._timed_out = "first_event"
+        else:
+            self._timed_out = "idle"
+        # Closing the response wakes the pending read with a connection error.
+        reply.close()
+
+    # --- endings -----------------------------------------------------------------------------
+
+    def _close_reply(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = _INF
+        reply = self._reply
+        if reply is not None:
+            self._reply = None
+            reply.close()
+
+    def _finish(self, response: Response) -> None:
+        """A terminal response is known: record it and let the connection go."""
+        self._final = response
+        self._pending = None
+        outputs = self._outputs
+        for output in response.outputs:
+            key = output.id
+            outputs[key if key is not None else object()] = output
+        self._events = []
+        self._index = 0
+        self._close_reply()
+
+    def _interrupt(self, reason: str) -> None:
+        """The stream cannot be read further; remember why (recovery happens in _next)."""
+        self._close_reply()
+        self._events = []
+        self._index = 0
+        self._pending = reason
+
+    def _fail(self, error: APIError, *, fatal: bool = False) -> APIError:
+        """Record ``error`` (raised again on further reads) and close the connection.
+
+        A fatal error also ends ``final_response()``; a non-fatal one lets it recover by
+        polling when the response id is known.
+        """
+        self._close_reply()
+        self._events = []
+        self._index = 0
+        self._error = error
+        self._fatal = fatal
+        if not fatal and self._pending is None:
+            self._pending = "error"
+        return error
+
+    async def _recover_event(self, recover: bool) -> StreamEvent:
+        """Finish a stream that ended early: poll for the truth or raise the right error."""
+        reason = self._pending
+        assert reason is not None
+        if self._state != _OPEN:
+            raise RuntimeError("this ResponseStream was closed")
+        response_id = self._response_id
+        request_id = self._request_id
+        if reason == "deadline":
+            raise self._fail(
+                APITimeoutError(
+                    "the stream passed its deadline",
+                    phase="deadline",
+                    request_id=request_id,
+                    outcome_unknown=response_id is None,
+                ),
+                fatal=True,
+            )
+        timeout = reason in ("first_event", "idle")
+        message = _REASONS[reason]
+        if response_id is None or not recover:
+            error: APIError
+            if timeout:
+                error = APITimeoutError(
+                    message,
+                    phase=reason,
+                    request_id=request_id,
+                    outcome_unknown=response_id is None,
+                )
+            else:
+                error = StreamInterruptedError(
+                    message, response_id=response_id, request_id=request_id
+                )
+            raise self._fail(error, fatal=response_id is None)
+        logger.info("%s; polling response %s until it is terminal", message, response_id)
+        response = await self._poll(response_id)
+        self._finish(response)
+        if response.status is ResponseStatus.FAILED:
+            return ResponseFailed(None, response, recovered=True)
+        return ResponseCompleted(None, response, recovered=True)
+
+    async def _poll(self, response_id: str) -> Response:
+        budget = self._recover_timeout
+        assert self._loop is not None
+        deadline_bound = False
+        if self._deadline_at is not None:
+            remaining = self._deadline_at - self._loop.time()
+            if remaining <= budget:
+                deadline_bound = True
+                budget = remaining
+        try:
+            if budget <= 0:
+                raise WaitTimeoutError("no time left", response_id=response_id)
+            return await self._client.responses.wait(
+                self._conversation_id, response_id, timeout=budget
+            )
+        except WaitTimeoutError:
+            if not deadline_bound:
+                raise
+        raise self._fail(
+            APITimeoutError(
+                "the stream passed its deadline while recovering",
+                phase="deadline",
+                request_id=self._request_id,
+            ),
+            fatal=True,
+        )
+
+    async def final_response(self) -> Response:
+        """The terminal Response, reading (and discarding) the rest of the stream if needed.
+
+        Recovers by polling whenever the response id is known, whatever ``recover`` says
+        (also after a :class:`StreamProtocolError` raised by iteration). Raises
+        :class:`StreamError` after an ``ERROR`` event, and the interruption or timeout error
+        when the id is unknown. A ``FAILED`` response is returned, not raised.
+        """
+        if self._final is not None:
+            return self._final
+        if self._hub is not None:
+            return await self._hub.final_response()
+        self._require_open()
+        if self._state == _CLOSED:
+            raise RuntimeError("this ResponseStream was closed before its end")
+        self._busy = True
+        try:
+            return await self._drain(None)
+        finally:
+            self._busy = False
+
+    async def _drain(self, sink: Callable[[StreamEvent], None] | None) -> Response:
+        while self._final is None:
+            error = self._error
+            if error is not None:
+                if self._fatal or self._response_id is None:
+                    raise error
+                # Iteration already reported it; now get the truth by polling.
+                self._error = None
+            try:
+                event = await self._next(True)
+            except StopAsyncIteration:
+                break
+            if sink is not None:
+                sink(event)
+        assert self._final is not None
+        return self._final
+
+    # --- helpers for relays ------------------------------------------------------------------
+
+    async def text_deltas(self) -> AsyncIterator[str]:
+        """Yield only the newly added text of the assistant's message(s).
+
+        Derived from successive snapshots (``RESPONSE_OUTPUT_DELTA``) and, last, from the
+        terminal response, so text that arrives only by recovery is yielded too. Policy:
+
+        * a snapshot that extends the previous text of the same message yields the suffix;
+        * the first text of a second message is preceded by ``"\\n\\n"``, so when messages
+          arrive one after another ``"".join(deltas) == final_response().text``;
+        * a snapshot that is *not* an extension (the server rewrote the text) yields the whole
+          new text of that message; relays that must handle rewrites exactly should render
+          ``stream.messages`` instead.
+
+        Reasoning messages are not included. This consumes the stream like ``async for``.
+        """
+        delivered: dict[str, str] = {}
+        any_text = False
+        async for event in self:
+            cls = type(event)
+            items: tuple[OutputItem, ...]
+            if cls is ResponseOutputDelta:
+                items = (event.output,)  # type: ignore[union-attr]
+            elif cls is ResponseCompleted or cls is ResponseFailed:
+                items = event.response.outputs  # type: ignore[union-attr]
+            else:
+                continue
+            for item in items:
+                if type(item) is not MessageOutput:
+                    continue
+                message = item.message
+                text = message.content.text
+                before = delivered.get(message.message_id)
+                if before is None:
+                    if not text:
+                        continue
+                    piece = "\n\n" + text if any_text else text
+                elif text == before:
+                    continue
+                elif text.startswith(before):
+                    piece = text[len(before) :]
+                else:
+                    piece = text
+                delivered[message.message_id] = text
+                any_text = True
+                yield piece
+
+    def tee(
+        self, n: int = 2, *, max_buffer: int = DEFAULT_TEE_BUFFER
+    ) -> tuple[StreamConsumer, ...]:
+        """Split the stream into ``n`` consumers that each see every event, in order.
+
+        Whichever consumer needs an event first reads it from the connection; the others
+        find it in a shared buffer. Slow-consumer policy: a consumer more than ``max_buffer``
+        events behind the fastest one is disconnected (its next read raises
+        :class:`SlowConsumerError`) so that memory stays bounded and a stuck consumer never
+        stalls the others. A stream error (``StreamError``, an interruption...) is raised to
+        every consumer when it reaches that point. Once tee'd, the stream is read only
+        through its consumers; ``final_response()`` still works and reads on their behalf.
+        Call it inside ``async with`` before reading any event.
+        """
+        if type(n) is not int or n < 1:
+            raise InvalidParameterError("n must be an int >= 1")
+        if type(max_buffer) is not int or max_buffer < 1:
+            raise InvalidParameterError("max_buffer must be an int >= 1")
+        self._require_open()
+        if self._state == _CLOSED:
+            raise RuntimeError("this ResponseStream is closed")
+        hub = _Hub(self, max_buffer)
+        self._hub = hub
+        consumers = tuple(StreamConsumer(hub) for _ in range(n))
+        hub.consumers.extend(consumers)
+        return consumers
+
+
+# --- tee -------------------------------------------------------------------------------------
+
+
+class _Raise:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END: Final = object()
+
+
+class StreamConsumer:
+    """One reader of a tee'd :class:`ResponseStream`; an async iterator of its events."""
+
+    __slots__ = ("_closed", "_hub", "_lagged", "position")
+
+    def __init__(self, hub: _Hub) -> None:
+        self._hub = hub
+        self.position = 0  # index of the next event this consumer will read
+        self._lagged = False
+        self._closed = False
+
+    @property
+    def disconnected(self) -> bool:
+        """True once the consumer fell too far behind (see :class:`SlowConsumerError`)."""
+        return self._lagged
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._hub.next_for(self)
+
+    def close(self) -> None:
+        """Stop reading: the buffer no longer keeps events for this consumer."""
+        self._closed = True
+        self._hub.detach(self)
+
+
+class _Hub:
+    """The shared buffer behind :meth:`ResponseStream.tee`."""
+
+    __slots__ = ("_base", "_items", "_lock", "_max", "_stream", "consumers")
+
+    def __init__(self, stream: ResponseStream, max_buffer: int) -> None:
+        self._stream = stream
+        self._max = max_buffer
+        self._items: deque[object] = deque()
+        self._base = 0  # position of _items[0]
+        self._lock = anyio.Lock()
+        self.consumers: list[StreamConsumer] = []
+
+    def detach(self, consumer: StreamConsumer) -> None:
+        if consumer in self.consumers:
+            self.consumers.remove(consumer)
+            self._trim()
+
+    def _trim(self) -> None:
+        consumers = self.consumers
+        low = min(c.position for c in consumers) if consumers else self._base + len(self._items)
+        items = self._items
+        while self._base < low and items and items[0] is not _END and type(items[0]) is not _Raise:
+            items.popleft()
+            self._base += 1
+
+    def _push(self, item: object) -> None:
+        self._items.append(item)
+        if len(self._items) > self._max:
+            newest = self._base + len(self._items) - 1
+            for consumer in list(self.consumers):
+                if newest - consumer.position >= self._max:
+                    consumer._lagged = True
+                    self.consumers.remove(consumer)
+                    logger.warning("a tee consumer fell %d events behind; disconnected", self._max)
+            self._trim()
+
+    async def _pull(self) -> None:
+        stream = self._stream
+        try:
+            event = await stream._next(stream._recover)
+        except StopAsyncIteration:
+            self._items.append(_END)
+        except Exception as exc:
+            self._items.append(_Raise(exc))
+        else:
+            self._push(event)
+
+    async def next_for(self, consumer: StreamConsumer) -> StreamEvent:
+        while True:
+            if consumer._lagged:
+                raise SlowConsumerError(
+                    f"this consumer fell more than {self._max} events behind and was disconnected"
+                )
+            if consumer._closed:
+                raise StopAsyncIteration
+            offset = consumer.position - self._base
+            if offset < len(self._items):
+                item = self._items[offset]
+                if item is _END:
+                    raise StopAsyncIteration
+                if type(item) is _Raise:
+                    raise item.error
+                consumer.position += 1
+                if offset == 0:
+                    self._trim()
+                return item  # type: ignore[return-value]
+            async with self._lock:
+                if consumer.position - self._base < len(self._items) or consumer._lagged:
+                    continue  # another consumer read it meanwhile
+                stream = self._stream
+                if stream._state != _OPEN:
+                    raise RuntimeError("this ResponseStream is closed")
+                await self._pull()
+
+    async def final_response(self) -> Response:
+        stream = self._stream
+        async with self._lock:
+            if stream._final is not None:
+                return stream._final
+            if stream._state != _OPEN:
+                raise RuntimeError("this ResponseStream was closed before its end")
+            items = self._items
+            if items and (items[-1] is _END or type(items[-1]) is _Raise):
+                return await stream._drain(None)
+            try:
+                return await stream._drain(self._push)
+            except Exception as exc:
+                if not items or type(items[-1]) is not _Raise:
+                    items.append(_Raise(exc))
+                raise

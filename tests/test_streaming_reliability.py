@@ -1,0 +1,818 @@
+"""Streaming under faults: cuts, stalls, timeouts, error events, bad data, sequence problems,
+errors before the stream starts, cancellation and connection accounting (reliability.md §4,
+rows 6-25 and 44-49)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+import pytest_asyncio
+from _stream_support import (
+    CID,
+    FINAL_TEXT,
+    RID,
+    acquired,
+    collect,
+    collect_into,
+    completed_response,
+    event,
+    frame,
+    happy_events,
+    make_client,
+    message_item,
+    response_json,
+    scripted,
+    settle,
+)
+
+import moveworks_async as mw
+from moveworks_async.testing import FakeMoveworks, Fault
+
+pytestmark = pytest.mark.asyncio
+
+ANSWER = "To request a new laptop, open the hardware portal and choose the standard model."
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[FakeMoveworks]:
+    """A fake Moveworks server with a scripted answer and instant streams."""
+    async with FakeMoveworks(stream_delay=0.0, polls_to_complete=2, answer={"hi": ANSWER}) as s:
+        yield s
+
+
+@pytest_asyncio.fixture
+async def client(server: FakeMoveworks, fake_time: Any) -> AsyncIterator[mw.AsyncMoveworks]:
+    """A v1beta1 client of ``server`` whose client-side sleeps (polls, backoff) are instant."""
+    async with make_client(server.url, "v1beta1", fake_time) as c:
+        yield c
+
+
+async def _conversation(client: mw.AsyncMoveworks) -> str:
+    return (await client.conversations.create()).conversation_id
+
+
+async def _truth(client: mw.AsyncMoveworks, cid: str, rid: str | None) -> mw.Response:
+    assert rid is not None
+    return await client.responses.get(cid, rid)
+
+
+async def _no_leak(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """Every stream the server opened is closed, and the client holds no connection."""
+    assert await settle(lambda: server.stats.stream_closed == server.stats.stream_opened)
+    assert acquired(client) == 0
+
+
+# --- premature end (rows 6-8) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["clean-eof", "tcp-reset"])
+async def test_cut_before_terminal_recovers(
+    server: FakeMoveworks, client: mw.AsyncMoveworks, reset: bool
+) -> None:
+    """A cut after 3 events: the 3 are delivered, then a recovered terminal event; no re-POST."""
+    cid = await _conversation(client)
+    server.inject(Fault.cut_stream(after_events=3, reset=reset), times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        events = await collect(stream)
+        final = await stream.final_response()
+    assert [type(e) for e in events] == [
+        mw.ResponseCreated,
+        mw.ResponseInProgress,
+        mw.ResponseOutputDelta,
+        mw.ResponseCompleted,
+    ]
+    assert [e.sequence_number for e in events] == [1, 2, 3, None]
+    assert events[-1].recovered is True
+    assert events[-1].response is final
+    assert final.text == ANSWER == (await _truth(client, cid, stream.response_id)).text
+    assert server.stats.creates == 1
+    assert server.stats.creates_per_conversation[cid] == 1
+    await _no_leak(server, client)
+
+
+async def test_cut_recovery_upserts_messages(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """After a recovery ``stream.messages`` holds the final outputs."""
+    cid = await _conversation(client)
+    server.inject(Fault.cut_stream(after_events=4), times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        final = await stream.final_response()
+    messages = [m for m in stream.messages if isinstance(m, mw.MessageOutput)]
+    assert [m.message.text for m in messages] == [ANSWER]
+    assert final.text == ANSWER
+
+
+async def test_cut_with_recover_false_raises_then_final_response_recovers(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """``recover=False``: iteration raises StreamInterruptedError; final_response() still polls."""
+    cid = await _conversation(client)
+    server.inject(Fault.cut_stream(after_events=3), times=1)
+    async with client.responses.stream(cid, text="hi", recover=False) as stream:
+        events: list[Any] = []
+        with pytest.raises(mw.StreamInterruptedError) as info:
+            await collect_into(stream, events)
+        assert len(events) == 3
+        assert info.value.response_id == stream.response_id is not None
+        assert info.value.outcome_unknown is False
+        final = await stream.final_response()
+    assert final.text == ANSWER
+    assert server.stats.creates == 1
+
+
+async def test_cut_before_created_is_outcome_unknown(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A stream that ends before RESPONSE_CREATED cannot be recovered: outcome unknown."""
+    cid = await _conversation(client)
+    server.inject(Fault.cut_stream(after_events=0), times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        with pytest.raises(mw.StreamInterruptedError) as info:
+            await collect(stream)
+        assert info.value.response_id is None
+        assert info.value.outcome_unknown is True
+        with pytest.raises(mw.StreamInterruptedError):
+            await stream.final_response()
+    assert server.stats.creates == 1  # created server-side, never re-sent
+
+
+async def test_truncated_last_event_is_discarded() -> None:
+    """An unterminated event at EOF is not delivered (no JSON error for it); recovery follows."""
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json()),
+        b'event: RESPONSE_OUTPUT_DELTA\ndata: {"event_type": "RESPONSE_OUT',
+    ]
+    async with (
+        scripted(script, poll_replies=[completed_response()]) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        events = await collect(stream)
+    assert [type(e) for e in events] == [mw.ResponseCreated, mw.ResponseCompleted]
+    assert events[-1].recovered
+    assert events[-1].response.text == FINAL_TEXT
+    assert server.creates == 1
+    assert server.polls == 1
+
+
+async def test_recovery_polls_until_terminal(fake_time: Any) -> None:
+    """Recovery keeps polling while the response is IN_PROGRESS."""
+    script = happy_events()[:2]
+    polls = [response_json("IN_PROGRESS"), response_json("IN_PROGRESS"), completed_response()]
+    async with (
+        scripted(script, poll_replies=polls) as (server, _),
+        make_client(server.url, fake_time=fake_time) as client,
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        final = await stream.final_response()
+    assert final.text == FINAL_TEXT
+    assert server.polls == 3
+
+
+async def test_recovered_failed_response_is_response_failed() -> None:
+    """If the polled response is FAILED, the synthesized event is ResponseFailed."""
+    failed = response_json("FAILED", error={"code": "TIMEOUT", "message": "took too long"})
+    async with (
+        scripted(happy_events()[:2], poll_replies=[failed]) as (_, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        events = await collect(stream)
+        final = await stream.final_response()
+    assert isinstance(events[-1], mw.ResponseFailed)
+    assert events[-1].recovered
+    assert final.status == mw.ResponseStatus.FAILED
+    assert final.error is not None
+    assert final.error.code == "TIMEOUT"
+
+
+async def test_recovery_timeout_raises_wait_timeout(fake_time: Any) -> None:
+    """A response that never finishes ends the recovery with WaitTimeoutError at the budget."""
+    polls = [response_json("IN_PROGRESS")]
+    async with (
+        scripted(happy_events()[:2], poll_replies=polls) as (server, _),
+        make_client(server.url, fake_time=fake_time) as client,
+        client.responses.stream(CID, text="q", recover_timeout=10) as stream,
+    ):
+        with pytest.raises(mw.WaitTimeoutError) as info:
+            await collect(stream)
+    assert info.value.response_id == RID
+    assert server.creates == 1
+    assert fake_time.now - 1000.0 <= 10.5
+
+
+async def test_poll_error_during_recovery_propagates_and_can_be_retried() -> None:
+    """A failing poll surfaces its typed error; calling final_response() again retries it."""
+    polls = [{"error": {"code": "NOT_FOUND", "message": "nope"}}]
+    async with (
+        scripted(happy_events()[:2], poll_replies=polls) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.ResponseValidationError):
+            await collect(stream)
+        server.poll_replies = [completed_response()]
+        final = await stream.final_response()
+    assert final.text == FINAL_TEXT
+    assert server.creates == 1
+
+
+# --- stalls and timeouts (rows 9-11, 42) -----------------------------------------------------
+
+
+async def test_first_event_timeout(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """No event within first_event_timeout: APITimeoutError(first_event), outcome unknown."""
+    cid = await _conversation(client)
+    server.inject(Fault.stall(5.0), times=1)
+    start = anyio.current_time()
+    async with client.responses.stream(cid, text="hi", first_event_timeout=0.1) as stream:
+        with pytest.raises(mw.APITimeoutError) as info:
+            await collect(stream)
+    assert anyio.current_time() - start < 1.0
+    assert info.value.phase == "first_event"
+    assert info.value.outcome_unknown is True
+    assert server.stats.creates == 1
+    await _no_leak(server, client)
+
+
+async def test_first_event_timeout_covers_the_reply_headers() -> None:
+    """A server that never sends headers is also bounded by first_event_timeout."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", hang)
+    test_server = TestServer(app, handler_cancellation=True)
+    await test_server.start_server()
+    try:
+        async with make_client(str(test_server.make_url("")).rstrip("/")) as client:
+            start = anyio.current_time()
+            with pytest.raises(mw.APITimeoutError) as info:
+                async with client.responses.stream(CID, text="q", first_event_timeout=0.1):
+                    pass
+            assert anyio.current_time() - start < 1.0
+            assert info.value.phase == "first_event"
+            assert info.value.outcome_unknown is True
+            assert acquired(client) == 0
+    finally:
+        await test_server.close()
+
+
+async def test_comments_before_first_event_do_not_count(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """Keep-alive comments alone do not satisfy the first-event timeout."""
+    cid = await _conversation(client)
+    server.inject(Fault.keepalive_only(interval=0.02, duration=5.0), times=1)
+    async with client.responses.stream(cid, text="hi", first_event_timeout=0.15) as stream:
+        with pytest.raises(mw.APITimeoutError) as info:
+            await collect(stream)
+    assert info.value.phase == "first_event"
+
+
+async def test_idle_timeout_recovers(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """A stall mid-stream past idle_timeout closes the stream and recovers by polling."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.5
+    start = anyio.current_time()
+    async with client.responses.stream(cid, text="hi", idle_timeout=0.1) as stream:
+        events = await collect(stream)
+        final = await stream.final_response()
+    assert anyio.current_time() - start < 1.0
+    assert [type(e) for e in events] == [mw.ResponseCreated, mw.ResponseCompleted]
+    assert events[-1].recovered
+    assert final.text == ANSWER
+    assert server.stats.creates == 1
+    await _no_leak(server, client)
+
+
+async def test_idle_timeout_without_recovery(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """With ``recover=False`` an idle stall raises APITimeoutError(idle), outcome known."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.5
+    async with client.responses.stream(cid, text="hi", idle_timeout=0.1, recover=False) as stream:
+        with pytest.raises(mw.APITimeoutError) as info:
+            await collect(stream)
+        assert info.value.phase == "idle"
+        assert info.value.outcome_unknown is False
+        assert (await stream.final_response()).text == ANSWER
+
+
+async def test_keepalive_comments_count_as_life() -> None:
+    """Comments every 30 ms keep a 100 ms idle timeout from firing during a 300 ms pause."""
+    script: list[Any] = happy_events()[:3]
+    for _ in range(10):
+        script += [0.03, b": keep-alive\n"]
+    script += happy_events()[3:]
+    async with (
+        scripted(script) as (server, client),
+        client.responses.stream(CID, text="q", idle_timeout=0.1) as stream,
+    ):
+        events = await collect(stream)
+    assert not events[-1].recovered
+    assert server.polls == 0
+    assert len(events) == 7
+
+
+async def test_idle_timeout_not_charged_to_a_slow_consumer() -> None:
+    """Time the consumer spends between reads does not count against idle_timeout."""
+    script: list[Any] = []
+    for frame_bytes in happy_events():
+        script += [frame_bytes, 0.01]  # a read per event, each well within the idle timeout
+    async with (
+        scripted(script) as (server, client),
+        client.responses.stream(CID, text="q", idle_timeout=0.05) as stream,
+    ):
+        events = []
+        async for e in stream:
+            events.append(e)
+            await asyncio.sleep(0.08)
+    assert not events[-1].recovered
+    assert server.polls == 0
+
+
+async def test_slow_loris_is_cut_by_the_deadline(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """Bytes trickling forever keep idle alive, but the overall deadline ends the stream."""
+    cid = await _conversation(client)
+    server.inject(Fault.slow_loris(delay=0.005, max_seconds=10), times=1)
+    start = anyio.current_time()
+    async with client.responses.stream(cid, text="hi", idle_timeout=0.1, deadline=0.3) as stream:
+        with pytest.raises(mw.APITimeoutError) as info:
+            await collect(stream)
+        with pytest.raises(mw.APITimeoutError):
+            await stream.final_response()
+    assert 0.25 <= anyio.current_time() - start < 1.5
+    assert info.value.phase == "deadline"
+    assert server.stats.creates == 1
+    await _no_leak(server, client)
+
+
+async def test_long_stream_is_not_cut_by_a_total_timeout() -> None:
+    """The client's non-streaming total timeout does not apply to streams."""
+    script: list[Any] = happy_events()[:3]
+    script += [0.15]
+    script += happy_events()[3:]
+    async with (
+        scripted(script) as (server, _),
+        make_client(server.url, timeout=mw.Timeout(total=0.05)) as client,
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        events = await collect(stream)
+    assert not events[-1].recovered
+
+
+# --- server-side errors in the stream (rows 17-19, 23) ---------------------------------------
+
+
+async def test_error_event(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """ERROR: earlier events delivered, then StreamError with code, message and response id."""
+    cid = await _conversation(client)
+    server.inject(Fault.error_event(code="MODEL_OVERLOADED", message="try later", after_events=3))
+    async with client.responses.stream(cid, text="hi") as stream:
+        events: list[Any] = []
+        with pytest.raises(mw.StreamError) as info:
+            await collect_into(stream, events)
+        assert len(events) == 3
+        assert info.value.code == "MODEL_OVERLOADED"
+        assert info.value.message == "try later"
+        assert info.value.response_id == stream.response_id is not None
+        with pytest.raises(mw.StreamError):
+            await stream.final_response()  # no polling after ERROR
+        with pytest.raises(mw.StreamError):
+            await anext(aiter(stream))
+    polls = [r for r in server.requests if r.method == "GET" and "/responses/" in r.path]
+    assert polls == []
+    await _no_leak(server, client)
+
+
+async def test_malformed_json(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """Malformed data raises StreamProtocolError after earlier events; final_response recovers."""
+    cid = await _conversation(client)
+    server.inject(Fault.malformed_json(after_events=3), times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        events: list[Any] = []
+        with pytest.raises(mw.StreamProtocolError) as info:
+            await collect_into(stream, events)
+        assert len(events) == 3
+        assert "not valid JSON" in info.value.message
+        final = await stream.final_response()
+    assert final.text == ANSWER
+    assert server.stats.creates == 1
+
+
+async def test_malformed_json_before_created_is_fatal() -> None:
+    """Without a response id, a protocol error cannot be recovered."""
+    async with (
+        scripted([frame("RESPONSE_CREATED", "{nope")]) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.StreamProtocolError):
+            await collect(stream)
+        with pytest.raises(mw.StreamProtocolError):
+            await stream.final_response()
+    assert server.polls == 0
+
+
+async def test_event_too_large() -> None:
+    """An event over max_event_size raises StreamProtocolError instead of buffering it."""
+    script: list[Any] = [
+        event("RESPONSE_CREATED", 1, response=response_json()),
+        0.05,  # separate chunks: the decoder drops events completed by a feed that raises
+        event("RESPONSE_OUTPUT_DELTA", 2, output=message_item("x" * 100_000)),
+    ]
+    async with (
+        scripted(script) as (_, client),
+        client.responses.stream(CID, text="q", max_event_size=10_000) as stream,
+    ):
+        events: list[Any] = []
+        with pytest.raises(mw.StreamProtocolError, match="larger than"):
+            await collect_into(stream, events)
+        assert [type(e) for e in events] == [mw.ResponseCreated]
+        assert (await stream.final_response()).text == FINAL_TEXT
+
+
+async def test_wrong_shape_is_validation_error() -> None:
+    """A known event with a wrong payload raises ResponseValidationError with a path."""
+    bad = response_json()
+    bad["created_at"] = 12
+    async with (
+        scripted([event("RESPONSE_CREATED", 1, response=bad)]) as (_, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.ResponseValidationError) as info:
+            await collect(stream)
+    assert info.value.path == "$.response.created_at"
+
+
+async def test_duplicates_dropped(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """Duplicated events (same sequence number) are delivered once; no recovery needed."""
+    cid = await _conversation(client)
+    server.inject(Fault.duplicate_events(), times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        events = await collect(stream)
+    seqs = [e.sequence_number for e in events]
+    assert seqs == list(range(1, 9))
+    assert not events[-1].recovered
+    assert events[-1].response.text == ANSWER
+
+
+async def test_out_of_order_and_duplicates_exact() -> None:
+    """Late (lower) and repeated sequence numbers are dropped; the rest flows on."""
+    created = event("RESPONSE_CREATED", 1, response=response_json())
+    d2 = event("RESPONSE_OUTPUT_DELTA", 2, output=message_item("a"))
+    d3 = event("RESPONSE_OUTPUT_DELTA", 3, output=message_item("ab"))
+    done = event("RESPONSE_COMPLETED", 4, response=completed_response())
+    async with (
+        scripted([created, created, d2, d3, d2, d3, done]) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        events = await collect(stream)
+    assert [e.sequence_number for e in events] == [1, 2, 3, 4]
+    assert server.polls == 0
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.reorder_events(), Fault.skip_sequence()], ids=["reorder", "skip"]
+)
+async def test_sequence_gap_falls_back_to_polling(
+    server: FakeMoveworks, client: mw.AsyncMoveworks, fault: Any
+) -> None:
+    """A gap in sequence numbers stops reading and polls for the truth."""
+    cid = await _conversation(client)
+    server.inject(fault, times=1)
+    async with client.responses.stream(cid, text="hi") as stream:
+        events = await collect(stream)
+        final = await stream.final_response()
+    seqs = [e.sequence_number for e in events[:-1]]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
+    assert events[-1].recovered
+    assert final.text == ANSWER
+    assert server.stats.creates == 1
+    await _no_leak(server, client)
+
+
+async def test_gap_into_terminal_event_is_accepted() -> None:
+    """A terminal event after a gap is the truth itself: accepted without polling."""
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json()),
+        event("RESPONSE_COMPLETED", 5, response=completed_response()),
+    ]
+    async with (
+        scripted(script) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        events = await collect(stream)
+    assert [e.sequence_number for e in events] == [1, 5]
+    assert not events[-1].recovered
+    assert server.polls == 0
+
+
+async def test_gap_with_recover_false_raises() -> None:
+    """With ``recover=False`` a gap raises StreamInterruptedError with the response id."""
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json()),
+        event("RESPONSE_OUTPUT_DELTA", 3, output=message_item("x")),
+    ]
+    async with (
+        scripted(script) as (_, client),
+        client.responses.stream(CID, text="q", recover=False) as stream,
+    ):
+        with pytest.raises(mw.StreamInterruptedError, match="sequence") as info:
+            await collect(stream)
+    assert info.value.response_id == RID
+
+
+# --- before the stream starts (rows 24, 26-33, 39) -------------------------------------------
+
+
+async def test_429_before_stream_is_retried_once_created(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A 429 refusal is retried; the response is created exactly once."""
+    cid = await _conversation(client)
+    server.inject(Fault.rate_limited(retry_after="1"), times=1, path_contains="/stream")
+    async with client.responses.stream(cid, text="hi") as stream:
+        final = await stream.final_response()
+    assert final.text == ANSWER
+    assert server.stats.creates == 1
+    posts = [r for r in server.requests if r.path.endswith("/responses/stream")]
+    assert len(posts) == 2
+
+
+async def test_401_raises_authentication_error(server: FakeMoveworks) -> None:
+    """A rejected token surfaces as AuthenticationError before any event."""
+    async with mw.AsyncMoveworks(
+        assistant_name="acme-capi", token="wrong-token", base_url=server.url
+    ) as client:
+        with pytest.raises(mw.AuthenticationError):
+            async with client.responses.stream("conv_x1", text="hi"):
+                pass
+    assert server.stats.creates == 0
+
+
+async def test_html_200_is_unexpected_response(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A 200 text/html page is not parsed: UnexpectedResponseError, nothing retried."""
+    cid = await _conversation(client)
+    server.inject(Fault.status(200, html=True), times=1, path_contains="/stream")
+    with pytest.raises(mw.UnexpectedResponseError) as info:
+        async with client.responses.stream(cid, text="hi"):
+            pass
+    assert info.value.status_code == 200
+    assert "text/html" in info.value.message
+    posts = [r for r in server.requests if r.path.endswith("/responses/stream")]
+    assert len(posts) == 1
+    assert acquired(client) == 0
+
+
+async def test_json_200_is_unexpected_response() -> None:
+    """A 200 application/json reply on the stream route is not an event stream."""
+    async with scripted([b'{"x": 1}'], content_type="application/json") as (server, client):
+        with pytest.raises(mw.UnexpectedResponseError):
+            async with client.responses.stream(CID, text="q"):
+                pass
+    assert server.creates == 1
+
+
+async def test_500_before_stream_is_not_retried(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A 500 on the create is ambiguous: raised with outcome_unknown, never re-sent."""
+    cid = await _conversation(client)
+    server.inject(Fault.status(500), times=1, path_contains="/stream")
+    with pytest.raises(mw.InternalServerError) as info:
+        async with client.responses.stream(cid, text="hi"):
+            pass
+    assert info.value.outcome_unknown is True
+    posts = [r for r in server.requests if r.path.endswith("/responses/stream")]
+    assert len(posts) == 1
+
+
+async def test_400_is_bad_request(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """A 400 before the stream raises BadRequestError with the server's code."""
+    cid = await _conversation(client)
+    server.inject(Fault.status(400), times=1, path_contains="/stream")
+    with pytest.raises(mw.BadRequestError) as info:
+        async with client.responses.stream(cid, text="hi"):
+            pass
+    assert info.value.status_code == 400
+
+
+async def test_reset_after_request_is_outcome_unknown(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A reset after the server read the create: not re-sent, outcome unknown."""
+    cid = await _conversation(client)
+    server.inject(Fault.reset_after_request(), times=1, path_contains="/stream")
+    with pytest.raises(mw.APIConnectionError) as info:
+        async with client.responses.stream(cid, text="hi"):
+            pass
+    assert info.value.outcome_unknown is True
+    assert server.stats.creates == 1
+    assert acquired(client) == 0
+
+
+async def test_deadline_before_the_stream_starts() -> None:
+    """The deadline also bounds the time until the reply headers."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", hang)
+    test_server = TestServer(app, handler_cancellation=True)
+    await test_server.start_server()
+    try:
+        async with make_client(str(test_server.make_url("")).rstrip("/")) as client:
+            with pytest.raises(mw.APITimeoutError) as info:
+                async with client.responses.stream(CID, text="q", deadline=0.1):
+                    pass
+            assert info.value.phase == "deadline"
+            assert acquired(client) == 0
+    finally:
+        await test_server.close()
+
+
+# --- cancellation and lifecycle (rows 44-49) -------------------------------------------------
+
+
+async def test_task_cancel_mid_stream_closes_connection(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """Cancelling the reading task closes the HTTP response at once."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.2
+    reached = asyncio.Event()
+
+    async def reader() -> None:
+        async with client.responses.stream(cid, text="hi") as stream:
+            async for _ in stream:
+                reached.set()
+
+    task = asyncio.create_task(reader())
+    await reached.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert acquired(client) == 0
+    await _no_leak(server, client)
+    assert await settle(lambda: server.stats.open_connections <= _pooled(client))
+
+
+async def test_double_cancel_mid_stream(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """Two cancellations in a row still leave no connection behind."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.2
+    reached = asyncio.Event()
+
+    async def reader() -> None:
+        async with client.responses.stream(cid, text="hi") as stream:
+            async for _ in stream:
+                reached.set()
+
+    task = asyncio.create_task(reader())
+    await reached.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _no_leak(server, client)
+
+
+async def test_break_closes_connection(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
+    """Leaving the loop with ``break`` and the block closes the response immediately."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.2
+    async with client.responses.stream(cid, text="hi") as stream:
+        async for _ in stream:
+            break
+        assert acquired(client) == 1
+    assert acquired(client) == 0
+    await _no_leak(server, client)
+
+
+async def test_exception_in_block_closes_connection(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """An exception inside the block propagates unchanged and closes the response."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.2
+
+    async def fail_inside() -> None:
+        async with client.responses.stream(cid, text="hi") as stream:
+            async for _ in stream:
+                raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await fail_inside()
+    assert acquired(client) == 0
+    await _no_leak(server, client)
+
+
+async def test_move_on_after_around_a_read_loses_nothing() -> None:
+    """A read cancelled by a timeout scope can be resumed: no event is lost."""
+    script: list[Any] = [happy_events()[0], 0.2, *happy_events()[1:]]
+    async with scripted(script) as (_, client), client.responses.stream(CID, text="q") as stream:
+        events = [await anext(aiter(stream))]
+        with anyio.move_on_after(0.05):
+            events.append(await anext(aiter(stream)))
+        assert len(events) == 1
+        events += await collect(stream)
+    assert [e.sequence_number for e in events] == list(range(1, 8))
+    assert not events[-1].recovered
+
+
+async def test_timeouts_after_close_do_not_fire() -> None:
+    """No timer fires after the block: closing cancels the watchdog."""
+    async with scripted([happy_events()[0], 1.0]) as (server, client):
+        async with client.responses.stream(CID, text="q", idle_timeout=0.05) as stream:
+            await anext(aiter(stream))
+            assert stream._timer is not None  # armed by the first read
+        assert stream._timer is None
+        await asyncio.sleep(0.1)
+        assert server.polls == 0  # nothing fired: no recovery
+
+
+async def test_200_concurrent_streams_complete(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """200 streams at once all reach COMPLETED with the right text; 200 creates."""
+    cid = await _conversation(client)
+
+    async def one() -> mw.Response:
+        async with client.responses.stream(cid, text="hi") as stream:
+            return await stream.final_response()
+
+    results = await asyncio.gather(*(one() for _ in range(200)))
+    assert all(r.status == mw.ResponseStatus.COMPLETED and r.text == ANSWER for r in results)
+    assert len({r.response_id for r in results}) == 200
+    assert server.stats.creates == 200
+    await _no_leak(server, client)
+
+
+@pytest.mark.soak
+async def test_1000_streams_abandoned_at_random_points(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """1,000 streams left by break, exception or cancellation at random points leak nothing."""
+    cid = await _conversation(client)
+    rng = random.Random(4)
+    limiter = anyio.Semaphore(50)
+
+    unfinished = 0
+
+    async def one(i: int) -> None:
+        nonlocal unfinished
+        stop_after = rng.randrange(0, 9)
+        how = rng.choice(("break", "raise", "cancel", "timeout"))
+        stream = client.responses.stream(cid, text="hi")
+        async with limiter:
+            with anyio.move_on_after(rng.random() * 0.004 if how == "timeout" else 30) as scope:
+                try:
+                    async with stream:
+                        count = 0
+                        async for _ in stream:
+                            count += 1
+                            if count > stop_after:
+                                if how == "raise":
+                                    raise ValueError(i)
+                                if how == "cancel":
+                                    scope.cancel()  # cancelled at the next await
+                                    continue
+                                break
+                except ValueError:
+                    pass
+                finally:
+                    unfinished += stream.final is None
+
+    async with anyio.create_task_group() as tg:
+        for i in range(1000):
+            tg.start_soon(one, i)
+    assert unfinished > 500  # most were abandoned before their terminal event
+    assert acquired(client) == 0
+    await _no_leak(server, client)
+    assert await settle(lambda: server.stats.open_connections <= _pooled(client))
+
+
+def _pooled(client: mw.AsyncMoveworks) -> int:
+    session = client._transport._session
+    if session is None or session.connector is None:
+        return 0
+    return sum(len(v) for v in session.connector._conns.values())
