@@ -1,0 +1,5 @@
+"""``python -m moveworks_async``: the same command line as ``moveworks-async``."""
+
+from ._cli import main
+
+raise SystemExit(main(prog="python -m moveworks_async"))
