@@ -53,6 +53,10 @@ def _check_base_url(base_url: object) -> str:
         raise InvalidParameterError("base_url must be a str")
     from yarl import URL
 
+    # yarl (like browsers) silently drops CR, LF and tab, and keeps spaces in a host: refuse
+    # them in the text itself, since requests are sent to ``base_url + path``.
+    if any(c.isspace() or not c.isprintable() for c in base_url):
+        raise InvalidParameterError("base_url must not contain whitespace or control characters")
     try:
         url = URL(base_url)
     except (TypeError, ValueError):
@@ -62,6 +66,8 @@ def _check_base_url(base_url: object) -> str:
             "base_url must be an http(s) URL without query or fragment, "
             "e.g. 'https://api.moveworks.ai'"
         )
+    if url.user is not None or url.password is not None:
+        raise InvalidParameterError("base_url must not contain credentials; use token= or auth=")
     return base_url.rstrip("/")
 
 
