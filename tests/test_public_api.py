@@ -1,0 +1,180 @@
+"""The public surface of ``moveworks_async``: exported names, the error tree, the version."""
+
+from __future__ import annotations
+
+import builtins
+import importlib.metadata
+import inspect
+from types import ModuleType
+
+import pytest
+
+import moveworks_async as mw
+
+REQUIRED = {
+    "AsyncMoveworks",
+    "ClientCredentials",
+    "Conversation",
+    "Response",
+    "ResponseStatus",
+    "Message",
+    "Content",
+    "Citation",
+    "Event",
+    "Action",
+    "CallbackAction",
+    "UrlAction",
+    "ModalAction",
+    "UnknownAction",
+    "UnknownContent",
+    "UnknownOutput",
+    "MessageOutput",
+    "ReasoningOutput",
+    "ReasoningMessage",
+    "Modal",
+    "ModalField",
+    "Timeout",
+    "MoveworksError",
+    "APIError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "InternalServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "ResponseValidationError",
+    "InvalidParameterError",
+    "UnsupportedOperationError",
+    "WaitTimeoutError",
+    "UnexpectedResponseError",
+    "__version__",
+}
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    # ruff's RUF022 order: SCREAMING_CASE constants, then CamelCase classes, then the rest.
+    if name.isupper():
+        return (0, name)
+    if name[0].isupper():
+        return (1, name)
+    return (2, name)
+
+
+def test_all_is_sorted() -> None:
+    """``__all__`` is in isort order (constants, classes, then the rest) without duplicates."""
+    assert list(mw.__all__) == sorted(mw.__all__, key=_isort_key)
+    assert len(set(mw.__all__)) == len(mw.__all__)
+
+
+def test_every_name_in_all_resolves() -> None:
+    """Every name in ``__all__`` is an attribute of the package."""
+    for name in mw.__all__:
+        assert getattr(mw, name) is not None, name
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    """Nothing public is imported into the package without being exported, and vice versa."""
+    public = {
+        name
+        for name, value in vars(mw).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType) and name != "annotations"
+    }
+    assert public | {"__version__"} == set(mw.__all__)
+
+
+def test_required_names_are_exported() -> None:
+    """The names the issue fixes (external checks use them) are all exported."""
+    assert set(mw.__all__) >= REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("child", "parent"),
+    [
+        ("APIError", "MoveworksError"),
+        ("APIStatusError", "APIError"),
+        ("BadRequestError", "APIStatusError"),
+        ("AuthenticationError", "APIStatusError"),
+        ("PermissionDeniedError", "APIStatusError"),
+        ("NotFoundError", "APIStatusError"),
+        ("RateLimitError", "APIStatusError"),
+        ("InternalServerError", "APIStatusError"),
+        ("APIConnectionError", "APIError"),
+        ("APITimeoutError", "APIConnectionError"),
+        ("ResponseValidationError", "APIError"),
+        ("UnexpectedResponseError", "APIError"),
+        ("InvalidParameterError", "MoveworksError"),
+        ("InvalidParameterError", "ValueError"),
+        ("UnsupportedOperationError", "MoveworksError"),
+        ("WaitTimeoutError", "MoveworksError"),
+        ("WaitTimeoutError", "TimeoutError"),
+        ("MoveworksError", "Exception"),
+    ],
+)
+def test_error_tree(child: str, parent: str) -> None:
+    """Each exception has the documented base class."""
+    base = getattr(mw, parent) if hasattr(mw, parent) else getattr(builtins, parent)
+    assert issubclass(getattr(mw, child), base)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BadRequestError",
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "RateLimitError",
+        "InternalServerError",
+    ],
+)
+def test_status_errors_are_not_connection_errors(name: str) -> None:
+    """A status error is not a transport error (``except APIConnectionError`` must not catch it)."""
+    assert not issubclass(getattr(mw, name), mw.APIConnectionError)
+
+
+def test_version_matches_metadata() -> None:
+    """``__version__`` is the installed distribution's version."""
+    assert mw.__version__ == importlib.metadata.version("moveworks-async")
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    """The module ``__getattr__`` only serves ``__version__``."""
+    with pytest.raises(AttributeError):
+        _ = mw.NoSuchThing  # type: ignore[attr-defined]
+
+
+def test_client_signature_has_the_documented_parameters() -> None:
+    """``AsyncMoveworks`` takes the keyword arguments the issue lists."""
+    params = inspect.signature(mw.AsyncMoveworks).parameters
+    for name in (
+        "assistant_name",
+        "token",
+        "auth",
+        "base_url",
+        "api_version",
+        "session",
+        "timeout",
+    ):
+        assert name in params
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["base_url"].default == "https://api.moveworks.ai"
+    assert params["api_version"].default == "v1beta1"
+
+
+def test_client_has_every_resource() -> None:
+    """A client exposes the six resources with their documented methods."""
+    client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t")
+    expected = {
+        "conversations": ("create", "get", "update", "list"),
+        "responses": ("create", "get", "wait"),
+        "messages": ("list", "list_for_response"),
+        "feedback": ("submit",),
+        "events": ("list", "get"),
+        "modals": ("get", "refresh", "submit"),
+    }
+    for resource, methods in expected.items():
+        for method in methods:
+            assert callable(getattr(getattr(client, resource), method)), f"{resource}.{method}"
