@@ -488,6 +488,21 @@ async def test_tee_slow_consumer_is_disconnected(client: mw.AsyncMoveworks) -> N
     assert [type(e) for e in fast_events] == KINDS
 
 
+async def test_tee_final_response_reads_for_the_consumers(client: mw.AsyncMoveworks) -> None:
+    """``final_response()`` on a tee'd stream drains it; consumers still get every event."""
+    cid = await _conversation(client)
+    async with client.responses.stream(cid, text="hi") as stream:
+        a, b = stream.tee(2, max_buffer=64)
+        first = await anext(a)
+        final = await stream.final_response()
+        rest_a = [e async for e in a]
+        all_b = [e async for e in b]
+    assert [first, *rest_a] == all_b
+    assert len(all_b) == 8
+    assert isinstance(all_b[-1], mw.ResponseCompleted)
+    assert final is all_b[-1].response
+
+
 async def test_tee_consumer_within_buffer_keeps_up(client: mw.AsyncMoveworks) -> None:
     """A consumer that lags by less than max_buffer events loses nothing."""
     cid = await _conversation(client)
@@ -574,6 +589,24 @@ async def test_stream_is_single_use(client: mw.AsyncMoveworks) -> None:
     with pytest.raises(RuntimeError, match="once"):
         async with stream:
             pass
+
+
+async def test_entered_but_never_closed_warns() -> None:
+    """A stream entered by hand and dropped without closing gives a ResourceWarning."""
+    import gc
+    import warnings
+
+    async with scripted(happy_events()) as (_, client):
+        stream = client.responses.stream(CID, text="q")
+        await stream.__aenter__()
+        reply = stream._reply
+        assert reply is not None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del stream
+            gc.collect()
+        reply.close()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
 
 
 async def test_two_readers_at_once_is_an_error() -> None:

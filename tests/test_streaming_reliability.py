@@ -358,6 +358,24 @@ async def test_slow_loris_is_cut_by_the_deadline(
     await _no_leak(server, client)
 
 
+async def test_deadline_bounds_the_recovery() -> None:
+    """A recovery that would poll past the overall deadline ends with APITimeoutError(deadline)."""
+    polls = [response_json("IN_PROGRESS")]
+    async with (
+        scripted(happy_events()[:2], poll_replies=polls) as (server, client),
+        client.responses.stream(CID, text="q", deadline=0.3) as stream,
+    ):
+        start = anyio.current_time()
+        with pytest.raises(mw.APITimeoutError) as info:
+            await collect(stream)
+        assert anyio.current_time() - start < 1.0
+        with pytest.raises(mw.APITimeoutError):
+            await stream.final_response()
+    assert info.value.phase == "deadline"
+    assert server.polls >= 1
+    assert server.creates == 1
+
+
 async def test_long_stream_is_not_cut_by_a_total_timeout() -> None:
     """The client's non-streaming total timeout does not apply to streams."""
     script: list[Any] = happy_events()[:3]
