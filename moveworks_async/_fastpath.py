@@ -20,7 +20,7 @@ import itertools
 import linecache
 from collections.abc import Callable, Mapping
 from enum import Enum
-from types import UnionType
+from types import MemberDescriptorType, UnionType
 from typing import Any, Union, get_args, get_origin
 
 import attrs
@@ -153,6 +153,38 @@ def _union(members: list[Any]) -> Any:
     return result
 
 
+def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
+    """The slot descriptors' ``__set__`` of every field, when that is all ``__init__`` does.
+
+    True for a slotted attrs class whose ``__init__`` is attrs' own and whose fields are all
+    init arguments without validator or converter, with no pre/post-init hook and no cached
+    hash: its ``__init__`` then only assigns each argument to its slot (through
+    ``object.__setattr__``, as the class is frozen). Anything else returns None and the
+    generated code calls the class.
+    """
+    init = getattr(cls.__init__, "__code__", None)
+    if (
+        "__slots__" not in cls.__dict__
+        or init is None
+        or not init.co_filename.startswith("<attrs generated")
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+        or any("_attrs_cached_hash" in getattr(k, "__slots__", ()) for k in cls.__mro__)
+    ):
+        return None
+    setters = []
+    for field in attrs.fields(cls):
+        if not field.init or field.validator is not None or field.converter is not None:
+            return None
+        descriptor = next(
+            (k.__dict__[field.name] for k in cls.__mro__ if field.name in k.__dict__), None
+        )
+        if type(descriptor) is not MemberDescriptorType:
+            return None
+        setters.append(descriptor.__set__)
+    return setters
+
+
 def _generate(
     conv: cattrs.Converter,
     cls: type[Any],
@@ -195,7 +227,16 @@ def _generate(
             keywords.append(f"{field.alias}={var}")
         else:
             positional.append(var)
-    lines.append(f"    return {gen.bind(cls)}({', '.join(positional + keywords)})")
+    setters = _slot_setters(cls)
+    if setters is None:
+        lines.append(f"    return {gen.bind(cls)}({', '.join(positional + keywords)})")
+    else:
+        # What attrs' __init__ does for this class, minus its per-call setattr lookup: a new
+        # instance, then each slot set through its descriptor (see _slot_setters).
+        lines.append(f"    _o = {gen.bind(object.__new__)}({gen.bind(cls)})")
+        for index, setter in enumerate(setters):
+            lines.append(f"    {gen.bind(setter)}(_o, v{index})")
+        lines.append("    return _o")
     source = "\n".join(lines) + "\n"
     filename = f"<moveworks_async generated {name} {next(_counter)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
