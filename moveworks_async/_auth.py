@@ -7,6 +7,7 @@ makes a single 401 replay worthwhile. No source ever puts a secret in a repr, st
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -14,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import anyio
 
 from . import _json
-from ._errors import ResponseValidationError
+from ._errors import InvalidParameterError, ResponseValidationError
 from ._validate import check_header_value, check_text
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
@@ -69,7 +70,14 @@ class CallableToken:
         self._fn = fn
 
     async def get_token(self) -> str:
-        return check_header_value(await self._fn(), "token returned by auth callable")
+        pending = self._fn()
+        if not inspect.isawaitable(pending):
+            # A plain function would otherwise fail with "object str can't be used in 'await'".
+            raise InvalidParameterError(
+                f"auth must be an async callable; it returned {type(pending).__name__}, "
+                "not an awaitable"
+            )
+        return check_header_value(await pending, "token returned by auth callable")
 
     def invalidate(self, token: str) -> bool:
         return True
