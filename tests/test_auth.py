@@ -552,3 +552,16 @@ async def test_auth_must_be_a_source_or_callable() -> None:
     """A non-callable, non-source ``auth`` is refused."""
     with pytest.raises(mw.InvalidParameterError):
         mw.AsyncMoveworks(assistant_name="acme-capi", auth="a-string-token")  # type: ignore[arg-type]
+
+
+async def test_sync_callable_is_a_clear_error(wire: Wire, fake_time: Any) -> None:
+    """A plain function as ``auth=`` fails clearly (not a bare TypeError) and sends nothing."""
+
+    def not_async() -> str:
+        return "tok-SYNC-secret"
+
+    async with make_client(fake_time, not_async) as client:
+        with pytest.raises(mw.InvalidParameterError, match="async callable") as info:
+            await client.conversations.get("conv_1")
+    assert "tok-SYNC-secret" not in str(info.value)
+    assert wire.calls == []
