@@ -127,7 +127,18 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     if length is not None and length > MAX_BODY:
         response.close()
         raise APIConnectionError(f"reply body of {length} bytes exceeds {MAX_BODY}")
-    return await response.read()
+    if length is not None and "Content-Encoding" not in response.headers:
+        return await response.read()  # the exact size is known and within the cap
+    # Chunked or compressed: Content-Length says nothing about the decoded size, so count.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await response.content.readany():
+        size += len(chunk)
+        if size > MAX_BODY:
+            response.close()
+            raise APIConnectionError(f"reply body exceeds {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
