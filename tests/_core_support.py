@@ -403,7 +403,8 @@ class RawServer:
         self.open += 1
         self.max_open = max(self.max_open, self.open)
         try:
-            with contextlib.suppress(Exception):
+            # Cancelled at shutdown: end quietly (asyncio would log a cancelled handler task).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._handler(self, reader, writer)
         finally:
             writer.close()

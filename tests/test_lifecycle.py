@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import gzip
 import json
 import time
 import warnings
@@ -396,3 +397,54 @@ async def test_error_replies_do_not_leak_connections(fake_time: Any) -> None:
                     await client.conversations.get("conv_1")
         await server.wait_idle()
     assert server.connections == 1
+
+
+# --- body size cap ---------------------------------------------------------------------------
+
+
+def _chunked(body: bytes) -> bytes:
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    return head + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+def _gzipped(body: bytes) -> bytes:
+    packed = gzip.compress(body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(packed)}\r\n\r\n".encode()
+        + packed
+    )
+
+
+BIG = json.dumps(conversation("conv_1", title="x" * 5000)).encode()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [lambda n, h: _chunked(BIG), lambda n, h: _gzipped(BIG), lambda n, h: http_reply(200, BIG)],
+    ids=["chunked", "gzip-bomb", "content-length"],
+)
+async def test_body_over_the_cap_is_refused(
+    fake_time: Any, monkeypatch: pytest.MonkeyPatch, reply: Any
+) -> None:
+    """A reply body past MAX_BODY is refused however it is framed (chunked, compressed, sized)."""
+    monkeypatch.setattr("moveworks_async._transport.MAX_BODY", 4096)
+    assert len(gzip.compress(BIG)) < 4096 < len(BIG)
+    async with served(fake_time, reply, max_retries=0) as (_, client):
+        with pytest.raises(mw.APIConnectionError, match="exceeds"):
+            await client.conversations.get("conv_1")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [lambda n, h: _chunked(CONV), lambda n, h: _gzipped(CONV)],
+    ids=["chunked", "gzip"],
+)
+async def test_body_under_the_cap_is_read_whole(fake_time: Any, reply: Any) -> None:
+    """Chunked and compressed replies within the cap are decoded completely."""
+    async with served(fake_time, reply) as (_, client):
+        conv = await client.conversations.get("conv_1")
+    assert conv.conversation_id == "conv_1"
+    assert conv.title == "Help with user permissions"
