@@ -140,7 +140,11 @@ def wire() -> Iterator[Wire]:
     ids=["success", "401", "403", "500", "429", "html-502", "html-200", "wrong-shape"],
 )
 async def test_static_token_never_leaks(
-    wire: Wire, fake_time: Any, watch: Callable[[BaseException | None], None], reply: Any
+    wire: Wire,
+    fake_time: Any,
+    watch: Callable[[BaseException | None], None],
+    caplog: pytest.LogCaptureFixture,
+    reply: Any,
 ) -> None:
     """Success and every kind of failure keep the static token out of errors, logs and warnings."""
     wire.always(reply)
@@ -148,6 +152,7 @@ async def test_static_token_never_leaks(
         exc = await capture(client.conversations.get("conv_1"))
         assert CANARY not in repr(client)
     assert wire.calls[0].headers["Authorization"] == f"Bearer {CANARY}"  # it was really used
+    assert any(r.name.startswith("moveworks_async") for r in caplog.records)  # logs were on
     watch(exc)
 
 
