@@ -14,7 +14,7 @@ from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from . import _json
 from ._errors import (
@@ -79,7 +79,8 @@ class Request:
 
     method: str
     path: str
-    json: Any = None
+    # Kept out of repr: a token request's body holds the client secret, others user text.
+    json: Any = field(default=None, repr=False)
     params: Mapping[str, str] | None = None
     idempotent: bool = True
 
