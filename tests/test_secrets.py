@@ -301,3 +301,12 @@ async def test_connection_refused_never_leaks(
     assert isinstance(exc, mw.APIConnectionError)
     assert not isinstance(exc, mw.APITimeoutError)
     watch(exc)
+
+
+async def test_request_repr_omits_the_body() -> None:
+    """The internal request value never shows its body (a token request carries the secret)."""
+    from moveworks_async._protocol import Request
+
+    request = Request("POST", "/oauth/v1/token", json={"client_secret": SECRET})
+    assert SECRET not in repr(request)
+    assert "/oauth/v1/token" in repr(request)
