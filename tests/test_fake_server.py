@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -1455,14 +1456,17 @@ async def test_pytest_plugin_marker(pytester: pytest.Pytester) -> None:
 
 async def test_runs_as_a_process() -> None:
     """``python -m moveworks_async.testing`` prints its URL, serves, and stops on SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free a moment ago; the server binds it next
+    args = ("--host", "127.0.0.1", "--port", str(port), "--token", "cli-token")
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "moveworks_async.testing", "--port", "0", "--token", "cli-token"),
-        stdout=subprocess.PIPE,
+        sys.executable, "-m", "moveworks_async.testing", *args, stdout=subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
         url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
-        assert re.match(r"^http://127\.0\.0\.1:\d+$", url)
+        assert url == f"http://127.0.0.1:{port}"
         headers = {"Authorization": "Bearer cli-token", "Assistant-Name": "acme-capi"}
         async with (
             aiohttp.ClientSession(url, headers=headers) as http,

@@ -289,21 +289,24 @@ class Api:
     def routes(self) -> list[web.RouteDef]:
         """Return this generation's routes (modal routes are added by the modal module)."""
         p = self.gen.prefix + "/conversations"
-        r = p + "/{conversation_id}/responses/{response_id}"
+        c = p + "/{conversation_id}"
+        r = c + "/responses/{response_id}"
+        # aiohttp tries the dynamic resources of a prefix in registration order, so the hot
+        # paths (poll, create, stream) come first; routes on one path stay adjacent so they
+        # share a resource.
         routes = [
+            web.get(r, self.get_response),
+            web.post(c + "/responses", self.create_response),
+            web.post(c + "/responses/stream", self.create_response_stream),
             web.get(p, self.list_conversations),
             web.post(p, self.create_conversation),
-            web.get(p + "/{conversation_id}", self.get_conversation),
-            web.patch(p + "/{conversation_id}", self.update_conversation),
-            web.get(p + "/{conversation_id}/events", self.list_events),
-            web.post(p + "/{conversation_id}/responses", self.create_response),
-            # Registered before {response_id} so "stream" is never taken for an id on POST.
-            web.post(p + "/{conversation_id}/responses/stream", self.create_response_stream),
-            web.get(r, self.get_response),
-            web.get(p + "/{conversation_id}/messages", self.list_messages),
+            web.get(c, self.get_conversation),
+            web.patch(c, self.update_conversation),
+            web.get(c + "/messages", self.list_messages),
             web.get(r + "/messages", self.list_response_messages),
             web.post(r + "/messages/{message_id}/feedback", self.submit_feedback),
+            web.get(c + "/events", self.list_events),
         ]
         if self.gen.has_modals:
-            routes.append(web.get(p + "/{conversation_id}/events/{event_id}", self.get_event))
+            routes.append(web.get(c + "/events/{event_id}", self.get_event))
         return routes

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -32,6 +31,7 @@ from ._wire import (
     error_response,
     generation_for,
     json_response,
+    trace_id,
 )
 
 __all__ = ["FakeMoveworks"]
@@ -360,7 +360,7 @@ class FakeMoveworks:
         if fault.html:
             resp = html_page(fault.code)
             if gen is not None and gen.trace_header is not None:
-                resp.headers[gen.trace_header] = str(uuid.uuid4())
+                resp.headers[gen.trace_header] = trace_id()
             return resp
         code = fault.error_code or status_error_code(fault.code)
         message = f"Injected {fault.code} error."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -30,6 +31,21 @@ __all__ = [
 
 SYSTEM_CONVERSATION_TITLE: Final = "System Initiated Conversation"
 _AUTO_TITLE_CHARS: Final = 80
+
+
+@functools.lru_cache(maxsize=1024)
+def _display(title: str) -> dict[str, Any]:
+    # Shared between citations (never mutated): fewer live containers for the collector.
+    return {
+        "title": render.commonmark(title),
+        "body": render.commonmark(f"Excerpt from {title}."),
+        "attributes": [],
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_content(step: str) -> dict[str, Any]:
+    return render.plain_text(step)
 
 
 class InvalidCursorError(ValueError):
@@ -235,7 +251,7 @@ class Store:
                     "reasoning_message_id": new_id("msg_"),
                     "conversation_id": conv.conversation_id,
                     "response_id": response_id,
-                    "content": render.plain_text(step),
+                    "content": _step_content(step),
                     "created_at": now,
                 },
             }
@@ -259,15 +275,7 @@ class Store:
     ) -> MessageRecord:
         text = answer.text
         citations = [
-            {
-                "citation_id": new_id("cite_"),
-                "url": url,
-                "display": {
-                    "title": render.commonmark(title),
-                    "body": render.commonmark(f"Excerpt from {title}."),
-                    "attributes": [],
-                },
-            }
+            {"citation_id": new_id("cite_"), "url": url, "display": _display(title)}
             for title, url in answer.citations
         ]
         n = len(citations)
