@@ -10,20 +10,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ._wire import dumps, new_id
+from ._wire import dumps, flat_error, new_id
 
 __all__ = ["Tokens"]
 
 _PRUNE_ABOVE: Final = 10_000
-
-
-def _flat_error(status: int, code: str, message: str) -> web.Response:
-    # The auth endpoint documents flat {code, message} bodies, not the {error: ...} envelope.
-    return web.Response(
-        body=dumps({"code": code, "message": message}),
-        status=status,
-        headers={"Content-Type": "application/json"},
-    )
 
 
 class Tokens:
@@ -88,15 +79,15 @@ class Tokens:
         if fields is None or not all(
             isinstance(fields.get(k), str) for k in ("client_id", "client_secret", "grant_type")
         ):
-            return _flat_error(
+            return flat_error(
                 400, "INVALID_REQUEST", "client_id, client_secret and grant_type are required."
             )
         if fields["grant_type"] != "client_credentials":
-            return _flat_error(
+            return flat_error(
                 400, "UNSUPPORTED_GRANT_TYPE", "Only grant_type=client_credentials is supported."
             )
         if fields["client_id"] != self._client_id or fields["client_secret"] != self._client_secret:
-            return _flat_error(401, "INVALID_CLIENT", "Client authentication failed.")
+            return flat_error(401, "INVALID_CLIENT", "Client authentication failed.")
         data = {
             "access_token": self.mint(),
             "expires_in": max(0, int(self._ttl)),

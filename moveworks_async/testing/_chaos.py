@@ -1,20 +1,37 @@
-"""Fault behaviours shared by plain replies and streams: mutations, HTML pages, aborts."""
+"""What faults do to a reply: gate answers, JSON mutations, HTML pages, slow writes, aborts.
+
+Stream-specific behaviour lives in ``_sse``; this module holds what plain replies and streams
+share, and the replies that gate faults send instead of the endpoint's.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import math
 import socket
 import struct
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
 
+from . import _faults as f
+from ._wire import Generation, dumps, error_response, flat_error, trace_id
+
 __all__ = [
     "UNKNOWN_KEY",
     "abort_connection",
     "add_unknown_fields",
+    "apply_plain_faults",
+    "gate_response",
     "html_page",
+    "rate_limited_response",
+    "retry_after_headers",
     "status_error_code",
 ]
 
@@ -42,6 +59,71 @@ def status_error_code(status: int) -> str:
     return _CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "INVALID_REQUEST")
 
 
+def retry_after_headers(spec: str | None, wait: float = 1.0) -> dict[str, str]:
+    """Return the rate-limit headers for ``spec``.
+
+    ``None``: no header. ``"http-date"``: ``Retry-After`` as an IMF-fixdate ``wait`` seconds
+    ahead (rounded up to a whole second). ``"ms:1500"``: ``retry-after-ms: 1500`` only.
+    ``"auto"``: ``Retry-After`` in whole seconds, ``ceil(wait)``. Anything else is sent
+    verbatim as ``Retry-After`` (``"7"``, or garbage such as ``"1e9"`` to test clients).
+    """
+    if spec is None:
+        return {}
+    if spec == "http-date":
+        return {"Retry-After": formatdate(math.ceil(time.time() + wait), usegmt=True)}
+    if spec.startswith("ms:"):
+        return {"retry-after-ms": spec[3:]}
+    if spec == "auto":
+        return {"Retry-After": str(max(1, math.ceil(wait)))}
+    return {"Retry-After": spec}
+
+
+def rate_limited_response(
+    gen: Generation | None, spec: str | None, wait: float, flat: bool
+) -> web.Response:
+    """Return a 429 ``RATE_LIMIT_EXCEEDED`` with the headers ``spec`` asks for."""
+    message = "Rate limit exceeded. Slow down."
+    if flat:
+        resp = flat_error(429, "RATE_LIMIT_EXCEEDED", message)
+    else:
+        resp = error_response(429, "RATE_LIMIT_EXCEEDED", message, gen)
+    resp.headers.update(retry_after_headers(spec, wait))
+    return resp
+
+
+def html_page(status: int) -> web.Response:
+    """Return an nginx-style HTML error page (or a 200 HTML page) with ``status``."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    body = (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    return web.Response(text=body, status=status, content_type="text/html")
+
+
+def gate_response(fault: f.Fault, gen: Generation | None, flat: bool) -> web.Response:
+    """Return the reply a gate fault sends instead of the endpoint's (not reset: no reply)."""
+    if isinstance(fault, f.RateLimited):
+        return rate_limited_response(gen, fault.retry_after, 1.0, flat)
+    if isinstance(fault, f.ExpireToken):
+        return error_response(401, "UNAUTHORIZED", "The access token has expired.", gen)
+    assert isinstance(fault, f.Status)
+    if fault.html:
+        resp = html_page(fault.code)
+        if gen is not None and gen.trace_header is not None:
+            resp.headers[gen.trace_header] = trace_id()
+        return resp
+    code = fault.error_code or status_error_code(fault.code)
+    message = f"Injected {fault.code} error."
+    if flat:
+        return flat_error(fault.code, code, message)
+    return error_response(fault.code, code, message, gen)
+
+
 def add_unknown_fields(value: Any) -> Any:
     """Return a copy of ``value`` with an unknown key in every object and unknown enum members.
 
@@ -61,18 +143,34 @@ def add_unknown_fields(value: Any) -> Any:
     return out
 
 
-def html_page(status: int) -> web.Response:
-    """Return an nginx-style HTML error page (or a 200 HTML page) with ``status``."""
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Error"
-    body = (
-        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-        "</body>\r\n</html>\r\n"
-    )
-    return web.Response(text=body, status=status, content_type="text/html")
+async def apply_plain_faults(
+    request: web.Request,
+    resp: web.Response,
+    faults: list[f.Fault],
+    pause: Callable[[float], Awaitable[None]],
+) -> web.StreamResponse:
+    """Apply unknown-fields and slow-loris faults to a finished JSON reply."""
+    body = resp.body if isinstance(resp.body, bytes) else b""
+    if body and any(isinstance(x, f.UnknownFields) for x in faults):
+        body = dumps(add_unknown_fields(json.loads(body)))
+        resp = web.Response(body=body, status=resp.status, headers=resp.headers)
+    loris = next((x for x in faults if isinstance(x, f.SlowLoris)), None)
+    if loris is None:
+        return resp
+    headers = dict(resp.headers)
+    headers["Content-Length"] = str(len(body))
+    out = web.StreamResponse(status=resp.status, headers=headers)
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + loris.max_seconds
+    with contextlib.suppress(ConnectionError):
+        await out.prepare(request)
+        for i in range(len(body)):
+            if clock() >= deadline:
+                abort_connection(request)  # the promised Content-Length is never reached
+                break
+            await pause(loris.delay)
+            await out.write(body[i : i + 1])
+    return out
 
 
 def abort_connection(request: web.BaseRequest, rst: bool = True) -> None:

@@ -1,26 +1,20 @@
-"""Injectable faults (reliability.md section 4) and the registry that matches them to requests.
+"""Injectable faults (reliability.md section 4) as frozen values.
 
-Faults are frozen values built with the ``Fault.<kind>(...)`` constructors. Each kind says
-where it acts:
+Faults are built with the ``Fault.<kind>(...)`` constructors. Each kind says where it acts:
 
-* *gate* faults answer **instead of** the endpoint (nothing is created), on any API request
-  including the stream endpoint: :meth:`Fault.rate_limited`, :meth:`Fault.status`,
-  :meth:`Fault.expire_token`, :meth:`Fault.reset_after_request`;
+* *gate* faults act before the endpoint on any API request, the stream endpoint included:
+  :meth:`Fault.rate_limited`, :meth:`Fault.status` and :meth:`Fault.expire_token` answer
+  **instead of** it (nothing is created); :meth:`Fault.reset_after_request` lets it run and
+  drops the connection instead of replying;
 * *plain* faults change a non-streaming JSON reply: :meth:`Fault.stall`,
   :meth:`Fault.slow_loris`, :meth:`Fault.unknown_fields`;
 * *stream* faults change the SSE stream of ``POST .../responses/stream``; several combine.
 
-Matching: a fault injected with ``conversation_id`` only hits requests whose path names that
-conversation; ``path_contains`` narrows by substring. ``/oauth/v1/token`` is only ever hit by
-faults whose ``path_contains`` matches it, so a global ``Fault.status(500)`` leaves token
-minting alone. ``times`` counts firings (``None``: until :meth:`FaultRegistry.clear`).
+Which requests a fault hits is decided by ``_injection.FaultRegistry``.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from email.utils import formatdate
 from typing import ClassVar
 
 import attrs
@@ -33,7 +27,6 @@ __all__ = [
     "ErrorEvent",
     "ExpireToken",
     "Fault",
-    "FaultRegistry",
     "KeepaliveOnly",
     "LineEnding",
     "MalformedJson",
@@ -47,7 +40,6 @@ __all__ = [
     "Trickle",
     "UnknownEvent",
     "UnknownFields",
-    "retry_after_headers",
 ]
 
 
@@ -339,103 +331,3 @@ class KeepaliveOnly(Fault):
     interval: float = attrs.field(validator=gt(0))
     duration: float = attrs.field(default=60.0, validator=[ge(0), attrs.validators.le(60)])
     then_events: bool = False
-
-
-def retry_after_headers(spec: str | None, wait: float = 1.0) -> dict[str, str]:
-    """Return the rate-limit headers for ``spec``.
-
-    ``None``: no header. ``"http-date"``: ``Retry-After`` as an IMF-fixdate ``wait`` seconds
-    ahead (rounded up to a whole second). ``"ms:1500"``: ``retry-after-ms: 1500`` only.
-    ``"auto"``: ``Retry-After`` in whole seconds, ``ceil(wait)``. Anything else is sent
-    verbatim as ``Retry-After`` (``"7"``, or garbage such as ``"1e9"`` to test clients).
-    """
-    if spec is None:
-        return {}
-    if spec == "http-date":
-        return {"Retry-After": formatdate(math.ceil(time.time() + wait), usegmt=True)}
-    if spec.startswith("ms:"):
-        return {"retry-after-ms": spec[3:]}
-    if spec == "auto":
-        return {"Retry-After": str(max(1, math.ceil(wait)))}
-    return {"Retry-After": spec}
-
-
-@attrs.define
-class _Injected:
-    fault: Fault
-    conversation_id: str | None
-    path_contains: str | None
-    remaining: int | None
-    token_serial: int  # tokens with a serial up to this existed at inject time
-
-
-class FaultRegistry:
-    """The injected faults, in injection order."""
-
-    def __init__(self) -> None:
-        self._entries: list[_Injected] = []
-
-    def __bool__(self) -> bool:
-        return bool(self._entries)
-
-    def add(
-        self,
-        fault: Fault,
-        conversation_id: str | None,
-        times: int | None,
-        path_contains: str | None,
-        token_serial: int,
-    ) -> None:
-        """Register ``fault``; ``times`` must be ``None`` or positive."""
-        if times is not None and times < 1:
-            raise ValueError("times must be None or >= 1")
-        self._entries.append(_Injected(fault, conversation_id, path_contains, times, token_serial))
-
-    def clear(self) -> None:
-        """Forget every fault."""
-        self._entries.clear()
-
-    def _matches(
-        self, entry: _Injected, path: str, conversation_id: str | None, oauth: bool
-    ) -> bool:
-        if entry.path_contains is None:
-            if oauth:
-                return False
-        elif entry.path_contains not in path:
-            return False
-        return entry.conversation_id is None or entry.conversation_id == conversation_id
-
-    def _consume(self, entry: _Injected) -> None:
-        if entry.remaining is not None:
-            entry.remaining -= 1
-            if entry.remaining == 0:
-                self._entries.remove(entry)
-
-    def take_gate(
-        self, path: str, conversation_id: str | None, oauth: bool, token_serial: int | None
-    ) -> Fault | None:
-        """Fire and return the first matching gate fault, if any."""
-        for entry in self._entries:
-            if not entry.fault.gate or not self._matches(entry, path, conversation_id, oauth):
-                continue
-            if isinstance(entry.fault, ExpireToken) and (
-                token_serial is None or token_serial > entry.token_serial
-            ):
-                continue
-            self._consume(entry)
-            return entry.fault
-        return None
-
-    def take(
-        self, path: str, conversation_id: str | None, oauth: bool, stream: bool
-    ) -> list[Fault]:
-        """Fire and return every matching non-gate fault for a plain or a stream reply."""
-        fired: list[Fault] = []
-        for entry in list(self._entries):
-            fault = entry.fault
-            if fault.gate or not (fault.stream if stream else fault.plain):
-                continue
-            if self._matches(entry, path, conversation_id, oauth):
-                self._consume(entry)
-                fired.append(fault)
-        return fired

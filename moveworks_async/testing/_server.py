@@ -16,8 +16,9 @@ from aiohttp import web
 from . import _faults as f
 from ._answers import AnswerSource
 from ._auth import Tokens
-from ._chaos import abort_connection, add_unknown_fields, html_page, status_error_code
+from ._chaos import abort_connection, apply_plain_faults, gate_response, rate_limited_response
 from ._handlers import Api
+from ._injection import FaultRegistry
 from ._modals import Modals
 from ._stats import FeedbackRecord, ModalSubmission, RequestRecord, Stats, TokenBucket
 from ._store import Store
@@ -27,11 +28,9 @@ from ._wire import (
     ApiError,
     Generation,
     ServerClosingError,
-    dumps,
     error_response,
     generation_for,
     json_response,
-    trace_id,
 )
 
 __all__ = ["FakeMoveworks"]
@@ -99,7 +98,7 @@ class FakeMoveworks:
         self.record = record
         self.store = Store()
         self.stats = Stats(clock)
-        self.faults = f.FaultRegistry()
+        self.faults = FaultRegistry()
         self.tokens = Tokens(
             static=token,
             client_id=client_id,
@@ -264,7 +263,8 @@ class FakeMoveworks:
             if self._bucket is not None:
                 wait = self._bucket.take()
                 if wait:
-                    return self._rate_limited(gen, self.rate_limit_retry_after, wait, flat=False)
+                    self.stats.rate_limited += 1
+                    return rate_limited_response(gen, self.rate_limit_retry_after, wait, False)
         try:
             return await self._serve(request, handler, gen, oauth)
         except ServerClosingError:
@@ -284,7 +284,11 @@ class FakeMoveworks:
             if isinstance(gate, f.ResetAfterRequest):
                 reset = True
             elif gate is not None:
-                return self._fire(gate, gen, flat=oauth)
+                if isinstance(gate, f.RateLimited) or (
+                    isinstance(gate, f.Status) and gate.code == 429
+                ):
+                    self.stats.rate_limited += 1
+                return gate_response(gate, gen, flat=oauth)
             if not path.endswith("/responses/stream"):
                 plain = self.faults.take(path, conversation_id, oauth, False)
         if not reset:
@@ -300,7 +304,7 @@ class FakeMoveworks:
             abort_connection(request)
             return web.Response()
         if plain and isinstance(resp, web.Response):
-            resp = await self._apply_plain(request, resp, plain)
+            resp = await apply_plain_faults(request, resp, plain, self.pause)
         return resp
 
     async def _call(
@@ -326,78 +330,11 @@ class FakeMoveworks:
             return await handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, gen)
-        except (ServerClosingError, asyncio.CancelledError, ConnectionResetError):
-            raise
+        except (web.HTTPException, ServerClosingError, ConnectionError):
+            raise  # aiohttp's own answers (e.g. 413) and disconnects pass through
         except Exception:
             log.exception("FakeMoveworks handler failed for %s %s", request.method, request.path)
             return error_response(500, "INTERNAL_ERROR", "The fake server failed.", gen)
-
-    def _rate_limited(
-        self, gen: Generation | None, spec: str | None, wait: float, flat: bool
-    ) -> web.Response:
-        self.stats.rate_limited += 1
-        message = "Rate limit exceeded. Slow down."
-        if flat:
-            resp = web.Response(
-                body=dumps({"code": "RATE_LIMIT_EXCEEDED", "message": message}),
-                status=429,
-                headers={"Content-Type": "application/json"},
-            )
-        else:
-            resp = error_response(429, "RATE_LIMIT_EXCEEDED", message, gen)
-        resp.headers.update(f.retry_after_headers(spec, wait))
-        return resp
-
-    def _fire(self, fault: f.Fault, gen: Generation | None, flat: bool) -> web.Response:
-        """Answer a gate fault instead of the endpoint."""
-        if isinstance(fault, f.RateLimited):
-            return self._rate_limited(gen, fault.retry_after, 1.0, flat)
-        if isinstance(fault, f.ExpireToken):
-            return error_response(401, "UNAUTHORIZED", "The access token has expired.", gen)
-        assert isinstance(fault, f.Status)
-        if fault.code == 429:
-            self.stats.rate_limited += 1
-        if fault.html:
-            resp = html_page(fault.code)
-            if gen is not None and gen.trace_header is not None:
-                resp.headers[gen.trace_header] = trace_id()
-            return resp
-        code = fault.error_code or status_error_code(fault.code)
-        message = f"Injected {fault.code} error."
-        if flat:
-            return web.Response(
-                body=dumps({"code": code, "message": message}),
-                status=fault.code,
-                headers={"Content-Type": "application/json"},
-            )
-        return error_response(fault.code, code, message, gen)
-
-    async def _apply_plain(
-        self, request: web.Request, resp: web.Response, faults: list[f.Fault]
-    ) -> web.StreamResponse:
-        """Apply unknown-fields and slow-loris faults to a finished JSON reply."""
-        body = resp.body if isinstance(resp.body, bytes) else b""
-        if any(isinstance(x, f.UnknownFields) for x in faults) and body:
-            body = dumps(add_unknown_fields(json.loads(body)))
-            resp = web.Response(body=body, status=resp.status, headers=resp.headers)
-        loris = next((x for x in faults if isinstance(x, f.SlowLoris)), None)
-        if loris is None:
-            return resp
-        headers = dict(resp.headers)
-        headers["Content-Length"] = str(len(body))
-        out = web.StreamResponse(status=resp.status, headers=headers)
-        deadline = asyncio.get_running_loop().time() + loris.max_seconds
-        try:
-            await out.prepare(request)
-            for i in range(len(body)):
-                if asyncio.get_running_loop().time() >= deadline:
-                    abort_connection(request)
-                    break
-                await self.pause(loris.delay)
-                await out.write(body[i : i + 1])
-        except ConnectionResetError:
-            pass
-        return out
 
     async def _record(self, request: web.Request, gen: Generation | None) -> None:
         body: Any = None

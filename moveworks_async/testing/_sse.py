@@ -189,7 +189,7 @@ async def stream_response(
         pass  # a fault ended the body early; finalize below
     except ServerClosingError:
         abort_connection(request, rst=False)
-    except ConnectionResetError:
+    except ConnectionError:
         pass  # the client went away; that is its right
     else:
         if cut is not None and cut.reset:

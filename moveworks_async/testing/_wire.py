@@ -30,6 +30,7 @@ __all__ = [
     "dumps",
     "error_body",
     "error_response",
+    "flat_error",
     "generation_for",
     "json_response",
     "new_id",
@@ -192,6 +193,12 @@ def json_response(payload: Any, gen: Generation | None, status: int = 200) -> we
     """Return a JSON reply carrying the generation's trace header."""
     headers = gen.headers() if gen is not None else {"Content-Type": "application/json"}
     return web.Response(body=dumps(payload), status=status, headers=headers)
+
+
+def flat_error(status: int, code: str, message: str) -> web.Response:
+    """Return a flat ``{code, message}`` error, as the token endpoint documents its errors."""
+    body = dumps({"code": code, "message": message})
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
 
 
 def error_response(status: int, code: str, message: str, gen: Generation | None) -> web.Response:
