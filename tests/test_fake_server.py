@@ -226,6 +226,20 @@ async def test_list_conversations_order_pages_and_archived(http: aiohttp.ClientS
         assert [c["conversation_id"] for c in (await r.json())["conversations"]] == [ids[0]]
 
 
+async def test_conversation_paging_is_stable_under_updates(http: aiohttp.ClientSession) -> None:
+    """A conversation updated between page reads moves above the cursor; no page repeats one."""
+    ids = [await new_conversation(http) for _ in range(4)]
+    async with http.get("/rest/v1/conversations", params={"limit": "2"}) as r:
+        first = await r.json()
+    assert [c["conversation_id"] for c in first["conversations"]] == [ids[3], ids[2]]
+    await create(http, "rest/v1", ids[0])  # ids[0] becomes the most recent
+    params = {"limit": "2", "cursor": first["metadata"]["next_cursor"]}
+    async with http.get("/rest/v1/conversations", params=params) as r:
+        second = await r.json()
+    assert [c["conversation_id"] for c in second["conversations"]] == [ids[1]]
+    assert second["metadata"]["next_cursor"] is None
+
+
 async def test_list_conversations_default_limit_and_bad_params(http: aiohttp.ClientSession) -> None:
     """The default page is 20; bad cursors are INVALID_CURSOR and bad limits INVALID_INPUT."""
     for _ in range(21):

@@ -11,7 +11,7 @@ import binascii
 import bisect
 import functools
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -155,6 +155,7 @@ class ConversationRecord:
     archived: bool
     created_at: str
     updated_at: str
+    order: int  # rises on every update; the listing order and the paging key
     messages: list[MessageRecord] = attrs.Factory(list)
     message_seqs: list[int] = attrs.Factory(list)
     event_ids: list[str] = attrs.Factory(list)
@@ -179,34 +180,39 @@ class Store:
     def create_conversation(self, title: str | None) -> ConversationRecord:
         """Create an empty conversation."""
         now = now_iso()
-        conv = ConversationRecord(new_id("conv_"), title, False, now, now)
+        conv = ConversationRecord(new_id("conv_"), title, False, now, now, next(self._seq))
         self.conversations[conv.conversation_id] = conv
         return conv
 
     def touch(self, conv: ConversationRecord) -> None:
         """Mark ``conv`` as just updated (moves it to the top of the listing)."""
         conv.updated_at = now_iso()
+        conv.order = next(self._seq)
         del self.conversations[conv.conversation_id]
         self.conversations[conv.conversation_id] = conv
 
     def conversations_page(
         self, archived: bool, cursor: str | None, limit: int
     ) -> tuple[list[ConversationRecord], str | None]:
-        """Return one page, most recently updated first, and the next cursor."""
-        after = decode_cursor("conv", cursor) if cursor is not None else None
-        walk: Iterator[str] = reversed(self.conversations)
-        if after is not None:
-            if after not in self.conversations:
+        """Return one page, most recently updated first, and the next cursor.
+
+        The cursor is the update order of the last item (keyset paging): a conversation
+        updated between two page reads moves above the cursor and is not repeated.
+        """
+        below = None
+        if cursor is not None:
+            key = decode_cursor("conv", cursor)
+            if not key.isdigit():
                 raise InvalidCursorError(cursor)
-            walk = itertools.dropwhile(lambda cid: cid != after, walk)
-            next(walk, None)  # the cursor item itself was on the previous page
+            below = int(key)
         page: list[ConversationRecord] = []
-        for cid in walk:
-            conv = self.conversations[cid]
+        for conv in reversed(self.conversations.values()):
+            if below is not None and conv.order >= below:
+                continue
             if conv.archived != archived:
                 continue
             if len(page) == limit:
-                return page, encode_cursor("conv", page[-1].conversation_id)
+                return page, encode_cursor("conv", str(page[-1].order))
             page.append(conv)
         return page, None
 
