@@ -37,7 +37,16 @@ from ._events import (
     StreamEvent,
     UnknownEvent,
 )
-from ._governor import GovernorSnapshot, RateGovernor
+from ._governor import Governor, GovernorSnapshot, RateGovernor
+from ._hooks import (
+    CallEndInfo,
+    CallInfo,
+    GovernorWaitInfo,
+    Hooks,
+    RequestInfo,
+    ResponseInfo,
+    RetryInfo,
+)
 from ._models import (
     Action,
     ActorType,
@@ -77,7 +86,9 @@ from ._models import (
     UnknownOutput,
     UrlAction,
 )
+from ._otel import OpenTelemetryHooks
 from ._protocol import Generation
+from ._redis_governor import GovernorUnavailableError, RedisRateGovernor
 from ._retry import RetryPolicy
 from ._streaming import ResponseStream, SlowConsumerError, StreamConsumer
 from ._transport import Timeout
@@ -93,6 +104,8 @@ __all__ = [
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
+    "CallEndInfo",
+    "CallInfo",
     "CallableToken",
     "CallbackAction",
     "Citation",
@@ -111,10 +124,14 @@ __all__ = [
     "FeedbackResult",
     "FileRef",
     "Generation",
+    "Governor",
     "GovernorSnapshot",
+    "GovernorUnavailableError",
+    "GovernorWaitInfo",
     "Handoff",
     "HandoffCategory",
     "HandoffItem",
+    "Hooks",
     "InternalServerError",
     "InvalidParameterError",
     "Message",
@@ -126,21 +143,26 @@ __all__ = [
     "ModalSubmission",
     "MoveworksError",
     "NotFoundError",
+    "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
     "ReasoningMessage",
     "ReasoningOutput",
+    "RedisRateGovernor",
+    "RequestInfo",
     "Response",
     "ResponseCompleted",
     "ResponseCreated",
     "ResponseFailed",
     "ResponseInProgress",
+    "ResponseInfo",
     "ResponseOutputDelta",
     "ResponseStatus",
     "ResponseStream",
     "ResponseValidationError",
+    "RetryInfo",
     "RetryPolicy",
     "SenderInfo",
     "SlowConsumerError",

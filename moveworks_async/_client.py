@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
 import anyio
+import attrs
 
 from . import _json
 from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource, token_body
@@ -27,9 +28,18 @@ from ._errors import (
     InvalidParameterError,
     UnexpectedResponseError,
 )
-from ._governor import RateGovernor
+from ._governor import Governor, RateGovernor, WaitCallback
+from ._hooks import (
+    CallEndInfo,
+    CallInfo,
+    GovernorWaitInfo,
+    HookRunner,
+    RequestInfo,
+    ResponseInfo,
+    RetryInfo,
+)
 from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
-from ._retry import RetryBudget, RetryPolicy
+from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
 from ._validate import check_header_value
 
@@ -85,6 +95,29 @@ def _make_auth(token: str | None, auth: object) -> TokenSource:
     )
 
 
+@attrs.define(slots=True)
+class _Trace:
+    """What the hooks of one call have seen so far (only built when the client has hooks)."""
+
+    id: int
+    started: float
+    attempts: int = 0
+    status: int | None = None
+    request_id: str | None = None
+
+    def end(self, request: Request, now: float, error: BaseException | None) -> CallEndInfo:
+        return CallEndInfo(
+            self.id,
+            request.method,
+            request.path,
+            self.attempts,
+            self.status,
+            self.request_id,
+            now - self.started,
+            type(error).__name__ if error is not None else None,
+        )
+
+
 class AsyncMoveworks:
     """Async client of the Moveworks Conversations API.
 
@@ -102,7 +135,9 @@ class AsyncMoveworks:
         timeout: ``Timeout`` (connect/read/total) or total seconds for non-streaming calls.
         max_retries: default retries per call (overridable per call).
         retry_policy: full retry settings (``max_retries`` overrides its count).
-        governor: a ``RateGovernor`` (possibly shared by several clients); default: a new one.
+        governor: a ``RateGovernor`` or ``RedisRateGovernor`` (possibly shared by several
+            clients); default: a new adaptive ``RateGovernor()`` of this client.
+        hooks: objects with per-call/per-attempt callbacks (see ``Hooks``), run in order.
         max_connections: pool size when the client owns its session.
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
@@ -119,7 +154,8 @@ class AsyncMoveworks:
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
-        governor: Any = None,
+        governor: Governor | None = None,
+        hooks: Iterable[object] | None = None,
         max_connections: int = 100,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
@@ -132,20 +168,21 @@ class AsyncMoveworks:
         if max_retries is not None:
             if type(max_retries) is not int or max_retries < 0:
                 raise InvalidParameterError("max_retries must be an int >= 0")
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                rate_limit_base=policy.rate_limit_base,
-                rate_limit_cap=policy.rate_limit_cap,
-                max_retry_after=policy.max_retry_after,
-            )
+            policy = attrs.evolve(policy, max_retries=max_retries)
         self.retry_policy = policy
         self._auth = _make_auth(token, auth)
         self._clock = clock or anyio.current_time
         self._sleep = sleep or anyio.sleep
         self._rng = random.random
-        self.governor = governor if governor is not None else RateGovernor(clock=clock, sleep=sleep)
+        if governor is not None and not isinstance(governor, Governor):
+            raise InvalidParameterError(
+                "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
+            )
+        self.governor: Governor = (
+            governor if governor is not None else RateGovernor(clock=clock, sleep=sleep)
+        )
+        runner = HookRunner(hooks) if hooks is not None else None
+        self._hooks = runner if runner else None
         self._budget = RetryBudget()
         self._transport = AiohttpTransport(session, max_connections=max_connections)
         if isinstance(self._auth, ClientCredentials):
@@ -212,40 +249,114 @@ class AsyncMoveworks:
         max_retries: int | None = None,
         authenticated: bool = True,
     ) -> T:
-        """Run ``attempt`` under auth, governor and retry policy until success or a final error."""
+        """Run ``attempt`` under auth, governor and retry policy until success or a final error.
+
+        Every attempt takes a turn from the governor and reports back to it. A 429 is handed
+        to the governor, which pauses every task sharing it, instead of being slept on here.
+        With hooks, each call, attempt, retry and governor wait is reported to them.
+        """
         if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
             raise InvalidParameterError("max_retries must be an int >= 0")
+        hooks = self._hooks
+        if hooks is None:
+            return await self._attempts(request, attempt, max_retries, authenticated, None)
+        trace = _Trace(hooks.next_call_id(), self._clock())
+        if hooks.on_call_start:
+            await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
+        try:
+            value = await self._attempts(request, attempt, max_retries, authenticated, trace)
+        except BaseException as exc:
+            if hooks.on_call_end:
+                # Shielded: a cancelled call still closes its span / metric.
+                with anyio.CancelScope(shield=True):
+                    await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), exc))
+            raise
+        if hooks.on_call_end:
+            await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), None))
+        return value
+
+    async def _attempts(
+        self,
+        request: Request,
+        attempt: Attempt[T],
+        max_retries: int | None,
+        authenticated: bool,
+        trace: _Trace | None,
+    ) -> T:
+        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path)."""
         policy, governor, budget = self.retry_policy, self.governor, self._budget
+        hooks = self._hooks
         has_body = request.json is not None
+        retries = 0  # retries counted against max_retries
+        grace = 0  # free retries of collateral 429s
+        sent = 0
+        started = 0.0
         replayed = False
-        number = 0
         while True:
             token = await self._auth.get_token() if authenticated else None
             headers = self._headers(token, has_body)
-            await governor.acquire()
+            on_wait = (
+                self._waiter(request, sent + 1, trace)
+                if trace is not None or logger.isEnabledFor(logging.DEBUG)
+                else None
+            )
+            ticket = await governor.acquire(on_wait)
+            sent += 1
+            if trace is not None:
+                assert hooks is not None
+                trace.attempts = sent
+                if hooks.on_request:
+                    info = RequestInfo(trace.id, request.method, request.path, sent)
+                    try:
+                        await hooks.emit(hooks.on_request, info)
+                    except BaseException:
+                        governor.release(ticket, None)
+                        raise
+                started = self._clock()
             try:
                 failure, value = await attempt(headers)
             except APIConnectionError as exc:
-                governor.release()
+                governor.release(ticket, None)
+                if trace is not None:
+                    await self._hook_response(trace, request, sent, None, None, started, exc)
                 decision = policy.decide(
-                    exc, attempt=number, idempotent=request.idempotent, max_retries=max_retries
+                    exc,
+                    attempt=retries,
+                    idempotent=request.idempotent,
+                    max_retries=max_retries,
+                    rng=self._rng,
                 )
                 if decision.retry and budget.try_spend(exc):
-                    self._log_retry(request, number, decision.reason, decision.delay)
-                    await self._sleep(decision.delay)
-                    number += 1
+                    await self._retrying(request, sent, None, decision, trace)
+                    if decision.delay:
+                        await self._sleep(decision.delay)
+                    retries += 1
                     continue
                 exc.outcome_unknown = exc.outcome_unknown and not request.idempotent
+                self._log_final(request, sent, decision, exc)
                 raise
-            except BaseException:
-                governor.release()
+            except BaseException as exc:
+                governor.release(ticket, None)
+                if trace is not None:
+                    await self._hook_response(trace, request, sent, None, None, started, exc)
                 raise
-            governor.release()
             if failure is None:
-                governor.on_response(200)
+                governor.release(ticket, 200)
                 budget.on_success()
+                if trace is not None:
+                    # A Reply, a StreamReply, or a tuple ending with one (streams).
+                    reply = value[-1] if isinstance(value, tuple) and value else value
+                    status = getattr(reply, "status", 200)
+                    request_id = request_id_from(getattr(reply, "headers", None) or {})
+                    await self._hook_response(
+                        trace, request, sent, status, request_id, started, None
+                    )
                 return value  # type: ignore[return-value]
             status = failure.status
+            governor.release(ticket, status)
+            if trace is not None:
+                request_id = request_id_from(failure.headers)
+                await self._hook_response(trace, request, sent, status, request_id, started, None)
             # A 401 was refused before processing, so a replay is safe even for a create; one
             # replay only, with whatever the source now hands out.
             if (
@@ -255,46 +366,142 @@ class AsyncMoveworks:
                 and self._auth.invalidate(token)
             ):
                 replayed = True
+                await self._retrying(
+                    request, sent, status, Decision(True, reason="token rejected, refreshed"), trace
+                )
                 continue
             retry_after = (
-                parse_retry_after(failure.headers, time.time())
-                if status
-                in (
-                    429,
-                    503,
-                )
-                else None
+                parse_retry_after(failure.headers, time.time()) if status in (429, 503) else None
             )
             error = error_from_response(
                 status, failure.headers, failure.body, retry_after=retry_after
             )
+            own = True
+            if status == 429:
+                own = await governor.rate_limited(ticket, retry_after)
             decision = policy.decide(
                 error,
-                attempt=number,
+                attempt=retries,
                 idempotent=request.idempotent,
                 max_retries=max_retries,
                 retry_after=retry_after,
                 rng=self._rng,
             )
-            governor.on_response(status, decision.pause)
             if decision.outcome_unknown:
                 error.outcome_unknown = True
-            if not decision.retry or (status != 429 and not budget.try_spend(error)):
+            if not decision.retry:
+                self._log_final(request, sent, decision, error)
                 raise error
-            self._log_retry(request, number, decision.reason, decision.delay)
+            if status == 429:
+                # Collateral: sent before another task's 429 paused the governor. Not this
+                # task's fault, so it does not use up a retry (within the grace allowance).
+                if own or grace >= policy.rate_limit_grace:
+                    retries += 1
+                else:
+                    grace += 1
+            elif budget.try_spend(error):
+                retries += 1
+            else:
+                self._log_final(request, sent, Decision(False, reason="retry budget empty"), error)
+                raise error
+            await self._retrying(request, sent, status, decision, trace)
             if decision.delay:
                 await self._sleep(decision.delay)
-            number += 1
 
-    def _log_retry(self, request: Request, number: int, reason: str, delay: float) -> None:
+    def _waiter(self, request: Request, number: int, trace: _Trace | None) -> WaitCallback:
+        """The governor's ``on_wait`` for one attempt: a DEBUG line and the hooks."""
+        hooks = self._hooks
+
+        async def on_wait(delay: float | None, reason: str) -> None:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "governor holds %s %s (attempt %d): %s, %s",
+                    request.method,
+                    request.path,
+                    number,
+                    reason,
+                    "until a slot frees" if delay is None else f"{delay:.3f}s",
+                )
+            if trace is not None and hooks is not None and hooks.on_governor_wait:
+                info = GovernorWaitInfo(
+                    trace.id, request.method, request.path, number, delay, reason
+                )
+                await hooks.emit(hooks.on_governor_wait, info)
+
+        return on_wait
+
+    async def _hook_response(
+        self,
+        trace: _Trace,
+        request: Request,
+        number: int,
+        status: int | None,
+        request_id: str | None,
+        started: float,
+        error: BaseException | None,
+    ) -> None:
+        trace.status = status
+        trace.request_id = request_id
+        hooks = self._hooks
+        if hooks is None or not hooks.on_response:
+            return
+        info = ResponseInfo(
+            trace.id,
+            request.method,
+            request.path,
+            number,
+            status,
+            request_id,
+            self._clock() - started,
+            type(error).__name__ if error is not None else None,
+        )
+        if error is None or isinstance(error, Exception):
+            await hooks.emit(hooks.on_response, info)
+            return
+        with anyio.CancelScope(shield=True):  # cancellation: still close the attempt span
+            await hooks.emit(hooks.on_response, info)
+
+    async def _retrying(
+        self,
+        request: Request,
+        number: int,
+        status: int | None,
+        decision: Decision,
+        trace: _Trace | None,
+    ) -> None:
         if logger.isEnabledFor(logging.INFO):
             logger.info(
-                "retrying %s %s (attempt %d): %s; backoff %.2fs",
+                "retrying %s %s after attempt %d: %s; backoff %.2fs",
                 request.method,
                 request.path,
-                number + 2,
-                reason,
-                delay,
+                number,
+                decision.reason,
+                decision.delay,
+            )
+        hooks = self._hooks
+        if trace is not None and hooks is not None and hooks.on_retry:
+            info = RetryInfo(
+                trace.id,
+                request.method,
+                request.path,
+                number,
+                status,
+                decision.delay,
+                decision.reason,
+            )
+            await hooks.emit(hooks.on_retry, info)
+
+    def _log_final(
+        self, request: Request, number: int, decision: Decision, error: BaseException
+    ) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s failed after %d attempt(s), not retried (%s): %s",
+                request.method,
+                request.path,
+                number,
+                decision.reason,
+                error,
             )
 
     async def _request(

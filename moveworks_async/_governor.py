@@ -1,24 +1,70 @@
-"""The client-wide rate governor (first cut: shared 429 pause, token bucket, concurrency cap).
+"""The rate governor: one gate that every attempt of every task sharing it passes through.
 
-Every attempt of every task of a client passes through ``acquire()``/``release()``; replies
-are fed back through ``on_response()``. A 429 moves one shared ``pause_until`` forward, so all
-tasks wait once, together, instead of each sleeping on its own.
+Why it exists: with a per-task retry sleep (what openai-python, anthropic and slack_sdk do),
+1,000 tasks that hit a 429 together sleep the same Retry-After and come back together, and
+the server sees up to 40 times its limit (reliability.md, V13). Here a 429 moves one shared
+``pause_until`` forward, every new send waits for it, and the waiting tasks are released
+gradually afterwards, so the server sees about one extra request per 429 event.
+
+Contract between the client and a governor (the :class:`Governor` protocol):
+
+* ``ticket = await acquire(on_wait)`` before each attempt; may wait (pause, rate slot,
+  concurrency slot), may raise :class:`RateLimitError` when the shared pause is longer than
+  ``max_wait``. ``on_wait(delay, reason)`` is awaited before each wait (for hooks and logs).
+* ``release(ticket, status)`` after the attempt, with the HTTP status or ``None`` (transport
+  error, cancellation).
+* ``await rate_limited(ticket, retry_after)`` after a 429. It returns True when this 429 is the
+  first one since the attempt was let through (the governor's pace was wrong: it counts as a
+  retry) and False when another task's 429 had already paused the governor while this attempt
+  was in flight ("collateral": the client retries it without using up a retry).
+* ``snapshot()`` for observability.
+
+:class:`RateGovernor` is the in-process implementation; ``RedisRateGovernor`` shares the
+bucket and the pause between processes.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol, runtime_checkable
 
 import anyio
 from attrs import frozen
 
-__all__ = ["GovernorSnapshot", "RateGovernor"]
+from ._errors import InvalidParameterError, RateLimitError
+
+__all__ = ["Governor", "GovernorSnapshot", "RateGovernor", "WaitCallback"]
+
+#: ``on_wait(delay, reason)``: awaited before the governor makes a task wait. ``delay`` is in
+#: seconds (``None`` when unknown, as for a concurrency slot); ``reason`` is ``"paused"``,
+#: ``"rate"`` or ``"concurrency"``.
+WaitCallback = Callable[[float | None, str], Awaitable[None]]
+
+Adaptive = bool | Literal["rate", "concurrency", "both"]
+
+_BETA = 0.5  # multiplicative decrease when a 429 comes without a usable measurement
+_IDLE_RESET = 1.0  # seconds idle after which the adaptive measurement starts afresh
 
 
 @frozen
 class GovernorSnapshot:
-    """Observable state of a governor at one instant."""
+    """Observable state of a governor at one instant.
+
+    Attributes:
+        rate: requests per second currently allowed (``None``: no limit known yet).
+        burst: requests that may go at once when the bucket is full (``None`` with no rate).
+        max_concurrency: attempts allowed in flight at once (``None``: unlimited).
+        in_flight: attempts let through and not yet released.
+        waiting: tasks waiting inside ``acquire``.
+        pause_until: governor-clock time before which nothing is sent, or ``None``.
+        paused_for: seconds left of the pause (0.0 when not paused).
+        rate_limited: 429 replies reported so far.
+        throttle_events: 429s that started a new pause (the others were collateral).
+    """
 
     rate: float | None
     burst: float | None
@@ -26,18 +72,84 @@ class GovernorSnapshot:
     in_flight: int
     waiting: int
     pause_until: float | None
+    paused_for: float
     rate_limited: int
+    throttle_events: int
+
+
+@runtime_checkable
+class Governor(Protocol):
+    """What ``AsyncMoveworks`` needs from a rate governor (see the module docstring)."""
+
+    async def acquire(self, on_wait: WaitCallback | None = None) -> int:
+        """Wait for a turn; return a ticket for :meth:`release` and :meth:`rate_limited`."""
+        ...
+
+    def release(self, ticket: int, status: int | None) -> None:
+        """The attempt of ``ticket`` finished with ``status`` (``None``: no HTTP status)."""
+        ...
+
+    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        """Report a 429; True if it is the first since ``ticket`` was issued."""
+        ...
+
+    def snapshot(self) -> GovernorSnapshot:
+        """Current state."""
+        ...
+
+
+def _positive(name: str, value: float | None, *, minimum: float = 0.0) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= minimum
+    ):
+        raise InvalidParameterError(f"{name} must be a finite number > {minimum:g}")
+    return float(value)
 
 
 class RateGovernor:
-    """Paces the attempts of every task that shares it.
+    """Paces the attempts of every task (and every client) that shares it.
+
+    With no arguments (the default of ``AsyncMoveworks``) nothing is limited until the server
+    answers 429; from then on the governor pauses everyone until the server's Retry-After
+    moment and paces sends at a rate learned from what the server accepted (adaptive mode).
 
     Args:
-        rate: requests per second allowed (token bucket), or None for no static limit.
-        burst: bucket size (default: ``rate``, at least 1).
-        max_concurrency: attempts in flight at once, or None.
-        clock: monotonic seconds (default: the event loop's clock).
+        rate: requests per second (token bucket). With ``adaptive`` on it is a ceiling the
+            learned rate never exceeds; ``None``: no static limit.
+        burst: bucket size, the requests that may go at once (default: ``rate``, at least 1;
+            for a learned rate: 50 ms worth, at least 1).
+        max_concurrency: attempts in flight at once (``None``: unlimited).
+        adaptive: AIMD on 429s. ``True``/``"rate"`` adapts the rate, ``"concurrency"`` the
+            concurrency limit, ``"both"`` both, ``False`` neither (static limits and the
+            shared pause only). On a 429 the rate drops to what the server accepted since the
+            last pause (replies other than 429 / (busy time + pause)), or halves when it
+            accepted nothing (from no rate at all: restarts at 1 / (busy time + pause));
+            while the limiter holds tasks back it grows again: doubling per second below the
+            last good rate, and above it by 5 % of that rate per second, a step that doubles
+            every 4 s without a 429. The concurrency limit halves on a 429 and grows by one
+            per limit's worth of accepted replies. A one-off 429 thus slows a client to the
+            rate it had reached; pass ``adaptive=False`` (or a ``rate``) if that is unwanted.
+        backoff_base, backoff_cap: the pause after a 429 without a usable ``Retry-After``:
+            ``min(cap, base * 2**k)`` for the k-th 429 in a row with no other reply between.
+        jitter: positive jitter. After a pause each waiting task is released at a random
+            moment in ``[pause_end, pause_end + jitter * pause]`` when no rate is known, or on
+            its rate slot plus up to ``jitter`` of one interval. Never earlier than asked.
+        max_wait: a task that would wait longer than this for a pause (a huge Retry-After)
+            gets :class:`RateLimitError` at once instead (``.retry_after`` = time left).
+        max_pause: the longest pause a single 429 can impose (a ``Retry-After`` of a year is
+            honoured for an hour, during which tasks fail fast as above).
+        min_rate: floor of the learned rate.
+        clock: monotonic seconds (default ``time.monotonic``, the asyncio loop's clock).
         sleep: async sleep (default ``anyio.sleep``); inject both to test without waiting.
+        rng: ``() -> float`` in ``[0, 1)`` for jitter.
+
+    The governor is not bound to an event loop until a task waits on it, but its waiting
+    tasks must all run on one loop.
     """
 
     def __init__(
@@ -46,77 +158,366 @@ class RateGovernor:
         burst: float | None = None,
         max_concurrency: int | None = None,
         *,
+        adaptive: Adaptive = True,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        jitter: float = 0.1,
+        max_wait: float = 60.0,
+        max_pause: float = 3600.0,
+        min_rate: float = 0.5,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self._rate = rate
-        self._burst = float(burst if burst is not None else max(rate or 1.0, 1.0))
-        self._max_concurrency = max_concurrency
-        self._clock = clock or anyio.current_time
+        self._ceiling = _positive("rate", rate)
+        self._burst_conf = _positive("burst", burst, minimum=0.999)
+        if max_concurrency is not None and (
+            type(max_concurrency) is not int or max_concurrency < 1
+        ):
+            raise InvalidParameterError("max_concurrency must be an int >= 1")
+        if adaptive not in (True, False, "rate", "concurrency", "both"):
+            raise InvalidParameterError(
+                "adaptive must be True, False, 'rate', 'concurrency' or 'both'"
+            )
+        self._adapt_rate = adaptive in (True, "rate", "both")
+        self._adapt_conc = adaptive in ("concurrency", "both")
+        self._backoff_base = float(_positive("backoff_base", backoff_base) or 1.0)
+        self._backoff_cap = float(_positive("backoff_cap", backoff_cap) or 60.0)
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            raise InvalidParameterError("jitter must be a number in [0, 1]")
+        self._jitter = float(jitter)
+        self._max_wait = float(_positive("max_wait", max_wait) or 60.0)
+        self._max_pause = float(_positive("max_pause", max_pause) or 3600.0)
+        self._min_rate = float(_positive("min_rate", min_rate) or 0.5)
+        self._clock = clock or time.monotonic
         self._sleep = sleep or anyio.sleep
         self._rng = rng
-        self._tokens = self._burst
-        self._stamp: float | None = None
+
+        # Token bucket as GCRA: ``_tat`` is the theoretical arrival time of the next request;
+        # a request conforms at ``now`` when ``_tat - _tau <= now``. Waiters form a FIFO line.
+        self._rate: float | None = None
+        self._interval = 0.0
+        self._tau = 0.0
+        self._burst = 0.0
+        self._tat = -math.inf
+        self._line: deque[anyio.Event] = deque()
+        if self._ceiling is not None:
+            self._set_rate(self._ceiling)
+
+        self._conc_ceiling = max_concurrency
+        self._limit: float | None = float(max_concurrency) if max_concurrency else None
+        self._slot_waiters: deque[anyio.Event] = deque()
+
         self._in_flight = 0
         self._waiting = 0
         self._pause_until = 0.0
+        self._last_pause = self._backoff_base
+        self._epoch = 0  # bumped by each 429 that starts a pause; tickets are epochs
+        self._strikes = 0  # 429 pauses in a row with no other reply in between
         self._rate_limited = 0
-        self._slots = anyio.Semaphore(max_concurrency) if max_concurrency else None
+        self._throttles = 0
+        # Adaptive measurement: replies other than 429 since the window began (the end of
+        # the last pause, or the moment the governor became busy after an idle second).
+        self._window_start = 0.0
+        self._window_ok = 0
+        self._idle_since = -math.inf
+        self._ssthresh = math.inf
+        self._last_growth = 0.0
+        self._last_throttle_end = 0.0
+        # The hot path: no limit, no pause; acquire and release are a few integer operations.
+        self._fast = self._rate is None and self._limit is None
 
-    async def acquire(self) -> None:
-        """Wait until this governor lets one more attempt go."""
+    # --- configuration helpers -------------------------------------------------------------
+
+    def _set_rate(self, rate: float) -> None:
+        self._rate = rate
+        self._interval = 1.0 / rate
+        burst = self._burst_conf if self._burst_conf is not None else max(1.0, rate * 0.05)
+        if self._burst_conf is None and self._ceiling is not None and rate == self._ceiling:
+            burst = max(1.0, rate)
+        self._burst = burst
+        self._tau = (burst - 1.0) * self._interval
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second currently allowed (``None``: none known yet)."""
+        return self._rate
+
+    # --- acquire -----------------------------------------------------------------------------
+
+    async def acquire(self, on_wait: WaitCallback | None = None) -> int:
+        """Wait until this governor lets one more attempt go; return its ticket."""
+        if self._fast:
+            if not self._in_flight:
+                self._busy(self._clock())
+            self._in_flight += 1
+            return self._epoch
+        return await self._acquire_slow(on_wait)
+
+    def _busy(self, now: float) -> None:
+        """Idle -> busy. After a real idle gap the server's bucket has refilled, so what it
+        accepted before says nothing about now: the measurement window restarts."""
+        if now - self._idle_since > _IDLE_RESET:
+            self._window_start = max(now, self._pause_until)
+            self._window_ok = 0
+
+    async def _acquire_slow(self, on_wait: WaitCallback | None) -> int:
+        if not self._in_flight and not self._waiting:
+            self._busy(self._clock())
         self._waiting += 1
         try:
             while True:
-                now = self._clock()
-                if now < self._pause_until:
-                    await self._sleep(self._pause_until - now + self._rng() * 0.05)
-                    continue
-                if self._rate is not None:
-                    wait = self._take_token(now)
-                    if wait > 0:
-                        await self._sleep(wait)
+                if self._interval:
+                    await self._paced(on_wait)
+                else:
+                    now = self._clock()
+                    left = self._pause_until - now
+                    if left > 0:
+                        self._check_max_wait(left)
+                        # No rate known: each task picks its own moment in the release
+                        # window, so the waiting tasks trickle out instead of stampeding.
+                        delay = left + self._rng() * self._jitter * self._last_pause
+                        if on_wait is not None:
+                            await on_wait(delay, "paused")
+                        await self._sleep(delay)
+                        continue  # the pause may have been extended, or a rate learned
+                    if self._pause_until:
+                        self._pause_until = 0.0
+                        self._fast = self._limit is None
+                if self._limit is not None:
+                    await self._take_slot(on_wait)
+                    if self._pause_until > self._clock():
+                        # Paused while we queued for a slot: give it back and wait again.
+                        self._in_flight -= 1
+                        self._wake()
                         continue
-                break
-            if self._slots is not None:
-                await self._slots.acquire()
+                else:
+                    self._in_flight += 1
+                return self._epoch
         finally:
             self._waiting -= 1
-        self._in_flight += 1
 
-    def _take_token(self, now: float) -> float:
-        assert self._rate is not None
-        if self._stamp is not None:
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate
+    def _check_max_wait(self, left: float) -> None:
+        if left > self._max_wait:
+            raise RateLimitError(
+                f"rate limited: the governor is paused for another {left:.1f} s "
+                f"(above max_wait={self._max_wait:g} s)",
+                status_code=429,
+                retry_after=left,
+            )
 
-    def release(self) -> None:
-        """Give back the slot taken by :meth:`acquire`."""
+    async def _paced(self, on_wait: WaitCallback | None) -> None:
+        """Take one token of the bucket (GCRA), waiting in a FIFO line when there is none.
+
+        Only the head of the line sleeps on the clock; it recomputes its slot from the
+        current rate and pause after every sleep, so a 429 or a rate change applies at once
+        to everyone queued, and N waiters cost N sleeps, never N polls.
+        """
+        line = self._line
+        if not line:
+            now = self._clock()
+            if now >= self._pause_until and self._tat - self._tau <= now:
+                self._take(now, saturated=False)
+                return
+        event = anyio.Event()
+        line.append(event)
+        try:
+            if line[0] is not event:
+                await event.wait()  # the task ahead hands the head over when it leaves
+            limited = len(line) > 1
+            while True:
+                now = self._clock()
+                left = self._pause_until - now
+                self._check_max_wait(left)
+                slot = max(now, self._pause_until, self._tat - self._tau)
+                if slot <= now:
+                    break
+                limited = limited or left <= 0
+                delay = slot - now + self._rng() * self._jitter * self._interval
+                if on_wait is not None:
+                    await on_wait(delay, "paused" if left > 0 else "rate")
+                await self._sleep(delay)
+            # Growth only while the rate (not a pause) is what holds tasks back: that is
+            # when a higher rate would have been used.
+            self._take(now, saturated=limited or len(line) > 1)
+        finally:
+            if line and line[0] is event:
+                line.popleft()
+                if line:
+                    line[0].set()
+            else:
+                line.remove(event)
+
+    def _take(self, now: float, *, saturated: bool) -> None:
+        tat = self._tat
+        self._tat = (tat if tat > now else now) + self._interval
+        if saturated and self._adapt_rate:
+            self._grow(now)
+
+    async def _take_slot(self, on_wait: WaitCallback | None) -> None:
+        assert self._limit is not None
+        if self._in_flight < int(self._limit) and not self._slot_waiters:
+            self._in_flight += 1
+            return
+        if on_wait is not None:
+            await on_wait(None, "concurrency")
+        event = anyio.Event()
+        self._slot_waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():
+                # Granted in the same instant as we were cancelled: pass the slot on.
+                self._in_flight -= 1
+                self._wake()
+            else:
+                self._slot_waiters.remove(event)
+            raise
+        # ``_wake`` counted us in ``_in_flight`` already.
+
+    def _wake(self) -> None:
+        limit = self._limit
+        waiters = self._slot_waiters
+        while waiters and (limit is None or self._in_flight < int(limit)):
+            self._in_flight += 1
+            waiters.popleft().set()
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    def release(self, ticket: int, status: int | None) -> None:
+        """The attempt of ``ticket`` finished with HTTP ``status`` (``None``: no status).
+
+        Every status but 429 counts as accepted by the server (adaptive measurement)."""
         self._in_flight -= 1
-        if self._slots is not None:
-            self._slots.release()
+        if not self._in_flight and not self._waiting:
+            self._idle_since = self._clock()
+        if self._slot_waiters:
+            self._wake()
+        if status is not None and status != 429:
+            # Any reply but a 429 went through the server's rate limiter (a 401 or a 404
+            # costs the same as a 200 there), so it counts as accepted.
+            self._strikes = 0
+            # Replies to attempts sent before the last 429 describe the old, too-fast regime:
+            # neither the measurement nor the growth counts them.
+            if ticket == self._epoch:
+                self._window_ok += 1
+                if self._adapt_conc and self._limit is not None:
+                    ceiling = self._conc_ceiling
+                    limit = self._limit + 1.0 / self._limit
+                    self._limit = limit if ceiling is None else min(limit, float(ceiling))
 
-    def on_response(self, status: int | None, pause: float | None = None) -> None:
-        """Feed back one attempt's outcome; a 429 pauses every task for ``pause`` seconds."""
-        if status == 429:
-            self._rate_limited += 1
-            if pause is not None:
-                self._pause_until = max(self._pause_until, self._clock() + pause)
+    def _grow(self, now: float) -> None:
+        """Increase the learned rate while tasks queue behind it (called per token taken)."""
+        rate = self._rate
+        assert rate is not None
+        # Only time spent saturated counts: a gap longer than a few slots means demand
+        # stopped, and the server's tolerance above the current rate was not tested then.
+        dt = min(now - self._last_growth, 4.0 * self._interval)
+        self._last_growth = now
+        if dt <= 0:
+            return
+        if rate < self._ssthresh:
+            rate += rate * math.log(2.0) * dt  # slow start: doubles per second
+        else:
+            # Additive increase of 5 % of the last good rate per second, doubling every 4 s
+            # without a 429: gentle near the limit just found, yet a client slowed down by
+            # a one-off 429 is back to full speed in tens of seconds, not minutes.
+            calm = max(0.0, now - self._last_throttle_end)
+            step = max(1.0, 0.05 * self._ssthresh) * 2.0 ** min(calm / 4.0, 20.0)
+            rate += step * dt
+        if self._ceiling is not None and rate > self._ceiling:
+            rate = self._ceiling
+        if rate != self._rate:
+            self._set_rate(rate)
+
+    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        """Report a 429 for the attempt of ``ticket``; pause everyone.
+
+        ``retry_after`` is the server's wait in seconds; ``None`` or ``<= 0`` means "not
+        given" and the governor's own exponential backoff applies. Returns True if this is
+        the first 429 since ``ticket`` was issued, False if it is collateral.
+        """
+        now = self._clock()
+        self._rate_limited += 1
+        own = ticket == self._epoch
+        asked = None
+        if retry_after is not None and retry_after > 0:
+            asked = min(float(retry_after), self._max_pause)
+        if own:
+            if asked is None:
+                asked = min(self._backoff_cap, self._backoff_base * 2.0 ** min(self._strikes, 30))
+            self._last_pause = asked
+            self._strikes += 1
+            self._throttles += 1
+            self._epoch += 1
+            until = now + asked
+            if self._adapt_rate:
+                self._adapt_rate_down(now, until)
+            if self._adapt_conc:
+                base = self._limit if self._limit is not None else float(self._in_flight + 1)
+                self._limit = max(1.0, math.floor(base * _BETA))
+        else:
+            # Every reply's Retry-After moment is honoured (never earlier than asked), but
+            # only the first 429 of an epoch adapts the rate.
+            until = now + (asked if asked is not None else self._last_pause)
+        if until > self._pause_until:
+            self._pause_until = until
+        self._window_start = self._pause_until
+        if own:
+            self._window_ok = 0
+        if self._interval:
+            # The server's bucket is empty now: restart the schedule from an empty bucket, so
+            # that at the pause end it holds what refilled meanwhile (at most ``burst``).
+            self._tat = now + self._tau + self._interval
+        self._fast = False
+        return own
+
+    def _adapt_rate_down(self, now: float, until: float) -> None:
+        ok = self._window_ok
+        span = max(0.0, now - self._window_start) + (until - now)
+        if ok > 0:
+            # What the server accepted, averaged over the busy time plus the pause it now
+            # demands: a rate it has been shown to sustain (for a token bucket server it is
+            # its refill rate when the pause refills the bucket).
+            new = ok / span if span > 0 else float(ok)
+            if self._rate is not None:
+                new = min(new, self._rate)
+            self._ssthresh = new
+        elif self._rate is not None:
+            new = self._rate * _BETA
+            self._ssthresh = new
+        else:
+            # Refused at once (another client emptied the server's bucket): no measurement.
+            # Start slow and let slow start find the rate.
+            new = 1.0 / span if span > 0 else self._min_rate
+        new = max(self._min_rate, new)
+        if self._ceiling is not None:
+            new = min(new, self._ceiling)
+        self._set_rate(new)
+        self._last_growth = self._last_throttle_end = until
+
+    # --- observability -------------------------------------------------------------------------
 
     def snapshot(self) -> GovernorSnapshot:
-        """Current rate, concurrency, pause and counters."""
+        """Current rate, concurrency limit, pause and counters."""
         now = self._clock()
+        paused = self._pause_until > now
         return GovernorSnapshot(
             rate=self._rate,
             burst=self._burst if self._rate is not None else None,
-            max_concurrency=self._max_concurrency,
+            max_concurrency=int(self._limit) if self._limit is not None else None,
             in_flight=self._in_flight,
             waiting=self._waiting,
-            pause_until=self._pause_until if self._pause_until > now else None,
+            pause_until=self._pause_until if paused else None,
+            paused_for=self._pause_until - now if paused else 0.0,
             rate_limited=self._rate_limited,
+            throttle_events=self._throttles,
+        )
+
+    def __repr__(self) -> str:
+        s = self.snapshot()
+        return (
+            f"RateGovernor(rate={s.rate!r}, burst={s.burst!r}, "
+            f"max_concurrency={s.max_concurrency!r}, in_flight={s.in_flight}, "
+            f"waiting={s.waiting}, paused_for={s.paused_for:.2f}, rate_limited={s.rate_limited})"
         )

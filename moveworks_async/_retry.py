@@ -1,18 +1,24 @@
 """Retry decisions as pure functions, and the per-client retry budget.
 
 The policy never sleeps and never reads a clock: it looks at one failed attempt and says
-whether to try again and after how long. The client performs the wait; a 429 wait is not slept
-by the task at all but handed to the rate governor, which pauses every task of the client at
-once (a per-task sleep is how 1,000 tasks wake together and hit the server again).
+whether to try again and after how long. The client performs the wait. A 429 is not waited on
+by the task at all: the client reports it to the rate governor, which pauses every task that
+shares it (a per-task sleep is how 1,000 tasks wake together and hit the server again), and
+the retry simply queues in the governor again.
 
 Rules (RFC 9110 §9.2.2; reliability.md §5.2):
 
 * idempotent calls (GET, PATCH of the same values) retry on connection errors, timeouts, 408,
   429 and 5xx;
 * a create (POST) retries only when it certainly did not reach the server (a connect-phase
-  failure) or was refused with 429; after any ambiguous failure the error is raised with
-  ``outcome_unknown=True`` so the caller can check instead of duplicating work;
-* a ``Retry-After`` above ``max_retry_after`` is not waited for: ``RateLimitError`` at once;
+  failure) or was refused with 429; after any ambiguous failure (a reset or timeout after the
+  request was sent, 408, 5xx) the error is raised with ``outcome_unknown=True`` so the caller
+  can check instead of duplicating work;
+* a ``Retry-After`` above ``max_retry_after`` is not waited for: the error (``RateLimitError``
+  for a 429) is raised at once with ``.retry_after`` set;
+* a 429 whose request was already in flight when another task's 429 paused the governor is
+  "collateral": its retry does not use up ``max_retries`` (at most ``rate_limit_grace`` such
+  free retries per call, and none when ``max_retries`` is 0);
 * retries of failures other than 429 draw from a token-bucket budget shared by the client, so
   an outage does not multiply load (AWS "retry quota"); 429 retries are paced by the governor.
 """
@@ -24,7 +30,13 @@ from collections.abc import Callable
 
 from attrs import define, field, frozen
 
-from ._errors import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidParameterError,
+)
 
 __all__ = ["Decision", "RetryBudget", "RetryPolicy"]
 
@@ -35,41 +47,54 @@ _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 class Decision:
     """What to do after a failed attempt.
 
-    ``delay`` is the task's own backoff before the next attempt; ``pause`` is a wait for the
-    rate governor to impose on every task (set for 429). ``outcome_unknown`` marks a create
-    that may have been applied.
+    ``delay`` is the task's own wait before the next attempt (0 for a 429: the governor
+    paces those). ``outcome_unknown`` marks a create that may have been applied; ``reason``
+    is a short human-readable explanation for logs and hooks.
     """
 
     retry: bool
     delay: float = 0.0
-    pause: float | None = None
     outcome_unknown: bool = False
     reason: str = ""
+
+
+def _check_number(name: str, value: float, minimum: float = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise InvalidParameterError(f"{name} must be a number >= {minimum:g}")
 
 
 @frozen
 class RetryPolicy:
     """Retry settings of a client; every figure configurable, ``max_retries=0`` disables retries.
 
-    Backoff is "full jitter": ``uniform(0, min(cap, base * 2**attempt))``.
+    Args:
+        max_retries: retries after the first attempt (3 attempts by default).
+        backoff_base, backoff_cap: "full jitter" backoff of connection errors, timeouts and
+            5xx: ``uniform(0, min(cap, base * 2**retry))`` seconds.
+        max_retry_after: the longest server-requested wait honoured; above it the error is
+            raised at once (with ``.retry_after``).
+        rate_limit_grace: free retries per call for collateral 429s (see the module notes).
     """
 
     max_retries: int = 2
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
-    rate_limit_base: float = 1.0
-    rate_limit_cap: float = 60.0
     max_retry_after: float = 60.0
+    rate_limit_grace: int = 3
 
-    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Full-jitter delay before retry number ``attempt + 1``."""
-        return rng() * min(self.backoff_cap, self.backoff_base * 2.0 ** min(attempt, 30))
+    def __attrs_post_init__(self) -> None:
+        for name in ("max_retries", "rate_limit_grace"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise InvalidParameterError(f"{name} must be an int >= 0")
+        _check_number("backoff_base", self.backoff_base)
+        _check_number("backoff_cap", self.backoff_cap)
+        _check_number("max_retry_after", self.max_retry_after)
 
-    def rate_limit_pause(self, attempt: int, retry_after: float | None) -> float:
-        """How long the governor pauses after a 429: the server's word, else 1 s doubling."""
-        if retry_after is not None:
-            return retry_after
-        return min(self.rate_limit_cap, self.rate_limit_base * 2.0 ** min(attempt, 30))
+    def backoff(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """Full-jitter delay before retry ``retry + 1``, in ``[0, min(cap, base * 2**retry)]``."""
+        # min(retry, 30): 2**1000 as a float would overflow; the cap is reached long before.
+        return rng() * min(self.backoff_cap, self.backoff_base * 2.0 ** min(retry, 30))
 
     def decide(
         self,
@@ -81,33 +106,42 @@ class RetryPolicy:
         retry_after: float | None = None,
         rng: Callable[[], float] = random.random,
     ) -> Decision:
-        """Decide about the failed attempt number ``attempt`` (0 for the first)."""
+        """Decide about a failed attempt after ``attempt`` retries were already used.
+
+        ``retry_after`` is the server's requested wait in seconds (already parsed), if any.
+        """
         limit = self.max_retries if max_retries is None else max_retries
         if isinstance(error, APIConnectionError):
-            unknown = error.outcome_unknown and not idempotent
-            if unknown:
+            if error.outcome_unknown and not idempotent:
                 return Decision(False, outcome_unknown=True, reason="ambiguous failure of a create")
             if attempt >= limit:
                 return Decision(False, reason="retries exhausted")
-            kind = "timeout" if isinstance(error, APITimeoutError) else "connection"
+            kind = "timeout" if isinstance(error, APITimeoutError) else "connection error"
             return Decision(True, delay=self.backoff(attempt, rng), reason=kind)
         if not isinstance(error, APIStatusError):
             return Decision(False, reason="not retryable")
         status = error.status_code
-        if status == 429:
-            if retry_after is not None and retry_after > self.max_retry_after:
-                return Decision(False, reason="Retry-After above max_retry_after")
-            pause = self.rate_limit_pause(attempt, retry_after)
-            if attempt >= limit:
-                return Decision(False, pause=pause, reason="retries exhausted")
-            return Decision(True, pause=pause, reason="rate limited")
         if status not in _RETRYABLE_STATUS:
             return Decision(False, reason="not retryable")
+        if status == 429:
+            # Refused before processing, so safe for a create too. The governor holds the wait.
+            if retry_after is not None and retry_after > self.max_retry_after:
+                return Decision(False, reason="Retry-After above max_retry_after")
+            if attempt >= limit:
+                return Decision(False, reason="retries exhausted")
+            return Decision(True, reason="rate limited")
         if not idempotent:
             return Decision(False, outcome_unknown=True, reason="ambiguous failure of a create")
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return Decision(False, reason="Retry-After above max_retry_after")
         if attempt >= limit:
             return Decision(False, reason="retries exhausted")
-        return Decision(True, delay=self.backoff(attempt, rng), reason=f"status {status}")
+        delay = self.backoff(attempt, rng)
+        if retry_after is not None and retry_after > 0:
+            # Never earlier than the server asked; the positive jitter keeps tasks told the
+            # same Retry-After from coming back in the same instant.
+            delay = max(delay, retry_after * (1.0 + 0.1 * rng()))
+        return Decision(True, delay=delay, reason=f"status {status}")
 
 
 @define
@@ -116,7 +150,8 @@ class RetryBudget:
 
     Each retry of a non-429 failure costs ``retry_cost`` (``timeout_cost`` after a timeout);
     each success refunds ``refund`` up to ``capacity``. When the bucket cannot pay, the error
-    surfaces at once. Defaults follow AWS's standard retry mode.
+    surfaces at once. Defaults follow AWS's standard retry mode: during an outage a client
+    adds at most ~100 retries per 500 failures instead of multiplying the load.
     """
 
     capacity: int = 500

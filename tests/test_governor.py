@@ -1,0 +1,678 @@
+"""RateGovernor: shared 429 pause, token bucket, concurrency cap, adaptive rate, snapshot.
+
+Every test runs in virtual time: ``VirtualTime`` is a clock plus a sleep that parks the task
+until the test's scheduler advances the clock to its wake-up time, so many concurrent tasks
+see one consistent timeline and nothing waits in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import heapq
+import itertools
+import math
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import moveworks_async as mw
+from moveworks_async._governor import Governor
+
+pytestmark = pytest.mark.asyncio
+
+T = TypeVar("T")
+
+
+class VirtualTime:
+    """A discrete-event clock: ``sleep`` parks the task; ``run`` advances time when idle."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self.now + seconds, next(self._seq), future))
+        await future
+
+    async def _settle(self) -> None:
+        # Let every runnable task run until all are parked on a virtual timer or an event.
+        loop = asyncio.get_running_loop()
+        for _ in range(100_000):
+            await asyncio.sleep(0)
+            if not loop._ready:  # type: ignore[attr-defined]
+                await asyncio.sleep(0)
+                if not loop._ready:  # type: ignore[attr-defined]
+                    return
+        raise AssertionError("tasks never settled")
+
+    async def run(self, *coros: Coroutine[Any, Any, T]) -> list[T]:
+        """Run ``coros`` concurrently to completion in virtual time; return their results."""
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        try:
+            while True:
+                await self._settle()
+                if all(t.done() for t in tasks):
+                    return [t.result() for t in tasks]
+                await self.advance()
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def advance(self) -> None:
+        """Jump to the next timer and wake every sleeper due then."""
+        while self._timers and self._timers[0][2].cancelled():
+            heapq.heappop(self._timers)
+        if not self._timers:
+            raise AssertionError("deadlock: every task waits and no timer is pending")
+        when = self._timers[0][0]
+        self.now = max(self.now, when)
+        while self._timers and self._timers[0][0] <= when:
+            _, _, future = heapq.heappop(self._timers)
+            if not future.done():
+                future.set_result(None)
+
+
+class SeqRng:
+    """A deterministic ``rng`` returning the given values in turn (then the last forever)."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = list(values)
+
+    def __call__(self) -> float:
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    """A fresh virtual clock."""
+    return VirtualTime()
+
+
+def gov(vt: VirtualTime, *args: Any, **kwargs: Any) -> mw.RateGovernor:
+    kwargs.setdefault("rng", lambda: 0.0)
+    return mw.RateGovernor(*args, clock=vt.clock, sleep=vt.sleep, **kwargs)
+
+
+async def send_at(g: Governor, vt: VirtualTime, times: list[float], status: int = 200) -> int:
+    """Acquire, note the virtual send time, release with ``status``; return the ticket."""
+    ticket = await g.acquire()
+    times.append(vt.now)
+    g.release(ticket, status)
+    return ticket
+
+
+# --- protocol and hot path ------------------------------------------------------------------
+
+
+async def test_rate_governor_implements_the_protocol() -> None:
+    """RateGovernor satisfies the Governor protocol the client checks for."""
+    assert isinstance(mw.RateGovernor(), Governor)
+
+
+async def test_default_governor_lets_everything_through_without_waiting(vt: VirtualTime) -> None:
+    """With nothing configured and no 429 yet, 1,000 acquires never sleep."""
+    g = gov(vt)
+    tickets = [await g.acquire() for _ in range(1000)]
+    assert g.snapshot().in_flight == 1000
+    for t in tickets:
+        g.release(t, 200)
+    assert vt.sleeps == []
+    snap = g.snapshot()
+    assert (snap.in_flight, snap.waiting, snap.rate, snap.pause_until) == (0, 0, None, None)
+
+
+# --- the shared 429 pause ---------------------------------------------------------------------
+
+
+async def test_429_pauses_every_new_send_until_the_retry_after_moment(vt: VirtualTime) -> None:
+    """After one 429 with Retry-After 2, no task is let through before t0 + 2 s."""
+    g = gov(vt, adaptive=False)
+    t0 = vt.now
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    assert await g.rate_limited(ticket, 2.0) is True
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(50)))
+    assert len(times) == 50
+    assert min(times) >= t0 + 2.0
+
+
+async def test_release_after_pause_is_gradual_with_positive_jitter(vt: VirtualTime) -> None:
+    """Without a rate, waiters are released over [end, end + jitter * pause], never before."""
+    rng = SeqRng(*[i / 100 for i in range(100)])
+    g = mw.RateGovernor(adaptive=False, jitter=0.1, clock=vt.clock, sleep=vt.sleep, rng=rng)
+    t0 = vt.now
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 10.0)
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(100)))
+    assert min(times) >= t0 + 10.0
+    assert max(times) <= t0 + 10.0 + 1.0
+    assert len(set(times)) > 90  # spread out, not released in one instant
+
+
+async def test_pause_uses_retry_after_in_any_unit_from_the_client() -> None:
+    """The governor takes seconds; parse_retry_after turns ms and HTTP-dates into seconds."""
+    from moveworks_async._protocol import parse_retry_after
+
+    now = 1_700_000_000.0
+    assert parse_retry_after({"retry-after-ms": "1500"}, now) == 1.5
+    assert parse_retry_after({"retry-after": "3"}, now) == 3.0
+    date = "Tue, 14 Nov 2023 22:13:27 GMT"  # now + 7 s
+    assert parse_retry_after({"retry-after": date}, now) == pytest.approx(7.0)
+
+
+async def test_absent_retry_after_backs_off_exponentially_from_one_second(
+    vt: VirtualTime,
+) -> None:
+    """429s in a row without Retry-After pause 1, 2, 4, 8 s; a success resets the series."""
+    g = gov(vt, adaptive=False)
+    pauses = []
+    for _ in range(4):
+        ticket = await vt.run(g.acquire())
+        g.release(ticket[0], 429)
+        await g.rate_limited(ticket[0], None)
+        pauses.append(g.snapshot().paused_for)
+    assert pauses == [1.0, 2.0, 4.0, 8.0]
+    ticket = (await vt.run(g.acquire()))[0]
+    g.release(ticket, 200)
+    ticket = (await vt.run(g.acquire()))[0]
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, None)
+    assert g.snapshot().paused_for == 1.0
+
+
+async def test_backoff_pause_is_capped(vt: VirtualTime) -> None:
+    """The exponential pause stops at backoff_cap."""
+    g = gov(vt, adaptive=False, backoff_cap=5.0)
+    for _ in range(6):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, None)
+    assert g.snapshot().paused_for == 5.0
+
+
+@pytest.mark.parametrize("value", [0.0, -3.0])
+async def test_non_positive_retry_after_falls_back_to_backoff(
+    vt: VirtualTime, value: float
+) -> None:
+    """Retry-After 0 (or a clamped negative) is no hint: the 1 s backoff applies."""
+    g = gov(vt, adaptive=False)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, value)
+    assert g.snapshot().paused_for == 1.0
+
+
+async def test_collateral_429_does_not_start_a_new_epoch(vt: VirtualTime) -> None:
+    """Only the first 429 of attempts let through together is "own"; later ones are collateral."""
+    g = gov(vt, adaptive=False)
+    tickets = [await g.acquire() for _ in range(5)]
+    for t in tickets:
+        g.release(t, 429)
+    results = [await g.rate_limited(t, 1.0) for t in tickets]
+    assert results == [True, False, False, False, False]
+    snap = g.snapshot()
+    assert (snap.rate_limited, snap.throttle_events) == (5, 1)
+
+
+async def test_collateral_429_extends_the_pause_to_its_own_moment(vt: VirtualTime) -> None:
+    """A later collateral 429 with Retry-After moves the pause end: never earlier than asked."""
+    g = gov(vt, adaptive=False)
+    a, b = await g.acquire(), await g.acquire()
+    g.release(a, 429)
+    await g.rate_limited(a, 1.0)
+    vt.now += 0.5
+    g.release(b, 429)
+    await g.rate_limited(b, 1.0)
+    assert g.snapshot().paused_for == pytest.approx(1.0)
+
+
+async def test_long_pause_fails_fast_with_rate_limit_error(vt: VirtualTime) -> None:
+    """A pause above max_wait raises RateLimitError at once, with the time left."""
+    g = gov(vt, max_wait=60.0)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 121.0)
+    with pytest.raises(mw.RateLimitError) as info:
+        await g.acquire()
+    assert info.value.retry_after == pytest.approx(121.0)
+    assert info.value.status_code == 429
+    assert vt.sleeps == []
+    assert g.snapshot().waiting == 0
+
+
+async def test_absurd_retry_after_is_capped_at_max_pause(vt: VirtualTime) -> None:
+    """A Retry-After of a billion seconds pauses for max_pause, not 31 years."""
+    g = gov(vt, max_pause=3600.0)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1e9)
+    assert g.snapshot().paused_for == 3600.0
+
+
+async def test_pause_ends_and_fast_path_returns_without_a_rate(vt: VirtualTime) -> None:
+    """A non-adaptive governor with no limits goes back to zero-cost acquires after a pause."""
+    g = gov(vt, adaptive=False)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    await vt.run(send_at(g, vt, []))
+    count = len(vt.sleeps)
+    for _ in range(10):
+        g.release(await g.acquire(), 200)
+    assert len(vt.sleeps) == count
+    assert g.snapshot().pause_until is None
+
+
+# --- token bucket --------------------------------------------------------------------------------
+
+
+async def test_token_bucket_allows_burst_then_paces_at_rate(vt: VirtualTime) -> None:
+    """rate=10, burst=5: five sends at once, then one every 0.1 s."""
+    g = gov(vt, rate=10, burst=5)
+    t0 = vt.now
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(15)))
+    offsets = sorted(round(t - t0, 6) for t in times)
+    assert offsets[:5] == [0.0] * 5
+    assert offsets[5:] == pytest.approx([0.1 * i for i in range(1, 11)])
+
+
+async def test_token_bucket_never_exceeds_rate_plus_burst_in_any_second(vt: VirtualTime) -> None:
+    """1,000 tasks through rate=200, burst=200: no 1 s window holds more than 400 sends."""
+    g = gov(vt, rate=200, burst=200)
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(1000)))
+    times.sort()
+    worst = max(bisect.bisect_left(times, start + 1.0) - i for i, start in enumerate(times))
+    assert worst <= 400
+    assert times[-1] - times[0] == pytest.approx(4.0, abs=0.01)
+
+
+async def test_waiters_are_served_in_fifo_order(vt: VirtualTime) -> None:
+    """Tasks queued behind the bucket are let through in arrival order."""
+    g = gov(vt, rate=1, burst=1)
+    order: list[int] = []
+
+    async def one(i: int) -> None:
+        ticket = await g.acquire()
+        order.append(i)
+        g.release(ticket, 200)
+
+    await vt.run(*(one(i) for i in range(10)))
+    assert order == list(range(10))
+
+
+async def test_cancelled_waiter_leaves_the_line(vt: VirtualTime) -> None:
+    """Cancelling a task waiting in the line neither blocks nor skips the others."""
+    g = gov(vt, rate=1, burst=1)
+    times: list[float] = []
+    g.release(await g.acquire(), 200)
+    head = asyncio.ensure_future(send_at(g, vt, times))
+    middle = asyncio.ensure_future(send_at(g, vt, times))
+    tail = asyncio.ensure_future(send_at(g, vt, times))
+    await vt._settle()
+    middle.cancel()
+    await vt.run(asyncio.gather(head, tail))
+    assert len(times) == 2
+    assert g.snapshot().waiting == 0
+
+
+async def test_429_empties_the_bucket_and_pause_refills_it(vt: VirtualTime) -> None:
+    """After a 429 and a 1 s pause, a rate=10 burst=5 bucket holds 5 tokens (not more)."""
+    g = gov(vt, rate=10, burst=5, adaptive=False)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 1.0)
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(7)))
+    offsets = sorted(round(t - t0, 6) for t in times)
+    assert offsets == pytest.approx([1.0] * 5 + [1.1, 1.2])
+
+
+async def test_429_while_queued_applies_to_everyone_in_line(vt: VirtualTime) -> None:
+    """Tasks already queued for a rate slot wait for a pause that starts after they queued."""
+    g = gov(vt, rate=10, burst=1, adaptive=False)
+    first = await g.acquire()
+    times: list[float] = []
+    queued = [asyncio.ensure_future(send_at(g, vt, times)) for _ in range(3)]
+    await vt._settle()
+    t0 = vt.now
+    g.release(first, 429)
+    await g.rate_limited(first, 5.0)
+    await vt.run(asyncio.gather(*queued))
+    assert min(times) >= t0 + 5.0
+
+
+# --- concurrency cap --------------------------------------------------------------------------
+
+
+async def test_concurrency_cap_holds_the_third_attempt(vt: VirtualTime) -> None:
+    """max_concurrency=2: a third acquire waits until one of the two is released."""
+    g = gov(vt, max_concurrency=2)
+    a, b = await g.acquire(), await g.acquire()
+    third = asyncio.ensure_future(g.acquire())
+    await vt._settle()
+    assert not third.done()
+    snap = g.snapshot()
+    assert (snap.in_flight, snap.waiting, snap.max_concurrency) == (2, 1, 2)
+    g.release(a, 200)
+    await vt._settle()
+    assert third.done()
+    assert g.snapshot().in_flight == 2
+    g.release(b, 200)
+    g.release(third.result(), 200)
+    assert g.snapshot().in_flight == 0
+
+
+async def test_cancelled_concurrency_waiter_does_not_leak_a_slot(vt: VirtualTime) -> None:
+    """A waiter cancelled while queued for a slot leaves in_flight and the queue consistent."""
+    g = gov(vt, max_concurrency=1)
+    a = await g.acquire()
+    waiter = asyncio.ensure_future(g.acquire())
+    await vt._settle()
+    waiter.cancel()
+    await vt._settle()
+    g.release(a, 200)
+    b = await g.acquire()
+    assert g.snapshot().in_flight == 1
+    g.release(b, 200)
+    assert g.snapshot().in_flight == 0
+
+
+async def test_concurrency_never_exceeds_cap_under_load(vt: VirtualTime) -> None:
+    """200 tasks with random hold times never have more than 5 attempts in flight."""
+    g = gov(vt, max_concurrency=5)
+    peak = 0
+
+    async def one(i: int) -> None:
+        nonlocal peak
+        ticket = await g.acquire()
+        peak = max(peak, g.snapshot().in_flight)
+        await vt.sleep(0.01 * (i % 7 + 1))
+        g.release(ticket, 200)
+
+    await vt.run(*(one(i) for i in range(200)))
+    assert peak == 5
+    assert g.snapshot().in_flight == 0
+
+
+# --- adaptive mode -------------------------------------------------------------------------------
+
+
+async def test_adaptive_rate_learns_accepted_over_busy_time_plus_pause(vt: VirtualTime) -> None:
+    """200 successes in 0.1 s then a 429 with Retry-After 1: learned rate = 200 / 1.1 s."""
+    g = gov(vt)
+    tickets = [await g.acquire() for _ in range(300)]
+    vt.now += 0.1
+    for t in tickets[:200]:
+        g.release(t, 200)
+    g.release(tickets[200], 429)
+    assert await g.rate_limited(tickets[200], 1.0)
+    assert g.rate == pytest.approx(200 / 1.1)
+    for t in tickets[201:]:
+        g.release(t, 429)
+        assert not await g.rate_limited(t, 1.0)
+    assert g.rate == pytest.approx(200 / 1.1)  # collateral 429s do not lower it again
+
+
+async def test_adaptive_rate_converges_to_a_simulated_server_limit(vt: VirtualTime) -> None:
+    """Against a simulated 50/s token bucket server, 2,000 tasks all succeed with few 429s."""
+    server = _ServerBucket(vt, rate=50, burst=50)
+    g = gov(vt)
+    stats = {"sent": 0, "429": 0}
+
+    async def one() -> None:
+        while True:
+            ticket = await g.acquire()
+            stats["sent"] += 1
+            await vt.sleep(0.001)
+            if server.take():
+                g.release(ticket, 200)
+                return
+            stats["429"] += 1
+            g.release(ticket, 429)
+            await g.rate_limited(ticket, 1.0)
+
+    t0 = vt.now
+    await vt.run(*(one() for _ in range(2000)))
+    elapsed = vt.now - t0
+    # The first wave costs one 429 per task in flight; after that, at most a few per second.
+    assert stats["sent"] <= 2000 * 2
+    assert stats["429"] - 1950 <= 40
+    assert elapsed <= 2000 / 50 * 1.25
+    assert 40 <= (g.rate or 0) <= 70
+
+
+async def test_second_wave_after_learning_costs_almost_nothing(vt: VirtualTime) -> None:
+    """Once the rate is learned, a second wave of 1,000 tasks sees at most 10 % extra sends."""
+    server = _ServerBucket(vt, rate=200, burst=200)
+    g = gov(vt)
+    sent = 0
+
+    async def one() -> None:
+        nonlocal sent
+        while True:
+            ticket = await g.acquire()
+            sent += 1
+            await vt.sleep(0.002)
+            if server.take():
+                g.release(ticket, 200)
+                return
+            g.release(ticket, 429)
+            await g.rate_limited(ticket, 1.0)
+
+    await vt.run(*(one() for _ in range(1000)))
+    first = sent
+    assert first <= 2000
+    sent = 0
+    await vt.run(*(one() for _ in range(1000)))
+    assert sent <= 1100, (first, sent)
+
+
+async def test_no_success_before_429_starts_slow_then_doubles(vt: VirtualTime) -> None:
+    """Refused at once: the rate restarts near 1/(pause) and grows while tasks queue."""
+    g = gov(vt)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    start_rate = g.rate
+    assert start_rate == pytest.approx(1.0)
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(60)))
+    assert (g.rate or 0) > 8 * start_rate  # slow start: doubling per second while saturated
+    assert vt.now - min(times) < 10.0
+
+
+async def test_repeated_429_without_successes_halves_a_known_rate(vt: VirtualTime) -> None:
+    """With a rate known and nothing accepted since, a 429 halves it (never below min_rate)."""
+    g = gov(vt, rate=100, min_rate=20)
+    for expected in (50, 25, 20, 20):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 0.5)
+        assert g.rate == pytest.approx(expected)
+
+
+async def test_learned_rate_never_exceeds_configured_ceiling(vt: VirtualTime) -> None:
+    """With rate=100 configured, growth while saturated stops at 100."""
+    g = gov(vt, rate=100, burst=1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 0.01)
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(3000)))
+    assert g.rate == pytest.approx(100)
+    times.sort()
+    assert times[-1] - times[0] >= 2999 / 100 - 1
+
+
+async def test_adaptive_false_keeps_the_configured_rate(vt: VirtualTime) -> None:
+    """adaptive=False: a 429 pauses but never changes the rate."""
+    g = gov(vt, rate=100, adaptive=False)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == 100
+
+
+async def test_adaptive_concurrency_halves_on_429_and_grows_on_success(vt: VirtualTime) -> None:
+    """adaptive='concurrency': limit from in-flight halves on 429, +1 per limit successes."""
+    g = gov(vt, adaptive="concurrency")
+    tickets = [await g.acquire() for _ in range(40)]
+    g.release(tickets[0], 429)
+    await g.rate_limited(tickets[0], 0.1)
+    assert g.snapshot().max_concurrency == 20
+    assert g.rate is None
+    for t in tickets[1:]:
+        g.release(t, 200)
+    grown = []
+    for _ in range(45):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 200)
+        grown.append(g.snapshot().max_concurrency)
+    assert grown[-1] == 22
+
+
+async def test_adaptive_concurrency_respects_the_configured_cap(vt: VirtualTime) -> None:
+    """The grown concurrency limit never passes max_concurrency."""
+    g = gov(vt, max_concurrency=4, adaptive="both")
+    for _ in range(200):
+        ticket = await g.acquire()
+        g.release(ticket, 200)
+    assert g.snapshot().max_concurrency == 4
+
+
+# --- observability ---------------------------------------------------------------------------
+
+
+async def test_snapshot_reports_rate_pause_waiting_and_counts(vt: VirtualTime) -> None:
+    """snapshot() shows the learned rate, the pause, the waiting tasks and the 429s seen."""
+    g = gov(vt, rate=50, burst=10)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 3.0)
+    waiters = [asyncio.ensure_future(g.acquire()) for _ in range(4)]
+    await vt._settle()
+    snap = g.snapshot()
+    assert snap.rate is not None
+    assert snap.rate <= 50
+    assert snap.burst == 10
+    assert snap.waiting == 4
+    assert snap.pause_until == pytest.approx(vt.now + 3.0)
+    assert snap.paused_for == pytest.approx(3.0)
+    assert (snap.rate_limited, snap.throttle_events) == (1, 1)
+    assert "rate_limited=1" in repr(g)
+    for w in waiters:
+        w.cancel()
+    await vt._settle()
+    assert g.snapshot().waiting == 0
+
+
+async def test_on_wait_reports_delay_and_reason(vt: VirtualTime) -> None:
+    """The on_wait callback hears each wait: 'paused' after a 429, 'rate' behind the bucket."""
+    g = gov(vt, rate=10, burst=1, adaptive=False)
+    seen: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        seen.append((delay, reason))
+
+    g.release(await g.acquire(on_wait), 200)
+    await vt.run(g.acquire(on_wait))
+    assert seen == [(pytest.approx(0.1), "rate")]
+    ticket = (await vt.run(g.acquire(on_wait)))[0]
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 2.0)
+    seen.clear()
+    await vt.run(g.acquire(on_wait))
+    assert seen[0][1] == "paused"
+    assert seen[0][0] == pytest.approx(2.0)
+
+
+async def test_on_wait_reports_concurrency_waits(vt: VirtualTime) -> None:
+    """A wait for a concurrency slot is reported with delay None."""
+    g = gov(vt, max_concurrency=1)
+    seen: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        seen.append((delay, reason))
+
+    a = await g.acquire()
+    waiter = asyncio.ensure_future(g.acquire(on_wait))
+    await vt._settle()
+    g.release(a, 200)
+    g.release(await waiter, 200)
+    assert seen == [(None, "concurrency")]
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate": 0},
+        {"rate": -1},
+        {"rate": math.inf},
+        {"rate": math.nan},
+        {"rate": True},
+        {"burst": 0.5},
+        {"max_concurrency": 0},
+        {"max_concurrency": 1.5},
+        {"adaptive": "sometimes"},
+        {"jitter": 2},
+        {"max_wait": 0},
+        {"backoff_base": -1},
+    ],
+)
+async def test_bad_settings_are_rejected(kwargs: dict[str, Any]) -> None:
+    """Nonsense settings raise InvalidParameterError (a ValueError) at construction."""
+    with pytest.raises(mw.InvalidParameterError):
+        mw.RateGovernor(**kwargs)
+
+
+async def test_constructing_outside_an_event_loop_is_fine() -> None:
+    """A governor can be built at import time and used later on a loop."""
+    result: list[int] = []
+
+    def build() -> mw.RateGovernor:
+        return mw.RateGovernor(rate=5, max_concurrency=2)
+
+    g = await asyncio.to_thread(build)
+    result.append(await g.acquire())
+    g.release(result[0], 200)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+class _ServerBucket:
+    """A token bucket on the virtual clock, standing in for a rate-limited server."""
+
+    def __init__(self, vt: VirtualTime, rate: float, burst: float) -> None:
+        self.vt, self.rate, self.burst = vt, rate, burst
+        self.tokens, self.last = burst, vt.now
+
+    def take(self) -> bool:
+        now = self.vt.now
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
