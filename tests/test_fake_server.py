@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -1333,6 +1335,32 @@ async def test_fault_keepalive_only(
     _, raw = await stream_with(server, http, fault)
     assert raw.startswith(b": keep-alive\n: keep-alive\n")
     assert len(parse_sse(raw)) == (8 if then_events else 0)
+
+
+async def test_disconnects_and_aborts_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A client leaving mid-stream, and RST faults, log no warnings or tracebacks."""
+    caplog.set_level(logging.DEBUG)
+    async with FakeMoveworks(stream_delay=0.005) as server:
+        async with aiohttp.ClientSession(server.url, headers=AUTH) as http:
+            cid = await new_conversation(http)
+            url = f"/rest/v1/conversations/{cid}/responses/stream"
+            async with http.post(url, json=text_body("rest/v1", "x"), headers=SSE) as r:
+                await r.content.readline()  # first line only, then hang up mid-stream
+        server.inject(Fault.cut_stream(reset=True), times=1)
+        server.inject(Fault.reset_after_request(), times=1, path_contains="/messages")
+        async with aiohttp.ClientSession(server.url, headers=AUTH) as http:
+            with contextlib.suppress(aiohttp.ClientError):
+                await stream(http, "rest/v1", cid)
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"/rest/v1/conversations/{cid}/messages") as r:
+                    await r.read()
+        for _ in range(200):
+            if server.stats.stream_closed == 2:
+                break
+            await asyncio.sleep(0.005)
+        assert server.stats.stream_opened == server.stats.stream_closed == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert not any(r.exc_info for r in caplog.records)
 
 
 async def test_close_ends_a_stalled_stream_promptly() -> None:
