@@ -1232,6 +1232,16 @@ async def test_fault_cut_stream_then_poll_completes(
     assert server.stats.stream_opened == server.stats.stream_closed == 1
 
 
+async def test_fault_cut_stream_partial_leaves_a_truncated_event(
+    http: aiohttp.ClientSession, server: FakeMoveworks
+) -> None:
+    """cut_stream(partial=True) ends the body inside an event, without its blank line."""
+    _, raw = await stream_with(server, http, Fault.cut_stream(after_events=3, partial=True))
+    complete_part, _, tail = raw.rpartition(b"\n\n")
+    assert tail.startswith(b"event: RESPONSE_OUTPUT_DELTA\ndata: {")
+    assert len(parse_sse(complete_part + b"\n\n")) == 3
+
+
 async def test_fault_error_event(http: aiohttp.ClientSession, server: FakeMoveworks) -> None:
     """Fault.error_event sends ERROR {error:{code,message}} after N events; the turn FAILED."""
     cid, raw = await stream_with(server, http, Fault.error_event(code="OVERLOADED", after_events=3))

@@ -100,13 +100,15 @@ class Fault:
         return Comments(every)
 
     @staticmethod
-    def cut_stream(after_events: int = 2, reset: bool = False) -> CutStream:
+    def cut_stream(after_events: int = 2, reset: bool = False, partial: bool = False) -> CutStream:
         """Close the stream after ``after_events`` events, before the terminal one.
 
-        ``reset=True`` aborts the TCP connection (RST) instead of ending the body cleanly.
-        The response still completes server-side, so a later GET sees ``COMPLETED``.
+        ``reset=True`` aborts the TCP connection (RST) instead of ending the body cleanly;
+        ``partial=True`` first writes half of the next event (no blank line: a truncated
+        event at EOF). The response still completes server-side, so a later GET sees
+        ``COMPLETED``.
         """
-        return CutStream(after_events, reset)
+        return CutStream(after_events, reset, partial)
 
     @staticmethod
     def error_event(
@@ -275,6 +277,7 @@ class CutStream(Fault):
     stream: ClassVar[bool] = True
     after_events: int = attrs.field(default=2, validator=ge(0))
     reset: bool = False
+    partial: bool = False
 
 
 @attrs.frozen

@@ -231,7 +231,10 @@ async def _write_stream(
     unknown_fields = _first(faults, f.UnknownFields) is not None
     delay = server.stream_delay
     for index, planned in enumerate(plan):
-        if index == cut_at:
+        if index == cut_at and cut is not None:
+            if cut.partial:
+                frame = _frame(planned.name, _data(planned, unknown_fields))
+                await writer.send(frame[: len(frame) // 2])
             return
         if index == error_at and error is not None:
             body = {"error": {"code": error.code, "message": error.message}}
@@ -244,9 +247,11 @@ async def _write_stream(
             await writer.send(KEEPALIVE)
         if index and delay:
             await server.pause(delay)
-        payload = planned.payload() if callable(planned.payload) else planned.payload
-        data = {"event_type": planned.name, "sequence_number": planned.seq, **payload}
-        if unknown_fields:
-            data = add_unknown_fields(data)
-        await writer.send(_frame(planned.name, data))
+        await writer.send(_frame(planned.name, _data(planned, unknown_fields)))
     await writer.pad_until_deadline()
+
+
+def _data(planned: _Planned, unknown_fields: bool) -> dict[str, Any]:
+    payload = planned.payload() if callable(planned.payload) else planned.payload
+    data = {"event_type": planned.name, "sequence_number": planned.seq, **payload}
+    return add_unknown_fields(data) if unknown_fields else data
