@@ -67,6 +67,16 @@ class FakeMoveworks:
         clock: Time source for token expiry, the bucket, records and the per-second histogram.
         host, port: Where :meth:`start` listens by default (port 0: a free port).
         record: Keep :attr:`requests` (a deque of the last ``max_records`` requests).
+        max_records: Bound of :attr:`requests`.
+
+    Attributes:
+        app: The ``aiohttp.web.Application`` (exists before :meth:`start`).
+        stats: :class:`Stats` counters (creates, 429s, connections, streams, per-second).
+        requests: Recorded :class:`RequestRecord` values, oldest first.
+        feedback: Accepted :class:`FeedbackRecord` values.
+        modal_submissions: Accepted :class:`ModalSubmission` values.
+        store: The in-memory state (conversations, responses, messages, events); its shape
+            is internal and may change, read it only in assertions.
     """
 
     def __init__(
