@@ -1,0 +1,1 @@
+"""Benchmarks of moveworks-async against raw aiohttp and its peers: ``python -m benchmarks``."""
