@@ -95,6 +95,12 @@ def _make_auth(token: str | None, auth: object) -> TokenSource:
     )
 
 
+def _pool_size(session: aiohttp.ClientSession) -> int:
+    """The connection limit of a caller's session (0: unlimited)."""
+    limit = getattr(session.connector, "limit", 0)
+    return limit if type(limit) is int and limit > 0 else 0
+
+
 @attrs.define(slots=True)
 class _Trace:
     """What the hooks of one call have seen so far (only built when the client has hooks)."""
@@ -136,7 +142,8 @@ class AsyncMoveworks:
         max_retries: default retries per call (overridable per call).
         retry_policy: full retry settings (``max_retries`` overrides its count).
         governor: a ``RateGovernor`` or ``RedisRateGovernor`` (possibly shared by several
-            clients); default: a new adaptive ``RateGovernor()`` of this client.
+            clients); default: a new adaptive ``RateGovernor`` of this client, its
+            ``max_concurrency`` set to the connection pool size.
         hooks: objects with per-call/per-attempt callbacks (see ``Hooks``), run in order.
         max_connections: pool size when the client owns its session.
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
@@ -178,9 +185,14 @@ class AsyncMoveworks:
             raise InvalidParameterError(
                 "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
             )
-        self.governor: Governor = (
-            governor if governor is not None else RateGovernor(clock=clock, sleep=sleep)
-        )
+        if governor is None:
+            # The default governor caps attempts in flight at the pool size. That costs no
+            # throughput (the pool allows no more), but the queue then waits in the governor,
+            # where a 429 pauses it, instead of in aiohttp, where it would still be sent.
+            pool = max_connections if session is None else _pool_size(session)
+            governor = RateGovernor(max_concurrency=pool or None, clock=clock, sleep=sleep)
+        self.governor: Governor = governor
+        self._auth_governor = RateGovernor(adaptive=False, clock=clock, sleep=sleep)
         runner = HookRunner(hooks) if hooks is not None else None
         self._hooks = runner if runner else None
         self._budget = RetryBudget()
@@ -283,8 +295,16 @@ class AsyncMoveworks:
         authenticated: bool,
         trace: _Trace | None,
     ) -> T:
-        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path)."""
-        policy, governor, budget = self.retry_policy, self.governor, self._budget
+        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path).
+
+        The token is taken after the governor's turn, so a task that waited (for a pause, a
+        rate slot, or a refresh triggered by another task's 401) sends the current token.
+        Token requests themselves (``authenticated=False``) use a governor of their own:
+        the OAuth endpoint has its own limits, and a refresh must never wait for a slot that
+        tasks waiting for that refresh hold.
+        """
+        policy, budget = self.retry_policy, self._budget
+        governor = self.governor if authenticated else self._auth_governor
         hooks = self._hooks
         has_body = request.json is not None
         retries = 0  # retries counted against max_retries
@@ -293,14 +313,21 @@ class AsyncMoveworks:
         started = 0.0
         replayed = False
         while True:
-            token = await self._auth.get_token() if authenticated else None
-            headers = self._headers(token, has_body)
             on_wait = (
                 self._waiter(request, sent + 1, trace)
                 if trace is not None or logger.isEnabledFor(logging.DEBUG)
                 else None
             )
             ticket = await governor.acquire(on_wait)
+            if authenticated:
+                try:
+                    token: str | None = await self._auth.get_token()
+                except BaseException:
+                    governor.release(ticket, None)
+                    raise
+            else:
+                token = None
+            headers = self._headers(token, has_body)
             sent += 1
             if trace is not None:
                 assert hooks is not None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -205,7 +206,9 @@ class RateGovernor:
             self._set_rate(self._ceiling)
 
         self._conc_ceiling = max_concurrency
-        self._limit: float | None = float(max_concurrency) if max_concurrency else None
+        self._limit: float | None = None  # the concurrency limit (float: AIMD steps by 1/limit)
+        self._cap = sys.maxsize  # int(self._limit), or "unlimited"
+        self._set_limit(float(max_concurrency) if max_concurrency else None)
         self._slot_waiters: deque[anyio.Event] = deque()
 
         self._in_flight = 0
@@ -224,10 +227,15 @@ class RateGovernor:
         self._ssthresh = math.inf
         self._last_growth = 0.0
         self._last_throttle_end = 0.0
-        # The hot path: no limit, no pause; acquire and release are a few integer operations.
-        self._fast = self._rate is None and self._limit is None
+        # The hot path: no rate and no pause (a concurrency cap is checked inline); acquire
+        # and release are then a few integer operations and no await.
+        self._fast = self._rate is None
 
     # --- configuration helpers -------------------------------------------------------------
+
+    def _set_limit(self, limit: float | None) -> None:
+        self._limit = limit
+        self._cap = sys.maxsize if limit is None else int(limit)
 
     def _set_rate(self, rate: float) -> None:
         self._rate = rate
@@ -247,7 +255,7 @@ class RateGovernor:
 
     async def acquire(self, on_wait: WaitCallback | None = None) -> int:
         """Wait until this governor lets one more attempt go; return its ticket."""
-        if self._fast:
+        if self._fast and self._in_flight < self._cap and not self._slot_waiters:
             if not self._in_flight:
                 self._busy(self._clock())
             self._in_flight += 1
@@ -283,7 +291,7 @@ class RateGovernor:
                         continue  # the pause may have been extended, or a rate learned
                     if self._pause_until:
                         self._pause_until = 0.0
-                        self._fast = self._limit is None
+                        self._fast = True
                 if self._limit is not None:
                     await self._take_slot(on_wait)
                     if self._pause_until > self._clock():
@@ -355,8 +363,7 @@ class RateGovernor:
             self._grow(now)
 
     async def _take_slot(self, on_wait: WaitCallback | None) -> None:
-        assert self._limit is not None
-        if self._in_flight < int(self._limit) and not self._slot_waiters:
+        if self._in_flight < self._cap and not self._slot_waiters:
             self._in_flight += 1
             return
         if on_wait is not None:
@@ -376,9 +383,8 @@ class RateGovernor:
         # ``_wake`` counted us in ``_in_flight`` already.
 
     def _wake(self) -> None:
-        limit = self._limit
         waiters = self._slot_waiters
-        while waiters and (limit is None or self._in_flight < int(limit)):
+        while waiters and self._in_flight < self._cap:
             self._in_flight += 1
             waiters.popleft().set()
 
@@ -404,7 +410,7 @@ class RateGovernor:
                 if self._adapt_conc and self._limit is not None:
                     ceiling = self._conc_ceiling
                     limit = self._limit + 1.0 / self._limit
-                    self._limit = limit if ceiling is None else min(limit, float(ceiling))
+                    self._set_limit(limit if ceiling is None else min(limit, float(ceiling)))
 
     def _grow(self, now: float) -> None:
         """Increase the learned rate while tasks queue behind it (called per token taken)."""
@@ -455,7 +461,7 @@ class RateGovernor:
                 self._adapt_rate_down(now, until)
             if self._adapt_conc:
                 base = self._limit if self._limit is not None else float(self._in_flight + 1)
-                self._limit = max(1.0, math.floor(base * _BETA))
+                self._set_limit(max(1.0, math.floor(base * _BETA)))
         else:
             # Every reply's Retry-After moment is honoured (never earlier than asked), but
             # only the first 429 of an epoch adapts the rate.

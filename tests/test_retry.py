@@ -7,6 +7,7 @@ recorded, not waited; the server is real (loopback), its faults injected per tes
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -252,9 +253,9 @@ async def server() -> AsyncIterator[FakeMoveworks]:
 
 
 def _client(url: str, fake_time: Any, **kw: Any) -> mw.AsyncMoveworks:
+    kw.setdefault("token", "test-token")
     return mw.AsyncMoveworks(
         assistant_name="acme-capi",
-        token="test-token",
         base_url=url,
         clock=fake_time.clock,
         sleep=fake_time.sleep,
@@ -578,3 +579,61 @@ async def test_invalid_governor_is_rejected() -> None:
     """governor= must implement the Governor protocol."""
     with pytest.raises(mw.InvalidParameterError):
         mw.AsyncMoveworks(assistant_name="a", token="t", governor=object())  # type: ignore[arg-type]
+
+
+async def test_token_refresh_never_waits_for_the_api_governor(fake_time: Any) -> None:
+    """With one API slot, tasks holding it while a refresh runs do not deadlock the refresh."""
+    async with FakeMoveworks() as srv:
+        credentials = mw.ClientCredentials("test-client", "test-secret")
+        governor = mw.RateGovernor(max_concurrency=1, clock=fake_time.clock, sleep=fake_time.sleep)
+        async with _client(
+            srv.url, fake_time, governor=governor, token=None, auth=credentials
+        ) as client:
+            cid, rid = await _conversation_and_response(client)
+            srv.inject(Fault.expire_token())
+            results = await asyncio.wait_for(
+                asyncio.gather(*(client.responses.get(cid, rid) for _ in range(20))), 10
+            )
+    assert len(results) == 20
+    assert srv.stats.token_requests == 2  # the first token and one refresh
+
+
+async def test_a_task_that_waited_sends_the_current_token(fake_time: Any) -> None:
+    """The token is read after the governor's turn: a rotation during the wait is picked up."""
+    current = {"token": "old-token"}
+    seen: list[str] = []
+
+    async def bearer() -> str:
+        seen.append(current["token"])
+        return current["token"]
+
+    async def sleep_and_rotate(seconds: float) -> None:
+        current["token"] = "new-token"  # rotated while the task waits in the governor
+        await fake_time.sleep(seconds)
+
+    governor = mw.RateGovernor(clock=fake_time.clock, sleep=sleep_and_rotate)
+    async with FakeMoveworks(token=None) as srv:
+        client = _client(srv.url, fake_time, governor=governor, token=None, auth=bearer)
+        async with client:
+            cid, rid = await _conversation_and_response(client)
+            ticket = await governor.acquire()
+            governor.release(ticket, 429)
+            await governor.rate_limited(ticket, 3.0)
+            seen.clear()
+            await client.responses.get(cid, rid)
+    assert seen == ["new-token"]
+
+
+async def test_default_governor_caps_concurrency_at_the_pool_size() -> None:
+    """The default governor holds at most max_connections attempts (the session's limit)."""
+    import aiohttp
+
+    client = mw.AsyncMoveworks(assistant_name="a", token="t", max_connections=7)
+    assert client.governor.snapshot().max_concurrency == 7
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=33)) as session:
+        borrowed = mw.AsyncMoveworks(assistant_name="a", token="t", session=session)
+        assert borrowed.governor.snapshot().max_concurrency == 33
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        unlimited = mw.AsyncMoveworks(assistant_name="a", token="t", session=session)
+        assert unlimited.governor.snapshot().max_concurrency is None
+    await client.aclose()
