@@ -287,13 +287,20 @@ class RedisRateGovernor:
         self._in_flight += 1
         return ticket
 
+    def _down(self) -> bool:
+        return self._down_until is not None and self._clock() < self._down_until
+
     async def _acquire_shared(self, on_wait: WaitCallback | None) -> int:
-        if self._down_until is not None and self._clock() < self._down_until:
+        if self._down():
             return -1 - await self._fallback.acquire(on_wait)
         if self._head is None:
             self._head = anyio.Lock()
         async with self._head:
             while True:
+                # Checked again under the lock: when Redis just failed for the task ahead,
+                # the queued tasks go to the fallback at once instead of each timing out.
+                if self._down():
+                    break
                 try:
                     acquire_script, _ = self._redis()
                     kind, seconds, epoch = await acquire_script(

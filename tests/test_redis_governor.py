@@ -341,3 +341,36 @@ async def test_four_processes_without_redis_overrun_the_limit(redis_url: str) ->
         f"peak 1 s window={_max_in_any_second(times)}"
     )
     assert limited > 0
+
+
+class _HangingRedis:
+    """A Redis client whose every script call times out after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    def register_script(self, script: str) -> Any:
+        async def call(keys: Any = None, args: Any = None) -> Any:
+            from redis.exceptions import TimeoutError as RedisTimeout
+
+            self.calls += 1
+            await asyncio.sleep(self.delay)
+            raise RedisTimeout("Timeout reading from socket")
+
+        return call
+
+
+async def test_queued_tasks_do_not_each_wait_for_a_dead_redis() -> None:
+    """Redis timing out: one task pays the timeout, the 19 queued behind it fall back at once."""
+    fake = _HangingRedis(0.3)
+    g = mw.RedisRateGovernor("redis://unused", "k", rate=1000, client=fake)
+
+    async def one() -> None:
+        g.release(await g.acquire(), 200)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(20)))
+    assert time.monotonic() - t0 < 1.0
+    assert fake.calls == 1
+    assert g.degraded
