@@ -12,7 +12,7 @@ import bisect
 import heapq
 import itertools
 import math
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
@@ -57,7 +57,7 @@ class VirtualTime:
                     return
         raise AssertionError("tasks never settled")
 
-    async def run(self, *coros: Coroutine[Any, Any, T]) -> list[T]:
+    async def run(self, *coros: Awaitable[T]) -> list[T]:
         """Run ``coros`` concurrently to completion in virtual time; return their results."""
         tasks = [asyncio.ensure_future(c) for c in coros]
         try:
@@ -182,9 +182,9 @@ async def test_absent_retry_after_backs_off_exponentially_from_one_second(
     g = gov(vt, adaptive=False)
     pauses = []
     for _ in range(4):
-        ticket = await vt.run(g.acquire())
-        g.release(ticket[0], 429)
-        await g.rate_limited(ticket[0], None)
+        first = (await vt.run(g.acquire()))[0]
+        g.release(first, 429)
+        await g.rate_limited(first, None)
         pauses.append(g.snapshot().paused_for)
     assert pauses == [1.0, 2.0, 4.0, 8.0]
     ticket = (await vt.run(g.acquire()))[0]
@@ -492,6 +492,7 @@ async def test_no_success_before_429_starts_slow_then_doubles(vt: VirtualTime) -
     g.release(ticket, 429)
     await g.rate_limited(ticket, 1.0)
     start_rate = g.rate
+    assert start_rate is not None
     assert start_rate == pytest.approx(1.0)
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(60)))
@@ -594,7 +595,8 @@ async def test_on_wait_reports_delay_and_reason(vt: VirtualTime) -> None:
 
     g.release(await g.acquire(on_wait), 200)
     await vt.run(g.acquire(on_wait))
-    assert seen == [(pytest.approx(0.1), "rate")]
+    assert [reason for _, reason in seen] == ["rate"]
+    assert seen[0][0] == pytest.approx(0.1)
     ticket = (await vt.run(g.acquire(on_wait)))[0]
     g.release(ticket, 429)
     await g.rate_limited(ticket, 2.0)

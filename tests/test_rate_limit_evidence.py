@@ -73,7 +73,7 @@ async def _read_wave(
         *(client.responses.get(cid, rid) for _ in range(N)), return_exceptions=True
     )
     wall = time.perf_counter() - t0
-    figures = {
+    figures: dict[str, Any] = {
         "ok": sum(1 for r in results if isinstance(r, mw.Response)),
         "errors": [repr(r) for r in results if isinstance(r, BaseException)][:3],
         "requests": server.stats.requests_total - before_total,

@@ -192,11 +192,12 @@ async def test_fail_open_recovers_when_redis_comes_back(caplog: pytest.LogCaptur
     key = f"mw-test:{uuid.uuid4().hex}"
     g = mw.RedisRateGovernor(f"redis://127.0.0.1:{port}/0", key, rate=100, retry_redis_after=0.2)
     g.release(await g.acquire(), 200)
-    assert g.degraded
+    states = [g.degraded]
     with _redis_server(port):
         await asyncio.sleep(0.25)
         g.release(await g.acquire(), 200)
-        assert not g.degraded
+        states.append(g.degraded)
+        assert states == [True, False]
         assert any("reachable again" in r.getMessage() for r in caplog.records)
         await g.aclose()
 
