@@ -20,7 +20,12 @@ from typing import Any
 import aiohttp
 from attrs import Attribute, field, frozen
 
-from ._errors import APIConnectionError, APITimeoutError, InvalidParameterError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidParameterError,
+    UnexpectedResponseError,
+)
 
 __all__ = ["AiohttpTransport", "Reply", "StreamReply", "Timeout"]
 
@@ -126,7 +131,10 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     length = response.content_length
     if length is not None and length > MAX_BODY:
         response.close()
-        raise APIConnectionError(f"reply body of {length} bytes exceeds {MAX_BODY}")
+        # Not a connection error: retrying would download the same oversized body again.
+        raise UnexpectedResponseError(
+            f"reply body of {length} bytes exceeds {MAX_BODY}", status_code=response.status
+        )
     if length is not None and "Content-Encoding" not in response.headers:
         return await response.read()  # the exact size is known and within the cap
     # Chunked or compressed: Content-Length says nothing about the decoded size, so count.
@@ -136,7 +144,9 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
         size += len(chunk)
         if size > MAX_BODY:
             response.close()
-            raise APIConnectionError(f"reply body exceeds {MAX_BODY} bytes")
+            raise UnexpectedResponseError(
+                f"reply body exceeds {MAX_BODY} bytes", status_code=response.status
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -429,12 +429,14 @@ BIG = json.dumps(conversation("conv_1", title="x" * 5000)).encode()
 async def test_body_over_the_cap_is_refused(
     fake_time: Any, monkeypatch: pytest.MonkeyPatch, reply: Any
 ) -> None:
-    """A reply body past MAX_BODY is refused however it is framed (chunked, compressed, sized)."""
+    """A reply body past MAX_BODY is refused however it is framed (chunked, compressed, sized),
+    and not retried: a retry would only download the same oversized body again."""
     monkeypatch.setattr("moveworks_async._transport.MAX_BODY", 4096)
     assert len(gzip.compress(BIG)) < 4096 < len(BIG)
-    async with served(fake_time, reply, max_retries=0) as (_, client):
-        with pytest.raises(mw.APIConnectionError, match="exceeds"):
+    async with served(fake_time, reply, max_retries=2) as (server, client):
+        with pytest.raises(mw.UnexpectedResponseError, match="exceeds"):
             await client.conversations.get("conv_1")
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize(
