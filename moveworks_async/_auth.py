@@ -16,7 +16,7 @@ import anyio
 
 from . import _json
 from ._errors import InvalidParameterError, ResponseValidationError
-from ._validate import check_header_value, check_text
+from ._validate import check_text, check_token
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
 
@@ -44,7 +44,7 @@ class StaticToken:
     __slots__ = ("_token",)
 
     def __init__(self, token: str) -> None:
-        self._token = check_header_value(token, "token")
+        self._token = check_token(token, "token")
 
     async def get_token(self) -> str:
         return self._token
@@ -77,7 +77,7 @@ class CallableToken:
                 f"auth must be an async callable; it returned {type(pending).__name__}, "
                 "not an awaitable"
             )
-        return check_header_value(await pending, "token returned by auth callable")
+        return check_token(await pending, "token returned by auth callable")
 
     def invalidate(self, token: str) -> bool:
         return True
@@ -175,7 +175,7 @@ def _parse_token(payload: Any) -> tuple[str, float]:
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise ResponseValidationError("token reply has no access_token", path="$.access_token")
-    check_header_value(token, "access_token")
+    check_token(token, "access_token")
     expires_in = body.get("expires_in", 60)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
         raise ResponseValidationError("token reply has a bad expires_in", path="$.expires_in")

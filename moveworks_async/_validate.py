@@ -13,7 +13,15 @@ import re
 
 from ._errors import InvalidParameterError
 
-__all__ = ["MAX_ID_LENGTH", "check_header_value", "check_id", "check_limit", "check_text"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "check_header_value",
+    "check_id",
+    "check_limit",
+    "check_text",
+    "check_token",
+]
 
 MAX_ID_LENGTH = 256
 _ID = re.compile(rf"[A-Za-z0-9_\-]{{1,{MAX_ID_LENGTH}}}")
@@ -33,16 +41,25 @@ def check_id(value: object, name: str) -> str:
     return value
 
 
-def check_header_value(value: object, name: str) -> str:
+def check_header_value(value: object, name: str, *, max_length: int = _MAX_HEADER) -> str:
     """Return ``value`` if it can be sent as an HTTP header value, else raise."""
     if not isinstance(value, str):
         raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
-    if len(value) > _MAX_HEADER or _HEADER.fullmatch(value) is None:
+    if len(value) > max_length or _HEADER.fullmatch(value) is None:
         raise InvalidParameterError(
-            f"{name} must be 1-{_MAX_HEADER} printable ASCII characters without control "
+            f"{name} must be 1-{max_length} printable ASCII characters without control "
             "characters or surrounding whitespace"
         )
     return value
+
+
+#: Bearer tokens from IdP exchanges can be long JWTs, longer than other header values.
+MAX_TOKEN_LENGTH = 16384
+
+
+def check_token(value: object, name: str = "token") -> str:
+    """Return ``value`` if it can be sent as a bearer token, else raise (never echoing it)."""
+    return check_header_value(value, name, max_length=MAX_TOKEN_LENGTH)
 
 
 def check_text(value: object, name: str, *, max_length: int | None = None) -> str:

@@ -200,12 +200,25 @@ async def test_hostile_assistant_name(wire: Wire, bad: Any) -> None:
     assert wire.calls == []
 
 
-@pytest.mark.parametrize("bad", [p for p in HOSTILE_HEADER_VALUES if p.values[0] is not None])
+HOSTILE_TOKENS = [
+    p for p in HOSTILE_HEADER_VALUES if p.values[0] is not None and p.id != "5000"
+] + [pytest.param("a" * 20_000, id="20000")]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_TOKENS)
 async def test_hostile_token(wire: Wire, bad: Any) -> None:
     """Tokens that could not be sent as a header value are refused at construction."""
     with pytest.raises(mw.InvalidParameterError):
         client(token=bad)
     assert wire.calls == []
+
+
+async def test_long_jwt_token_is_accepted(wire: Wire) -> None:
+    """A 5,000-character bearer (an IdP-exchanged JWT) is sent, not refused as a short header."""
+    token = "eyJ" + "a" * 4997
+    async with client(token=token) as c:
+        await c.conversations.get("conv_1")
+    assert wire.calls[0].headers["Authorization"] == "Bearer " + token
 
 
 async def test_assistant_name_with_inner_spaces_is_fine(wire: Wire) -> None:
