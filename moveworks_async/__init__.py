@@ -14,6 +14,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    GovernorUnavailableError,
     InternalServerError,
     InvalidParameterError,
     MoveworksError,
@@ -21,6 +22,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
+    SlowConsumerError,
     StreamError,
     StreamInterruptedError,
     StreamProtocolError,
@@ -88,9 +90,9 @@ from ._models import (
 )
 from ._otel import OpenTelemetryHooks
 from ._protocol import Generation
-from ._redis_governor import GovernorUnavailableError, RedisRateGovernor
+from ._redis_governor import RedisRateGovernor
 from ._retry import RetryPolicy
-from ._streaming import ResponseStream, SlowConsumerError, StreamConsumer
+from ._streaming import ResponseStream, StreamConsumer
 from ._transport import Timeout
 
 __all__ = [

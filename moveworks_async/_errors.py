@@ -8,6 +8,8 @@ from it without import cycles and every attribute keeps a precise type.
     MoveworksError
     ├── InvalidParameterError (also ValueError)   bad input, raised before any I/O
     ├── UnsupportedOperationError                 endpoint absent in the configured API generation
+    ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
+    ├── SlowConsumerError                         a tee() consumer fell too far behind
     ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
     └── APIError                                  anything the server (or the wire) did
         ├── APIStatusError                        non-2xx reply (.status_code .code .body)
@@ -48,7 +50,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "GovernorUnavailableError",
     "ResponseValidationError",
+    "SlowConsumerError",
     "StreamError",
     "StreamInterruptedError",
     "StreamProtocolError",
@@ -76,6 +80,19 @@ class InvalidParameterError(MoveworksError, ValueError):
 
 class UnsupportedOperationError(MoveworksError):
     """The endpoint does not exist in the client's configured API generation."""
+
+
+class GovernorUnavailableError(MoveworksError):
+    """The shared rate limit cannot be enforced: Redis is unreachable and the governor was
+    built with ``on_redis_error="closed"``. Nothing was sent."""
+
+
+class SlowConsumerError(MoveworksError):
+    """A ``ResponseStream.tee`` consumer fell more than ``max_buffer`` events behind.
+
+    It was disconnected so the other consumers are neither blocked nor make the buffer grow;
+    the stream itself goes on (``final_response()`` still works).
+    """
 
 
 class WaitTimeoutError(MoveworksError, TimeoutError):

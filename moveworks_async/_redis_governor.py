@@ -32,10 +32,10 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ._errors import InvalidParameterError, MoveworksError, RateLimitError
+from ._errors import GovernorUnavailableError, InvalidParameterError, RateLimitError
 from ._governor import GovernorSnapshot, RateGovernor, WaitCallback
 
-__all__ = ["GovernorUnavailableError", "RedisRateGovernor"]
+__all__ = ["RedisRateGovernor"]
 
 logger = logging.getLogger("moveworks_async")
 
@@ -93,11 +93,6 @@ redis.call('HSET', KEYS[1], 'tokens', '0', 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {own, tostring(pause - now)}
 """
-
-
-class GovernorUnavailableError(MoveworksError):
-    """The shared rate limit cannot be enforced: Redis is unreachable and the governor was
-    built with ``on_redis_error="closed"``. Nothing was sent."""
 
 
 def _import_redis() -> Any:

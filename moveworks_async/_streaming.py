@@ -61,8 +61,8 @@ from ._errors import (
     APIError,
     APITimeoutError,
     InvalidParameterError,
-    MoveworksError,
     ResponseValidationError,
+    SlowConsumerError,
     StreamError,
     StreamInterruptedError,
     StreamProtocolError,
@@ -86,7 +86,7 @@ from ._transport import Reply, StreamReply
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
 
-__all__ = ["ResponseStream", "SlowConsumerError", "StreamConsumer"]
+__all__ = ["ResponseStream", "StreamConsumer"]
 
 logger = logging.getLogger("moveworks_async")
 
@@ -108,14 +108,6 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[AsyncExitStack, StreamReply]
-
-
-class SlowConsumerError(MoveworksError):
-    """A :meth:`ResponseStream.tee` consumer fell more than ``max_buffer`` events behind.
-
-    It was disconnected so the other consumers are neither blocked nor make the buffer grow;
-    the stream itself goes on (``final_response()`` still works).
-    """
 
 
 def _seconds(value: object, name: str, *, optional: bool) -> float | None:

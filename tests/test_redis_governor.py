@@ -2,7 +2,8 @@
 policy when Redis is unreachable, and four processes sharing one limit.
 
 The ``redis_url`` fixture starts its own ``redis-server`` on a free loopback port (no
-persistence) and skips the tests when the binary is missing (CI installs it with apt).
+persistence) and skips the tests when the binary is missing; under CI=true a missing binary
+fails instead, since .ci/run installs it with apt.
 These tests run in real time, a few seconds in all.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require
 
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks
@@ -42,8 +44,8 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _redis_server(port: int) -> Iterator[str]:
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    require(binary is not None, "redis-server is not installed (apt-get install redis-server)")
+    assert binary is not None
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
