@@ -1489,6 +1489,9 @@ async def test_pytest_plugin_fixture(fake_moveworks: FakeMoveworks) -> None:
 async def test_pytest_plugin_marker(pytester: pytest.Pytester) -> None:
     """Enabled from a conftest, the plugin registers its marker and configures the fixture."""
     pytester.makeconftest('pytest_plugins = ["pytester", "moveworks_async.testing.pytest_plugin"]')
+    # The inner run does not see this project's pytest settings; without the loop scope set,
+    # pytest-asyncio warns, and -W error turns that into an internal error.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         """
         import pytest
