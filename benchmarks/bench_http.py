@@ -289,9 +289,13 @@ def _rows(
                 res = results[(kind, method, conc)]
                 errors = sum(r["errors"] for r in res)
                 srv = [r["server_cpu"] for r in res if r["server_cpu"] is not None]
+                cpu_vs = ""
+                if kind != BASELINE:  # client cost, paired: steadier than req/s on a busy box
+                    cpu = [r["cpu_us"] / b["cpu_us"] for r, b in zip(res, base, strict=True)]
+                    cpu_vs = f" ({mmm(cpu)[1]:.2f}x aiohttp's)"
                 absolute = (
                     f"{human(mmm(r['rps'] for r in res)[1])} req/s, "
-                    f"{mmm(r['cpu_us'] for r in res)[1]:.0f} µs CPU/req"
+                    f"{mmm(r['cpu_us'] for r in res)[1]:.0f} µs CPU/req{cpu_vs}"
                     + (f", server {mmm(srv)[1] * 100:.0f}%" if srv else "")
                     + (f", {errors} errors" if errors else "")
                 )
