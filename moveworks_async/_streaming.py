@@ -480,7 +480,12 @@ class ResponseStream:
                 if cls is not ResponseCompleted and cls is not ResponseFailed:
                     # Something was lost: stop trusting the stream and poll for the truth.
                     # (A terminal event is the truth itself, gap or not.)
-                    if self._response_id is None and cls is not UnknownEvent:
+                    # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
+                    if (
+                        self._response_id is None
+                        and cls is not UnknownEvent
+                        and cls is not ResponseOutputDelta
+                    ):
                         self._response_id = event.response.response_id  # type: ignore[union-attr]
                     self._interrupt("gap")
                     return None

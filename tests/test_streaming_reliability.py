@@ -552,6 +552,24 @@ async def test_gap_with_recover_false_raises() -> None:
     assert info.value.response_id == RID
 
 
+async def test_gap_before_any_response_event_is_a_typed_error() -> None:
+    """A gap between deltas before CREATED was seen: the id is unknown, so a typed
+    StreamInterruptedError with outcome_unknown, not an AttributeError from the delta."""
+    script = [
+        event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("x")),
+        event("RESPONSE_OUTPUT_DELTA", 3, output=message_item("xy")),
+    ]
+    async with (
+        scripted(script) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.StreamInterruptedError, match="sequence") as info:
+            await collect(stream)
+    assert info.value.response_id is None
+    assert info.value.outcome_unknown is True
+    assert server.polls == 0
+
+
 # --- before the stream starts (rows 24, 26-33, 39) -------------------------------------------
 
 
