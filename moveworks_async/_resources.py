@@ -25,7 +25,7 @@ from ._models import (
 )
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
-from ._transport import Timeout
+from ._transport import Timeout, _is_seconds
 from ._validate import check_limit, check_text
 
 if TYPE_CHECKING:
@@ -205,8 +205,8 @@ class Responses(_Resource):
         on the error), whatever the server does meanwhile.
         """
         ids(conversation_id=conversation_id, response_id=response_id)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise InvalidParameterError("timeout must be a positive number of seconds")
+        if not _is_seconds(timeout):  # nan or inf would poll forever
+            raise InvalidParameterError("timeout must be a positive, finite number of seconds")
         client = self._client
         deadline = client._clock() + timeout
         last: Response | None = None

@@ -197,6 +197,17 @@ async def test_short_timeout(wire: Wire, fake_time: Any) -> None:
     assert fake_time.sleeps == [pytest.approx(0.1)]
 
 
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "150"])
+async def test_bad_timeout_is_refused_before_any_poll(wire: Wire, fake_time: Any, bad: Any) -> None:
+    """A timeout that is not a positive finite number (nan, inf...) is an
+    InvalidParameterError before any request, not a wait without a deadline."""
+    wire.serve(statuses("IN_PROGRESS"))
+    async with make_client(fake_time) as client:
+        with pytest.raises(mw.InvalidParameterError, match="timeout"):
+            await client.responses.wait("conv_1", "resp_1", timeout=bad)
+    assert wire.calls == []
+
+
 async def test_poll_errors_propagate(wire: Wire, fake_time: Any) -> None:
     """A 404 while polling is raised as NotFoundError, not swallowed until the deadline."""
     wire.serve(lambda call: R(404, {"error": {"code": "NOT_FOUND", "message": "gone"}}))
