@@ -49,7 +49,6 @@ import math
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -81,7 +80,7 @@ from ._events import (
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
-from ._transport import Reply, StreamReply
+from ._transport import Reply, StreamContext, StreamReply
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -107,7 +106,7 @@ _REASONS: Final = {
     "error": "the stream could not be decoded",
 }
 
-_Opened = tuple[AsyncExitStack, StreamReply]
+_Opened = tuple[StreamContext, StreamReply]
 
 
 def _seconds(value: object, name: str, *, optional: bool) -> float | None:
@@ -166,6 +165,7 @@ class ResponseStream:
         "_last_seq",
         "_loop",
         "_max_retries",
+        "_opened",
         "_outputs",
         "_pending",
         "_read_deadline",
@@ -177,7 +177,6 @@ class ResponseStream:
         "_request_id",
         "_response_id",
         "_sent_at",
-        "_stack",
         "_state",
         "_timed_out",
         "_timer",
@@ -228,7 +227,7 @@ class ResponseStream:
         self._data = _json.dumps(body)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._state = _NEW
-        self._stack: AsyncExitStack | None = None
+        self._opened: StreamContext | None = None  # the transport's context, once entered
         self._reply: StreamReply | None = None
         self._request_id: str | None = None
         self._response_id: str | None = None
@@ -242,7 +241,7 @@ class ResponseStream:
         self._pending: str | None = None  # why the stream must be recovered, if it must
         self._busy = False
         self._hub: _Hub | None = None
-        # Timing (event-loop time). One timer per stream; see _fill and _on_timer.
+        # Timing (event-loop time). One timer per stream; see _before_read and _on_timer.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_at = 0.0
         self._first_at: float | None = None  # first-event deadline until the first event
@@ -301,13 +300,13 @@ class ResponseStream:
         loop = self._loop = asyncio.get_running_loop()
         try:
             if self._deadline is None:
-                stack, reply = await self._client._execute(
+                opened, reply = await self._client._execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
             else:
                 self._deadline_at = loop.time() + self._deadline
                 with anyio.move_on_after(self._deadline) as scope:
-                    stack, reply = await self._client._execute(
+                    opened, reply = await self._client._execute(
                         self._request, self._attempt, max_retries=self._max_retries
                     )
                 if scope.cancelled_caught:
@@ -321,7 +320,7 @@ class ResponseStream:
             # or a cancellation in the attempt loop after the attempt returned).
             await self.aclose()
             raise
-        self._stack, self._reply = stack, reply
+        self._opened, self._reply = opened, reply
         if self._first_event_timeout is not None:
             self._first_at = self._sent_at + self._first_event_timeout
         return self
@@ -338,14 +337,14 @@ class ResponseStream:
         """Close the HTTP response now (idempotent); ``async with`` does it for you."""
         self._state = _CLOSED
         self._close_reply()
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            # The transport's exit only calls response.close(): it never suspends, so this
-            # finishes even inside a cancelled scope.
-            await stack.aclose()
+        opened = self._opened
+        if opened is not None:
+            # Not set to None: __del__ tells an entered stream from one never entered. The
+            # close never suspends, so this finishes even inside a cancelled scope.
+            opened.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._state == _OPEN and self._stack is not None:
+        if self._state == _OPEN and self._opened is not None:
             _warn(
                 "ResponseStream was opened but never closed; use 'async with'",
                 ResourceWarning,
@@ -354,23 +353,21 @@ class ResponseStream:
             )
 
     async def _attempt(self, headers: dict[str, str]) -> tuple[Reply | None, _Opened | None]:
-        """One try of the create: the failed reply, or the open stream and its exit stack."""
+        """One try of the create: the failed reply, or the open stream and its context."""
         headers = {**headers, "Accept": "text/event-stream"}
         client = self._client
-        stack = AsyncExitStack()
+        opened = client._transport.stream(
+            "POST", self._url, headers, self._data, client.timeout.connect
+        )
         limit = _INF if self._first_event_timeout is None else self._first_event_timeout
         try:
             assert self._loop is not None
             self._sent_at = self._loop.time()
             with anyio.move_on_after(limit) as scope:
-                reply = await stack.enter_async_context(
-                    client._transport.stream(
-                        "POST", self._url, headers, self._data, client.timeout.connect
-                    )
-                )
+                reply = await opened.__aenter__()
                 if not 200 <= reply.status < 300:
                     failed = Reply(reply.status, reply.headers, await reply.read())
-                    await stack.aclose()
+                    opened.close()
                     return failed, None
             if scope.cancelled_caught:
                 raise APITimeoutError(
@@ -388,10 +385,10 @@ class ResponseStream:
                     request_id=request_id,
                 )
             self._request_id = request_id
-            self._stack, self._reply = stack, reply  # closed by aclose() whatever happens next
-            return None, (stack, reply)
+            self._opened, self._reply = opened, reply  # closed by aclose() whatever happens next
+            return None, (opened, reply)
         except BaseException:
-            await stack.aclose()
+            opened.close()
             raise
 
     def _require_open(self) -> None:
@@ -419,6 +416,17 @@ class ResponseStream:
             self._require_open()
             if self._state == _CLOSED:
                 raise RuntimeError("this ResponseStream is closed")
+        # Fast path, most events of a busy stream: one already decoded. The same loop as at
+        # the top of _next, without a coroutine per event; it never suspends, so no other
+        # task can see the stream meanwhile and _busy need not be set.
+        events = self._events
+        while self._index < len(events):
+            sse = events[self._index]
+            self._index += 1
+            event = self._accept(sse)
+            if event is not None:
+                return event
+            events = self._events  # a gap empties the buffer
         self._busy = True
         try:
             return await self._next(self._recover)
@@ -442,7 +450,20 @@ class ResponseStream:
                 raise self._error
             if self._pending is not None:
                 return await self._recover_event(recover)
-            await self._fill()
+            # Read one chunk. Inline rather than a _fill() coroutine: an idle stream then
+            # holds one frame less while it waits.
+            reply = self._before_read()
+            if reply is None:
+                continue
+            self._reading = True
+            try:
+                chunk = await reply.read_chunk()
+            except APIConnectionError:
+                self._interrupt(self._timed_out or "reset")
+                continue
+            finally:
+                self._reading = False
+            self._after_read(chunk)
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
         """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
@@ -502,14 +523,14 @@ class ResponseStream:
                 self._finish(response)
         return event
 
-    async def _fill(self) -> None:
-        """Read one chunk into the event buffer, or note why the stream must be recovered."""
+    def _before_read(self) -> StreamReply | None:
+        """Arm the read deadline and return the reply to read from, or None if it is gone."""
         reply = self._reply
         loop = self._loop
         assert loop is not None
         if reply is None:  # closed meanwhile (by aclose() from another task)
             self._interrupt(self._timed_out or "reset")
-            return
+            return None
         if self._first_at is not None:
             limit = self._first_at
         elif self._idle_timeout is not None:
@@ -523,14 +544,10 @@ class ResponseStream:
         # The timer only ever moves earlier here; a later limit is picked up when it fires.
         if limit < self._timer_at:
             self._arm(limit)
-        self._reading = True
-        try:
-            chunk = await reply.read_chunk()
-        except APIConnectionError:
-            self._interrupt(self._timed_out or "reset")
-            return
-        finally:
-            self._reading = False
+        return reply
+
+    def _after_read(self, chunk: bytes) -> None:
+        """Decode a chunk into the event buffer, or note the end of the body."""
         if not chunk:
             self._decoder.close()  # an unterminated final event is discarded (WHATWG)
             self._interrupt("eof")

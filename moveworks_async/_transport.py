@@ -14,7 +14,7 @@ import asyncio
 import math
 import warnings
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ from ._errors import (
     UnexpectedResponseError,
 )
 
-__all__ = ["AiohttpTransport", "Reply", "StreamReply", "Timeout"]
+__all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout"]
 
 #: Largest non-streaming body read into memory (a compressed bomb stops here).
 MAX_BODY = 32 * 1024 * 1024
@@ -171,6 +171,71 @@ def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
     return APIConnectionError(f"{name}: {detail}", outcome_unknown=ambiguous)
 
 
+class StreamContext:
+    """What :meth:`AiohttpTransport.stream` returns: ``async with`` gives the StreamReply.
+
+    A small class rather than ``@asynccontextmanager``: an open stream keeps its context
+    manager for its whole life, and a generator-based one holds a suspended generator frame
+    (and the request arguments) per idle stream. Once entered this keeps only the response.
+    """
+
+    __slots__ = ("_args", "_response", "_transport")
+
+    def __init__(
+        self,
+        transport: AiohttpTransport,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> None:
+        self._transport: AiohttpTransport | None = transport
+        self._args: tuple[str, str, Mapping[str, str], bytes | None, float | None] | None = (
+            method,
+            url,
+            headers,
+            data,
+            connect_timeout,
+        )
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> StreamReply:
+        transport, args = self._transport, self._args
+        if transport is None or args is None:
+            raise RuntimeError("a stream context can be entered only once")
+        self._transport = self._args = None  # not kept alive by an open stream
+        method, url, headers, data, connect_timeout = args
+        session = transport._get_session()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
+        error: APIConnectionError | None = None
+        try:
+            response = await session.request(
+                method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+        if error is not None:
+            raise error
+        self._response = response
+        return StreamReply(response)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the response if it was opened (idempotent; never suspends)."""
+        response, self._response = self._response, None
+        if response is not None:
+            # close(), not release(): a half-read stream must not go back to the pool.
+            response.close()
+
+
 class AiohttpTransport:
     """Owns (or borrows) one ``aiohttp.ClientSession`` and performs single attempts.
 
@@ -257,37 +322,21 @@ class AiohttpTransport:
             error = _mapped(exc, ambiguous=ambiguous)
         raise error
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: str,
         headers: Mapping[str, str],
         data: bytes | None,
         connect_timeout: float | None,
-    ) -> AsyncIterator[StreamReply]:
-        """Open a streaming reply; the connection is closed (not pooled) on exit.
+    ) -> StreamContext:
+        """Open a streaming reply (``async with``); the connection is closed (not pooled) on exit.
 
         aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` would cut long
         streams at 300 s (reliability.md V1) and ``sock_read`` is reset by every byte of a
         slow-loris (V2). The caller enforces first-event, idle and overall deadlines itself.
         """
-        session = self._get_session()
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
-        error: APIConnectionError | None = None
-        try:
-            response = await session.request(
-                method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
-        if error is not None:
-            raise error
-        try:
-            yield StreamReply(response)
-        finally:
-            # close(), not release(): a half-read stream must not go back to the pool.
-            response.close()
+        return StreamContext(self, method, url, headers, data, connect_timeout)
 
     async def aclose(self) -> None:
         """Close the owned session (a borrowed one is left to its owner)."""
