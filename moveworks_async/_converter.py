@@ -137,6 +137,23 @@ def _type_of(data: Any) -> str:
 #: ``type`` of a text content -> the key of its body (``PLAIN_TEXT`` -> ``plain_text``).
 _TEXT_KEYS: dict[str, str] = {kind: kind.lower() for kind in Content.TEXT_TYPES}
 
+# The classes built on every streamed delta, made as attrs' __init__ would make them (a new
+# instance, each slot set through its descriptor) when _fastpath.slot_setters says that is
+# all it does; None means call the class.
+_new = object.__new__
+_content_setters = _fastpath.slot_setters(Content)
+if _content_setters is not None and len(_content_setters) != 4:  # pragma: no cover
+    _content_setters = None
+
+
+def _only_setter(cls: type[Any]) -> Callable[[Any, Any], None] | None:
+    setters = _fastpath.slot_setters(cls)
+    return setters[0] if setters is not None and len(setters) == 1 else None
+
+
+_set_message_output = _only_setter(MessageOutput)
+_set_reasoning_output = _only_setter(ReasoningOutput)
+
 
 def _is_optional(tp: Any) -> bool:
     return get_origin(tp) in (Union, UnionType) and type(None) in get_args(tp)
@@ -264,8 +281,17 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             if files:
                 attr = key + ".files"
                 files = nested(files_hook, files, tuple[FileRef, ...], Content, attr)
+            else:
+                files = ()
+            if _content_setters is None:
                 return Content(kind, text, None, files)
-            return Content(kind, text)
+            content: Content = _new(Content)
+            set_type, set_text, set_callback_id, set_files = _content_setters
+            set_type(content, kind)
+            set_text(content, text)
+            set_callback_id(content, None)
+            set_files(content, files)
+            return content
         if kind == "CALLBACK_ACTION_CONTENT":
             callback_id = _payload(data, "callback_action").get("callback_id")
             return Content(kind, "", callback_id if type(callback_id) is str else None)
@@ -328,12 +354,22 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
         if kind == "MESSAGE":
             value = data.get("message")
             if not detailed:
-                return MessageOutput(message_hook(value, Message))
+                message = message_hook(value, Message)
+                if _set_message_output is None:
+                    return MessageOutput(message)
+                item: OutputItem = _new(MessageOutput)
+                _set_message_output(item, message)
+                return item
             return MessageOutput(nested(message_hook, value, Message, MessageOutput, "message"))
         if kind == "REASONING_MESSAGE":
             value = data.get("reasoning_message")
             if not detailed:
-                return ReasoningOutput(reasoning_hook(value, ReasoningMessage))
+                reasoning = reasoning_hook(value, ReasoningMessage)
+                if _set_reasoning_output is None:
+                    return ReasoningOutput(reasoning)
+                item = _new(ReasoningOutput)
+                _set_reasoning_output(item, reasoning)
+                return item
             reasoning = nested(
                 reasoning_hook, value, ReasoningMessage, ReasoningOutput, "reasoning_message"
             )

@@ -24,6 +24,7 @@ from attrs import frozen
 
 from ._converter import converter, structure
 from ._errors import ResponseValidationError, StreamError, StreamProtocolError
+from ._fastpath import slot_setters
 from ._models import OutputItem, Response
 
 __all__ = [
@@ -159,6 +160,11 @@ def _output(data: Mapping[str, Any], event_type: str) -> OutputItem:
         return _structure_output(value, OutputItem)  # type: ignore[no-any-return]
     except Exception:
         pass
+    return _output_error(value, event_type)
+
+
+def _output_error(value: Any, event_type: str) -> OutputItem:
+    """The slow path of a delta's output: structured again for a precise error."""
     try:
         return structure(value, OutputItem)  # type: ignore[arg-type]
     except ResponseValidationError as exc:
@@ -175,8 +181,30 @@ def _in_progress(data: Mapping[str, Any]) -> ResponseInProgress:
     return ResponseInProgress(_sequence(data), _response(data, "RESPONSE_IN_PROGRESS"))
 
 
-def _delta(data: Mapping[str, Any]) -> ResponseOutputDelta:
-    return ResponseOutputDelta(_sequence(data), _output(data, "RESPONSE_OUTPUT_DELTA"))
+_new: Final = object.__new__
+_delta_setters = slot_setters(ResponseOutputDelta)
+
+if _delta_setters is not None and len(_delta_setters) == 2:
+    _set_delta_sequence, _set_delta_output = _delta_setters
+
+    def _delta(data: Mapping[str, Any]) -> ResponseOutputDelta:
+        # The hot path of a stream, one call: what _output and ResponseOutputDelta(...) do,
+        # with the instance built as attrs' __init__ would (see _fastpath.slot_setters).
+        value = data.get("output")
+        try:
+            output = _structure_output(value, OutputItem)
+        except Exception:
+            output = _output_error(value, "RESPONSE_OUTPUT_DELTA")
+        number = data.get("sequence_number")
+        event: ResponseOutputDelta = _new(ResponseOutputDelta)
+        _set_delta_sequence(event, number if type(number) is int else None)
+        _set_delta_output(event, output)
+        return event
+
+else:  # pragma: no cover - an attrs that builds these classes differently
+
+    def _delta(data: Mapping[str, Any]) -> ResponseOutputDelta:
+        return ResponseOutputDelta(_sequence(data), _output(data, "RESPONSE_OUTPUT_DELTA"))
 
 
 def _completed(data: Mapping[str, Any]) -> ResponseCompleted:

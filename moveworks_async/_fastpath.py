@@ -26,7 +26,7 @@ from typing import Any, Union, get_args, get_origin
 import attrs
 import cattrs
 
-__all__ = ["register"]
+__all__ = ["register", "slot_setters"]
 
 _PRIMITIVES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean"}
 _counter = itertools.count()
@@ -153,7 +153,7 @@ def _union(members: list[Any]) -> Any:
     return result
 
 
-def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
+def slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     """The slot descriptors' ``__set__`` of every field, when that is all ``__init__`` does.
 
     True for a slotted attrs class whose ``__init__`` is attrs' own and whose fields are all
@@ -227,12 +227,12 @@ def _generate(
             keywords.append(f"{field.alias}={var}")
         else:
             positional.append(var)
-    setters = _slot_setters(cls)
+    setters = slot_setters(cls)
     if setters is None:
         lines.append(f"    return {gen.bind(cls)}({', '.join(positional + keywords)})")
     else:
         # What attrs' __init__ does for this class, minus its per-call setattr lookup: a new
-        # instance, then each slot set through its descriptor (see _slot_setters).
+        # instance, then each slot set through its descriptor (see slot_setters).
         lines.append(f"    _o = {gen.bind(object.__new__)}({gen.bind(cls)})")
         for index, setter in enumerate(setters):
             lines.append(f"    {gen.bind(setter)}(_o, v{index})")
