@@ -16,7 +16,7 @@ import anyio
 
 from . import _json
 from ._errors import InvalidParameterError, ResponseValidationError
-from ._validate import check_text, check_token
+from ._validate import check_text, check_token, check_url
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
 
@@ -113,7 +113,7 @@ class ClientCredentials:
     ) -> None:
         self.client_id = check_text(client_id, "client_id")
         self._secret = check_text(client_secret, "client_secret")
-        self.token_url = token_url
+        self.token_url = None if token_url is None else check_url(token_url, "token_url")
         self._margin = refresh_margin
         self._clock = clock
         self._token: str | None = None

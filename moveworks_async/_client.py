@@ -41,7 +41,7 @@ from ._hooks import (
 from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
-from ._validate import check_header_value
+from ._validate import check_header_value, check_url
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
 
@@ -56,29 +56,6 @@ try:
     _VERSION = version("moveworks-async")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     _VERSION = "0"
-
-
-def _check_base_url(base_url: object) -> str:
-    if not isinstance(base_url, str):
-        raise InvalidParameterError("base_url must be a str")
-    from yarl import URL
-
-    # yarl (like browsers) silently drops CR, LF and tab, and keeps spaces in a host: refuse
-    # them in the text itself, since requests are sent to ``base_url + path``.
-    if any(c.isspace() or not c.isprintable() for c in base_url):
-        raise InvalidParameterError("base_url must not contain whitespace or control characters")
-    try:
-        url = URL(base_url)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("base_url is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
-        raise InvalidParameterError(
-            "base_url must be an http(s) URL without query or fragment, "
-            "e.g. 'https://api.moveworks.ai'"
-        )
-    if url.user is not None or url.password is not None:
-        raise InvalidParameterError("base_url must not contain credentials; use token= or auth=")
-    return base_url.rstrip("/")
 
 
 def _make_auth(token: str | None, auth: object) -> TokenSource:
@@ -168,7 +145,7 @@ class AsyncMoveworks:
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
         self.assistant_name = check_header_value(assistant_name, "assistant_name")
-        self.base_url = _check_base_url(base_url)
+        self.base_url = check_url(base_url, "base_url").rstrip("/")
         self.generation = Generation.parse(api_version)
         self.timeout = Timeout.coerce(timeout)
         policy = retry_policy or RetryPolicy()

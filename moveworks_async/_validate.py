@@ -21,6 +21,7 @@ __all__ = [
     "check_limit",
     "check_text",
     "check_token",
+    "check_url",
 ]
 
 MAX_ID_LENGTH = 256
@@ -79,4 +80,28 @@ def check_limit(value: object, name: str = "limit") -> int | None:
         return None
     if type(value) is not int or not 1 <= value <= 100:
         raise InvalidParameterError(f"{name} must be an int between 1 and 100")
+    return value
+
+
+def check_url(value: object, name: str) -> str:
+    """Return ``value`` if it is a plain http(s) URL (no query, fragment or credentials)."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{name} must be a str")
+    from yarl import URL
+
+    # yarl (like browsers) silently drops CR, LF and tab, and keeps spaces in a host: refuse
+    # them in the text itself, since requests go to the URL as written.
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise InvalidParameterError(f"{name} must not contain whitespace or control characters")
+    try:
+        url = URL(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name} is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise InvalidParameterError(
+            f"{name} must be an http(s) URL without query or fragment, "
+            "e.g. 'https://api.moveworks.ai'"
+        )
+    if url.user is not None or url.password is not None:
+        raise InvalidParameterError(f"{name} must not contain user:password@ credentials")
     return value

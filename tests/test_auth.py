@@ -241,6 +241,25 @@ async def test_explicit_token_url(wire: Wire, fake_time: Any) -> None:
     assert str(wire.calls[0].url) == "https://auth.example/token"
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://auth.example\r\nX: 1/token",
+        "https://auth example/token",
+        "ftp://auth.example/t",
+        "https://user:pw@auth.example/token",
+        "/oauth/v1/token",
+        5,
+    ],
+    ids=["crlf", "space", "ftp", "userinfo", "relative", "int"],
+)
+async def test_bad_token_url_is_refused(bad: Any) -> None:
+    """``token_url`` gets the same checks as base_url, at construction: yarl drops CR/LF, so
+    the client secret would otherwise be posted to another host ('auth.examplex')."""
+    with pytest.raises(mw.InvalidParameterError, match="token_url"):
+        mw.ClientCredentials("client-1", "secret-1", token_url=bad)
+
+
 async def test_token_cached_until_shortly_before_expiry(wire: Wire, fake_time: Any) -> None:
     """The token is reused until ``expires_in`` minus the margin (3600 s -> refresh at 3540 s)."""
     server = TokenServer(expires_in=3600)
