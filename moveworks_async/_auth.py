@@ -8,6 +8,7 @@ makes a single 401 replay worthwhile. No source ever puts a secret in a repr, st
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -114,6 +115,12 @@ class ClientCredentials:
         self.client_id = check_text(client_id, "client_id")
         self._secret = check_text(client_secret, "client_secret")
         self.token_url = None if token_url is None else check_url(token_url, "token_url")
+        if refresh_margin is not None and (
+            isinstance(refresh_margin, bool)
+            or not isinstance(refresh_margin, int | float)
+            or not 0 <= refresh_margin < math.inf  # nan fails too: it would refresh every call
+        ):
+            raise InvalidParameterError("refresh_margin must be a finite number >= 0, or None")
         self._margin = refresh_margin
         self._clock = clock
         self._token: str | None = None

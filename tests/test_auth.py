@@ -260,6 +260,14 @@ async def test_bad_token_url_is_refused(bad: Any) -> None:
         mw.ClientCredentials("client-1", "secret-1", token_url=bad)
 
 
+@pytest.mark.parametrize("bad", ["10", -5, float("nan"), float("inf"), True])
+async def test_bad_refresh_margin_is_refused(bad: Any) -> None:
+    """A bad ``refresh_margin`` fails at construction, not with a bare TypeError after the
+    token request ("10"), nor by refreshing on every call (nan) or using expired tokens (-5)."""
+    with pytest.raises(mw.InvalidParameterError, match="refresh_margin"):
+        mw.ClientCredentials("client-1", "secret-1", refresh_margin=bad)
+
+
 async def test_token_cached_until_shortly_before_expiry(wire: Wire, fake_time: Any) -> None:
     """The token is reused until ``expires_in`` minus the margin (3600 s -> refresh at 3540 s)."""
     server = TokenServer(expires_in=3600)
