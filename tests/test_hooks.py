@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 import pytest_asyncio
 
@@ -194,6 +195,38 @@ async def test_cancelled_call_still_ends_its_events(server: FakeMoveworks, fake_
     assert hooks.names() == ["call_start", "request", "response", "call_end"]
     assert hooks.events[2][1].error == "CancelledError"
     assert hooks.events[3][1].error == "CancelledError"
+
+
+async def test_async_end_hooks_finish_inside_a_cancelled_scope(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """Under a cancelled anyio scope every unshielded await raises again, so an async
+    on_response/on_call_end that awaits (an exporter flush) still runs to its end only
+    because the client shields it."""
+    finished: list[tuple[str, str | None]] = []
+
+    class Flushing(mw.Hooks):
+        scope: anyio.CancelScope | None = None
+
+        def on_request(self, info: mw.RequestInfo) -> None:
+            assert self.scope is not None
+            self.scope.cancel()  # the attempt's first await is cancelled
+
+        async def on_response(self, info: mw.ResponseInfo) -> None:
+            await asyncio.sleep(0)
+            finished.append(("response", info.error))
+
+        async def on_call_end(self, info: mw.CallEndInfo) -> None:
+            await asyncio.sleep(0)
+            finished.append(("call_end", info.error))
+
+    hooks = Flushing()
+    async with _client(server.url, fake_time, hooks=[hooks]) as client:
+        with anyio.CancelScope() as scope:
+            hooks.scope = scope
+            await client.conversations.create()
+        assert scope.cancelled_caught
+    assert finished == [("response", "CancelledError"), ("call_end", "CancelledError")]
 
 
 async def test_hook_exception_propagates_and_nothing_is_sent(
