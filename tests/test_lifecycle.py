@@ -351,6 +351,17 @@ async def test_get_reset_after_request_is_retried(fake_time: Any) -> None:
     assert server.requests == 2
 
 
+async def test_get_reset_every_time_is_not_outcome_unknown(fake_time: Any) -> None:
+    """A GET that keeps being reset fails after its retries with outcome_unknown=False:
+    re-sending a read is always safe, so there is nothing for the caller to check."""
+    async with served(fake_time, lambda n, h: "reset", max_retries=2) as (server, client):
+        with pytest.raises(mw.APIConnectionError) as info:
+            await client.conversations.get("conv_1")
+    assert info.value.outcome_unknown is False
+    # 3 attempts; aiohttp itself resends a GET once on a dropped connection (reliability V7).
+    assert server.requests == 6
+
+
 async def test_redirects_are_not_followed(fake_time: Any) -> None:
     """A 3xx is not followed (it could carry the bearer elsewhere or turn POST into GET)."""
     redirect = (
