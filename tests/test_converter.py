@@ -539,3 +539,23 @@ def test_non_object_response_error_and_acknowledgements(bad: object) -> None:
         with pytest.raises(mw.ResponseValidationError) as info:
             structure(bad, cls)
         assert info.value.path == "$"
+
+
+def test_valid_payload_survives_a_fast_path_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the fast converter wrongly rejects a valid payload, the detailed one's result is used."""
+    from moveworks_async import _converter
+
+    class Broken:
+        def structure(self, data: Any, cls: Any) -> Any:
+            raise KeyError("fast path bug")
+
+    monkeypatch.setattr(_converter, "converter", Broken())
+    payload = {
+        "conversation_id": "conv_1",
+        "created_at": "2025-01-20T10:00:00Z",
+        "updated_at": "2025-01-20T10:00:00Z",
+        "title": "x",
+    }
+    conv = _converter.structure(payload, mw.Conversation)
+    assert conv.conversation_id == "conv_1"
+    assert conv.title == "x"
