@@ -37,6 +37,7 @@ import anyio
 from attrs import frozen
 
 from ._errors import InvalidParameterError, RateLimitError
+from ._validate import check_positive
 
 __all__ = ["Governor", "GovernorSnapshot", "RateGovernor", "WaitCallback"]
 
@@ -99,19 +100,6 @@ class Governor(Protocol):
         ...
 
 
-def _positive(name: str, value: float | None, *, minimum: float = 0.0) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= minimum
-    ):
-        raise InvalidParameterError(f"{name} must be a finite number > {minimum:g}")
-    return float(value)
-
-
 class RateGovernor:
     """Paces the attempts of every task (and every client) that shares it.
 
@@ -170,8 +158,8 @@ class RateGovernor:
         sleep: Callable[[float], Awaitable[object]] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self._ceiling = _positive("rate", rate)
-        self._burst_conf = _positive("burst", burst, minimum=0.999)
+        self._ceiling = check_positive(rate, "rate", optional=True)
+        self._burst_conf = check_positive(burst, "burst", optional=True, minimum=0.999)
         if max_concurrency is not None and (
             type(max_concurrency) is not int or max_concurrency < 1
         ):
@@ -182,14 +170,16 @@ class RateGovernor:
             )
         self._adapt_rate = adaptive in (True, "rate", "both")
         self._adapt_conc = adaptive in ("concurrency", "both")
-        self._backoff_base = float(_positive("backoff_base", backoff_base) or 1.0)
-        self._backoff_cap = float(_positive("backoff_cap", backoff_cap) or 60.0)
+        self._backoff_base = float(
+            check_positive(backoff_base, "backoff_base", optional=True) or 1.0
+        )
+        self._backoff_cap = float(check_positive(backoff_cap, "backoff_cap", optional=True) or 60.0)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
             raise InvalidParameterError("jitter must be a number in [0, 1]")
         self._jitter = float(jitter)
-        self._max_wait = float(_positive("max_wait", max_wait) or 60.0)
-        self._max_pause = float(_positive("max_pause", max_pause) or 3600.0)
-        self._min_rate = float(_positive("min_rate", min_rate) or 0.5)
+        self._max_wait = float(check_positive(max_wait, "max_wait", optional=True) or 60.0)
+        self._max_pause = float(check_positive(max_pause, "max_pause", optional=True) or 3600.0)
+        self._min_rate = float(check_positive(min_rate, "min_rate", optional=True) or 0.5)
         self._clock = clock or time.monotonic
         self._sleep = sleep or anyio.sleep
         self._rng = rng

@@ -25,8 +25,8 @@ from ._models import (
 )
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
-from ._transport import Timeout, _is_seconds
-from ._validate import check_limit, check_text
+from ._transport import Timeout
+from ._validate import check_limit, check_text, is_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -205,7 +205,7 @@ class Responses(_Resource):
         on the error), whatever the server does meanwhile.
         """
         ids(conversation_id=conversation_id, response_id=response_id)
-        if not _is_seconds(timeout):  # nan or inf would poll forever
+        if not is_positive(timeout):  # nan or inf would poll forever
             raise InvalidParameterError("timeout must be a positive, finite number of seconds")
         client = self._client
         deadline = client._clock() + timeout

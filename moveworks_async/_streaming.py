@@ -81,6 +81,7 @@ from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
+from ._validate import check_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -107,20 +108,6 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[StreamContext, StreamReply]
-
-
-def _seconds(value: object, name: str, *, optional: bool) -> float | None:
-    if value is None and optional:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        rule = "a positive number of seconds" + (" or None" if optional else "")
-        raise InvalidParameterError(f"{name} must be {rule}")
-    return float(value)
 
 
 class ResponseStream:
@@ -201,15 +188,15 @@ class ResponseStream:
     ) -> None:
         p = ids(conversation_id=conversation_id)
         body = create_input(client.generation, text, callback_id)
-        self._first_event_timeout = _seconds(
+        self._first_event_timeout = check_positive(
             first_event_timeout, "first_event_timeout", optional=True
         )
-        self._idle_timeout = _seconds(idle_timeout, "idle_timeout", optional=True)
-        self._deadline = _seconds(deadline, "deadline", optional=True)
+        self._idle_timeout = check_positive(idle_timeout, "idle_timeout", optional=True)
+        self._deadline = check_positive(deadline, "deadline", optional=True)
         if type(recover) is not bool:
             raise InvalidParameterError("recover must be a bool")
         self._recover = recover
-        recover_seconds = _seconds(recover_timeout, "recover_timeout", optional=False)
+        recover_seconds = check_positive(recover_timeout, "recover_timeout", optional=False)
         assert recover_seconds is not None
         self._recover_timeout = recover_seconds
         if type(max_event_size) is not int or max_event_size < 1:

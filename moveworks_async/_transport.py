@@ -11,7 +11,6 @@ into a GET or carry the Authorization header to another origin.
 from __future__ import annotations
 
 import asyncio
-import math
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -26,6 +25,7 @@ from ._errors import (
     InvalidParameterError,
     UnexpectedResponseError,
 )
+from ._validate import is_positive
 
 __all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout"]
 
@@ -33,18 +33,8 @@ __all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout
 MAX_BODY = 32 * 1024 * 1024
 
 
-def _is_seconds(value: object) -> bool:
-    # inf and nan are refused: aiohttp turns an infinite timeout into an OverflowError.
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
 def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
-    if value is not None and not _is_seconds(value):
+    if value is not None and not is_positive(value):
         raise InvalidParameterError(f"Timeout.{attribute.name} must be a positive number or None")
 
 
@@ -67,7 +57,7 @@ class Timeout:
             return cls()
         if isinstance(value, Timeout):
             return value
-        if _is_seconds(value):
+        if is_positive(value):
             return cls(total=float(value))
         raise InvalidParameterError("timeout must be a Timeout, a positive number or None")
 

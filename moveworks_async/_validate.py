@@ -9,6 +9,7 @@ and the rule but never echo the value, which may be an attack string or a mispla
 
 from __future__ import annotations
 
+import math
 import re
 
 from ._errors import InvalidParameterError
@@ -19,6 +20,8 @@ __all__ = [
     "check_header_value",
     "check_id",
     "check_limit",
+    "check_positive",
+    "is_positive",
     "check_text",
     "check_token",
     "check_url",
@@ -105,3 +108,29 @@ def check_url(value: object, name: str) -> str:
     if url.user is not None or url.password is not None:
         raise InvalidParameterError(f"{name} must not contain user:password@ credentials")
     return value
+
+
+def is_positive(value: object, minimum: float = 0.0) -> bool:
+    """True for a finite real number above ``minimum`` (bools excluded).
+
+    inf and nan are refused: aiohttp turns an infinite timeout into an OverflowError, and a nan
+    deadline never expires.
+    """
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > minimum
+    )
+
+
+def check_positive(
+    value: object, name: str, *, optional: bool = False, minimum: float = 0.0
+) -> float | None:
+    """Return ``value`` as a float if :func:`is_seconds` holds (or None if ``optional``)."""
+    if value is None and optional:
+        return None
+    if not is_positive(value, minimum):
+        rule = "a positive number" if minimum == 0.0 else f"a number > {minimum:g}"
+        raise InvalidParameterError(f"{name} must be {rule}" + (" or None" if optional else ""))
+    return float(value)  # type: ignore[arg-type]
