@@ -100,6 +100,16 @@ class Governor(Protocol):
         ...
 
 
+def rate_limit_pause(
+    retry_after: float | None, strikes: int, base: float, cap: float, max_pause: float
+) -> float:
+    """How long a 429 pauses a governor: the server's Retry-After (up to ``max_pause``), or
+    without one ``base * 2**strikes`` seconds up to ``cap`` (strikes: 429s in a row)."""
+    if retry_after is not None and retry_after > 0:
+        return min(float(retry_after), max_pause)
+    return min(cap, base * 2.0 ** min(strikes, 30))
+
+
 class RateGovernor:
     """Paces the attempts of every task (and every client) that shares it.
 
@@ -440,8 +450,9 @@ class RateGovernor:
         if retry_after is not None and retry_after > 0:
             asked = min(float(retry_after), self._max_pause)
         if own:
-            if asked is None:
-                asked = min(self._backoff_cap, self._backoff_base * 2.0 ** min(self._strikes, 30))
+            asked = rate_limit_pause(
+                retry_after, self._strikes, self._backoff_base, self._backoff_cap, self._max_pause
+            )
             self._last_pause = asked
             self._strikes += 1
             self._throttles += 1

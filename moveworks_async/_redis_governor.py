@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._errors import GovernorUnavailableError, InvalidParameterError, RateLimitError
-from ._governor import GovernorSnapshot, RateGovernor, WaitCallback
+from ._governor import GovernorSnapshot, RateGovernor, WaitCallback, rate_limit_pause
 
 __all__ = ["RedisRateGovernor"]
 
@@ -341,10 +341,9 @@ class RedisRateGovernor:
         self._rate_limited += 1
         if ticket < 0:
             return await self._fallback.rate_limited(-1 - ticket, retry_after)
-        if retry_after is not None and retry_after > 0:
-            pause = min(float(retry_after), self._max_pause)
-        else:
-            pause = min(self._backoff_cap, self._backoff_base * 2.0 ** min(self._strikes, 30))
+        pause = rate_limit_pause(
+            retry_after, self._strikes, self._backoff_base, self._backoff_cap, self._max_pause
+        )
         try:
             _, report_script = self._redis()
             own, left = await report_script(keys=[self.key], args=[pause, ticket, self._ttl_ms])
