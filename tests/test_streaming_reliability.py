@@ -29,6 +29,8 @@ from _stream_support import (
     scripted,
     settle,
 )
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks, Fault
@@ -238,10 +240,8 @@ async def test_first_event_timeout(server: FakeMoveworks, client: mw.AsyncMovewo
     await _no_leak(server, client)
 
 
-async def test_first_event_timeout_covers_the_reply_headers() -> None:
-    """A server that never sends headers is also bounded by first_event_timeout."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
+async def _hanging_stream_server() -> TestServer:
+    """A started server whose stream endpoint never sends its reply headers."""
 
     async def hang(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
@@ -251,6 +251,12 @@ async def test_first_event_timeout_covers_the_reply_headers() -> None:
     app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", hang)
     test_server = TestServer(app, handler_cancellation=True)
     await test_server.start_server()
+    return test_server
+
+
+async def test_first_event_timeout_covers_the_reply_headers() -> None:
+    """A server that never sends headers is also bounded by first_event_timeout."""
+    test_server = await _hanging_stream_server()
     try:
         async with make_client(str(test_server.make_url("")).rstrip("/")) as client:
             start = anyio.current_time()
@@ -663,17 +669,7 @@ async def test_reset_after_request_is_outcome_unknown(
 
 async def test_deadline_before_the_stream_starts() -> None:
     """The deadline also bounds the time until the reply headers."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
-    async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", hang)
-    test_server = TestServer(app, handler_cancellation=True)
-    await test_server.start_server()
+    test_server = await _hanging_stream_server()
     try:
         async with make_client(str(test_server.make_url("")).rstrip("/")) as client:
             with pytest.raises(mw.APITimeoutError) as info:
