@@ -22,7 +22,7 @@ import attrs
 
 from . import _json
 from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource, token_body
-from ._converter import structure
+from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
     InvalidParameterError,
@@ -147,6 +147,7 @@ class AsyncMoveworks:
         self.assistant_name = check_header_value(assistant_name, "assistant_name")
         self.base_url = check_url(base_url, "base_url").rstrip("/")
         self.generation = Generation.parse(api_version)
+        self._prefix = self.generation.prefix
         self.timeout = Timeout.coerce(timeout)
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
@@ -155,6 +156,8 @@ class AsyncMoveworks:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self.retry_policy = policy
         self._auth = _make_auth(token, auth)
+        # A constant bearer is read without a coroutine per attempt (same package, same rules).
+        self._static_token = self._auth._token if type(self._auth) is StaticToken else None
         self._clock = clock or anyio.current_time
         self._sleep = sleep or anyio.sleep
         self._rng = random.random
@@ -284,6 +287,7 @@ class AsyncMoveworks:
         governor = self.governor if authenticated else self._auth_governor
         hooks = self._hooks
         has_body = request.json is not None
+        static = self._static_token
         retries = 0  # retries counted against max_retries
         grace = 0  # free retries of collateral 429s
         sent = 0
@@ -296,14 +300,16 @@ class AsyncMoveworks:
                 else None
             )
             ticket = await governor.acquire(on_wait)
-            if authenticated:
+            if not authenticated:
+                token: str | None = None
+            elif static is not None:
+                token = static  # a StaticToken: no coroutine per attempt for a constant
+            else:
                 try:
-                    token: str | None = await self._auth.get_token()
+                    token = await self._auth.get_token()
                 except BaseException:
                     governor.release(ticket, None)
                     raise
-            else:
-                token = None
             headers = self._headers(token, has_body)
             sent += 1
             if trace is not None:
@@ -553,23 +559,28 @@ class AsyncMoveworks:
         payload = self._decode(reply)
         if key is not None:
             payload = payload.get(key) if isinstance(payload, Mapping) else None
-        return structure(payload, cls, request_id=request_id_from(reply.headers))
+        try:
+            return structure_fast(payload, cls)
+        except Exception:
+            # The request id is only read for the error (a header lookup per name tried).
+            return structure(payload, cls, request_id=request_id_from(reply.headers))
 
     def _decode(self, reply: Reply) -> Any:
         """The JSON body of a successful reply, or UnexpectedResponseError."""
-        request_id = request_id_from(reply.headers)
         content_type = reply.headers.get("Content-Type", "")
         if "json" not in content_type:
             raise UnexpectedResponseError(
                 f"expected JSON, got {content_type or 'no content type'}",
                 status_code=reply.status,
-                request_id=request_id,
+                request_id=request_id_from(reply.headers),
             )
         try:
             return _json.loads(reply.body)
         except ValueError:
             raise UnexpectedResponseError(
-                "reply is not valid JSON", status_code=reply.status, request_id=request_id
+                "reply is not valid JSON",
+                status_code=reply.status,
+                request_id=request_id_from(reply.headers),
             ) from None
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:

@@ -61,7 +61,7 @@ from ._models import (
     UrlAction,
 )
 
-__all__ = ["converter", "structure", "unstructure"]
+__all__ = ["converter", "structure", "structure_fast", "unstructure"]
 
 T = TypeVar("T")
 
@@ -433,6 +433,23 @@ def _first_path(exc: BaseException) -> tuple[str, str]:
     return str(exc), "$"
 
 
+#: The fast converter's hook per target type, looked up once (cattrs' dispatch costs more
+#: than the structuring of a small model). Only the package's own model types are keys.
+_fast_hooks: dict[Any, Callable[[Any, Any], Any]] = {}
+
+
+def structure_fast(data: Any, cls: type[T]) -> T:
+    """Convert decoded JSON into ``cls`` through the fast converter, or raise *any* exception.
+
+    The hot path of replies and events: the caller falls back to :func:`structure` (which
+    re-runs the payload for a ``ResponseValidationError`` with a path) only when this raises.
+    """
+    hook = _fast_hooks.get(cls)
+    if hook is None:
+        hook = _fast_hooks[cls] = converter.get_structure_hook(cls)
+    return hook(data, cls)  # type: ignore[no-any-return]
+
+
 def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     """Convert decoded JSON into ``cls``.
 
@@ -441,7 +458,7 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
             names the first offending field.
     """
     try:
-        return converter.structure(data, cls)
+        return structure_fast(data, cls)
     except Exception:
         pass
     if attrs.has(cls) and not isinstance(data, Mapping):

@@ -26,7 +26,7 @@ from ._models import (
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._transport import Timeout
-from ._validate import check_limit, check_text, is_positive
+from ._validate import check_id, check_limit, check_text, is_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -170,15 +170,12 @@ class Responses(_Resource):
 
         Never retried after an ambiguous failure: the error then has ``outcome_unknown=True``.
         """
-        p = ids(conversation_id=conversation_id)
-        body = create_input(self._client.generation, text, callback_id)
-        request = Request(
-            "POST",
-            self._path("conversations", p["conversation_id"], "responses"),
-            json=body,
-            idempotent=False,
-        )
-        return await self._client._request_model(request, Response, timeout=timeout)
+        client = self._client
+        cid = check_id(conversation_id, "conversation_id")
+        body = create_input(client.generation, text, callback_id)
+        route = f"{client._prefix}/conversations/{cid}/responses"
+        request = Request("POST", route, json=body, idempotent=False)
+        return await client._request_model(request, Response, timeout=timeout)
 
     async def get(
         self,
@@ -189,9 +186,11 @@ class Responses(_Resource):
         max_retries: int | None = None,
     ) -> Response:
         """Get the current state and outputs of a response."""
-        p = ids(conversation_id=conversation_id, response_id=response_id)
-        route = self._path("conversations", p["conversation_id"], "responses", p["response_id"])
-        return await self._client._request_model(
+        client = self._client
+        cid = check_id(conversation_id, "conversation_id")
+        rid = check_id(response_id, "response_id")
+        route = f"{client._prefix}/conversations/{cid}/responses/{rid}"
+        return await client._request_model(
             Request("GET", route), Response, timeout=timeout, max_retries=max_retries
         )
 
