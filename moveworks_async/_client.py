@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -51,6 +51,23 @@ logger = logging.getLogger("moveworks_async")
 T = TypeVar("T")
 #: One attempt: given the request headers, either a success value or the failed reply.
 Attempt = Callable[[dict[str, str]], Awaitable[tuple[Reply | None, T | None]]]
+
+
+class _Send:
+    """A plain attempt as data: one ``transport.request`` whose 2xx reply is the value.
+
+    Most calls are this; the attempt loop runs it inline, without a closure (a function and
+    five cells kept alive per call in flight, which the cyclic GC then scans) and without a
+    coroutine level of its own.
+    """
+
+    __slots__ = ("data", "timeout", "url")
+
+    def __init__(self, url: str, data: bytes | None, timeout: Timeout) -> None:
+        self.url = url
+        self.data = data
+        self.timeout = timeout
+
 
 try:
     _VERSION = version("moveworks-async")
@@ -172,6 +189,8 @@ class AsyncMoveworks:
             pool = max_connections if session is None else _pool_size(session)
             governor = RateGovernor(max_concurrency=pool or None, clock=clock, sleep=sleep)
         self.governor: Governor = governor
+        #: The governor's non-waiting turn, if it has one (``RateGovernor.try_acquire``).
+        self._try_acquire: Callable[[], int | None] | None = getattr(governor, "try_acquire", None)
         self._auth_governor = RateGovernor(adaptive=False, clock=clock, sleep=sleep)
         runner = HookRunner(hooks) if hooks is not None else None
         self._hooks = runner if runner else None
@@ -233,25 +252,39 @@ class AsyncMoveworks:
             headers["Authorization"] = "Bearer " + token
         return headers
 
-    async def _execute(
+    def _execute(
         self,
         request: Request,
-        attempt: Attempt[T],
+        attempt: Attempt[T] | _Send,
         *,
         max_retries: int | None = None,
         authenticated: bool = True,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``attempt`` under auth, governor and retry policy until success or a final error.
 
         Every attempt takes a turn from the governor and reports back to it. A 429 is handed
         to the governor, which pauses every task sharing it, instead of being slept on here.
         With hooks, each call, attempt, retry and governor wait is reported to them.
+
+        Returns the coroutine to await (a plain function: without hooks, the hot path, the
+        caller awaits the attempt loop itself, one coroutine level less per call).
         """
         if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
             raise InvalidParameterError("max_retries must be an int >= 0")
+        if self._hooks is None:
+            return self._attempts(request, attempt, max_retries, authenticated, None)
+        return self._traced(request, attempt, max_retries, authenticated)
+
+    async def _traced(
+        self,
+        request: Request,
+        attempt: Attempt[T] | _Send,
+        max_retries: int | None,
+        authenticated: bool,
+    ) -> T:
+        """The attempt loop wrapped in the call-level hooks (``on_call_start``/``_end``)."""
         hooks = self._hooks
-        if hooks is None:
-            return await self._attempts(request, attempt, max_retries, authenticated, None)
+        assert hooks is not None
         trace = _Trace(hooks.next_call_id(), self._clock())
         if hooks.on_call_start:
             await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
@@ -270,7 +303,7 @@ class AsyncMoveworks:
     async def _attempts(
         self,
         request: Request,
-        attempt: Attempt[T],
+        attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
         trace: _Trace | None,
@@ -288,18 +321,24 @@ class AsyncMoveworks:
         hooks = self._hooks
         has_body = request.json is not None
         static = self._static_token
+        send = attempt if type(attempt) is _Send else None
+        transport = self._transport
         retries = 0  # retries counted against max_retries
         grace = 0  # free retries of collateral 429s
         sent = 0
         started = 0.0
         replayed = False
+        try_acquire = self._try_acquire if authenticated else None
         while True:
-            on_wait = (
-                self._waiter(request, sent + 1, trace)
-                if trace is not None or logger.isEnabledFor(logging.DEBUG)
-                else None
-            )
-            ticket = await governor.acquire(on_wait)
+            # A free turn is taken without a coroutine; waiting goes through acquire().
+            ticket = try_acquire() if try_acquire is not None else None
+            if ticket is None:
+                on_wait = (
+                    self._waiter(request, sent + 1, trace)
+                    if trace is not None or logger.isEnabledFor(logging.DEBUG)
+                    else None
+                )
+                ticket = await governor.acquire(on_wait)
             if not authenticated:
                 token: str | None = None
             elif static is not None:
@@ -324,7 +363,24 @@ class AsyncMoveworks:
                         raise
                 started = self._clock()
             try:
-                failure, value = await attempt(headers)
+                if send is None:
+                    failure, value = await attempt(headers)  # type: ignore[operator]
+                else:
+                    reply: Reply = await transport.request(
+                        request.method, send.url, headers, send.data, request.params, send.timeout
+                    )
+                    if logger.isEnabledFor(logging.DEBUG):
+                        logger.debug(
+                            "%s %s -> %d (request id %s)",
+                            request.method,
+                            request.path,
+                            reply.status,
+                            request_id_from(reply.headers),
+                        )
+                    if 200 <= reply.status < 300:
+                        failure, value = None, reply
+                    else:
+                        failure, value = reply, None
             except APIConnectionError as exc:
                 governor.release(ticket, None)
                 if trace is not None:
@@ -355,9 +411,9 @@ class AsyncMoveworks:
                 budget.on_success()
                 if trace is not None:
                     # A Reply, a StreamReply, or a tuple ending with one (streams).
-                    reply = value[-1] if isinstance(value, tuple) and value else value
-                    status = getattr(reply, "status", 200)
-                    request_id = request_id_from(getattr(reply, "headers", None) or {})
+                    last = value[-1] if isinstance(value, tuple) and value else value
+                    status = getattr(last, "status", 200)
+                    request_id = request_id_from(getattr(last, "headers", None) or {})
                     await self._hook_response(
                         trace, request, sent, status, request_id, started, None
                     )
@@ -514,36 +570,20 @@ class AsyncMoveworks:
                 error,
             )
 
-    async def _request(
+    def _request(
         self,
         request: Request,
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
-    ) -> Reply:
-        """Send ``request`` and return its successful reply (raises the typed error otherwise)."""
-        url = self.base_url + request.path
+    ) -> Coroutine[Any, Any, Reply]:
+        """Send ``request`` and return its successful reply (raises the typed error otherwise).
+
+        A plain function returning the attempt loop's coroutine (see :meth:`_execute`)."""
         data = _json.dumps(request.json) if request.json is not None else None
         call_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
-        transport = self._transport
-
-        async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:
-            reply = await transport.request(
-                request.method, url, headers, data, request.params, call_timeout
-            )
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %d (request id %s)",
-                    request.method,
-                    request.path,
-                    reply.status,
-                    request_id_from(reply.headers),
-                )
-            if 200 <= reply.status < 300:
-                return None, reply
-            return reply, None
-
-        return await self._execute(request, attempt, max_retries=max_retries)
+        send = _Send(self.base_url + request.path, data, call_timeout)
+        return self._execute(request, send, max_retries=max_retries)
 
     async def _request_model(
         self,

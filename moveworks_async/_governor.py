@@ -253,13 +253,23 @@ class RateGovernor:
 
     # --- acquire -----------------------------------------------------------------------------
 
-    async def acquire(self, on_wait: WaitCallback | None = None) -> int:
-        """Wait until this governor lets one more attempt go; return its ticket."""
+    def try_acquire(self) -> int | None:
+        """A ticket if one more attempt may go right now without waiting, else None.
+
+        The client's hot path: no pause, no known rate to pace, a free concurrency slot and
+        nobody queued for one. Otherwise the caller must ``await acquire()``."""
         if self._fast and self._in_flight < self._cap and not self._slot_waiters:
             if not self._in_flight:
                 self._busy(self._clock())
             self._in_flight += 1
             return self._epoch
+        return None
+
+    async def acquire(self, on_wait: WaitCallback | None = None) -> int:
+        """Wait until this governor lets one more attempt go; return its ticket."""
+        ticket = self.try_acquire()
+        if ticket is not None:
+            return ticket
         return await self._acquire_slow(on_wait)
 
     def _busy(self, now: float) -> None:

@@ -305,7 +305,15 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as response:
                 sent = True
-                body = await _read_body(response)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= MAX_BODY
+                    and "Content-Encoding" not in response.headers
+                ):
+                    body = await response.read()  # the common case, inline: exact size, in cap
+                else:
+                    body = await _read_body(response)
                 return Reply(response.status, response.headers, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             ambiguous = sent or not isinstance(exc, aiohttp.ClientConnectorError)

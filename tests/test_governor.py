@@ -133,6 +133,30 @@ async def test_default_governor_lets_everything_through_without_waiting(vt: Virt
     assert (snap.in_flight, snap.waiting, snap.rate, snap.pause_until) == (0, 0, None, None)
 
 
+async def test_try_acquire_gives_a_free_turn_without_waiting(vt: VirtualTime) -> None:
+    """try_acquire: a ticket while a turn is free, None once the concurrency cap is reached."""
+    g = gov(vt, max_concurrency=2)
+    first, second = g.try_acquire(), g.try_acquire()
+    assert first is not None and second is not None
+    assert g.try_acquire() is None  # the cap: the caller has to await acquire()
+    assert g.snapshot().in_flight == 2
+    g.release(first, 200)
+    assert g.try_acquire() is not None
+    assert vt.sleeps == []
+
+
+async def test_try_acquire_refuses_while_paused_or_paced(vt: VirtualTime) -> None:
+    """A 429 pause, or a configured rate to pace, always goes through acquire()."""
+    g = gov(vt)
+    ticket = g.try_acquire()
+    assert ticket is not None
+    await g.rate_limited(ticket, 2.0)
+    g.release(ticket, 429)
+    assert g.try_acquire() is None
+    assert g.snapshot().in_flight == 0  # a refused try takes nothing
+    assert gov(vt, rate=10.0).try_acquire() is None
+
+
 # --- the shared 429 pause ---------------------------------------------------------------------
 
 

@@ -504,6 +504,49 @@ class _CollateralGovernor:
         return GovernorSnapshot(None, None, None, 0, 0, None, 0.0, self.reports, 0)
 
 
+class _CountingGovernor(mw.RateGovernor):
+    """A RateGovernor that counts which entry the client used for each turn."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tries = self.waits = 0
+
+    def try_acquire(self) -> int | None:
+        self.tries += 1
+        return super().try_acquire()
+
+    async def acquire(self, on_wait: Any = None) -> int:
+        self.waits += 1
+        return await super().acquire(on_wait)
+
+
+async def test_client_takes_free_turns_with_try_acquire(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """A free turn is taken with try_acquire(); acquire() only when the governor says wait."""
+    governor = _CountingGovernor(max_concurrency=1)
+    async with _client(server.url, fake_time, governor=governor) as client:
+        cid, rid = await _conversation_and_response(client)
+        before = governor.tries
+        await client.responses.get(cid, rid)
+        assert (governor.tries - before, governor.waits) == (1, 0)
+        await asyncio.gather(*(client.responses.get(cid, rid) for _ in range(3)))
+    assert governor.waits >= 2  # the cap of 1 made the others wait in acquire()
+    assert governor.snapshot().in_flight == 0
+
+
+async def test_governor_without_try_acquire_is_awaited(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """try_acquire is optional: a Governor with acquire() only works as before."""
+    governor = _CollateralGovernor(own=True)
+    assert not hasattr(governor, "try_acquire")
+    async with _client(server.url, fake_time, governor=governor) as client:
+        cid, rid = await _conversation_and_response(client)
+        got = await client.responses.get(cid, rid)
+    assert got.response_id == rid
+
+
 async def test_collateral_429_does_not_use_up_a_retry(
     server: FakeMoveworks, fake_time: Any
 ) -> None:
