@@ -97,6 +97,9 @@ DEFAULT_TEE_BUFFER: Final = 1024
 
 _NEW, _OPEN, _CLOSED = 0, 1, 2
 _INF: Final = math.inf
+#: Seconds the end of the body may lag the terminal event before the connection is closed
+#: rather than pooled (see ResponseStream._after_end).
+_EOF_GRACE: Final = 0.05
 
 _REASONS: Final = {
     "eof": "the stream ended before its terminal event",
@@ -432,6 +435,7 @@ class ResponseStream:
                     return event
                 events = self._events  # a gap empties the buffer
             if self._final is not None:
+                await self._after_end()
                 raise StopAsyncIteration
             if self._error is not None:
                 raise self._error
@@ -582,14 +586,36 @@ class ResponseStream:
 
     # --- endings -----------------------------------------------------------------------------
 
-    def _close_reply(self) -> None:
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
             self._timer_at = _INF
+
+    def _close_reply(self) -> None:
+        self._stop_timer()
         reply = self._reply
         if reply is not None:
             self._reply = None
+            reply.close()
+
+    async def _after_end(self) -> None:
+        """After the terminal event: give the end of the body a moment, then let the reply go.
+
+        aiohttp returns a connection to the pool only once the body has ended, and a server
+        normally ends it right after the terminal event (the same or the next TCP segment).
+        Waiting up to ``_EOF_GRACE`` for that spares the next call a new TCP and TLS
+        handshake; a server that keeps the body open just gets its connection closed.
+        """
+        reply = self._reply
+        if reply is None:
+            return
+        self._reply = None
+        try:
+            if not reply.ended:
+                with anyio.move_on_after(_EOF_GRACE):
+                    await reply.wait_eof()
+        finally:
             reply.close()
 
     def _finish(self, response: Response) -> None:
@@ -602,7 +628,7 @@ class ResponseStream:
             outputs[key if key is not None else object()] = output
         self._events = []
         self._index = 0
-        self._close_reply()
+        self._stop_timer()  # the reply stays until _after_end(), which lets it go
 
     def _interrupt(self, reason: str) -> None:
         """The stream cannot be read further; remember why (recovery happens in _next)."""
@@ -711,7 +737,9 @@ class ResponseStream:
             raise RuntimeError("this ResponseStream was closed before its end")
         self._busy = True
         try:
-            return await self._drain(None)
+            final = await self._drain(None)
+            await self._after_end()
+            return final
         finally:
             self._busy = False
 

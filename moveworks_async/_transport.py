@@ -11,6 +11,7 @@ into a GET or carry the Authorization header to another origin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -102,9 +103,32 @@ class StreamReply:
             error = _mapped(exc, ambiguous=True)
         raise error
 
+    @property
+    def ended(self) -> bool:
+        """True once the whole body has been received (the connection is then reusable)."""
+        return self._response.content.is_eof()
+
+    async def wait_eof(self) -> None:
+        """Wait until the body has ended; a broken connection counts as ended (the caller
+        is done with the body and closes it next)."""
+        with contextlib.suppress(aiohttp.ClientError):
+            await self._response.content.wait_eof()
+
     def close(self) -> None:
-        """Close the connection now (it cannot be reused mid-body)."""
-        self._response.close()
+        """Let the connection go now; never suspends (see :func:`_let_go`)."""
+        _let_go(self._response)
+
+
+def _let_go(response: aiohttp.ClientResponse) -> None:
+    """End a streaming response: its connection back to the pool if the body was read to its
+    end, closed otherwise.
+
+    ``release()`` rather than ``close()``: aiohttp itself closes the connection unless the body
+    is complete and nothing follows it (``ResponseHandler.should_close``), so a stream left
+    half-read is never pooled, while one that ended cleanly spares the next stream a new TCP
+    (and TLS) handshake.
+    """
+    response.release()
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -219,11 +243,10 @@ class StreamContext:
         self.close()
 
     def close(self) -> None:
-        """Close the response if it was opened (idempotent; never suspends)."""
+        """Let the response go if it was opened (idempotent; never suspends)."""
         response, self._response = self._response, None
         if response is not None:
-            # close(), not release(): a half-read stream must not go back to the pool.
-            response.close()
+            _let_go(response)
 
 
 class AiohttpTransport:

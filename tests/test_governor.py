@@ -137,7 +137,8 @@ async def test_try_acquire_gives_a_free_turn_without_waiting(vt: VirtualTime) ->
     """try_acquire: a ticket while a turn is free, None once the concurrency cap is reached."""
     g = gov(vt, max_concurrency=2)
     first, second = g.try_acquire(), g.try_acquire()
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert g.try_acquire() is None  # the cap: the caller has to await acquire()
     assert g.snapshot().in_flight == 2
     g.release(first, 200)

@@ -848,3 +848,65 @@ def _pooled(client: mw.AsyncMoveworks) -> int:
     if session is None or session.connector is None:
         return 0
     return sum(len(v) for v in session.connector._conns.values())
+
+
+# --- connection reuse ------------------------------------------------------------------------
+
+
+async def test_completed_streams_reuse_one_connection(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """A stream read to its end gives its connection back to the pool: three streams in a row
+    and the calls around them share one TCP connection (no new handshake per stream)."""
+    cid = await _conversation(client)
+    for _ in range(3):
+        async with client.responses.stream(cid, text="hi") as stream:
+            final = await stream.final_response()
+        assert final.status == mw.ResponseStatus.COMPLETED
+        await client.conversations.get(cid)
+    assert server.stats.connections_accepted == 1
+    await _no_leak(server, client)
+
+
+async def test_abandoned_stream_connection_is_closed_not_pooled(
+    server: FakeMoveworks, client: mw.AsyncMoveworks
+) -> None:
+    """Leaving a stream mid-body closes its connection: it is never handed to the next call."""
+    cid = await _conversation(client)
+    server.stream_delay = 0.5  # the body is far from its end after the first event
+    async with client.responses.stream(cid, text="hi") as stream:
+        first = await anext(aiter(stream))
+        assert isinstance(first, mw.ResponseCreated)
+    assert acquired(client) == 0
+    assert _pooled(client) == 0
+    assert await settle(lambda: server.stats.open_connections == 0)
+    await client.conversations.get(cid)  # a fresh connection, not the half-read one
+    assert server.stats.connections_accepted == 2
+
+
+@pytest.mark.parametrize("read", ["iterate", "final_response"])
+async def test_body_ending_just_after_the_terminal_event_is_pooled(read: str) -> None:
+    """The server ends the body 20 ms after COMPLETED: the stream waits for that end, so the
+    connection goes back to the pool instead of being closed (aiohttp pools only at EOF)."""
+    async with scripted([*happy_events(), 0.02]) as (_, client):
+        async with client.responses.stream(CID, text="q") as stream:
+            if read == "iterate":
+                events = await collect(stream)
+                assert isinstance(events[-1], mw.ResponseCompleted)
+            else:
+                assert (await stream.final_response()).text == FINAL_TEXT
+        assert acquired(client) == 0
+        assert _pooled(client) == 1
+
+
+async def test_body_left_open_after_the_terminal_event_is_closed_promptly() -> None:
+    """A server that keeps the body open after COMPLETED costs the consumer at most a short
+    grace, then the connection is closed (never pooled half-read)."""
+    async with scripted([*happy_events(), 5.0]) as (_server, client):
+        start = anyio.current_time()
+        async with client.responses.stream(CID, text="q") as stream:
+            events = await collect(stream)
+        assert anyio.current_time() - start < 1.0
+        assert isinstance(events[-1], mw.ResponseCompleted)
+        assert acquired(client) == 0
+        assert _pooled(client) == 0

@@ -53,7 +53,9 @@ class Stats:
     :meth:`requests_per_second` buckets API requests only (the population the token bucket
     limits). ``creates`` counts responses actually created (plain and stream creates).
     ``open_connections`` follows TCP connections as the server's protocol sees them open and
-    close; it is only tracked when the server was started with :meth:`FakeMoveworks.start`.
+    close, ``connections_accepted`` counts every one accepted (a client that reuses pooled
+    connections keeps it low); both are only tracked when the server was started with
+    :meth:`FakeMoveworks.start`.
     """
 
     clock: Callable[[], float] = attrs.field(repr=False)
@@ -64,6 +66,7 @@ class Stats:
     rate_limited: int = 0
     open_connections: int = 0
     max_open_connections: int = 0
+    connections_accepted: int = 0
     stream_opened: int = 0
     stream_closed: int = 0
     _per_second: Counter[int] = attrs.field(factory=Counter, repr=False)
@@ -79,6 +82,7 @@ class Stats:
     def connection_opened(self) -> None:
         """Count a TCP connection the server accepted."""
         self.open_connections += 1
+        self.connections_accepted += 1
         self.max_open_connections = max(self.max_open_connections, self.open_connections)
 
     def connection_closed(self) -> None:
@@ -90,6 +94,7 @@ class Stats:
         self.requests_total = self.creates = self.token_requests = self.rate_limited = 0
         self.stream_opened = self.stream_closed = 0
         self.max_open_connections = self.open_connections
+        self.connections_accepted = 0
         self.creates_per_conversation.clear()
         self._per_second.clear()
 
@@ -104,6 +109,7 @@ class Stats:
             "rate_limited": self.rate_limited,
             "open_connections": self.open_connections,
             "max_open_connections": self.max_open_connections,
+            "connections_accepted": self.connections_accepted,
             "stream_opened": self.stream_opened,
             "stream_closed": self.stream_closed,
             "requests_per_second": {str(k): v for k, v in per_second.items()},
