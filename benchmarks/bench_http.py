@@ -2,7 +2,9 @@
 
 Variants, each in its own long-lived worker process pinned to CPU 0, against ``benchmarks.server``
 on CPU 1: ``moveworks_async`` (the SDK), ``aiohttp`` (raw: same connector limit, same headers,
-the body read and parsed with the same JSON decoder), ``httpx.AsyncClient`` and openai-python's
+the body read and parsed with the same JSON decoder), ``aiohttp+models`` (the same plus this
+package's conversion of the body into its typed models: the floor for any typed client on
+aiohttp, nothing else of the SDK), ``httpx.AsyncClient`` and openai-python's
 ``AsyncOpenAI`` (``client.post/get(path, cast_to=object)``: its full request stack, JSON
 parsing included, ``max_retries=0``). Every pool allows ``LIMIT`` connections.
 
@@ -23,7 +25,7 @@ from . import payloads
 from ._common import Row, Server, Worker, fmt_mmm, human, mmm, process_cpu, rotate, worker_main
 
 LIMIT = 1000
-VARIANTS = ("moveworks_async", "aiohttp", "httpx", "openai")
+VARIANTS = ("moveworks_async", "aiohttp", "aiohttp+models", "httpx", "openai")
 BASELINE = "aiohttp"
 RESPONSE_ID = "resp_0000000001"
 QUESTION = "How do I reset my VPN password?"
@@ -62,10 +64,21 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
             return await responses.get(payloads.CONV, RESPONSE_ID)
 
         return create, get, client.aclose
-    if kind == "aiohttp":
+    if kind in ("aiohttp", "aiohttp+models"):
         import aiohttp
 
         from moveworks_async._json import loads
+
+        if kind == "aiohttp+models":
+            # The typed floor: raw aiohttp plus this package's model conversion of the body,
+            # and nothing else (no auth, governor, retries, validation or error mapping).
+            from moveworks_async._converter import structure_fast
+            from moveworks_async._models import Response
+
+            def parse(data: bytes) -> Any:
+                return structure_fast(loads(data), Response)
+        else:
+            parse = loads
 
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=LIMIT, limit_per_host=0),
@@ -77,14 +90,14 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
                 data = await r.read()
                 if r.status != 200:
                     raise RuntimeError(f"status {r.status}")
-                return loads(data)
+                return parse(data)
 
         async def get() -> Any:
             async with session.get(get_url, headers=HEADERS) as r:
                 data = await r.read()
                 if r.status != 200:
                     raise RuntimeError(f"status {r.status}")
-                return loads(data)
+                return parse(data)
 
         return create, get, session.close
     if kind == "httpx":

@@ -2,7 +2,9 @@
 
 ``moveworks_async`` (``async with client.responses.stream(...) as s: async for event in s``,
 every event a typed model) against raw aiohttp reading ``response.content.iter_any()`` and
-splitting lines by hand (counting ``data:`` lines, no JSON, no typing: a floor on the work).
+splitting lines by hand (counting ``data:`` lines, no JSON, no typing: a floor on the work),
+and ``aiohttp+typed``: the same read loop feeding this package's SSE decoder, ``loads`` and
+``parse_event`` (the floor for typed events, without the stream's state machine).
 
 Cases: one 10,000-event stream (read three times in a row per measurement), and 200
 concurrent 50-event streams; each with the server writing 16 events per write (the client is
@@ -22,7 +24,7 @@ from typing import Any
 from . import payloads
 from ._common import Row, Server, Worker, fmt_mmm, human, mmm, process_cpu, rotate, worker_main
 
-VARIANTS = ("moveworks_async", "aiohttp")
+VARIANTS = ("moveworks_async", "aiohttp", "aiohttp+typed")
 BASELINE = "aiohttp"
 LIMIT = 1000
 QUESTION = "How do I reset my VPN password?"
@@ -49,7 +51,7 @@ async def _client(kind: str, url: str) -> tuple[StreamFn, Callable[[], Awaitable
             return count
 
         return read_sdk, client.aclose
-    if kind == "aiohttp":
+    if kind in ("aiohttp", "aiohttp+typed"):
         import aiohttp
 
         session = aiohttp.ClientSession(
@@ -64,6 +66,30 @@ async def _client(kind: str, url: str) -> tuple[StreamFn, Callable[[], Awaitable
             "Authorization": "Bearer bench-token",
         }
         base = url + payloads.PREFIX
+
+        if kind == "aiohttp+typed":
+            # The typed floor: the same read loop feeding this package's SSE decoder, JSON
+            # decoding and event typing, without the stream's state machine (no timeouts,
+            # sequence checks, recovery, or per-stream context).
+            from moveworks_async._events import parse_event
+            from moveworks_async._json import loads
+            from moveworks_async._sse import SSEDecoder
+
+            async def read_typed(cid: str) -> int:
+                count = 0
+                decoder = SSEDecoder()
+                async with session.post(
+                    f"{base}/conversations/{cid}/responses/stream", data=body, headers=headers
+                ) as r:
+                    if r.status != 200:
+                        raise RuntimeError(f"status {r.status}")
+                    async for chunk in r.content.iter_any():
+                        for sse in decoder.feed(chunk):
+                            parse_event(sse.event, loads(sse.data))
+                            count += 1
+                return count
+
+            return read_typed, session.close
 
         async def read_raw(cid: str) -> int:
             count = 0
@@ -175,7 +201,7 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[Row], lis
                 Row(
                     "2",
                     f"stream {title}",
-                    kind + (" (typed)" if is_sdk else " (lines only)"),
+                    kind + (" (typed)" if is_sdk else " (lines only)" if kind == BASELINE else ""),
                     f"{human(mmm(eps)[1])} events/s, {mmm(cpu)[1]:.2f} µs CPU/event"
                     + (f", server {mmm(srv)[1] * 100:.0f}%" if srv else "")
                     + (f", {errors} errors" if errors else ""),
