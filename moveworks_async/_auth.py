@@ -133,12 +133,25 @@ class ClientCredentials:
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, client_secret=<redacted>)"
 
-    def bind(self, fetch: TokenFetcher, base_url: str) -> None:
-        """Attach the client's transport; called by ``AsyncMoveworks``."""
-        self._fetch = fetch
-        self._default_url = base_url.rstrip("/") + "/oauth/v1/token"
+    def bind(self, fetch: TokenFetcher, base_url: str) -> TokenSource:
+        """Attach a client's transport; called by ``AsyncMoveworks``.
+
+        Returns that client's view of these credentials: the token, its refresh schedule and
+        the single-flight lock stay shared by every client bound to them, but a refresh asked
+        for through the view goes through that client's transport (so closing one client
+        never breaks another that shares the credentials). :meth:`get_token` on the object
+        itself uses the most recently bound client.
+        """
+        url = base_url.rstrip("/") + "/oauth/v1/token"
+        self._fetch, self._default_url = fetch, url
+        return _BoundCredentials(self, fetch, url)
 
     async def get_token(self) -> str:
+        if self._fetch is None or self._default_url is None:
+            raise RuntimeError("ClientCredentials must be used through AsyncMoveworks")
+        return await self._get_token(self._fetch, self._default_url)
+
+    async def _get_token(self, fetch: TokenFetcher, default_url: str) -> str:
         token = self._token
         if token is not None and self._clock() < self._refresh_at:
             return token
@@ -147,7 +160,7 @@ class ClientCredentials:
             token = self._token
             if token is not None and self._clock() < self._refresh_at:
                 return token
-            return await self._refresh()
+            return await self._refresh(fetch, default_url)
 
     def invalidate(self, token: str) -> bool:
         # Only the token that failed is dropped: 1,000 tasks failing with the same old token
@@ -156,23 +169,41 @@ class ClientCredentials:
             self._token = None
         return True
 
-    async def _refresh(self) -> str:
-        if self._fetch is None or self._default_url is None:
-            raise RuntimeError("ClientCredentials must be used through AsyncMoveworks")
-        url = self.token_url or self._default_url
+    async def _refresh(self, fetch: TokenFetcher, default_url: str) -> str:
+        url = self.token_url or default_url
         form = {
             "client_id": self.client_id,
             "client_secret": self._secret,
             "grant_type": "client_credentials",
         }
         started = self._clock()
-        payload = await self._fetch(url, form)
+        payload = await fetch(url, form)
         self.refreshes += 1
         token, expires_in = _parse_token(payload)
         margin = self._margin if self._margin is not None else min(60.0, expires_in / 5.0)
         self._token = token
         self._refresh_at = started + max(expires_in - margin, 0.0)
         return token
+
+
+class _BoundCredentials:
+    """One client's view of shared :class:`ClientCredentials` (see ``ClientCredentials.bind``)."""
+
+    __slots__ = ("_credentials", "_fetch", "_url")
+
+    def __init__(self, credentials: ClientCredentials, fetch: TokenFetcher, url: str) -> None:
+        self._credentials = credentials
+        self._fetch = fetch
+        self._url = url
+
+    async def get_token(self) -> str:
+        return await self._credentials._get_token(self._fetch, self._url)
+
+    def invalidate(self, token: str) -> bool:
+        return self._credentials.invalidate(token)
+
+    def __repr__(self) -> str:
+        return repr(self._credentials)
 
 
 def _parse_token(payload: Any) -> tuple[str, float]:

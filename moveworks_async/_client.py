@@ -197,7 +197,8 @@ class AsyncMoveworks:
         self._budget = RetryBudget()
         self._transport = AiohttpTransport(session, max_connections=max_connections)
         if isinstance(self._auth, ClientCredentials):
-            self._auth.bind(self._fetch_token, self.base_url)
+            # This client's view: shared token and refresh, refreshed through this client.
+            self._auth = self._auth.bind(self._fetch_token, self.base_url)
         self._base_headers = {
             "Assistant-Name": self.assistant_name,
             "Accept": "application/json",

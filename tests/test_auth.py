@@ -287,6 +287,26 @@ async def test_token_cached_until_shortly_before_expiry(wire: Wire, fake_time: A
     ]
 
 
+async def test_shared_credentials_survive_closing_the_other_client(
+    wire: Wire, fake_time: Any
+) -> None:
+    """Two clients share one ClientCredentials: the token is shared, and after the client
+    bound last is closed the other still refreshes, through its own transport."""
+    server = TokenServer(expires_in=3600)
+    wire.serve(server)
+    creds = credentials(fake_time)
+    async with make_client(fake_time, creds) as first:
+        async with make_client(fake_time, creds) as second:
+            await first.conversations.get("conv_1")
+            await second.conversations.get("conv_1")
+            assert server.issued == 1  # one token for both clients
+        assert second.is_closed
+        fake_time.now += 3541  # past the refresh point: the next call must refresh
+        await first.conversations.get("conv_1")
+        assert server.issued == 2
+    assert repr(first).count("<redacted>") == 1
+
+
 async def test_short_lived_token_refreshed_early(wire: Wire, fake_time: Any) -> None:
     """A 60 s token is refreshed a fifth of its life early (at 48 s)."""
     server = TokenServer(expires_in=60)
