@@ -13,6 +13,7 @@ import math
 import socket
 import struct
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
@@ -21,13 +22,16 @@ from typing import Any, Final
 from aiohttp import web
 
 from . import _faults as f
+from ._stats import Stats
 from ._wire import Generation, dumps, error_response, flat_error, trace_id
 
 __all__ = [
     "UNKNOWN_KEY",
     "abort_connection",
     "add_unknown_fields",
+    "CORRUPT_BYTES",
     "apply_plain_faults",
+    "compressor",
     "gate_response",
     "html_page",
     "rate_limited_response",
@@ -42,6 +46,10 @@ _FUTURE_OUTPUT: Final = {
         "content": {"type": "FUTURE_CONTENT", "future_content": {"text": "from a newer server"}}
     },
 }
+# After a sync flush the next deflate block starts on a byte boundary; 0xff is BFINAL=1 with
+# the reserved block type 3, which every inflater rejects ("invalid block type").
+CORRUPT_BYTES: Final = b"\xff" * 16
+_WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _FUTURE_ACTION: Final = {"type": "FUTURE_ACTION", "label": "Future", "future_action": {}}
 
 # The documented code for each status (reference section 8.2); 5xx all map to INTERNAL_ERROR.
@@ -143,17 +151,38 @@ def add_unknown_fields(value: Any) -> Any:
     return out
 
 
+def compressor(encoding: str) -> Any:
+    """Return a zlib compressobj producing ``encoding`` (``"gzip"``, or zlib-wrapped ``"deflate"``
+    as HTTP defines it)."""
+    return zlib.compressobj(wbits=_WBITS[encoding])
+
+
+def _compressed(resp: web.Response, body: bytes, fault: f.Compress) -> web.Response:
+    pack = compressor(fault.encoding)
+    packed = pack.compress(body) + pack.flush()
+    headers = dict(resp.headers)
+    headers.pop("Content-Length", None)
+    headers["Content-Encoding"] = fault.encoding
+    return web.Response(body=packed, status=resp.status, headers=headers)
+
+
 async def apply_plain_faults(
     request: web.Request,
     resp: web.Response,
     faults: list[f.Fault],
     pause: Callable[[float], Awaitable[None]],
+    stats: Stats,
 ) -> web.StreamResponse:
-    """Apply unknown-fields and slow-loris faults to a finished JSON reply."""
+    """Apply unknown-fields, compress and slow-loris faults (in that order) to a JSON reply."""
     body = resp.body if isinstance(resp.body, bytes) else b""
     if body and any(isinstance(x, f.UnknownFields) for x in faults):
         body = dumps(add_unknown_fields(json.loads(body)))
         resp = web.Response(body=body, status=resp.status, headers=resp.headers)
+    compress = next((x for x in faults if isinstance(x, f.Compress)), None)
+    if compress is not None:
+        resp = _compressed(resp, body, compress)
+        body = resp.body if isinstance(resp.body, bytes) else b""
+        stats.compressed_replies += 1
     loris = next((x for x in faults if isinstance(x, f.SlowLoris)), None)
     if loris is None:
         return resp

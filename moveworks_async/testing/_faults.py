@@ -10,6 +10,8 @@ Faults are built with the ``Fault.<kind>(...)`` constructors. Each kind says whe
   :meth:`Fault.slow_loris`, :meth:`Fault.unknown_fields`;
 * *stream* faults change the SSE stream of ``POST .../responses/stream``; several combine.
 
+:meth:`Fault.compress` is both a plain and a stream fault.
+
 Which requests a fault hits is decided by ``_injection.FaultRegistry``.
 """
 
@@ -22,6 +24,7 @@ from attrs.validators import ge, gt, in_
 
 __all__ = [
     "Comments",
+    "Compress",
     "CutStream",
     "DuplicateEvents",
     "ErrorEvent",
@@ -185,6 +188,18 @@ class Fault:
         """
         return KeepaliveOnly(interval, duration, then_events)
 
+    @staticmethod
+    def compress(encoding: str = "gzip", corrupt_after: int | None = None) -> Compress:
+        """Send the body with ``Content-Encoding: <encoding>`` (``"gzip"`` or ``"deflate"``).
+
+        Plain replies are compressed whole (``Content-Length`` is the compressed size).
+        Streams are compressed incrementally and flushed (``Z_SYNC_FLUSH``) after every
+        write, so each event can be decoded as soon as it arrives. ``corrupt_after=N``
+        (streams only): after ``N`` events write bytes that are not valid compressed data,
+        then end the body. Combines with the other faults; slow writes send compressed bytes.
+        """
+        return Compress(encoding, corrupt_after)
+
 
 @attrs.frozen
 class RateLimited(Fault):
@@ -334,3 +349,15 @@ class KeepaliveOnly(Fault):
     interval: float = attrs.field(validator=gt(0))
     duration: float = attrs.field(default=60.0, validator=[ge(0), attrs.validators.le(60)])
     then_events: bool = False
+
+
+@attrs.frozen
+class Compress(Fault):
+    """See :meth:`Fault.compress`."""
+
+    plain: ClassVar[bool] = True
+    stream: ClassVar[bool] = True
+    encoding: str = attrs.field(default="gzip", validator=in_(("gzip", "deflate")))
+    corrupt_after: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(ge(0))
+    )

@@ -314,7 +314,7 @@ class FakeMoveworks:
             abort_connection(request)
             return web.Response()
         if plain and isinstance(resp, web.Response):
-            resp = await apply_plain_faults(request, resp, plain, self.pause)
+            resp = await apply_plain_faults(request, resp, plain, self.pause, self.stats)
         return resp
 
     async def _call(

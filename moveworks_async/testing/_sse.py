@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -20,7 +21,7 @@ from aiohttp import web
 
 from . import _faults as f
 from . import _render as render
-from ._chaos import abort_connection, add_unknown_fields
+from ._chaos import CORRUPT_BYTES, abort_connection, add_unknown_fields, compressor
 from ._store import ResponseRecord
 from ._wire import Generation, ServerClosingError
 
@@ -119,7 +120,7 @@ def _first(faults: list[f.Fault], kind: type[_F]) -> _F | None:
 
 
 class _Writer:
-    """Writes stream bytes, honouring line-ending, trickle and slow-loris faults."""
+    """Writes stream bytes, honouring line-ending, compress, trickle and slow-loris faults."""
 
     def __init__(
         self, server: FakeMoveworks, out: web.StreamResponse, faults: list[f.Fault]
@@ -130,6 +131,8 @@ class _Writer:
         self.ending = ending.ending.encode() if ending is not None else b"\n"
         self.trickle = _first(faults, f.Trickle)
         self.loris = _first(faults, f.SlowLoris)
+        compress = _first(faults, f.Compress)
+        self.pack = compressor(compress.encoding) if compress is not None else None
         loop = asyncio.get_running_loop()
         self.clock = loop.time
         self.loris_deadline = self.clock() + (self.loris.max_seconds if self.loris else 0.0)
@@ -137,6 +140,12 @@ class _Writer:
     async def send(self, data: bytes) -> None:
         if self.ending != b"\n":
             data = data.replace(b"\n", self.ending)
+        if self.pack is not None:
+            # A sync flush per write: whatever was sent so far can be decoded at once.
+            data = self.pack.compress(data) + self.pack.flush(zlib.Z_SYNC_FLUSH)
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         if self.loris is not None:
             for i in range(len(data)):
                 if self.clock() >= self.loris_deadline:
@@ -150,6 +159,18 @@ class _Writer:
                 await self.server.pause(self.trickle.delay)
         else:
             await self.out.write(data)
+
+    async def finish(self) -> None:
+        """End the compressed data (its trailer), if the stream is compressed."""
+        if self.pack is not None:
+            pack, self.pack = self.pack, None
+            await self._write(pack.flush())
+
+    async def corrupt(self) -> None:
+        """Write bytes that are not valid compressed data, then end the body."""
+        self.pack = None
+        await self._write(CORRUPT_BYTES)
+        raise _StopStreamError
 
     async def pad_until_deadline(self) -> None:
         """Slow loris: keep dribbling comment bytes until the bound, so the stream never ends."""
@@ -179,6 +200,10 @@ async def stream_response(
         faults = server.faults.take(request.path, resp.conversation_id, False, True)
     plan = _apply_plan_faults(_plan(server, gen, resp), faults)
     cut = _first(faults, f.CutStream)
+    compress = _first(faults, f.Compress)
+    if compress is not None:
+        out.headers["Content-Encoding"] = compress.encoding
+        server.stats.compressed_replies += 1
     opened = False
     try:
         await out.prepare(request)
@@ -209,6 +234,17 @@ async def _write_stream(
     faults: list[f.Fault],
 ) -> None:
     writer = _Writer(server, out, faults)
+    await _write_events(server, writer, resp, plan, faults)
+    await writer.finish()
+
+
+async def _write_events(
+    server: FakeMoveworks,
+    writer: _Writer,
+    resp: ResponseRecord,
+    plan: list[_Planned],
+    faults: list[f.Fault],
+) -> None:
     stall = _first(faults, f.Stall)
     if stall is not None:
         await server.pause(stall.seconds)
@@ -227,6 +263,10 @@ async def _write_stream(
     error_at = min(error.after_events, last) if error is not None else -1
     broken = _first(faults, f.MalformedJson)
     broken_at = min(broken.after_events, last) if broken is not None else -1
+    compress = _first(faults, f.Compress)
+    corrupt_at = -1
+    if compress is not None and compress.corrupt_after is not None:
+        corrupt_at = min(compress.corrupt_after, last)
     comments = _first(faults, f.Comments)
     unknown_fields = _first(faults, f.UnknownFields) is not None
     delay = server.stream_delay
@@ -247,6 +287,8 @@ async def _write_stream(
             await writer.send(KEEPALIVE)
         if index and delay:
             await server.pause(delay)
+        if index == corrupt_at:
+            await writer.corrupt()
         await writer.send(_frame(planned.name, _data(planned, unknown_fields)))
     await writer.pad_until_deadline()
 

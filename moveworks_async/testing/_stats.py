@@ -55,7 +55,8 @@ class Stats:
     ``open_connections`` follows TCP connections as the server's protocol sees them open and
     close, ``connections_accepted`` counts every one accepted (a client that reuses pooled
     connections keeps it low); both are only tracked when the server was started with
-    :meth:`FakeMoveworks.start`.
+    :meth:`FakeMoveworks.start`. ``compressed_replies`` counts replies (plain and stream)
+    sent with a ``Content-Encoding`` by ``Fault.compress``.
     """
 
     clock: Callable[[], float] = attrs.field(repr=False)
@@ -69,6 +70,7 @@ class Stats:
     connections_accepted: int = 0
     stream_opened: int = 0
     stream_closed: int = 0
+    compressed_replies: int = 0
     _per_second: Counter[int] = attrs.field(factory=Counter, repr=False)
 
     def note_api_request(self) -> None:
@@ -92,7 +94,7 @@ class Stats:
     def reset(self) -> None:
         """Zero every counter except the live ``open_connections``."""
         self.requests_total = self.creates = self.token_requests = self.rate_limited = 0
-        self.stream_opened = self.stream_closed = 0
+        self.stream_opened = self.stream_closed = self.compressed_replies = 0
         self.max_open_connections = self.open_connections
         self.connections_accepted = 0
         self.creates_per_conversation.clear()
@@ -112,6 +114,7 @@ class Stats:
             "connections_accepted": self.connections_accepted,
             "stream_opened": self.stream_opened,
             "stream_closed": self.stream_closed,
+            "compressed_replies": self.compressed_replies,
             "requests_per_second": {str(k): v for k, v in per_second.items()},
             "max_requests_per_second": max(per_second.values(), default=0),
         }
