@@ -3,6 +3,10 @@
 Each method validates its arguments (before any I/O), builds a ``Request`` for the client's
 generation and converts the reply. List methods return async iterators that follow
 ``metadata.next_cursor`` page by page; ``limit`` is the page size sent to the API (1-100).
+
+Every method takes the same keyword-only per-call options: ``timeout`` (a ``Timeout`` or total
+seconds, per attempt; ``None``: the client's) and ``max_retries`` (``None``: the client's). A
+list method applies them to each page request and validates them when it is called.
 """
 
 from __future__ import annotations
@@ -38,6 +42,23 @@ T = TypeVar("T")
 _TITLE_MAX = 256
 
 
+def _check_max_retries(value: object) -> int | None:
+    """The rule of ``AsyncMoveworks._execute``, checked early (list iterators, ``wait``)."""
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidParameterError("max_retries must be an int >= 0")
+    return value
+
+
+def _page_options(
+    timeout: Timeout | float | None, max_retries: int | None
+) -> tuple[Timeout | None, int | None]:
+    """Validate a list call's per-page options at call time, before the iterator runs."""
+    return (
+        None if timeout is None else Timeout.coerce(timeout),
+        _check_max_retries(max_retries),
+    )
+
+
 def _page_params(limit: int | None, **extra: str | None) -> dict[str, str]:
     params = {name: value for name, value in extra.items() if value is not None}
     if limit is not None:
@@ -51,11 +72,17 @@ async def _paginate(
     params: dict[str, str],
     key: str,
     cls: type[T],
+    options: tuple[Timeout | None, int | None],
 ) -> AsyncIterator[T]:
-    """Yield every item of every page, following ``metadata.next_cursor``."""
+    """Yield every item of every page, following ``metadata.next_cursor``.
+
+    ``options`` (from :func:`_page_options`): the timeout and max_retries of each page request.
+    """
+    timeout, max_retries = options
     seen: set[str] = set()
     while True:
-        reply = await client._request(Request("GET", route, params=dict(params)))
+        request = Request("GET", route, params=dict(params))
+        reply = await client._request(request, timeout=timeout, max_retries=max_retries)
         payload = client._decode(reply)
         items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
         for item in items:
@@ -102,23 +129,39 @@ class Conversations(_Resource):
     __slots__ = ()
 
     async def create(
-        self, title: str | None = None, *, timeout: Timeout | float | None = None
+        self,
+        title: str | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Conversation:
-        """Create a conversation (``title`` optional, at most 256 characters)."""
+        """Create a conversation (``title`` optional, at most 256 characters).
+
+        Not idempotent: ``max_retries`` only bounds the retries a create allows (connect
+        failures and 429); a 5xx or a lost reply is never retried.
+        """
         body: dict[str, Any] = {}
         if title is not None:
             body["title"] = check_text(title, "title", max_length=_TITLE_MAX)
         # Not idempotent: a retried create could leave an empty conversation behind.
         request = Request("POST", self._path("conversations"), json=body, idempotent=False)
-        return await self._client._request_model(request, Conversation, timeout=timeout)
+        return await self._client._request_model(
+            request, Conversation, timeout=timeout, max_retries=max_retries
+        )
 
     async def get(
-        self, conversation_id: str, *, timeout: Timeout | float | None = None
+        self,
+        conversation_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Conversation:
         """Get one conversation."""
         p = ids(conversation_id=conversation_id)
         request = Request("GET", self._path("conversations", p["conversation_id"]))
-        return await self._client._request_model(request, Conversation, timeout=timeout)
+        return await self._client._request_model(
+            request, Conversation, timeout=timeout, max_retries=max_retries
+        )
 
     async def update(
         self,
@@ -127,6 +170,7 @@ class Conversations(_Resource):
         archived: bool | None = None,
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Conversation:
         """Rename and/or archive a conversation; at least one of the two must be given."""
         p = ids(conversation_id=conversation_id)
@@ -141,15 +185,33 @@ class Conversations(_Resource):
             raise InvalidParameterError("update needs title= or archived=")
         # Setting the same values again is harmless, so the PATCH may be retried.
         request = Request("PATCH", self._path("conversations", p["conversation_id"]), json=body)
-        return await self._client._request_model(request, Conversation, timeout=timeout)
+        return await self._client._request_model(
+            request, Conversation, timeout=timeout, max_retries=max_retries
+        )
 
-    def list(self, archived: bool = False, limit: int | None = None) -> AsyncIterator[Conversation]:
-        """Iterate over conversations, most recently active first, page by page."""
+    def list(
+        self,
+        archived: bool = False,
+        limit: int | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncIterator[Conversation]:
+        """Iterate over conversations, most recently active first, page by page.
+
+        ``timeout`` and ``max_retries`` apply to each page request.
+        """
         if type(archived) is not bool:
             raise InvalidParameterError("archived must be a bool")
         params = _page_params(check_limit(limit), archived="true" if archived else "false")
+        options = _page_options(timeout, max_retries)
         return _paginate(
-            self._client, self._path("conversations"), params, "conversations", Conversation
+            self._client,
+            self._path("conversations"),
+            params,
+            "conversations",
+            Conversation,
+            options,
         )
 
 
@@ -165,17 +227,23 @@ class Responses(_Resource):
         callback_id: str | None = None,
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Response:
         """Send a user turn (``text``, or a button's ``callback_id``); returns the CREATED response.
 
         Never retried after an ambiguous failure: the error then has ``outcome_unknown=True``.
+        Not idempotent, so ``max_retries`` only bounds the retries a create allows: connect
+        failures (nothing was sent) and 429 (refused before processing); a 5xx, a timeout or
+        a lost reply is never retried, whatever ``max_retries`` says.
         """
         client = self._client
         cid = check_id(conversation_id, "conversation_id")
         body = create_input(client.generation, text, callback_id)
         route = f"{client._prefix}/conversations/{cid}/responses"
         request = Request("POST", route, json=body, idempotent=False)
-        return await client._request_model(request, Response, timeout=timeout)
+        return await client._request_model(
+            request, Response, timeout=timeout, max_retries=max_retries
+        )
 
     async def get(
         self,
@@ -195,17 +263,24 @@ class Responses(_Resource):
         )
 
     async def wait(
-        self, conversation_id: str, response_id: str, timeout: float = 150.0
+        self,
+        conversation_id: str,
+        response_id: str,
+        timeout: float = 150.0,
+        *,
+        max_retries: int | None = None,
     ) -> Response:
         """Poll until the response is COMPLETED or FAILED and return it.
 
         Polls with capped exponential backoff and jitter. An unknown status counts as not
         terminal. Raises :class:`WaitTimeoutError` at the deadline (the last response seen is
-        on the error), whatever the server does meanwhile.
+        on the error), whatever the server does meanwhile. ``timeout`` is the whole wait, not
+        one poll; ``max_retries`` applies to each poll (a GET).
         """
         ids(conversation_id=conversation_id, response_id=response_id)
         if not is_positive(timeout):  # nan or inf would poll forever
             raise InvalidParameterError("timeout must be a positive, finite number of seconds")
+        _check_max_retries(max_retries)
         client = self._client
         deadline = client._clock() + timeout
         last: Response | None = None
@@ -214,7 +289,7 @@ class Responses(_Resource):
             if remaining <= 0:
                 break
             with anyio.move_on_after(remaining):
-                last = await self.get(conversation_id, response_id)
+                last = await self.get(conversation_id, response_id, max_retries=max_retries)
                 if last.status.is_terminal:
                     return last
             remaining = deadline - client._clock()
@@ -273,12 +348,23 @@ class Messages(_Resource):
 
     __slots__ = ()
 
-    def list(self, conversation_id: str, limit: int | None = None) -> AsyncIterator[Message]:
-        """Iterate over a conversation's messages, newest first, page by page."""
+    def list(
+        self,
+        conversation_id: str,
+        limit: int | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncIterator[Message]:
+        """Iterate over a conversation's messages, newest first, page by page.
+
+        ``timeout`` and ``max_retries`` apply to each page request.
+        """
         p = ids(conversation_id=conversation_id)
         params = _page_params(check_limit(limit))
+        options = _page_options(timeout, max_retries)
         route = self._path("conversations", p["conversation_id"], "messages")
-        return _paginate(self._client, route, params, "messages", Message)
+        return _paginate(self._client, route, params, "messages", Message, options)
 
     async def list_for_response(
         self,
@@ -286,13 +372,16 @@ class Messages(_Resource):
         response_id: str,
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> tuple[Message, ...]:
         """The user's input message and every assistant message of one response."""
         p = ids(conversation_id=conversation_id, response_id=response_id)
         route = self._path(
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
-        reply = await self._client._request(Request("GET", route), timeout=timeout)
+        reply = await self._client._request(
+            Request("GET", route), timeout=timeout, max_retries=max_retries
+        )
         payload = self._client._decode(reply)
         return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
 
@@ -311,6 +400,7 @@ class Feedback(_Resource):
         callback_id: str,
         additional_feedback: str | None = None,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> FeedbackResult:
         """Record feedback given as ``message.feedback.helpful.callback_id`` (or ``unhelpful``)."""
         p = ids(conversation_id=conversation_id, response_id=response_id, message_id=message_id)
@@ -331,7 +421,9 @@ class Feedback(_Resource):
         )
         # The same callback id records the same rating, so a retry cannot double-count.
         request = Request("POST", route, json=body, idempotent=True)
-        return await self._client._request_model(request, FeedbackResult, timeout=timeout)
+        return await self._client._request_model(
+            request, FeedbackResult, timeout=timeout, max_retries=max_retries
+        )
 
 
 class Events(_Resource):
@@ -345,10 +437,14 @@ class Events(_Resource):
         starting_after: str | None = None,
         ending_at: str | None = None,
         limit: int | None = None,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncIterator[Event]:
         """Iterate over events oldest first; ``conversation_id="-"`` reads all conversations.
 
         ``starting_after`` is your checkpoint (exclusive), ``ending_at`` an inclusive bound.
+        ``timeout`` and ``max_retries`` apply to each page request.
         """
         p = ids(conversation_id=conversation_id)
         bounds = {
@@ -357,11 +453,17 @@ class Events(_Resource):
             if value is not None
         }
         params = _page_params(check_limit(limit), **bounds)
+        options = _page_options(timeout, max_retries)
         route = self._path("conversations", p["conversation_id"], "events")
-        return _paginate(self._client, route, params, "events", Event)
+        return _paginate(self._client, route, params, "events", Event, options)
 
     async def get(
-        self, conversation_id: str, event_id: str, *, timeout: Timeout | float | None = None
+        self,
+        conversation_id: str,
+        event_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Event:
         """One event (``/rest/v1`` only; ``"-"`` is not accepted here)."""
         require_v1(self._client.generation, "events.get")
@@ -369,7 +471,9 @@ class Events(_Resource):
         if p["conversation_id"] == "-":
             raise InvalidParameterError("events.get needs a real conversation_id, not '-'")
         route = self._path("conversations", p["conversation_id"], "events", p["event_id"])
-        return await self._client._request_model(Request("GET", route), Event, timeout=timeout)
+        return await self._client._request_model(
+            Request("GET", route), Event, timeout=timeout, max_retries=max_retries
+        )
 
 
 class Modals(_Resource):
@@ -405,11 +509,14 @@ class Modals(_Resource):
         modal_id: str,
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Modal:
         """The modal definition, with visibility and requirements resolved by the server."""
         route = self._route("get", conversation_id, response_id, message_id, modal_id)
         request = Request("GET", self._path(*route))
-        return await self._client._request_model(request, Modal, timeout=timeout)
+        return await self._client._request_model(
+            request, Modal, timeout=timeout, max_retries=max_retries
+        )
 
     async def refresh(
         self,
@@ -420,11 +527,14 @@ class Modals(_Resource):
         values: Mapping[str, Mapping[str, Any]],
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> Modal:
         """Re-evaluate the modal against all current ``values`` (nothing is persisted)."""
         route = self._route("refresh", conversation_id, response_id, message_id, modal_id)
         request = Request("POST", self._path(*route, "refresh"), json=_values(values))
-        return await self._client._request_model(request, Modal, timeout=timeout)
+        return await self._client._request_model(
+            request, Modal, timeout=timeout, max_retries=max_retries
+        )
 
     async def submit(
         self,
@@ -435,13 +545,20 @@ class Modals(_Resource):
         values: Mapping[str, Mapping[str, Any]],
         *,
         timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
     ) -> ModalSubmission:
-        """Submit the modal; the assistant's follow-up arrives as messages or events."""
+        """Submit the modal; the assistant's follow-up arrives as messages or events.
+
+        Not idempotent: like a create, ``max_retries`` only bounds the retries of connect
+        failures and 429s.
+        """
         route = self._route("submit", conversation_id, response_id, message_id, modal_id)
         request = Request(
             "POST", self._path(*route, "submit"), json=_values(values), idempotent=False
         )
-        return await self._client._request_model(request, ModalSubmission, timeout=timeout)
+        return await self._client._request_model(
+            request, ModalSubmission, timeout=timeout, max_retries=max_retries
+        )
 
 
 def _values(values: object) -> dict[str, Any]:

@@ -57,6 +57,13 @@ async def conversations(client: mw.AsyncMoveworks) -> None:
     conv = await client.conversations.update(conv.conversation_id, title="New", archived=True)
     async for item in client.conversations.list(archived=False, limit=None):
         assert_type(item, mw.Conversation)
+    # Every method takes the per-call options; list methods apply them to each page.
+    conv = await client.conversations.create("t", timeout=mw.Timeout(read=5.0), max_retries=1)
+    conv = await client.conversations.update(conv.conversation_id, archived=True, max_retries=0)
+    async for item in client.conversations.list(timeout=10.0, max_retries=3):
+        assert_type(item, mw.Conversation)
+    await client.conversations.get(conv.conversation_id, max_retries="2")  # type: ignore[arg-type]
+    client.conversations.list(False, None, 5.0)  # type: ignore[call-arg]
     conv.title = "renamed"  # type: ignore[misc]
     await client.conversations.get(42)  # type: ignore[arg-type]
     await client.conversations.create(titel="typo")  # type: ignore[call-arg]
@@ -68,6 +75,8 @@ async def responses(client: mw.AsyncMoveworks, conversation_id: str) -> str:
     assert_type(resp, mw.Response)
     resp = await client.responses.create(conversation_id, callback_id="cb_1")
     resp = await client.responses.get(conversation_id, resp.response_id, max_retries=0)
+    resp = await client.responses.create(conversation_id, "hi", timeout=30.0, max_retries=0)
+    await client.responses.wait(conversation_id, resp.response_id, 60.0, max_retries=1)
     done = await client.responses.wait(conversation_id, resp.response_id, timeout=150.0)
     assert_type(done.status, mw.ResponseStatus)
     assert_type(done.completed_at, datetime | None)
@@ -93,7 +102,9 @@ async def messages(client: mw.AsyncMoveworks, conversation_id: str, response_id:
     """Messages, citations, actions, feedback and modals."""
     async for message in client.messages.list(conversation_id, limit=50):
         assert_type(message, mw.Message)
-    msgs = await client.messages.list_for_response(conversation_id, response_id)
+    async for message in client.messages.list(conversation_id, timeout=5.0, max_retries=0):
+        assert_type(message, mw.Message)
+    msgs = await client.messages.list_for_response(conversation_id, response_id, max_retries=1)
     assert_type(msgs, tuple[mw.Message, ...])
     for msg in msgs:
         assert_type(msg.actor, mw.ActorType)
@@ -112,6 +123,8 @@ async def messages(client: mw.AsyncMoveworks, conversation_id: str, response_id:
                 msg.message_id,
                 callback_id=msg.feedback.helpful.callback_id,
                 additional_feedback=None,
+                timeout=10.0,
+                max_retries=2,
             )
             assert_type(result, mw.FeedbackResult)
         for action in msg.actions:
@@ -129,7 +142,13 @@ async def messages(client: mw.AsyncMoveworks, conversation_id: str, response_id:
                     conversation_id, response_id, msg.message_id, action.modal_id, values
                 )
                 ack = await client.modals.submit(
-                    conversation_id, response_id, msg.message_id, action.modal_id, values
+                    conversation_id,
+                    response_id,
+                    msg.message_id,
+                    action.modal_id,
+                    values,
+                    timeout=mw.Timeout(total=30.0),
+                    max_retries=0,
                 )
                 assert_type(ack, mw.ModalSubmission)
             else:
@@ -143,7 +162,9 @@ async def events(client: mw.AsyncMoveworks) -> None:
         assert_type(event, mw.Event)
         assert_type(event.created_at, datetime | None)
         assert_type(event.message, mw.Message | None)
-    one = await client.events.get("conv_1", "evt_1")
+    async for event in client.events.list("-", limit=100, timeout=30.0, max_retries=5):
+        assert_type(event, mw.Event)
+    one = await client.events.get("conv_1", "evt_1", timeout=5.0, max_retries=0)
     assert_type(one.event_payload.type, mw.EventType)
 
 
