@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import AsyncIterator, Mapping
+import zlib
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -72,36 +73,140 @@ class Reply:
     body: bytes
 
 
-class StreamReply:
-    """An open streaming reply; iterate :meth:`chunks`; closed by the context manager."""
+#: Content codings a stream may use; only these are offered in ``Accept-Encoding``.
+STREAM_ENCODINGS = "gzip, deflate"
+#: Most bytes one decompression step may produce (a compressed bomb is inflated in steps,
+#: and the SSE decoder's event size cap stops it).
+_INFLATE_STEP = 1024 * 1024
 
-    __slots__ = ("_response", "headers", "status")
+
+class _Inflater:
+    """Incremental gzip/deflate decoding of a stream body, salvaging what precedes corruption.
+
+    aiohttp's own decoding raises on a corrupt block before handing over the data decoded from
+    the same read, so events that arrived with the corruption would be lost. Here the bytes
+    decoded before the bad spot are returned first and the error is raised by the next read.
+    """
+
+    __slots__ = ("_deflate", "_z")
+
+    def __init__(self, encoding: str) -> None:
+        self._deflate = encoding == "deflate"
+        # gzip: the gzip wrapper; deflate: decided by the first byte (zlib-wrapped per RFC
+        # 9110, but some servers send a raw deflate stream).
+        self._z: Any = None if self._deflate else zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    @property
+    def pending(self) -> bool:
+        """Input left over from the last step because of the step's output cap."""
+        return self._z is not None and bool(self._z.unconsumed_tail)
+
+    def inflate(self, data: bytes) -> tuple[bytes, zlib.error | None]:
+        """Decoded bytes of ``data`` (or of the left-over input when ``data`` is empty), and
+        the error found after them, if any."""
+        z = self._z
+        if z is None:
+            wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
+            z = self._z = zlib.decompressobj(wbits)
+        if not data:
+            data = z.unconsumed_tail
+        saved = z.copy()
+        try:
+            return z.decompress(data, _INFLATE_STEP), None
+        except zlib.error as exc:
+            error = exc
+        # Rare path: redo the step byte by byte to keep everything before the bad spot.
+        out = bytearray()
+        z = self._z = saved
+        for i in range(len(data)):
+            try:
+                out += z.decompress(data[i : i + 1], _INFLATE_STEP - len(out))
+            except zlib.error:
+                break
+        return bytes(out), error
+
+
+def _inflater(headers: Mapping[str, str], status: int) -> _Inflater | None:
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return _Inflater("gzip")
+    if encoding == "deflate":
+        return _Inflater("deflate")
+    raise UnexpectedResponseError(
+        f"unsupported Content-Encoding {encoding[:40]!r} (offered: {STREAM_ENCODINGS})",
+        status_code=status,
+    )
+
+
+class StreamReply:
+    """An open streaming reply; read it with :meth:`read_chunk`; closed by its context manager.
+
+    The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
+    deflate coding is decoded here, chunk by chunk (see :class:`_Inflater`).
+    """
+
+    __slots__ = ("_error", "_inflater", "_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
+        self._inflater = _inflater(response.headers, response.status)
+        self._error: APIConnectionError | None = None
 
     async def read(self) -> bytes:
         """The whole body (used for error replies before a stream starts)."""
-        return await _read_body(self._response)
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        """Raw chunks as they arrive. Never aiohttp's line reader: it fails on long lines."""
-        return _chunks(self._response)
+        body = await _read_body(self._response)
+        inflater = self._inflater
+        if inflater is None or not body:
+            return body
+        out = bytearray()
+        data = body
+        while data or inflater.pending:
+            chunk, error = inflater.inflate(data)
+            data = b""
+            out += chunk
+            if error is not None or len(out) > MAX_BODY:
+                break  # an error body is best effort: what decoded is what we have
+        return bytes(out[:MAX_BODY])
 
     async def read_chunk(self) -> bytes:
         """The bytes received so far (at least one), or ``b""`` at the end of the body.
 
-        Unlike iterating :meth:`chunks`, a cancelled call loses nothing and the next call
-        simply continues (an async generator is finished by the cancellation), and there is
-        no generator to resume per chunk.
+        A cancelled call loses nothing and the next call simply continues (unlike an async
+        generator, which a cancellation finishes), and there is no generator to resume per
+        chunk.
         """
-        try:
-            return await self._response.content.readany()
-        except aiohttp.ClientError as exc:
-            error = _mapped(exc, ambiguous=True)
-        raise error
+        inflater = self._inflater
+        if inflater is None:
+            try:
+                return await self._response.content.readany()
+            except aiohttp.ClientError as exc:
+                error = _mapped(exc, ambiguous=True)
+            raise error
+        while True:
+            if self._error is not None:
+                raise self._error
+            if inflater.pending:
+                data = b""
+            else:
+                try:
+                    data = await self._response.content.readany()
+                except aiohttp.ClientError as exc:
+                    error = _mapped(exc, ambiguous=True)
+                    raise error from None
+                if not data:
+                    return b""  # end of body; a truncated coding just ends the stream early
+            out, bad = inflater.inflate(data)
+            if bad is not None:
+                # Raised by the next read, after the caller has used what decoded before it.
+                self._error = APIConnectionError(
+                    "the compressed stream body is corrupt", outcome_unknown=True
+                )
+            if out:
+                return out
 
     @property
     def ended(self) -> bool:
@@ -129,16 +234,6 @@ def _let_go(response: aiohttp.ClientResponse) -> None:
     (and TLS) handshake.
     """
     response.release()
-
-
-async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in response.content.iter_any():
-            yield chunk
-        return
-    except aiohttp.ClientError as exc:
-        error = _mapped(exc, ambiguous=True)
-    raise error
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
@@ -225,7 +320,13 @@ class StreamContext:
         error: APIConnectionError | None = None
         try:
             response = await session.request(
-                method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+                method,
+                url,
+                headers={**headers, "Accept-Encoding": STREAM_ENCODINGS},
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+                auto_decompress=False,  # decoded by StreamReply, which salvages before errors
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))

@@ -280,15 +280,6 @@ async def test_corrupt_stream_recovers_by_polling(
     await _no_leak(server, client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=mw.StreamInterruptedError,
-    reason=(
-        "events decoded in the same read as the corrupt bytes are dropped: aiohttp sets "
-        "ContentEncodingError on the body stream and readany() raises it before the buffered "
-        "data, so RESPONSE_CREATED is lost and the stream cannot recover"
-    ),
-)
 @pytest.mark.parametrize("encoding", ENCODINGS)
 async def test_corrupt_stream_arriving_with_the_events_still_recovers(
     server: FakeMoveworks, client: mw.AsyncMoveworks, encoding: str
@@ -312,3 +303,111 @@ async def test_corrupt_stream_arriving_with_the_events_still_recovers(
         mw.ResponseOutputDelta,
     ]
     assert final.text == ANSWER
+
+
+# --- the client's side of stream decoding ------------------------------------------------------
+
+
+async def _raw_stream_server(
+    status: int, body: bytes, headers: dict[str, str]
+) -> tuple[Any, list[str]]:
+    """A loopback server whose stream endpoint answers ``status``/``body``/``headers`` as is,
+    recording the Accept-Encoding each request offered."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    offered: list[str] = []
+
+    async def stream(request: web.Request) -> web.Response:
+        offered.append(request.headers.get("Accept-Encoding", ""))
+        return web.Response(status=status, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", stream)
+    test_server = TestServer(app)
+    await test_server.start_server()
+    return test_server, offered
+
+
+async def test_stream_offers_only_the_codings_it_decodes() -> None:
+    """A stream asks for gzip or deflate only, and refuses another coding with a typed error
+    before any SSE parsing (no decoder runs on bytes it cannot read)."""
+    test_server, offered = await _raw_stream_server(
+        200, b"\x8b\x0b\x80garbage", {"Content-Type": "text/event-stream", "Content-Encoding": "br"}
+    )
+    try:
+        async with make_client(str(test_server.make_url("")).rstrip("/"), max_retries=0) as c:
+            with pytest.raises(mw.UnexpectedResponseError) as info:
+                async with c.responses.stream("conv_1", text="q"):
+                    pass
+            assert "Content-Encoding" in str(info.value)
+            assert acquired(c) == 0
+    finally:
+        await test_server.close()
+    assert offered == ["gzip, deflate"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_compressed_error_reply_to_a_stream_is_typed(encoding: str) -> None:
+    """A compressed JSON error answering the stream request is decoded into its typed error."""
+    error = b'{"error": {"code": "NOT_FOUND", "message": "no such conversation"}}'
+    packer = zlib.compressobj(wbits=WBITS[encoding])
+    body = packer.compress(error) + packer.flush()
+    test_server, _ = await _raw_stream_server(
+        404, body, {"Content-Type": "application/json", "Content-Encoding": encoding}
+    )
+    try:
+        async with make_client(str(test_server.make_url("")).rstrip("/"), max_retries=0) as c:
+            with pytest.raises(mw.NotFoundError) as info:
+                async with c.responses.stream("conv_1", text="q"):
+                    pass
+    finally:
+        await test_server.close()
+    assert info.value.code == "NOT_FOUND"
+    assert info.value.message == "no such conversation"
+
+
+async def test_raw_deflate_stream_is_decoded() -> None:
+    """Some servers send a raw deflate stream (no zlib header) as ``deflate``: decoded too."""
+    frames = (
+        b'event: RESPONSE_CREATED\ndata: {"event_type": "RESPONSE_CREATED", "sequence_number": 1, '
+        b'"response": {"response_id": "resp_1", "conversation_id": "conv_1", "status": "CREATED", '
+        b'"created_at": "2026-01-01T00:00:00Z"}}\n\n'
+    )
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = packer.compress(frames) + packer.flush()
+    test_server, _ = await _raw_stream_server(
+        200, body, {"Content-Type": "text/event-stream", "Content-Encoding": "deflate"}
+    )
+    try:
+        url = str(test_server.make_url("")).rstrip("/")
+        async with (
+            make_client(url, max_retries=0) as c,
+            c.responses.stream("conv_1", text="q", recover=False) as stream,
+        ):
+            first = await anext(aiter(stream))
+            assert isinstance(first, mw.ResponseCreated)
+            assert first.response.response_id == "resp_1"
+    finally:
+        await test_server.close()
+
+
+async def test_gzip_bomb_stream_stops_at_the_event_size_cap() -> None:
+    """256 MiB of zeros in ~256 KB of gzip: decoded in bounded steps and refused at the
+    event size cap with a typed error, never inflated whole."""
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    zeros = bytes(1024 * 1024)
+    body = b"".join(packer.compress(zeros) for _ in range(256)) + packer.flush()
+    test_server, _ = await _raw_stream_server(
+        200, body, {"Content-Type": "text/event-stream", "Content-Encoding": "gzip"}
+    )
+    try:
+        async with make_client(str(test_server.make_url("")).rstrip("/"), max_retries=0) as c:
+            with pytest.raises(mw.StreamProtocolError):
+                async with c.responses.stream(
+                    "conv_1", text="q", recover=False, max_event_size=1024 * 1024
+                ) as stream:
+                    await collect(stream)
+            assert acquired(c) == 0
+    finally:
+        await test_server.close()
