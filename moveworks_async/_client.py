@@ -41,7 +41,7 @@ from ._hooks import (
 from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
-from ._validate import check_header_value, check_url
+from ._validate import check_header_value, check_max_retries, check_url
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
 
@@ -167,10 +167,9 @@ class AsyncMoveworks:
         self._prefix = self.generation.prefix
         self.timeout = Timeout.coerce(timeout)
         policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            if type(max_retries) is not int or max_retries < 0:
-                raise InvalidParameterError("max_retries must be an int >= 0")
-            policy = attrs.evolve(policy, max_retries=max_retries)
+        retries = check_max_retries(max_retries)
+        if retries is not None:
+            policy = attrs.evolve(policy, max_retries=retries)
         self.retry_policy = policy
         self._auth = _make_auth(token, auth)
         # A constant bearer is read without a coroutine per attempt (same package, same rules).
@@ -270,8 +269,8 @@ class AsyncMoveworks:
         Returns the coroutine to await (a plain function: without hooks, the hot path, the
         caller awaits the attempt loop itself, one coroutine level less per call).
         """
-        if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
-            raise InvalidParameterError("max_retries must be an int >= 0")
+        if max_retries is not None:
+            check_max_retries(max_retries)
         if self._hooks is None:
             return self._attempts(request, attempt, max_retries, authenticated, None)
         return self._traced(request, attempt, max_retries, authenticated)

@@ -30,7 +30,7 @@ from ._models import (
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._transport import Timeout
-from ._validate import check_id, check_limit, check_text, is_positive
+from ._validate import check_id, check_limit, check_max_retries, check_text, is_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -42,20 +42,13 @@ T = TypeVar("T")
 _TITLE_MAX = 256
 
 
-def _check_max_retries(value: object) -> int | None:
-    """The rule of ``AsyncMoveworks._execute``, checked early (list iterators, ``wait``)."""
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidParameterError("max_retries must be an int >= 0")
-    return value
-
-
 def _page_options(
     timeout: Timeout | float | None, max_retries: int | None
 ) -> tuple[Timeout | None, int | None]:
     """Validate a list call's per-page options at call time, before the iterator runs."""
     return (
         None if timeout is None else Timeout.coerce(timeout),
-        _check_max_retries(max_retries),
+        check_max_retries(max_retries),
     )
 
 
@@ -280,7 +273,7 @@ class Responses(_Resource):
         ids(conversation_id=conversation_id, response_id=response_id)
         if not is_positive(timeout):  # nan or inf would poll forever
             raise InvalidParameterError("timeout must be a positive, finite number of seconds")
-        _check_max_retries(max_retries)
+        check_max_retries(max_retries)
         client = self._client
         deadline = client._clock() + timeout
         last: Response | None = None

@@ -81,7 +81,7 @@ from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
-from ._validate import check_positive
+from ._validate import check_max_retries, check_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -204,9 +204,7 @@ class ResponseStream:
         self._recover_timeout = recover_seconds
         if type(max_event_size) is not int or max_event_size < 1:
             raise InvalidParameterError("max_event_size must be an int >= 1 (bytes)")
-        if max_retries is not None and (type(max_retries) is not int or max_retries < 0):
-            raise InvalidParameterError("max_retries must be an int >= 0")
-        self._max_retries = max_retries
+        self._max_retries = check_max_retries(max_retries)
         self._client = client
         self._conversation_id = p["conversation_id"]
         cid = p["conversation_id"]

@@ -88,13 +88,12 @@ class _Inflater:
     decoded before the bad spot are returned first and the error is raised by the next read.
     """
 
-    __slots__ = ("_deflate", "_z")
+    __slots__ = ("_z",)
 
     def __init__(self, encoding: str) -> None:
-        self._deflate = encoding == "deflate"
         # gzip: the gzip wrapper; deflate: decided by the first byte (zlib-wrapped per RFC
-        # 9110, but some servers send a raw deflate stream).
-        self._z: Any = None if self._deflate else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # 9110, but some servers send a raw deflate stream), so created on the first input.
+        self._z: Any = None if encoding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
 
     @property
     def pending(self) -> bool:
@@ -110,7 +109,7 @@ class _Inflater:
             z = self._z = zlib.decompressobj(wbits)
         if not data:
             data = z.unconsumed_tail
-        saved = z.copy()
+        saved = z.copy()  # compressed streams only: the price of salvaging before an error
         try:
             return z.decompress(data, _INFLATE_STEP), None
         except zlib.error as exc:

@@ -20,6 +20,7 @@ __all__ = [
     "check_header_value",
     "check_id",
     "check_limit",
+    "check_max_retries",
     "check_positive",
     "is_positive",
     "check_text",
@@ -134,3 +135,10 @@ def check_positive(
         rule = "a positive number" if minimum == 0.0 else f"a number > {minimum:g}"
         raise InvalidParameterError(f"{name} must be {rule}" + (" or None" if optional else ""))
     return float(value)  # type: ignore[arg-type]
+
+
+def check_max_retries(value: object) -> int | None:
+    """Return ``value`` if it is None or an int >= 0 (a retry count), else raise."""
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidParameterError("max_retries must be an int >= 0")
+    return value
