@@ -230,6 +230,7 @@ class Responses(_Resource):
         a lost reply is never retried, whatever ``max_retries`` says.
         """
         client = self._client
+        # The hot calls (create, get) do inline what ids() and _path() do for the others.
         cid = check_id(conversation_id, "conversation_id")
         body = create_input(client.generation, text, callback_id)
         route = f"{client._prefix}/conversations/{cid}/responses"

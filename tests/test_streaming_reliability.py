@@ -853,21 +853,6 @@ def _pooled(client: mw.AsyncMoveworks) -> int:
 # --- connection reuse ------------------------------------------------------------------------
 
 
-async def test_completed_streams_reuse_one_connection(
-    server: FakeMoveworks, client: mw.AsyncMoveworks
-) -> None:
-    """A stream read to its end gives its connection back to the pool: three streams in a row
-    and the calls around them share one TCP connection (no new handshake per stream)."""
-    cid = await _conversation(client)
-    for _ in range(3):
-        async with client.responses.stream(cid, text="hi") as stream:
-            final = await stream.final_response()
-        assert final.status == mw.ResponseStatus.COMPLETED
-        await client.conversations.get(cid)
-    assert server.stats.connections_accepted == 1
-    await _no_leak(server, client)
-
-
 async def test_abandoned_stream_connection_is_closed_not_pooled(
     server: FakeMoveworks, client: mw.AsyncMoveworks
 ) -> None:
