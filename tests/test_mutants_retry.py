@@ -92,3 +92,37 @@ def test_5xx_retry_reason_names_the_status() -> None:
     """The log line and hook of a retried 5xx say which status caused it."""
     decision = RetryPolicy().decide(_status_error(504), attempt=0, idempotent=True, rng=_half)
     assert decision == Decision(True, delay=0.25, reason="status 504")
+
+
+def test_sub_second_retry_after_is_still_a_floor() -> None:
+    """A Retry-After of half a second is waited for even when the jitter draws zero."""
+    decision = RetryPolicy().decide(
+        _status_error(503), attempt=0, idempotent=True, retry_after=0.5, rng=lambda: 0.0
+    )
+    assert decision.retry
+    assert decision.delay == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_retries", -1),
+        ("rate_limit_grace", True),
+        ("backoff_base", -0.5),
+        ("backoff_base", True),
+        ("backoff_cap", -1),
+        ("backoff_cap", "8"),
+        ("max_retry_after", float("nan")),
+    ],
+)
+def test_bad_policy_setting_is_named_in_the_error(name: str, value: object) -> None:
+    """The error names the rejected setting (never its value), so the caller can fix it."""
+    with pytest.raises(mw.InvalidParameterError, match=rf"^{name} must be an? "):
+        RetryPolicy(**{name: value})  # type: ignore[arg-type]
+
+
+def test_zero_backoff_is_allowed() -> None:
+    """``backoff_base=0`` (retry at once) and ``max_retry_after=0`` are valid settings."""
+    policy = RetryPolicy(backoff_base=0, max_retry_after=0)
+    decision = policy.decide(mw.APIConnectionError("refused"), attempt=0, idempotent=True)
+    assert decision == Decision(True, delay=0.0, reason="connection error")

@@ -9,7 +9,8 @@ input that tells a right answer from a nearly-right one.
 
 from __future__ import annotations
 
-from itertools import product
+import re
+from itertools import combinations, pairwise, product
 
 import pytest
 from test_sse import _ev, decode, reference
@@ -25,13 +26,41 @@ def _feed(chunks: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:
     return events, decoder.last_event_id, decoder.retry
 
 
-def assert_matches_reference(body: bytes) -> None:
-    """Whole, every two-way cut, and byte by byte: all equal the reference algorithm."""
+def largest_event(body: bytes) -> int:
+    """The documented size of the largest event: its lines and their line ends, without the
+    blank line that ends it or blank lines before it (an unterminated last event counts too)."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    size = largest = 0
+    for line, end in re.findall(rb"([^\r\n]*)(\r\n|\r|\n|$)", body):
+        size = 0 if end and not line else size + len(line) + len(end)
+        largest = max(largest, size)
+    return largest
+
+
+def _cuts(body: bytes, pieces: int) -> list[list[bytes]]:
+    out = []
+    for cuts in combinations(range(1, len(body)), pieces - 1):
+        edges = [0, *cuts, len(body)]
+        out.append([body[a:b] for a, b in pairwise(edges)])
+    return out
+
+
+def assert_matches_reference(body: bytes, *, pieces: int = 2) -> None:
+    """Whole, every cut into up to ``pieces`` chunks, and byte by byte: all equal the
+    reference algorithm, and a cap of exactly the largest event's size never trips."""
     expected = reference(body)
-    assert _feed([body]) == expected, body
-    for cut in range(1, len(body)):
-        assert _feed([body[:cut], body[cut:]]) == expected, (body[:cut], body[cut:])
-    assert _feed([body[i : i + 1] for i in range(len(body))]) == expected, body
+    limit = largest_event(body)
+    splits = [[body], [body[i : i + 1] for i in range(len(body))]]
+    for n in range(2, pieces + 1):
+        splits += _cuts(body, n)
+    for chunks in splits:
+        assert _feed(chunks) == expected, chunks
+        if limit:
+            assert decode(*chunks, max_event_size=limit) == expected[0], chunks
+    if limit:
+        with pytest.raises(StreamProtocolError):
+            decode(body, max_event_size=limit - 1)
 
 
 CR_BODIES = [
@@ -61,7 +90,7 @@ CR_BODIES = [
 @pytest.mark.parametrize("body", CR_BODIES)
 def test_cr_fast_paths_agree_with_the_reference(body: bytes) -> None:
     """Bodies that exercise each CR fast path give the reference events, however cut."""
-    assert_matches_reference(body)
+    assert_matches_reference(body, pieces=3)
 
 
 _TOKENS = [b"data: a", b"event: e", b"\r", b"\n", b"\r\n", b"data:\x0b"]
@@ -111,5 +140,5 @@ def test_feed_after_close_says_what_went_wrong() -> None:
 
 def test_swallowed_lf_is_only_one() -> None:
     """After a CR blank line on a chunk edge, only the very next LF is swallowed."""
-    chunks = [b"data: a\r\r", b"d", b"ata: b\n", b"\n"]
-    assert _feed(chunks)[0] == [_ev("a"), _ev("b")]
+    chunks = [b"data: a\r\r", b"data: b\n\ndata: c\n", b"\n"]
+    assert _feed(chunks)[0] == [_ev("a"), _ev("b"), _ev("c")]
