@@ -50,8 +50,9 @@ def bench(session: nox.Session) -> None:
 # test files that exercise it (no redis, no browser, no soak), so one module's run takes minutes,
 # not hours, on a shared 2-core machine. mutmut reads its settings from ``pyproject.toml`` in the
 # directory it runs in, so every module gets a scratch copy of the project under
-# ``.mutmut/<module>/`` with its own ``[tool.mutmut]`` section. Each module also gets ``tests/test_mutants_<module>.py``
-# when that file exists: the tests written to kill the mutants the suite let survive.
+# ``.mutmut/<module>/`` with its own ``[tool.mutmut]`` section. Each module also gets
+# ``tests/test_mutants_<module>.py`` when that file exists: the tests written to kill the mutants
+# the suite let survive.
 MUTANT_TESTS: dict[str, list[str]] = {
     "_sse": ["test_sse.py", "test_sse_vectors.py"],
     "_retry": ["test_retry.py", "test_per_call_options.py", "test_hooks.py"],
@@ -148,21 +149,28 @@ def mutants(session: nox.Session) -> None:
     """Mutation testing with mutmut over the reliability-critical modules.
 
     ``nox -s mutants`` runs every module in ``MUTANT_TESTS``; ``nox -s mutants -- _sse _retry``
-    runs only those. Prints the kill rate per module and in total (equivalent mutants listed in
-    docs/mutants.md excluded) and fails below 90 %. Runs niced, one worker: it is a
-    long job (tens of minutes per module), not part of ``.ci/run``.
+    runs only those; ``-- --no-run _sse`` prints the table of the last run again. Prints the kill
+    rate per module and in total (equivalent mutants listed in docs/mutants.md excluded) and
+    fails below 90 %. Runs niced, one worker: a long job (minutes to an hour per module), not
+    part of ``.ci/run``.
     """
-    session.install("-e", ".[test]", "mutmut>=3.3,<4")
-    modules = session.posargs or list(MUTANT_TESTS)
+    run = "--no-run" not in session.posargs
+    modules = [arg for arg in session.posargs if arg != "--no-run"] or list(MUTANT_TESTS)
     unknown = sorted(set(modules) - set(MUTANT_TESTS))
     if unknown:
         session.error(f"no mutation settings for {unknown}; known: {sorted(MUTANT_TESTS)}")
     equivalent = _equivalent_mutants()
     rows = []
+    if run:
+        session.install("-e", ".[test]", "mutmut>=3.3,<4")
     for module in modules:
-        work = _mutant_workdir(module)
-        with session.chdir(work):
-            session.run("nice", "-n", "15", "mutmut", "run", "--max-children", "1", external=True)
+        work = Path(".mutmut") / module
+        if run:
+            work = _mutant_workdir(module)
+            with session.chdir(work):
+                session.run(
+                    "nice", "-n", "15", "mutmut", "run", "--max-children", "1", external=True
+                )
         rows.append((module, _mutant_counts(work, module, equivalent)))
     session.log("module       mutants  killed  equivalent  survived  kill rate")
     for module, c in rows:
