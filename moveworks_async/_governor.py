@@ -114,6 +114,7 @@ _UNLIMIT = 16.0  # a learned rate this many times W_max without a 429 is dropped
 _INITIAL_WINDOW = 8.0  # requests in flight before the first accepted reply (default governor)
 _WINDOW_GAIN = 0.5  # window growth per accepted reply while the window is full
 _WINDOW_BETA = 0.5  # window decrease on a 429 that starts a pause
+_CONC_BETA = 0.5  # decrease of the adaptive concurrency limit (adaptive="concurrency")
 _IDLE_RESET = 1.0  # seconds idle after which the adaptive measurement starts afresh
 
 
@@ -131,6 +132,8 @@ class GovernorSnapshot:
         paused_for: seconds left of the pause (0.0 when not paused).
         rate_limited: 429 replies reported so far.
         throttle_events: 429s that started a new pause (the others were collateral).
+        window: the default governor's slow-start window on attempts in flight (``None``:
+            no window, as with a configured ``rate`` or ``adaptive=False``).
     """
 
     rate: float | None
@@ -142,6 +145,7 @@ class GovernorSnapshot:
     paused_for: float
     rate_limited: int
     throttle_events: int
+    window: int | None = None
 
 
 @runtime_checkable
@@ -541,6 +545,7 @@ class RateGovernor:
             self._rate = None
             self._interval = self._tau = self._burst = 0.0
             self._tat = -math.inf
+            self._fast = now >= self._pause_until  # tokens are only taken after a pause
             return
         if rate > (self._rate or 0.0):
             self._set_rate(rate)
@@ -574,7 +579,7 @@ class RateGovernor:
                 self._recap()
             if self._adapt_conc:
                 base = self._limit if self._limit is not None else float(self._in_flight + 1)
-                self._set_limit(max(1.0, math.floor(base * _BETA)))
+                self._set_limit(max(1.0, math.floor(base * _CONC_BETA)))
         else:
             # Every reply's Retry-After moment is honoured (never earlier than asked), but
             # only the first 429 of an epoch adapts the rate.
@@ -635,6 +640,7 @@ class RateGovernor:
             paused_for=self._pause_until - now if paused else 0.0,
             rate_limited=self._rate_limited,
             throttle_events=self._throttles,
+            window=int(self._cwnd) if self._cwnd is not None else None,
         )
 
     def __repr__(self) -> str:
