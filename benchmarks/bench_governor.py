@@ -16,14 +16,22 @@ One-off: an in-process fake server with no limit answers ONE early call with 429
 ``Retry-After: 1`` (``Fault.rate_limited``, times=1), 200 concurrent creates, then 20 more:
 how long the 20 take once the pause is over (the learned-rate collapse of issue #11 made
 them take minutes). Default governor and ``RateGovernor(rate=200, burst=200)``.
+
+Redis: when ``redis-server`` is on PATH, the storm also runs through
+``RedisRateGovernor(rate=100, burst=100)`` on a private redis-server, and reports the Redis
+round trips per request (``redis_round_trips`` / N).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import socket
+import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +39,7 @@ from ._common import Row, Server, Worker, fmt_mmm, mmm, worker_main
 
 RATE, BURST = 100, 100
 #: kind -> (label, governor settings or None for the default, max_connections)
-VARIANTS: dict[str, tuple[str, dict[str, Any] | None, int]] = {
+VARIANTS: dict[str, tuple[str, dict[str, float] | None, int]] = {
     "configured": (
         f"RateGovernor(rate={RATE}, burst={BURST})",
         {"rate": RATE, "burst": BURST},
@@ -40,8 +48,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None, int]] = {
     "default-100": ("default, max_connections=100", None, 100),
     "default-1000": ("default, max_connections=1000", None, 1000),
     "default-2000": ("default, max_connections=2000", None, 2000),
+    "redis": (
+        f"RedisRateGovernor(rate={RATE}, burst={BURST})",
+        {"rate": RATE, "burst": BURST},
+        1000,
+    ),
 }
-ONE_OFF = {
+ONE_OFF: dict[str, tuple[str, dict[str, float] | None]] = {
     "oneoff-default": ("one-off 429, default", None),
     "oneoff-configured": (
         "one-off 429, RateGovernor(rate=200, burst=200)",
@@ -56,11 +69,17 @@ def _stats(url: str) -> dict[str, Any]:
         return data
 
 
-async def measure(kind: str, url: str, n: int) -> dict[str, Any]:
+async def measure(kind: str, url: str, n: int, redis_url: str = "") -> dict[str, Any]:
     import moveworks_async as mw
 
     _, settings, pool = VARIANTS[kind]
-    governor = mw.RateGovernor(**settings) if settings else None
+    governor: Any = None
+    if kind == "redis":
+        governor = mw.RedisRateGovernor(
+            redis_url, f"bench:{uuid.uuid4().hex}", rate=RATE, burst=BURST
+        )
+    elif settings:
+        governor = mw.RateGovernor(rate=settings["rate"], burst=settings["burst"])
     async with mw.AsyncMoveworks(
         assistant_name="acme-capi",
         token="test-token",
@@ -83,7 +102,12 @@ async def measure(kind: str, url: str, n: int) -> dict[str, Any]:
         await asyncio.gather(*(one(i) for i in range(n)))
         wall = time.perf_counter() - t0
         after = await asyncio.to_thread(_stats, url)
+    round_trips = None
+    if kind == "redis":
+        round_trips = governor.redis_round_trips
+        await governor.aclose()
     return {
+        "round_trips": round_trips,
         "wall": wall,
         "requests": after["requests_total"] - before["requests_total"],
         "rate_limited": after["rate_limited"] - before["rate_limited"],
@@ -99,7 +123,9 @@ async def measure_one_off(kind: str) -> dict[str, Any]:
 
     _, settings = ONE_OFF[kind]
     async with FakeMoveworks(token=None, record=False) as server:
-        governor = mw.RateGovernor(**settings) if settings else None
+        governor = (
+            mw.RateGovernor(rate=settings["rate"], burst=settings["burst"]) if settings else None
+        )
         async with mw.AsyncMoveworks(
             assistant_name="acme-capi", token="t", base_url=server.url, governor=governor
         ) as client:
@@ -120,28 +146,59 @@ def handle(kind: str, cmd: dict[str, Any]) -> dict[str, Any]:
         return {"available": True}
     if kind in ONE_OFF:
         return asyncio.run(measure_one_off(kind))
-    return asyncio.run(measure(kind, cmd["url"], cmd["n"]))
+    return asyncio.run(measure(kind, cmd["url"], cmd["n"], cmd.get("redis_url", "")))
+
+
+def _redis_server() -> tuple[subprocess.Popen[bytes], str] | None:
+    """A private, non-persistent redis-server on a free loopback port (None: not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=10)
+    return None
 
 
 def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[Row], list[str]]:
     n = 1000
     repeats = 1 if quick else 3
     ideal = n / RATE
-    results: dict[str, list[dict[str, Any]]] = {k: [] for k in (*VARIANTS, *ONE_OFF)}
+    redis = _redis_server()
+    variants = {k: v for k, v in VARIANTS.items() if k != "redis" or redis is not None}
+    results: dict[str, list[dict[str, Any]]] = {k: [] for k in (*variants, *ONE_OFF)}
     with Server("--rate-limit", f"{RATE},{BURST}", "--any-token", fake=True) as server:
-        workers = {k: Worker("benchmarks.bench_governor", k) for k in (*VARIANTS, *ONE_OFF)}
+        workers = {k: Worker("benchmarks.bench_governor", k) for k in (*variants, *ONE_OFF)}
         try:
             for _ in range(repeats):
-                for kind in VARIANTS:
-                    results[kind].append(
-                        workers[kind].call({"op": "run", "url": server.url, "n": n})
-                    )
+                for kind in variants:
+                    cmd = {"op": "run", "url": server.url, "n": n}
+                    if redis is not None:
+                        cmd["redis_url"] = redis[1]
+                    results[kind].append(workers[kind].call(cmd))
                 for kind in ONE_OFF:
                     results[kind].append(workers[kind].call({"op": "run"}))
             log(f"  #6 {repeats} repeat(s) done")
         finally:
             for worker in workers.values():
                 worker.stop()
+            if redis is not None:
+                redis[0].terminate()
+                redis[0].wait(timeout=10)
     rows: list[Row] = []
     detail = [
         f"Storm: N = {n} tasks, server limit L = {RATE}/s (burst {BURST}); ideal N/L = "
@@ -150,7 +207,7 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[Row], lis
         "| governor | wall s | wall / ideal | requests sent | requests / N | 429s | errors |",
         "|---|---|---|---|---|---|---|",
     ]
-    for kind, (label, settings, _) in VARIANTS.items():
+    for kind, (label, settings, _) in variants.items():
         res = results[kind]
         walls = [r["wall"] / ideal for r in res]
         reqs = [r["requests"] / n for r in res]
@@ -188,6 +245,25 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[Row], lis
             f"{fmt_mmm((r['rate_limited'] for r in res), '{:.0f}')} | {errors} |"
             + (f" {res[0]['first_error']}" if errors else "")
         )
+    if "redis" in variants:
+        trips = [r["round_trips"] / n for r in results["redis"]]
+        rows.append(
+            Row(
+                "6",
+                "RedisRateGovernor: Redis round trips per request",
+                VARIANTS["redis"][0],
+                f"{mmm(r['round_trips'] for r in results['redis'])[1]:.0f} round trips",
+                trips,
+                "per request",
+                "<= 1",
+                mmm(trips)[1] <= 1.0,
+            )
+        )
+        detail.append(
+            f"\nRedis round trips per request (acquires + 429 reports, / N): {fmt_mmm(trips)}"
+        )
+    else:
+        detail.append("\n(redis-server not installed: the RedisRateGovernor case was skipped)")
     detail += [
         "",
         "One-off: 200 concurrent creates, the first answered 429 + Retry-After 1 (no server "

@@ -505,8 +505,10 @@ class RateGovernor:
             # costs the same as a 200 there), so it counts as accepted.
             self._strikes = 0
             cwnd = self._cwnd
-            if full and cwnd is not None and (
-                self._conc_ceiling is None or cwnd < self._conc_ceiling
+            if (
+                full
+                and cwnd is not None
+                and (self._conc_ceiling is None or cwnd < self._conc_ceiling)
             ):
                 # Slow start: the window grows only while it is what holds tasks back.
                 self._cwnd = cwnd + _WINDOW_GAIN

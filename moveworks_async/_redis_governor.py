@@ -66,8 +66,8 @@ _RESERVE = 0.1
 # KEYS[1]: the bucket hash. ARGV: rate (tokens/s), burst, key ttl (ms), reserve (s).
 # Returns {kind, seconds, epoch}: kind 0 = token taken; 1 = paused for `seconds`;
 # 2 = bucket empty, next token in `seconds`; 3 = the next token, due in `seconds` (<= reserve),
-# is reserved for the caller (the bucket goes below zero until it refills). Numbers travel as strings: Lua numbers would be
-# truncated to integers in the reply.
+# is reserved for the caller (the bucket goes below zero until it refills). Numbers travel as
+# strings: Lua numbers would be truncated to integers in the reply.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

@@ -803,7 +803,8 @@ async def test_window_halves_on_a_429_but_not_below_its_start(vt: VirtualTime) -
     g = gov(vt)
     await vt.run(*(_call(g, vt, None, {}) for _ in range(200)))
     window = g.snapshot().window
-    assert window is not None and window >= 64
+    assert window is not None
+    assert window >= 64
     tickets = [await g.acquire() for _ in range(3)]
     g.release(tickets[0], 429)
     await g.rate_limited(tickets[0], 1.0)

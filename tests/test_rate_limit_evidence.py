@@ -5,8 +5,8 @@ Figures asserted (and printed, for the README): every task succeeds; the server 
 1.05 x N requests with ``RateGovernor(rate=200, burst=200)`` and no sliding 1 s window above
 limit + burst; at most 1.15 x N with the default governor (its slow-start window bounds the
 first wave: about 8 + burst / 2 extra requests, 86-96 measured here), and at most 1.1 x N for
-a second wave on the same client; the same with Retry-After absent; 200 concurrent creates are created
-exactly 200 times; a 401 storm of 1,000 tasks costs one token refresh.
+a second wave on the same client; the same with Retry-After absent; 200 concurrent creates
+are created exactly 200 times; a 401 storm of 1,000 tasks costs one token refresh.
 Baseline for comparison (reliability.md V13): per-task retry at Retry-After sends 2,785
 requests for 1,000 tasks, 40 times the limit at peak.
 """
