@@ -160,8 +160,12 @@ def test_client_signature_has_the_documented_parameters() -> None:
     ):
         assert name in params
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params["base_url"].default == "https://api.moveworks.ai"
-    assert params["api_version"].default == "v1beta1"
+    # None: from MOVEWORKS_BASE_URL / MOVEWORKS_API_VERSION, else the documented defaults.
+    assert params["base_url"].default is None
+    assert params["api_version"].default is None
+    client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t")
+    assert client.base_url == mw.DEFAULT_BASE_URL == "https://api.moveworks.ai"
+    assert client.generation == "v1"
 
 
 def test_client_has_every_resource() -> None:
