@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
 from ._client import DEFAULT_BASE_URL, AsyncMoveworks
+from ._config import DEFAULT_API_VERSION, ApiVersion
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -90,12 +91,14 @@ from ._models import (
 )
 from ._otel import OpenTelemetryHooks
 from ._protocol import Generation
+from ._raw import RawResponse
 from ._redis_governor import RedisRateGovernor
 from ._retry import RetryPolicy
 from ._streaming import ResponseStream, StreamConsumer
 from ._transport import Timeout
 
 __all__ = [
+    "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIError",
@@ -103,6 +106,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "ApiVersion",
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
@@ -150,6 +154,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
+    "RawResponse",
     "ReasoningMessage",
     "ReasoningOutput",
     "RedisRateGovernor",

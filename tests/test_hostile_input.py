@@ -248,7 +248,6 @@ async def test_assistant_name_with_inner_spaces_is_fine(wire: Wire) -> None:
         "https://api.moveworks.ai:99999",
         "https://[::1",
         5,
-        None,
     ],
     ids=[
         "no-scheme",
