@@ -122,8 +122,7 @@ def resolve_settings(
     elif need_assistant:
         raise InvalidParameterError(
             f"no assistant name: pass {spell('assistant_name')} or set "
-            f"{ENV['assistant_name']}"
-            + hint
+            f"{ENV['assistant_name']}" + hint
         )
 
     base_url, url_source = pick("base_url")
