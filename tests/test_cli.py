@@ -39,7 +39,7 @@ class ThreadedFake:
     """
 
     def __init__(self, **options: Any) -> None:
-        self.server = FakeMoveworks(polls_to_complete=1, **options)
+        self.server = FakeMoveworks(stream_delay=0, polls_to_complete=1, **options)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 

@@ -102,7 +102,7 @@ async def run(result: Any) -> Any:
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[FakeMoveworks]:
     answer = {"form": Answer(text="Fill this in", modal=True)}
-    async with FakeMoveworks(answer=answer, polls_to_complete=1) as s:
+    async with FakeMoveworks(stream_delay=0, answer=answer, polls_to_complete=1) as s:
         yield s
 
 

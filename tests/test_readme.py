@@ -36,7 +36,7 @@ def test_thirty_second_example_runs_against_the_fake(
 
     def run(coro: Coroutine[Any, Any, None]) -> None:
         async def with_server() -> None:
-            async with FakeMoveworks() as server:
+            async with FakeMoveworks(stream_delay=0) as server:
                 url.append(server.url)
                 await coro
 
