@@ -60,7 +60,9 @@ def resolve(args: argparse.Namespace, *, need_assistant: bool = True) -> Setting
 async def connect(settings: Settings) -> AsyncIterator[AsyncMoveworks]:
     """A client for ``settings``; a static token wins over client credentials."""
     if settings.assistant_name is None:
-        raise UsageError(f"no assistant name: pass --assistant-name or set {ENV['assistant_name']}")
+        raise UsageError(
+            f"no assistant name: pass --assistant-name or set {ENV['assistant_name']}{_HINT}"
+        )
     auth = None
     if settings.token is None and settings.client_id and settings.client_secret:
         auth = ClientCredentials(settings.client_id, settings.client_secret)
@@ -94,8 +96,13 @@ async def settings_for(
 
     server = await stack.enter_async_context(simulated_server())
     version = resolve_settings(
-        {"api_version": getattr(args, "api_version", None)},
-        has_auth=True,  # credential variables of the shell play no part in a simulation
+        # Only the generation may come from the shell; the rest is the simulation's own.
+        {
+            "api_version": getattr(args, "api_version", None),
+            "base_url": server.url,
+            "assistant_name": SIMULATED["assistant_name"],
+        },
+        has_auth=True,
         need_assistant=False,
         spell=flag,
     ).api_version

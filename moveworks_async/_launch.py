@@ -8,9 +8,15 @@ ends with one line and status 130.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 
 __all__ = ["main"]
+
+#: The name of the daemon thread ``chat`` reads its prompt with (``_cli_render.read_line``).
+STDIN_READER = "moveworks-async stdin"
 
 
 def main(prog: str | None = None) -> int:
@@ -18,8 +24,16 @@ def main(prog: str | None = None) -> int:
     try:
         from ._cli import main as run
 
-        return run(prog=prog)
+        status = run(prog=prog)
     except KeyboardInterrupt:
         from ._cli_options import interrupted, wants_json
 
-        return interrupted(wants_json(sys.argv[1:]))
+        status = interrupted(wants_json(sys.argv[1:]))
+    if any(t.name == STDIN_READER and t.is_alive() for t in threading.enumerate()):
+        # A prompt left waiting (Ctrl-C at `you>`): its thread holds stdin's lock, and the
+        # interpreter's shutdown would abort on that lock. Everything is done: flush and go.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(status)
+    return status
