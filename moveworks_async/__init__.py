@@ -9,9 +9,9 @@ imported, and type checkers still see every name through the ``TYPE_CHECKING`` i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
     from ._client import DEFAULT_BASE_URL, AsyncMoveworks
     from ._config import DEFAULT_API_VERSION, ApiVersion
@@ -220,7 +220,7 @@ _MODULES = (
 )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
         from importlib.metadata import version
