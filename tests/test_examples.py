@@ -237,3 +237,21 @@ async def test_bot_main_reads_questions_from_stdin(
     assert "> first question" in out
     assert "> second question" in out
     assert out.count("(rated helpful)") == 2
+
+
+async def test_examples_read_the_environment_like_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --simulate an example's client comes from MOVEWORKS_* (read by the library);
+    a missing one stops it with a message naming the variable."""
+    bot = example("bot")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a question\n"))
+    with pytest.raises(SystemExit, match="MOVEWORKS_TOKEN.*--simulate"):
+        await bot.main([])
+    async with FakeMoveworks(stream_delay=0) as server:
+        monkeypatch.setenv("MOVEWORKS_ASSISTANT_NAME", "acme-capi")
+        monkeypatch.setenv("MOVEWORKS_TOKEN", "test-token")
+        monkeypatch.setenv("MOVEWORKS_BASE_URL", server.url)
+        assert await bot.main([]) == 0
+        assert server.requests[0].path.startswith("/rest/v1/")  # the one default generation
+    assert "(rated helpful)" in capsys.readouterr().out
