@@ -50,7 +50,10 @@ def test_thirty_second_example_runs_against_the_fake(
     )
     out = capsys.readouterr().out
     assert "COMPLETED" in out
-    assert "https://" in out  # a citation URL from the final response
+    # A citation URL from the final response, on a line of its own (not glued to the
+    # streamed answer, which ends without a newline).
+    assert re.search(r"^https://\S+$", out, flags=re.M), out
+    assert not re.search(r"\Shttps://", out), out
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
