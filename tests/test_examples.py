@@ -246,7 +246,7 @@ async def test_examples_read_the_environment_like_the_cli(
     a missing one stops it with a message naming the variable."""
     bot = example("bot")
     monkeypatch.setattr(sys, "stdin", io.StringIO("a question\n"))
-    with pytest.raises(SystemExit, match="MOVEWORKS_TOKEN.*--simulate"):
+    with pytest.raises(SystemExit, match=r"MOVEWORKS_TOKEN.*--simulate"):
         await bot.main([])
     async with FakeMoveworks(stream_delay=0) as server:
         monkeypatch.setenv("MOVEWORKS_ASSISTANT_NAME", "acme-capi")

@@ -69,3 +69,23 @@ def test_readme_main_job_uses_simulate() -> None:
     first = _blocks("bash")[0].strip()
     assert first.startswith("pip install .")
     assert "moveworks-async chat --simulate" in first
+
+
+def test_testing_kit_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's FakeMoveworks example (constructor options, inject with conversation_id,
+    path_contains and times) runs as written: the cut stream is recovered, the 503 retried."""
+    [example] = [b for b in _blocks("python") if "path_contains=" in b and "asyncio.run" in b]
+    exec(compile(example, "README", "exec"), {"__name__": "readme_testing_kit"})
+    text, url, history = capsys.readouterr().out.rsplit(" ", 2)
+    assert text == "Jane Smith"
+    assert url == "https://wiki/org"
+    assert int(history) >= 2
+
+
+def test_fake_server_options_table_lists_every_constructor_option() -> None:
+    """Every FakeMoveworks keyword argument is in the README's options table."""
+    import inspect
+
+    table = README.split("`FakeMoveworks(...)` takes only keyword arguments")[1].split("\n\n")[1]
+    for name in inspect.signature(FakeMoveworks).parameters:
+        assert f"`{name}`" in table, name
