@@ -51,7 +51,14 @@ def _given(args: argparse.Namespace) -> dict[str, str | None]:
 def resolve(args: argparse.Namespace, *, need_assistant: bool = True) -> Settings:
     """Settings from flags and environment; credentials are checked here, before any I/O."""
     try:
-        return resolve_settings(_given(args), need_assistant=need_assistant, spell=flag, hint=_HINT)
+        return resolve_settings(
+            _given(args),
+            # A command with credentials of its own sets ``data_api`` (``export``).
+            need_credentials=not getattr(args, "data_api", False),
+            need_assistant=need_assistant,
+            spell=flag,
+            hint=_HINT,
+        )
     except InvalidParameterError as exc:
         raise UsageError(str(exc)) from None
 

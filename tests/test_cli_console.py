@@ -21,15 +21,28 @@ from conftest import require
 from moveworks_async._config import ENV
 
 SCRIPT = shutil.which("moveworks-async") or str(Path(sys.executable).parent / "moveworks-async")
-COMMANDS = (
-    [],
-    ["chat"],
-    ["ask"],
-    ["conversations", "list"],
-    ["messages"],
-    ["events", "watch"],
-    ["token"],
-)
+
+
+def _commands() -> list[list[str]]:
+    """Every command path of the parser (so a command added later is checked too)."""
+    import argparse
+
+    from moveworks_async._cli import build_parser
+
+    found: list[list[str]] = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        found.append(path)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+
+    walk(build_parser(), [])
+    return found
+
+
+COMMANDS = _commands()
 
 
 @pytest.fixture(autouse=True)
