@@ -384,7 +384,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         option(
             sub,
             "--limit",
-            help="how many to show, newest first",
+            help="how many to show, the most recent",
             default=20,
             kind=int,
             low=1,
