@@ -230,7 +230,14 @@ async def cmd_messages(settings: Settings, args: argparse.Namespace, out: TextIO
 def _load_checkpoint(path: Path | None) -> str | None:
     if path is None or not path.exists():
         return None
-    return path.read_text(encoding="utf-8").strip() or None
+    event_id = path.read_text(encoding="utf-8").strip() or None
+    if event_id is not None:
+        try:
+            check_id(event_id, "event_id")
+        except InvalidParameterError:
+            # Named by the flag that brought it, not by the library's parameter.
+            raise UsageError(f"--checkpoint {path} does not hold an event id") from None
+    return event_id
 
 
 def _save_checkpoint(path: Path, event_id: str) -> None:

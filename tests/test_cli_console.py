@@ -301,3 +301,11 @@ def test_simulated_chat_visibly_streams() -> None:
     assert kinds[-1] == "RESPONSE_COMPLETED"
     # At least 0.05 s between consecutive events (sleeps never end early).
     assert arrivals[-1][0] - arrivals[0][0] >= 0.05 * (len(arrivals) - 1) * 0.9
+
+
+def test_a_corrupt_checkpoint_file_names_the_flag(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "events.ckpt"
+    checkpoint.write_text("../../etc/passwd\n")
+    done = cli("events", "watch", "--simulate", "--once", "--checkpoint", str(checkpoint))
+    assert done.returncode == 2
+    assert done.stderr == f"error: --checkpoint {checkpoint} does not hold an event id\n"
