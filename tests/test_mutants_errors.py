@@ -82,3 +82,10 @@ def test_wait_timeout_error_keeps_the_last_response() -> None:
     assert str(error) == "still running"
     assert (error.response_id, error.response) == ("resp-3", "last")
     assert mw.WaitTimeoutError("x", response_id="resp-4").response is None
+
+
+def test_validation_error_keeps_the_message_apart_from_the_path() -> None:
+    """``.message`` is the problem alone; ``str()`` adds where it is and the request id."""
+    error = mw.ResponseValidationError("expected a string", path="$.id", request_id="r-6")
+    assert str(error) == "expected a string at $.id (request id r-6)"
+    assert (error.message, error.path, error.request_id) == ("expected a string", "$.id", "r-6")
