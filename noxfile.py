@@ -83,8 +83,9 @@ WALL_CLOCK_TESTS = (
     "linear_time or is_linear or per_call_timeout or per_call_read_timeout"
     " or list_options_apply_to_every_page"
 )
-# Surviving mutants judged equivalent (no behaviour can tell them apart) are listed in this file,
-# one per table row, as `` `name` | equivalent | why ``; they are left out of the kill rate.
+# Surviving mutants are listed in this file, one per table row, as `` `name` | verdict | why ``:
+# "equivalent" ones (no behaviour can tell them apart) are left out of the kill rate, "not worth
+# it" ones count as survivors.
 MUTANTS_DOC = Path("docs/mutants.md")
 KILL_RATE_GOAL = 0.90
 
@@ -117,10 +118,12 @@ def _mutant_workdir(module: str) -> Path:
     return work
 
 
-def _equivalent_mutants() -> set[str]:
+def _listed_mutants(verdict: str) -> set[str]:
+    """Mutants listed in docs/mutants.md with ``verdict`` (``equivalent`` or ``not worth it``)."""
     if not MUTANTS_DOC.exists():
         return set()
-    return set(re.findall(r"^\|\s*`([^`]+)`\s*\|\s*equivalent", MUTANTS_DOC.read_text(), re.M))
+    pattern = rf"^\|\s*`([^`]+)`\s*\|\s*{verdict}\s*\|"
+    return set(re.findall(pattern, MUTANTS_DOC.read_text(), re.M))
 
 
 @dataclass(frozen=True)
@@ -136,16 +139,21 @@ class _MutantCounts:
         return self.killed / judged if judged else 1.0
 
 
-def _mutant_counts(work: Path, module: str, equivalent: set[str]) -> _MutantCounts:
+def _mutant_counts(work: Path, module: str, equivalent: set[str], left: set[str]) -> _MutantCounts:
     meta = json.loads((work / "mutants" / "moveworks_async" / f"{module}.py.meta").read_text())
     codes: dict[str, int | None] = meta["exit_code_by_key"]
-    # A mutant listed as equivalent is left out whatever its verdict: one "killed" anyway was
-    # killed by noise (a flaky test), not by a test that can tell it apart.
+    # A mutant listed as equivalent is left out whatever its verdict, and one listed as not
+    # worth killing counts as a survivor: either, if "killed", was killed by noise (a flaky
+    # test), not by a test that can tell it apart.
     equiv = sorted(set(codes) & equivalent)
     judged = {name: code for name, code in sorted(codes.items()) if name not in equivalent}
     # Timeouts count as killed (the mutant broke the tests' time bounds); every other outcome
     # (survived, no tests, not checked, suspicious) counts against the rate.
-    killed = {name for name, code in judged.items() if code in (1, 3, -24, 24, 36, 152, 255)}
+    killed = {
+        name
+        for name, code in judged.items()
+        if code in (1, 3, -24, 24, 36, 152, 255) and name not in left
+    }
     return _MutantCounts(
         total=len(codes),
         killed=len(killed),
@@ -169,7 +177,7 @@ def mutants(session: nox.Session) -> None:
     unknown = sorted(set(modules) - set(MUTANT_TESTS))
     if unknown:
         session.error(f"no mutation settings for {unknown}; known: {sorted(MUTANT_TESTS)}")
-    equivalent = _equivalent_mutants()
+    equivalent, left = _listed_mutants("equivalent"), _listed_mutants("not worth it")
     rows = []
     if run:
         session.install("-e", ".[test]", "mutmut>=3.3,<4")
@@ -181,7 +189,7 @@ def mutants(session: nox.Session) -> None:
                 session.run(
                     "nice", "-n", "15", "mutmut", "run", "--max-children", "1", external=True
                 )
-        rows.append((module, _mutant_counts(work, module, equivalent)))
+        rows.append((module, _mutant_counts(work, module, equivalent, left)))
     session.log("module       mutants  killed  equivalent  survived  kill rate")
     for module, c in rows:
         session.log(

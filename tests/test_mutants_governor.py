@@ -1,0 +1,110 @@
+"""Rate governor edges (found by ``nox -s mutants``): the exact CUBIC recovery curve, the
+concurrency count, the smallest measurement window, and what a snapshot says at the pause end.
+
+Everything runs on the virtual clock of test_governor.py: no real waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_governor import VirtualTime, gov
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    """A fresh virtual clock."""
+    return VirtualTime()
+
+
+async def test_recovery_follows_the_cubic_curve(vt: VirtualTime) -> None:
+    """After a 429 at 400/s the rate restarts at 280/s and, while tasks queue behind it,
+    follows ``400 + 120 * ((t - 2) / 2) ** 3`` over ``t`` seconds of demand since the pause."""
+    g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(280)
+    pause_end = vt.now + 1.0
+    samples: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while vt.now < pause_end + 2.0:
+            g.release(await g.acquire(), 200)
+            rate = g.rate
+            assert rate is not None
+            samples.append((vt.now - pause_end, rate))
+
+    await vt.run(*(worker() for _ in range(20)))
+    checked = [(t, rate) for t, rate in samples if 0.05 <= t <= 1.95]
+    assert len(checked) > 300
+    for t, rate in checked:
+        assert rate == pytest.approx(400 + 120 * ((t - 2) / 2) ** 3, abs=1.0), t
+
+
+async def test_a_rate_of_one_per_second_still_drops_to_seventy_percent(vt: VirtualTime) -> None:
+    """Without a measurement the decrease is 0.7x the rate in force, even at 1/s."""
+    g = gov(vt, rate=1, adapt_below_rate=True, min_rate=0.1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(0.7)
+
+
+async def test_twenty_accepted_replies_are_a_measurement(vt: VirtualTime) -> None:
+    """A window of exactly ``_MIN_SAMPLES`` (20) accepted replies sets the learned rate."""
+    g = gov(vt)
+    tickets = [await g.acquire() for _ in range(8)]  # the initial window
+    for t in tickets:
+        g.release(t, 200)
+    for _ in range(12):
+        g.release(await g.acquire(), 200)
+    ticket = await g.acquire()
+    vt.now += 1.0
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(20 / 2.0)  # 20 accepted over 1 s busy + 1 s pause
+
+
+async def _spin() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_concurrency_slots_are_counted(vt: VirtualTime) -> None:
+    """With max_concurrency=2 a third attempt waits until one of two in flight ends."""
+    g = gov(vt, rate=1000, max_concurrency=2)
+    first, second = await g.acquire(), await g.acquire()
+    assert g.snapshot().in_flight == 2
+    third = asyncio.ensure_future(g.acquire())
+    await _spin()
+    assert not third.done()
+    g.release(first, 200)
+    await _spin()
+    assert third.done()
+    assert g.snapshot().in_flight == 2
+    g.release(second, 200)
+    g.release(third.result(), 200)
+    assert g.snapshot().in_flight == 0
+
+
+async def test_snapshot_at_the_pause_end(vt: VirtualTime) -> None:
+    """At the very moment a pause ends the snapshot no longer reports it."""
+    g = gov(vt)
+    snapshot = g.snapshot()
+    assert (snapshot.rate, snapshot.burst) == (None, None)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 2.0)
+    paused = g.snapshot()
+    assert paused.pause_until == vt.now + 2.0
+    assert paused.paused_for == pytest.approx(2.0)
+    vt.now += 2.0
+    ended = g.snapshot()
+    assert ended.pause_until is None
+    assert ended.paused_for == 0.0
+    vt.now += 5.0
+    assert g.snapshot().paused_for == 0.0
