@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_governor import VirtualTime, gov
+from test_governor import VirtualTime, _learned, gov
+
+import moveworks_async as mw
 
 pytestmark = pytest.mark.asyncio
 
@@ -108,3 +110,87 @@ async def test_snapshot_at_the_pause_end(vt: VirtualTime) -> None:
     assert ended.paused_for == 0.0
     vt.now += 5.0
     assert g.snapshot().paused_for == 0.0
+
+
+async def _throttled_at_400(vt: VirtualTime) -> tuple[mw.RateGovernor, float]:
+    """A governor configured at 400/s that a 429 (Retry-After 1 s) just lowered to 280/s."""
+    g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(280)
+    return g, vt.now + 1.0
+
+
+async def test_a_single_task_waiting_on_the_rate_regrows_it(vt: VirtualTime) -> None:
+    """One task sending back to back is held by the rate, so the rate regrows (to 400/s
+    after 2 s of such demand)."""
+    g, pause_end = await _throttled_at_400(vt)
+
+    async def worker() -> None:
+        while vt.now < pause_end + 2.0:
+            g.release(await g.acquire(), 200)
+
+    await vt.run(worker())
+    assert g.rate == pytest.approx(400, abs=2.0)
+
+
+async def test_no_regrowth_without_queued_demand(vt: VirtualTime) -> None:
+    """Requests spaced wider than the rate's interval never wait, so the rate stays put."""
+    g, pause_end = await _throttled_at_400(vt)
+    vt.now = pause_end
+    for _ in range(100):
+        g.release(await g.acquire(), 200)
+        vt.now += 0.05
+    assert g.rate == pytest.approx(280)
+
+
+async def test_a_freshly_learned_rate_doubles_every_quarter_second_of_demand(
+    vt: VirtualTime,
+) -> None:
+    """Slow start: a rate learned with no rate in force grows as ``r0 * 2 ** (t / 0.25)``."""
+    g = await _learned(vt)
+    r0 = 100 / 1.1
+    assert g.rate == pytest.approx(r0)
+    pause_end = vt.now + 1.0
+    samples: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while vt.now < pause_end + 0.5:
+            g.release(await g.acquire(), 200)
+            if g.rate is not None:
+                samples.append((vt.now - pause_end, g.rate))
+
+    await vt.run(*(worker() for _ in range(20)))
+    checked = [(t, rate) for t, rate in samples if 0.05 <= t <= 0.45]
+    assert len(checked) > 20
+    for t, rate in checked:
+        assert rate == pytest.approx(r0 * 2 ** (t / 0.25), rel=0.05), t
+
+
+async def test_paced_waits_add_at_most_one_jitter_of_an_interval(vt: VirtualTime) -> None:
+    """At 10/s with jitter 0.1 and the rng at 0.5, the next slot is 0.1 s + 0.005 s away."""
+    g = gov(vt, rate=10, burst=1, jitter=0.1, rng=lambda: 0.5)
+    g.release(await g.acquire(), 200)
+    waits: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        waits.append((delay, reason))
+
+    await vt.run(g.acquire(on_wait))
+    assert waits == [(pytest.approx(0.105), "rate")]
+
+
+async def test_a_short_pause_is_reported_as_a_pause(vt: VirtualTime) -> None:
+    """A task held by a 0.5 s pause (with a rate in force) is told it waits for the pause."""
+    g = gov(vt, rate=10, burst=1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 0.5)
+    waits: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        waits.append((delay, reason))
+
+    await vt.run(g.acquire(on_wait))
+    assert waits[0][1] == "paused"
