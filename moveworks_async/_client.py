@@ -139,6 +139,8 @@ class AsyncMoveworks:
             clients); default: a new adaptive ``RateGovernor`` of this client, its
             ``max_concurrency`` set to the connection pool size.
         hooks: objects with per-call/per-attempt callbacks (see ``Hooks``), run in order.
+        notifications_governor: the governor of ``client.notifications`` (Events API);
+            default: ``notifications_governor()``, 120 requests per minute.
         max_connections: pool size when the client owns its session.
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
@@ -157,6 +159,7 @@ class AsyncMoveworks:
         retry_policy: RetryPolicy | None = None,
         governor: Governor | None = None,
         hooks: Iterable[object] | None = None,
+        notifications_governor: Governor | None = None,
         max_connections: int = 100,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
@@ -213,6 +216,9 @@ class AsyncMoveworks:
         self.feedback = Feedback(self)
         self.events = Events(self)
         self.modals = Modals(self)
+        from ._notifications import Notifications
+
+        self.notifications = Notifications(self, notifications_governor)
 
     def __repr__(self) -> str:
         return (
