@@ -7,6 +7,18 @@ from __future__ import annotations
 
 from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
 from ._client import DEFAULT_BASE_URL, AsyncMoveworks
+from ._data_api import AsyncDataAPI
+from ._data_models import (
+    DataConversation,
+    DataConversationDetail,
+    DataExternalId,
+    DataInteraction,
+    DataInteractionDetail,
+    DataPluginCall,
+    DataPluginResource,
+    DataPluginResourceDetail,
+    DataUser,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -19,6 +31,7 @@ from ._errors import (
     InvalidParameterError,
     MoveworksError,
     NotFoundError,
+    NotificationBatchError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
@@ -88,6 +101,12 @@ from ._models import (
     UnknownOutput,
     UrlAction,
 )
+from ._notifications import (
+    NotificationResult,
+    Notifications,
+    NotificationStatus,
+    notifications_governor,
+)
 from ._otel import OpenTelemetryHooks
 from ._protocol import Generation
 from ._redis_governor import RedisRateGovernor
@@ -103,6 +122,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "AsyncDataAPI",
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
@@ -118,6 +138,15 @@ __all__ = [
     "Content",
     "ContentReference",
     "Conversation",
+    "DataConversation",
+    "DataConversationDetail",
+    "DataExternalId",
+    "DataInteraction",
+    "DataInteractionDetail",
+    "DataPluginCall",
+    "DataPluginResource",
+    "DataPluginResourceDetail",
+    "DataUser",
     "ErrorDetail",
     "Event",
     "EventPayload",
@@ -145,6 +174,10 @@ __all__ = [
     "ModalSubmission",
     "MoveworksError",
     "NotFoundError",
+    "NotificationBatchError",
+    "NotificationResult",
+    "NotificationStatus",
+    "Notifications",
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
@@ -185,6 +218,7 @@ __all__ = [
     "UrlAction",
     "WaitTimeoutError",
     "__version__",
+    "notifications_governor",
 ]
 
 

@@ -24,7 +24,12 @@ import attrs
 from attrs import frozen
 
 from . import _json
-from ._errors import APIConnectionError, APIStatusError, InvalidParameterError, MoveworksError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    InvalidParameterError,
+    NotificationBatchError,
+)
 from ._governor import Governor, RateGovernor
 from ._models import _OpenEnum
 from ._protocol import Request, request_id_from
@@ -39,7 +44,6 @@ __all__ = [
     "MAX_RECIPIENTS",
     "NOTIFICATIONS_BURST",
     "NOTIFICATIONS_RATE",
-    "NotificationBatchError",
     "NotificationResult",
     "NotificationStatus",
     "Notifications",
@@ -84,37 +88,6 @@ class NotificationResult:
     status: NotificationStatus
     recipients: tuple[str, ...] = ()
     request_id: str | None = None
-
-
-class NotificationBatchError(MoveworksError):
-    """A batch of ``send_many`` failed; the batches after it were not sent.
-
-    Attributes:
-        scheduled: recipients of the batches the server accepted (``results``).
-        not_scheduled: recipients certainly not sent to (the failed batch when the server
-            refused it, and every later batch).
-        outcome_unknown: recipients of the failed batch when it may have been received
-            (a timeout or reset after sending, a 5xx): check before sending to them again.
-        results: one :class:`NotificationResult` per accepted batch, in order.
-        error: the error of the failed batch (also ``__cause__``).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        scheduled: tuple[str, ...],
-        not_scheduled: tuple[str, ...],
-        outcome_unknown: tuple[str, ...],
-        results: tuple[NotificationResult, ...],
-        error: MoveworksError,
-    ) -> None:
-        super().__init__(message)
-        self.scheduled = scheduled
-        self.not_scheduled = not_scheduled
-        self.outcome_unknown = outcome_unknown
-        self.results = results
-        self.error = error
 
 
 def notifications_governor(
