@@ -1,7 +1,8 @@
 """``moveworks-async``: the command line of the SDK (also ``python -m moveworks_async``).
 
 Commands: ``chat`` (streamed, one-shot or interactive), ``ask`` (create and wait),
-``conversations list``, ``messages``, ``events watch`` and ``token``. ``--simulate`` runs any of
+``conversations list``, ``messages``, ``events watch``, ``token``, ``notify`` (Events API) and
+``export`` (Data API). ``--simulate`` runs any of
 them against an in-process fake server, without credentials; ``--json`` prints machine-readable
 output (one JSON document, or JSON lines for streams).
 
@@ -26,6 +27,8 @@ import anyio
 
 from ._auth import ClientCredentials
 from ._cli_config import DEFAULT_API_VERSION, ENV, Settings, UsageError, connect, settings_for
+from ._cli_export import add_export, cmd_export
+from ._cli_notify import add_notify, cmd_notify
 from ._cli_render import (
     ChatView,
     JsonChatView,
@@ -342,6 +345,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=_positive(float), default=6.0, metavar="SECONDS")
     watch.add_argument("--once", action="store_true", help="one catch-up pass, then exit")
     command(commands, "token", cmd_token, "get a token by client credentials, print it masked")
+    add_notify(command(commands, "notify", cmd_notify, "send a chat message for an event"))
+    export = command(commands, "export", cmd_export, "write a Data API table as JSON Lines")
+    export.set_defaults(data_api=True)  # its own credentials: no MOVEWORKS_TOKEN needed
+    add_export(export)
     return parser
 
 

@@ -65,7 +65,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     )
     if (settings.client_id is None) != (settings.client_secret is None):
         raise UsageError("--client-id and --client-secret must be given together")
-    if settings.token is None and settings.client_id is None:
+    # ``export`` (data_api) has credentials of its own, read by the command itself.
+    if settings.token is None and settings.client_id is None and not getattr(args, "data_api", 0):
         raise UsageError(
             "no credentials: set MOVEWORKS_TOKEN (or --token), or MOVEWORKS_CLIENT_ID and "
             "MOVEWORKS_CLIENT_SECRET (or --client-id/--client-secret); or try --simulate"

@@ -331,6 +331,8 @@ class AsyncDataAPI:
         first = page_url(self.base_url, segment, build_query(**options))
         # File work runs in a worker thread: the event loop keeps serving other tasks.
         sink = await anyio.to_thread.run_sync(_Sink.open, Path(path), segment, first, resume)
+        if sink.next is not None:
+            sink.next = _rebase(sink.next, self.base_url)
         try:
             url = sink.next
             while url is not None:
@@ -366,8 +368,8 @@ class _Sink:
         if state is None:
             if resume and target.exists() and target.stat().st_size > 0:
                 raise InvalidParameterError(
-                    f"{target} exists and has no export checkpoint; pass resume=False to "
-                    "overwrite it"
+                    f"{target} exists and has no export checkpoint; pass resume=False "
+                    "(CLI: --restart) to overwrite it"
                 )
             journal.clear()  # first: a stale checkpoint must never describe the new file
             with open(target, "wb"):
@@ -407,6 +409,19 @@ class _Sink:
     def close(self) -> None:
         if self._out is not None:
             self._out.close()
+
+
+def _relative(url: str) -> str:
+    """``url`` without its origin: what identifies an export in its checkpoint."""
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _rebase(url: str, base_url: str) -> str:
+    """A checkpointed link on the current ``base_url``'s origin (the file is ours, and the
+    host may be named differently than when the export began)."""
+    here = urlsplit(base_url)
+    return f"{here.scheme}://{here.netloc}{_relative(url)}"
 
 
 def _options(
@@ -452,13 +467,14 @@ class _Checkpoint:
             return None
         except ValueError:
             raise InvalidParameterError(
-                f"{self.path} is not a valid export checkpoint; pass resume=False to start over"
+                f"{self.path} is not a valid export checkpoint; pass resume=False "
+                "(CLI: --restart) to start over"
             ) from None
         if (
             not isinstance(data, dict)
             or data.get("version") != _CHECKPOINT_VERSION
             or data.get("kind") != self.kind
-            or data.get("first") != self.first
+            or data.get("first") != _relative(self.first)
         ):
             raise InvalidParameterError(
                 f"{self.path} belongs to an export of another kind or other options; pass "
@@ -483,7 +499,7 @@ class _Checkpoint:
         data = {
             "version": _CHECKPOINT_VERSION,
             "kind": self.kind,
-            "first": self.first,
+            "first": _relative(self.first),
             "next": next_url,
             "offset": offset,
             "count": count,
