@@ -144,8 +144,8 @@ class AsyncDataAPI:
 
     async def _page(
         self, url: str, timeout: Timeout | float | None, max_retries: int | None
-    ) -> tuple[list[Any], str | None]:
-        """One page: ``(raw records, next link or None)``."""
+    ) -> tuple[list[Any], Any, str | None]:
+        """One page: ``(raw records, raw next link, request id)``."""
         engine = self._engine
         call_timeout = engine.timeout if timeout is None else Timeout.coerce(timeout)
         # The path alone names the call in hooks and logs (the query can be long).
@@ -154,17 +154,18 @@ class AsyncDataAPI:
         reply: Reply = await engine._execute(request, send, max_retries=max_retries)
         request_id = request_id_from(reply.headers)
         records, link = parse_page(engine._decode(reply), request_id)
-        return records, check_next_link(link, self.base_url, request_id)
+        return records, link, request_id
 
     async def _pages(
         self, url: str, timeout: Timeout | float | None, max_retries: int | None
     ) -> AsyncIterator[list[Any]]:
         next_url: str | None = url
         while next_url is not None:
-            records, next_url = await self._page(next_url, timeout, max_retries)
+            records, link, request_id = await self._page(next_url, timeout, max_retries)
             if not records:
                 return
-            yield records
+            yield records  # a page's records come before any complaint about its next link
+            next_url = check_next_link(link, self.base_url, request_id)
 
     async def _records(
         self,
@@ -336,8 +337,8 @@ class AsyncDataAPI:
         try:
             url = sink.next
             while url is not None:
-                records, link = await self._page(url, timeout, max_retries)
-                url = link if records else None
+                records, link, request_id = await self._page(url, timeout, max_retries)
+                url = check_next_link(link, self.base_url, request_id) if records else None
                 count = await anyio.to_thread.run_sync(sink.write, records, url)
                 if progress is not None:
                     progress(count)
