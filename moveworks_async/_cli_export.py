@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -15,7 +16,7 @@ from ._cli_render import to_json
 from ._data_api import DATA_API_KEY_ENV, AsyncDataAPI
 from ._data_query import KINDS
 
-__all__ = ["SIMULATED_DATA_API_KEY", "add_export", "cmd_export", "parse_time"]
+__all__ = ["SIMULATED_DATA_API_KEY", "Progress", "add_export", "cmd_export", "parse_time"]
 
 #: The Data API key the simulated server accepts.
 SIMULATED_DATA_API_KEY: Final = "test-data-key"
@@ -34,31 +35,35 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-class _Progress:
+class Progress:
     """``exported N records`` on stderr: rewritten in place on a terminal, else a line every
     few seconds, so long exports show they are alive without flooding a log."""
 
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = time.monotonic()
+    def __init__(
+        self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.clock = clock
+        self.last = clock()
         self.shown = False
 
     def __call__(self, count: int) -> None:
         if self.tty:
-            sys.stderr.write(f"\rexported {count} records")
+            self.stream.write(f"\rexported {count} records")
             self.shown = True
         else:
-            now = time.monotonic()
+            now = self.clock()
             if now - self.last < _PROGRESS_EVERY:
                 return
             self.last = now
-            sys.stderr.write(f"exported {count} records\n")
-        sys.stderr.flush()
+            self.stream.write(f"exported {count} records\n")
+        self.stream.flush()
 
     def done(self) -> None:
         if self.tty and self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -73,7 +78,7 @@ async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) 
         options["filter"] = args.filter
     if args.select:
         options["select"] = [name.strip() for name in args.select.split(",")]
-    progress = _Progress()
+    progress = Progress()
     try:
         async with AsyncDataAPI(api_key=key, base_url=settings.base_url) as data:
             count = await data.export(
@@ -88,9 +93,19 @@ async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) 
     return 0
 
 
+def _kind(text: str) -> str:
+    return text.replace("-", "_")
+
+
 def add_export(sub: argparse.ArgumentParser) -> None:
     """The arguments of ``export``."""
-    sub.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help=", ".join(KINDS))
+    sub.add_argument(
+        "kind",
+        type=_kind,
+        choices=sorted(KINDS),
+        metavar="KIND",
+        help=", ".join(KINDS) + " ('-' works as '_')",
+    )
     sub.add_argument("--output", required=True, type=Path, metavar="FILE", help="JSON Lines")
     sub.add_argument("--since", type=parse_time, metavar="ISO", help="last_updated_time >= ISO")
     sub.add_argument("--until", type=parse_time, metavar="ISO", help="last_updated_time <= ISO")

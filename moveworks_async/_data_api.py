@@ -479,7 +479,7 @@ class _Checkpoint:
         ):
             raise InvalidParameterError(
                 f"{self.path} belongs to an export of another kind or other options; pass "
-                "resume=False to start over"
+                "resume=False (CLI: --restart) to start over"
             )
         offset, count, next_url = data.get("offset"), data.get("count"), data.get("next")
         if type(offset) is not int or type(count) is not int or offset < 0 or count < 0:
@@ -523,7 +523,7 @@ def _recover(out: Any, offset: int, target: Path) -> tuple[set[Any] | None, int,
     if size < offset:
         raise InvalidParameterError(
             f"{target} is shorter than its checkpoint says (was it edited?); pass resume=False "
-            "to start over"
+            "(CLI: --restart) to start over"
         )
     out.seek(offset)
     tail = out.read()
