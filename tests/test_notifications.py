@@ -347,3 +347,30 @@ async def test_send_signature_is_keyword_only_after_event_id() -> None:
     for name in ("message", "recipients", "context"):
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
     assert params["context"].default is None
+
+
+@pytest.mark.redis
+async def test_preset_shared_through_redis_pauses_every_process_60_seconds() -> None:
+    """Two processes' presets on one Redis key: a 429 seen by one holds the other for 60 s."""
+    import uuid
+
+    from test_redis_governor import _free_port, _redis_server
+
+    with _redis_server(_free_port()) as url:
+        key = f"mw-test:{uuid.uuid4().hex}"
+        a = mw.notifications_governor(redis_url=url, key=key, max_wait=5.0)
+        b = mw.notifications_governor(redis_url=url, key=key, max_wait=5.0)
+        assert isinstance(a, mw.RedisRateGovernor)
+        assert a.snapshot().rate == pytest.approx(NOTIFICATIONS_RATE)
+        assert a.snapshot().burst == NOTIFICATIONS_BURST
+        try:
+            ticket = await a.acquire()
+            assert await a.rate_limited(ticket, None) is True
+            a.release(ticket, 429)
+            with pytest.raises(mw.RateLimitError) as info:
+                await b.acquire()  # the pause is longer than max_wait: fails fast
+            assert info.value.retry_after is not None
+            assert 55.0 <= info.value.retry_after <= 60.0
+        finally:
+            await a.aclose()  # type: ignore[attr-defined]
+            await b.aclose()  # type: ignore[attr-defined]
