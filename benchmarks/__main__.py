@@ -2,8 +2,9 @@
 
 Runs the benchmarks of issue 6 (and #7, issue 15) and prints ONE table of ratios measured side
 by side in this run (interleaved repeats, medians, ratios paired per repeat), with absolute
-figures, then the per-benchmark details. Servers run in their own process pinned to CPU 1 and clients in
-workers pinned to CPU 0 (where ``taskset`` works). ``--quick`` finishes in under 3 minutes.
+figures, then the per-benchmark details. Servers run in their own process pinned to CPU 1 and
+clients in workers pinned to CPU 0 (where ``taskset`` works). ``--quick`` finishes in under 3
+minutes.
 
 1. HTTP create/get req/s and CPU/request vs raw aiohttp, httpx, openai (``bench_http``)
 2. streaming typed events/s vs raw aiohttp ``iter_any`` + hand line splitting (``bench_stream``)
