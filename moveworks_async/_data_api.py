@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -42,8 +42,9 @@ from ._notifications import derived
 from ._protocol import Request, request_id_from
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout
+from ._validate import check_max_retries
 
-__all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI"]
+__all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
 
 #: The environment variable read when neither ``api_key=`` nor ``auth=`` is given.
 DATA_API_KEY_ENV: Final = "MOVEWORKS_DATA_API_KEY"
@@ -53,6 +54,26 @@ _OPTIONS: Final = frozenset(
 )
 
 R = TypeVar("R")
+
+
+class QueryOptions(TypedDict, total=False):
+    """Keyword options of the Data API iterators and of ``export`` (all optional).
+
+    ``filter``, ``select`` (field names), ``orderby``, ``top`` and ``skip`` are sent as
+    ``$filter``, ``$select``, ... on the first page; ``updated_since``/``updated_until``
+    (timezone-aware datetimes) add ``last_updated_time ge/le '...'`` to the filter;
+    ``timeout`` and ``max_retries`` apply to each page request.
+    """
+
+    filter: str
+    select: Sequence[str]
+    orderby: str
+    top: int
+    skip: int
+    updated_since: datetime | None
+    updated_until: datetime | None
+    timeout: Timeout | float | None
+    max_retries: int | None
 
 
 class AsyncDataAPI:
@@ -185,108 +206,35 @@ class AsyncDataAPI:
                 # ``raw``: the record as received, unknown fields included.
                 yield attrs.evolve(record, raw=data)  # type: ignore[misc]
 
-    def _iterate(
-        self,
-        kind: str,
-        cls: type[R],
-        options: dict[str, Any],
-        timeout: Timeout | float | None,
-        max_retries: int | None,
-    ) -> AsyncIterator[R]:
+    def _iterate(self, kind: str, cls: type[R], options: QueryOptions) -> AsyncIterator[R]:
+        """Validate ``options`` (before any I/O) and return the iterator of ``kind``."""
+        query, timeout, max_retries = _split(options)
         segment, _ = kind_path(kind)
-        url = page_url(self.base_url, segment, build_query(**options))
+        url = page_url(self.base_url, segment, build_query(**query))
         return self._records(cls, url, timeout, max_retries)
 
-    def conversations(
-        self,
-        *,
-        filter: str | None = None,
-        select: Sequence[str] | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-        skip: int | None = None,
-        updated_since: datetime | None = None,
-        updated_until: datetime | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncIterator[DataConversation]:
-        """Every conversation record matching the options, page after page.
+    def conversations(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataConversation]:
+        """Every conversation record matching ``options`` (see :class:`QueryOptions`), page
+        after page; the options are validated when this is called (InvalidParameterError)."""
+        return self._iterate("conversations", DataConversation, options)
 
-        ``filter``, ``select`` (field names), ``orderby``, ``top``, ``skip`` are sent as
-        ``$filter``, ``$select``, ... on the first page; ``updated_since``/``updated_until``
-        (timezone-aware datetimes) add ``last_updated_time ge/le '...'`` to the filter. The
-        options are validated when this is called, before any I/O (InvalidParameterError).
-        """
-        options = _options(filter, select, orderby, top, skip, updated_since, updated_until)
-        return self._iterate("conversations", DataConversation, options, timeout, max_retries)
+    def interactions(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataInteraction]:
+        """Every interaction record matching ``options`` (see :meth:`conversations`)."""
+        return self._iterate("interactions", DataInteraction, options)
 
-    def interactions(
-        self,
-        *,
-        filter: str | None = None,
-        select: Sequence[str] | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-        skip: int | None = None,
-        updated_since: datetime | None = None,
-        updated_until: datetime | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncIterator[DataInteraction]:
-        """Every interaction record matching the options (see :meth:`conversations`)."""
-        options = _options(filter, select, orderby, top, skip, updated_since, updated_until)
-        return self._iterate("interactions", DataInteraction, options, timeout, max_retries)
-
-    def plugin_calls(
-        self,
-        *,
-        filter: str | None = None,
-        select: Sequence[str] | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-        skip: int | None = None,
-        updated_since: datetime | None = None,
-        updated_until: datetime | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncIterator[DataPluginCall]:
-        """Every plugin-call record matching the options (see :meth:`conversations`)."""
-        options = _options(filter, select, orderby, top, skip, updated_since, updated_until)
-        return self._iterate("plugin_calls", DataPluginCall, options, timeout, max_retries)
+    def plugin_calls(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataPluginCall]:
+        """Every plugin-call record matching ``options`` (see :meth:`conversations`)."""
+        return self._iterate("plugin_calls", DataPluginCall, options)
 
     def plugin_resources(
-        self,
-        *,
-        filter: str | None = None,
-        select: Sequence[str] | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-        skip: int | None = None,
-        updated_since: datetime | None = None,
-        updated_until: datetime | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, **options: Unpack[QueryOptions]
     ) -> AsyncIterator[DataPluginResource]:
-        """Every plugin-resource record matching the options (see :meth:`conversations`)."""
-        options = _options(filter, select, orderby, top, skip, updated_since, updated_until)
-        return self._iterate("plugin_resources", DataPluginResource, options, timeout, max_retries)
+        """Every plugin-resource record matching ``options`` (see :meth:`conversations`)."""
+        return self._iterate("plugin_resources", DataPluginResource, options)
 
-    def users(
-        self,
-        *,
-        filter: str | None = None,
-        select: Sequence[str] | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-        skip: int | None = None,
-        updated_since: datetime | None = None,
-        updated_until: datetime | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncIterator[DataUser]:
-        """Every user record matching the options (see :meth:`conversations`)."""
-        options = _options(filter, select, orderby, top, skip, updated_since, updated_until)
-        return self._iterate("users", DataUser, options, timeout, max_retries)
+    def users(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataUser]:
+        """Every user record matching ``options`` (see :meth:`conversations`)."""
+        return self._iterate("users", DataUser, options)
 
     # --- export ----------------------------------------------------------------------------
 
@@ -297,17 +245,14 @@ class AsyncDataAPI:
         *,
         resume: bool = True,
         progress: Callable[[int], object] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-        **options: Any,
+        **options: Unpack[QueryOptions],
     ) -> int:
         """Write every record of ``kind`` to ``path`` as JSON Lines; return the record count.
 
         ``kind``: ``conversations``, ``interactions``, ``plugin_calls``, ``plugin_resources``
-        or ``users``; ``options``: those of the iterators (``filter``, ``select``, ``orderby``,
-        ``top``, ``skip``, ``updated_since``, ``updated_until``). One record per line, as
-        received (compact JSON, fields in the order the server sent them). One page at a time
-        is held in memory. ``progress(count)`` is called after every page.
+        or ``users``; ``options``: those of the iterators (:class:`QueryOptions`). One record
+        per line, as received (compact JSON, fields in the order the server sent them). One
+        page at a time is held in memory. ``progress(count)`` is called after every page.
 
         Resuming: progress is checkpointed in ``<path>.checkpoint`` after every page (the next
         page's link and the file offset it starts at). If the export is interrupted, calling
@@ -325,11 +270,9 @@ class AsyncDataAPI:
             APIError: a page failed after the retries; the file and the checkpoint stay
                 consistent, so calling again resumes.
         """
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise InvalidParameterError(f"unknown export option(s): {', '.join(sorted(unknown))}")
+        query, timeout, max_retries = _split(options)
         segment, _ = kind_path(kind)
-        first = page_url(self.base_url, segment, build_query(**options))
+        first = page_url(self.base_url, segment, build_query(**query))
         # File work runs in a worker thread: the event loop keeps serving other tasks.
         sink = await anyio.to_thread.run_sync(_Sink.open, Path(path), segment, first, resume)
         if sink.next is not None:
@@ -425,24 +368,17 @@ def _rebase(url: str, base_url: str) -> str:
     return f"{here.scheme}://{here.netloc}{_relative(url)}"
 
 
-def _options(
-    filter: str | None,
-    select: Sequence[str] | None,
-    orderby: str | None,
-    top: int | None,
-    skip: int | None,
-    updated_since: datetime | None,
-    updated_until: datetime | None,
-) -> dict[str, Any]:
-    return {
-        "filter": filter,
-        "select": select,
-        "orderby": orderby,
-        "top": top,
-        "skip": skip,
-        "updated_since": updated_since,
-        "updated_until": updated_until,
-    }
+def _split(options: QueryOptions) -> tuple[dict[str, Any], Timeout | float | None, int | None]:
+    """``(query options, timeout, max_retries)``; an unknown keyword is InvalidParameterError
+    (a TypedDict is not checked at run time)."""
+    unknown = set(options) - _OPTIONS - {"timeout", "max_retries"}
+    if unknown:
+        raise InvalidParameterError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    query = {k: v for k, v in options.items() if k in _OPTIONS}
+    timeout = options.get("timeout")
+    if timeout is not None:
+        Timeout.coerce(timeout)  # validated now, not at the first page
+    return query, timeout, check_max_retries(options.get("max_retries"))
 
 
 @attrs.frozen

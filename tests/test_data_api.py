@@ -290,3 +290,19 @@ async def test_build_query_and_page_url() -> None:
         "$filter": "last_updated_time ge '2024-01-01T00:00:00.000Z'"
     }
     assert page_url(HOST, "users", {}) == f"{HOST}/export/v1/records/users"
+
+
+async def test_per_page_options_and_unknown_keywords(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    server.data_api.generate("users", 3)
+    async with data_api(server, fake_time) as data:
+        with pytest.raises(mw.InvalidParameterError, match="unknown option"):
+            data.users(limit=3)  # type: ignore[call-arg]
+        server.inject(Fault.status(503), times=1, path_contains="/export/")
+        with pytest.raises(mw.InternalServerError):
+            [u async for u in data.users(max_retries=0)]  # no retry: the 503 surfaces
+        server.inject(Fault.status(503), times=1, path_contains="/export/")
+        assert len([u async for u in data.users(max_retries=1, timeout=5.0)]) == 3
+        with pytest.raises(mw.InvalidParameterError):
+            data.users(max_retries=-1)

@@ -73,4 +73,6 @@ async def data_api() -> None:
         count = await data.export("users", "users.jsonl", updated_since=since, progress=print)
         assert_type(count, int)
         data.users(top="10")  # type: ignore[arg-type]
+        data.users(limit=10)  # type: ignore[call-arg]
+        await data.export("users", "u.jsonl", timeout=30.0, max_retries=5, select=["id"])
     mw.AsyncDataAPI(auth=mw.ClientCredentials("id", "secret"))
