@@ -286,7 +286,7 @@ class AsyncDataAPI:
                 if progress is not None:
                     progress(count)
         finally:
-            await anyio.to_thread.run_sync(sink.close)
+            sink.close()  # synchronous: it must happen even in a cancelled task
         return sink.count
 
 

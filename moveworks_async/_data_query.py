@@ -10,7 +10,9 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from yarl import URL
 
 from ._data_models import (
     DataConversation,
@@ -142,8 +144,12 @@ def check_next_link(link: object, base_url: str, request_id: str | None) -> str 
         raise UnexpectedResponseError(
             "@odata.nextLink is not a string", status_code=200, request_id=request_id
         )
-    here, there = urlsplit(base_url), urlsplit(link)
-    if (there.scheme, there.netloc.lower()) != (here.scheme, here.netloc.lower()):
+    try:
+        here, there = URL(base_url), URL(link)
+        same = (there.scheme, there.host, there.port) == (here.scheme, here.host, here.port)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
         raise UnexpectedResponseError(
             "@odata.nextLink points to another origin than base_url; not following it "
             "(the Data API key would go with the request)",

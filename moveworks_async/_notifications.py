@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import anyio
 import attrs
 from attrs import frozen
 
@@ -229,10 +230,11 @@ class Notifications:
         if governor is not None and not isinstance(governor, Governor):
             raise InvalidParameterError("notifications_governor must be a Governor")
         self._client = client
-        # The client's clock and sleep: a test's virtual time also drives this governor.
-        self.governor: Governor = governor or notifications_governor(
-            clock=client._clock, sleep=client._sleep
-        )
+        # A clock and sleep injected into the client (a test's virtual time) drive this
+        # governor too; the defaults stay the governor's own (usable outside a running loop).
+        clock = None if client._clock is anyio.current_time else client._clock
+        sleep = None if client._sleep is anyio.sleep else client._sleep
+        self.governor: Governor = governor or notifications_governor(clock=clock, sleep=sleep)
         self._view: AsyncMoveworks | None = None
 
     def _channel(self) -> AsyncMoveworks:

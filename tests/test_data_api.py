@@ -306,3 +306,27 @@ async def test_per_page_options_and_unknown_keywords(
         assert len([u async for u in data.users(max_retries=1, timeout=5.0)]) == 3
         with pytest.raises(mw.InvalidParameterError):
             data.users(max_retries=-1)
+
+
+@pytest.mark.parametrize(
+    ("link", "followed"),
+    [
+        (f"{HOST}/export/v1/records/users?$skiptoken=x", True),
+        ("https://API.moveworks.ai:443/export/v1/records/users?$skiptoken=x", True),
+        (None, False),
+        ("", False),
+        ("http://api.moveworks.ai/export/v1/records/users", None),  # downgraded scheme
+        ("https://api.moveworks.ai.evil.example/x", None),
+        ("https://api.moveworks.ai:8443/x", None),
+        ("//evil.example/x", None),
+        (42, None),
+    ],
+)
+async def test_check_next_link(link: Any, followed: bool | None) -> None:
+    from moveworks_async._data_query import check_next_link
+
+    if followed is None:
+        with pytest.raises(mw.UnexpectedResponseError):
+            check_next_link(link, HOST, None)
+    else:
+        assert (check_next_link(link, HOST, None) is not None) is followed

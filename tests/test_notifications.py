@@ -374,3 +374,14 @@ async def test_preset_shared_through_redis_pauses_every_process_60_seconds() -> 
         finally:
             await a.aclose()  # type: ignore[attr-defined]
             await b.aclose()  # type: ignore[attr-defined]
+
+
+async def test_default_governor_works_outside_an_event_loop() -> None:
+    """A client built without injected time: its notifications governor can be inspected
+    from synchronous code, here a worker thread without an event loop."""
+    import anyio.to_thread
+
+    client = mw.AsyncMoveworks(assistant_name="x", token="t")
+    snapshot = await anyio.to_thread.run_sync(client.notifications.governor.snapshot)
+    assert snapshot.rate == pytest.approx(NOTIFICATIONS_RATE)
+    assert snapshot.burst == NOTIFICATIONS_BURST
