@@ -35,7 +35,6 @@ from ._governor import Governor, RateGovernor
 from ._models import _OpenEnum
 from ._protocol import Request, request_id_from
 from ._transport import Timeout
-from ._validate import check_text
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -151,8 +150,13 @@ def check_event_id(value: object) -> str:
 
 
 def check_message(value: object) -> str:
-    """``value`` if it is a message of 1 to 20,000 characters."""
-    return check_text(value, "message", max_length=MAX_MESSAGE_LENGTH)
+    """``value`` if it is a message of 1 to 20,000 characters (the documented limits; a
+    message of spaces is the caller's business, as it is the API's)."""
+    if type(value) is not str:
+        raise InvalidParameterError(f"message must be a str, not {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_MESSAGE_LENGTH:
+        raise InvalidParameterError(f"message must be 1-{MAX_MESSAGE_LENGTH} characters")
+    return value
 
 
 def check_email(value: object, name: str) -> str:

@@ -330,3 +330,16 @@ async def test_check_next_link(link: Any, followed: bool | None) -> None:
             check_next_link(link, HOST, None)
     else:
         assert (check_next_link(link, HOST, None) is not None) is followed
+
+
+async def test_hooks_see_every_page(server: FakeMoveworks, fake_time: FakeTime) -> None:
+    server.data_api.generate("users", 15)
+    seen: list[tuple[str, str]] = []
+
+    class Recorder(mw.Hooks):
+        def on_call_start(self, info: mw.CallInfo) -> None:
+            seen.append((info.method, info.path))
+
+    async with data_api(server, fake_time, hooks=[Recorder()]) as data:
+        assert len([u async for u in data.users(select=["id"])]) == 15
+    assert seen == [("GET", "/export/v1/records/users")] * 3  # the path, never the query

@@ -83,8 +83,8 @@ async def test_context_is_omitted_when_none(server: FakeMoveworks, fake_time: Fa
         ({"event_id": "not-a-uuid"}, "event_id must be a UUID"),
         ({"event_id": 42}, "event_id must be a str"),
         ({"event_id": EVENT + "/../x"}, "event_id must be a UUID"),
-        ({"message": ""}, "message must not be empty"),
-        ({"message": "x" * 20_001}, "at most 20000"),
+        ({"message": ""}, "message must be 1-20000 characters"),
+        ({"message": "x" * 20_001}, "message must be 1-20000 characters"),
         ({"message": None}, "message must be a str"),
         ({"recipients": []}, "must not be empty"),
         ({"recipients": "a@example.com"}, "list of email"),
@@ -125,6 +125,46 @@ async def test_message_of_exactly_20000_characters_is_sent(
     async with client(server, fake_time) as c:
         await c.notifications.send(EVENT, message="x" * 20_000, recipients=["a@example.com"])
     assert len(server.events_api.deliveries[0].message) == 20_000
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({"code": "INVALID_TOKEN", "message": "Invalid token"}, "INVALID_TOKEN", "Invalid token"),
+        ({"code": "EXPIRED_TOKEN", "message": "Token expired"}, "EXPIRED_TOKEN", "Token expired"),
+        ({"error": {"code": "UNAUTHORIZED", "message": "No"}}, "UNAUTHORIZED", "No"),
+        ("Token validation failed", None, "Forbidden"),  # text: kept in .body
+    ],
+)
+async def test_every_documented_error_body_shape_is_read(
+    fake_time: FakeTime, body: Any, code: str | None, message: str
+) -> None:
+    """Flat ``{code, message}`` (Events API and its OAuth variants), the Conversations API
+    envelope, and plain text."""
+    from aioresponses import aioresponses
+
+    with aioresponses() as mock:
+        mock.post(
+            f"https://api.moveworks.ai/rest/v1/events/{EVENT}/messages/send",
+            status=403,
+            body=body if isinstance(body, str) else json.dumps(body),
+            content_type="text/plain" if isinstance(body, str) else "application/json",
+        )
+        async with mw.AsyncMoveworks(assistant_name="x", token="t", sleep=fake_time.sleep) as c:
+            with pytest.raises(mw.PermissionDeniedError) as info:
+                await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    assert info.value.code == code
+    assert info.value.message == message
+    if isinstance(body, str):
+        assert info.value.body == body
+
+
+async def test_message_of_spaces_is_the_callers_business(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    async with client(server, fake_time) as c:
+        await c.notifications.send(EVENT, message=" ", recipients=["a@example.com"])
+    assert server.events_api.deliveries[0].message == " "
 
 
 async def test_unknown_event_is_not_found_with_the_flat_error_body(
