@@ -10,6 +10,7 @@ from ._auth import ClientCredentials
 from ._cli_config import Settings, UsageError
 from ._cli_render import to_json
 from ._client import AsyncMoveworks
+from ._errors import NotificationBatchError
 
 __all__ = ["add_notify", "cmd_notify", "read_recipients"]
 
@@ -21,7 +22,10 @@ def read_recipients(path: Path) -> list[str]:
 
 
 async def cmd_notify(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    """``notify EVENT_ID``: send ``--message`` to every recipient, in batches of 500."""
+    """``notify EVENT_ID``: send ``--message`` to every recipient, in batches of 500.
+
+    A failed batch exits 1 with the error on stderr; with ``--json`` stdout then lists the
+    recipients that were scheduled, not scheduled, and of unknown outcome."""
     recipients = list(args.recipient or [])
     if args.recipients_file is not None:
         recipients += read_recipients(args.recipients_file)
@@ -37,9 +41,21 @@ async def cmd_notify(settings: Settings, args: argparse.Namespace, out: TextIO) 
         auth=auth,
         base_url=settings.base_url,
     ) as client:
-        results = await client.notifications.send_many(
-            args.event_id, message=args.message, recipients=recipients
-        )
+        try:
+            results = await client.notifications.send_many(
+                args.event_id, message=args.message, recipients=recipients
+            )
+        except NotificationBatchError as exc:
+            if args.json:  # what a script needs to retry only the right recipients
+                to_json(
+                    {
+                        "scheduled": exc.scheduled,
+                        "not_scheduled": exc.not_scheduled,
+                        "outcome_unknown": exc.outcome_unknown,
+                    },
+                    out,
+                )
+            raise
     scheduled = sum(len(r.recipients) for r in results)
     if args.json:
         to_json({"scheduled": scheduled, "batches": results}, out)

@@ -81,6 +81,19 @@ def test_notify_errors(args: list[str], status: int, message: str) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_notify_json_lists_who_was_not_scheduled() -> None:
+    unknown = "00000000-0000-4000-8000-0000000000ff"
+    people = ["--recipient", "a@example.com", "--recipient", "b@example.com"]
+    done = run("--json", "notify", "--simulate", unknown, "--message", "hi", *people)
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == {
+        "scheduled": [],
+        "not_scheduled": ["a@example.com", "b@example.com"],
+        "outcome_unknown": [],
+    }
+    assert "INVALID_EVENT_ID" in done.stderr
+
+
 def test_notify_needs_credentials_without_simulate() -> None:
     done = run("notify", SIMULATED_EVENT_ID, "--message", "hi", "--recipient", "a@example.com")
     assert done.returncode == 2
