@@ -2,9 +2,9 @@
 
 Commands: ``chat`` (streamed, one-shot or interactive), ``ask`` (create and wait),
 ``conversations list``, ``messages``, ``events watch``, ``token``, ``notify`` (Events API) and
-``export`` (Data API). ``--simulate`` runs any of
-them against an in-process fake server, without credentials; ``--json`` prints machine-readable
-output (one JSON document, or JSON lines for streams).
+``export`` (Data API). ``--simulate`` runs any of them against an in-process fake server,
+without credentials; ``--json`` prints machine-readable output (one JSON document, or JSON
+lines for streams).
 
 Exit codes: 0 success; 1 an API or network error, or an answer that FAILED; 2 a usage or
 configuration error; 130 interrupted (Ctrl-C). Errors are one ``error: ...`` line on stderr,
