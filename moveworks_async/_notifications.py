@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
@@ -97,8 +97,8 @@ def notifications_governor(
     on_redis_error: Literal["open", "closed"] = "open",
     redis_client: Any = None,
     max_wait: float = 120.0,
-    clock: Any = None,
-    sleep: Any = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> Governor:
     """The governor preset for the Events API: 120 requests per minute per organisation.
 
@@ -110,8 +110,9 @@ def notifications_governor(
     With ``redis_url`` (or ``redis_client``) the bucket and the pause live in Redis and are
     shared by every process using the same ``key``: the limit is per organisation, so every
     process sending with the org's credentials should share one. See ``RedisRateGovernor``
-    for ``on_redis_error``. ``max_wait``: a send that would wait longer than this for a pause
-    raises ``RateLimitError`` instead.
+    for ``on_redis_error`` (while Redis is down with ``"open"``, this local preset governs).
+    ``max_wait``: a send that would wait longer than this for a pause raises
+    ``RateLimitError`` instead. ``clock``/``sleep``: injectable, for tests.
     """
     common: dict[str, Any] = {
         "backoff_base": _RATE_LIMIT_PAUSE,
@@ -370,7 +371,7 @@ class Notifications:
         view = self._channel()
         payload = view._decode(reply)
         data = payload.get("data", payload) if isinstance(payload, Mapping) else None
-        from ._converter import structure
+        from ._converter import structure  # here: the converter imports this module
 
         result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
         return attrs.evolve(
