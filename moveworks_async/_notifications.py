@@ -18,7 +18,7 @@ import copy
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import anyio
 import attrs
@@ -38,6 +38,7 @@ from ._transport import Timeout
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
+    from ._redis_governor import RedisRateGovernor
 
 __all__ = [
     "MAX_MESSAGE_LENGTH",
@@ -90,16 +91,42 @@ class NotificationResult:
     request_id: str | None = None
 
 
+_KEY: Final = "moveworks-async:events-api"
+
+
+@overload
 def notifications_governor(
     *,
-    redis_url: str | None = None,
-    key: str = "moveworks-async:events-api",
+    redis_url: None = None,
+    max_wait: float = 120.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> RateGovernor: ...
+
+
+@overload
+def notifications_governor(
+    *,
+    redis_url: str,
+    key: str = _KEY,
     on_redis_error: Literal["open", "closed"] = "open",
     redis_client: Any = None,
     max_wait: float = 120.0,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] | None = None,
-) -> Governor:
+) -> RedisRateGovernor: ...
+
+
+def notifications_governor(
+    *,
+    redis_url: str | None = None,
+    key: str = _KEY,
+    on_redis_error: Literal["open", "closed"] = "open",
+    redis_client: Any = None,
+    max_wait: float = 120.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> RateGovernor | RedisRateGovernor:
     """The governor preset for the Events API: 120 requests per minute per organisation.
 
     A token bucket of :data:`NOTIFICATIONS_BURST` (10) requests refilled at
@@ -107,8 +134,9 @@ def notifications_governor(
     120 sends; not adaptive (the limit is documented). A 429 (the Events API sends no
     ``Retry-After``) pauses every sender for 60 seconds, as the API documentation advises.
 
-    With ``redis_url`` (or ``redis_client``) the bucket and the pause live in Redis and are
-    shared by every process using the same ``key``: the limit is per organisation, so every
+    With ``redis_url`` (a ``RedisRateGovernor``; ``redis_client``: an existing
+    ``redis.asyncio.Redis`` to use) the bucket and the pause live in Redis and are shared by
+    every process using the same ``key``: the limit is per organisation, so every
     process sending with the org's credentials should share one. See ``RedisRateGovernor``
     for ``on_redis_error`` (while Redis is down with ``"open"``, this local preset governs).
     ``max_wait``: a send that would wait longer than this for a pause raises
@@ -122,12 +150,12 @@ def notifications_governor(
         "sleep": sleep,
     }
     local = RateGovernor(NOTIFICATIONS_RATE, NOTIFICATIONS_BURST, adaptive=False, **common)
-    if redis_url is None and redis_client is None:
+    if redis_url is None:
         return local
     from ._redis_governor import RedisRateGovernor
 
     return RedisRateGovernor(
-        redis_url or "redis://localhost:6379/0",
+        redis_url,
         key,
         rate=NOTIFICATIONS_RATE,
         burst=NOTIFICATIONS_BURST,

@@ -412,8 +412,8 @@ async def test_preset_shared_through_redis_pauses_every_process_60_seconds() -> 
             assert info.value.retry_after is not None
             assert 55.0 <= info.value.retry_after <= 60.0
         finally:
-            await a.aclose()  # type: ignore[attr-defined]
-            await b.aclose()  # type: ignore[attr-defined]
+            await a.aclose()
+            await b.aclose()
 
 
 async def test_default_governor_works_outside_an_event_loop() -> None:

@@ -44,12 +44,12 @@ async def notifications(client: mw.AsyncMoveworks) -> None:
 def governors() -> None:
     """The 120/min preset, local or shared through Redis, given to a client."""
     local = mw.notifications_governor()
-    assert_type(local, mw.Governor)
+    assert_type(local, mw.RateGovernor)
     shared = mw.notifications_governor(
         redis_url="redis://localhost:6379/0", on_redis_error="closed"
     )
     mw.AsyncMoveworks(assistant_name="acme-capi", token="key", notifications_governor=shared)
-    mw.notifications_governor(on_redis_error="maybe")  # type: ignore[arg-type]
+    mw.notifications_governor(redis_url="redis://r", on_redis_error="maybe")  # type: ignore[call-overload]
 
 
 async def data_api() -> None:
