@@ -200,3 +200,27 @@ def _link_after(server: FakeMoveworks, pos: int, **query: Any) -> str:
         "left": None if "top" not in query else query["top"] - pos,
     }
     return f"{server.url}/export/v1/records/interactions?$skiptoken={_encode_token(state)}"
+
+
+async def test_resume_from_any_crash_point_gives_the_same_file(
+    server: FakeMoveworks, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    """Every state a killed export can leave (checkpoint after page k; the file cut anywhere
+    in page k+1, including exactly at its end before the checkpoint moved) resumes to the
+    complete file, fetching only the pages from k+1 on."""
+    out = tmp_path / "i.jsonl"
+    states: list[dict[str, Any]] = []
+    async with data_api(server, fake_time) as data:
+        await data.export("interactions", out, progress=lambda _: states.append(checkpoint(out)))
+        full = out.read_bytes()
+        # Before the first page: the checkpoint points at the first page (its relative URL).
+        states.insert(0, {**states[0], "next": states[0]["first"], "offset": 0, "count": 0})
+        for k in range(len(states) - 1):
+            begin, end = states[k]["offset"], states[k + 1]["offset"]
+            for cut in sorted({begin, begin + 1, (begin + end) // 2, end - 1, end}):
+                out.write_bytes(full[:cut])
+                _write_checkpoint(out, states[k])
+                before = page_requests(server)
+                assert await data.export("interactions", out) == 95
+                assert out.read_bytes() == full, (k, cut)
+                assert page_requests(server) - before == len(states) - 1 - k
