@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from ._cli_config import Settings, UsageError
+from ._cli_options import option
 from ._cli_render import to_json
 from ._data_api import DATA_API_KEY_ENV, AsyncDataAPI
 from ._data_query import KINDS
@@ -106,12 +107,40 @@ def add_export(sub: argparse.ArgumentParser) -> None:
         metavar="KIND",
         help=", ".join(KINDS) + " ('-' works as '_')",
     )
-    sub.add_argument("--output", required=True, type=Path, metavar="FILE", help="JSON Lines")
-    sub.add_argument("--since", type=parse_time, metavar="ISO", help="last_updated_time >= ISO")
-    sub.add_argument("--until", type=parse_time, metavar="ISO", help="last_updated_time <= ISO")
-    sub.add_argument("--filter", metavar="ODATA", help="an OData $filter expression")
-    sub.add_argument("--select", metavar="FIELDS", help="comma-separated field names")
-    sub.add_argument(
-        "--restart", action="store_true", help="start over instead of resuming a partial FILE"
+    option(
+        sub,
+        "--output",
+        help="the JSON Lines file; a partial one is resumed (required, no default)",
+        required=True,
+        kind=Path,
+        metavar="FILE",
     )
-    sub.add_argument("--data-api-key", metavar="KEY", help=f"Data API key [{DATA_API_KEY_ENV}]")
+    option(
+        sub,
+        "--since",
+        help="records with last_updated_time >= ISO; no offset means UTC (default: no bound)",
+        kind=parse_time,
+        metavar="ISO",
+    )
+    option(
+        sub,
+        "--until",
+        help="records with last_updated_time <= ISO; no offset means UTC (default: no bound)",
+        kind=parse_time,
+        metavar="ISO",
+    )
+    option(sub, "--filter", help="an OData $filter expression (default: none)", metavar="ODATA")
+    option(sub, "--select", help="comma-separated field names (default: all)", metavar="FIELDS")
+    option(
+        sub,
+        "--restart",
+        help="start over instead of resuming a partial FILE (default off)",
+        default=False,
+        action="store_true",
+    )
+    option(
+        sub,
+        "--data-api-key",
+        help=f"Data API key (default: ${DATA_API_KEY_ENV}; prefer the variable: flags show in ps)",
+        metavar="KEY",
+    )

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from ._auth import ClientCredentials
 from ._cli_config import Settings, UsageError
+from ._cli_options import option
 from ._cli_render import to_json
 from ._client import AsyncMoveworks
 from ._errors import NotificationBatchError
@@ -68,10 +69,24 @@ async def cmd_notify(settings: Settings, args: argparse.Namespace, out: TextIO) 
 def add_notify(sub: argparse.ArgumentParser) -> None:
     """The arguments of ``notify``."""
     sub.add_argument("event_id", metavar="EVENT_ID", help="UUID of an Events Workspace event")
-    sub.add_argument("--message", required=True, metavar="TEXT", help="chat markup, 1-20000")
-    sub.add_argument(
-        "--recipient", action="append", metavar="EMAIL", help="a recipient (repeatable)"
+    option(
+        sub,
+        "--message",
+        help="the chat message in Moveworks chat markup, 1-20000 characters (required, no default)",
+        required=True,
+        metavar="TEXT",
     )
-    sub.add_argument(
-        "--recipients-file", type=Path, metavar="FILE", help="one email address per line"
+    option(
+        sub,
+        "--recipient",
+        help="an email address to send to; repeat for more (default: none)",
+        action="append",
+        metavar="EMAIL",
+    )
+    option(
+        sub,
+        "--recipients-file",
+        help="a file of email addresses, one per line, '#' comments (default: none)",
+        kind=Path,
+        metavar="FILE",
     )

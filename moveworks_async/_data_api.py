@@ -26,7 +26,7 @@ import attrs
 
 from . import _json
 from ._auth import ClientCredentials, TokenSource
-from ._client import DEFAULT_BASE_URL, AsyncMoveworks, _Send
+from ._client import AsyncMoveworks, _Send
 from ._converter import structure_fast
 from ._data_models import (
     DataConversation,
@@ -85,7 +85,8 @@ class AsyncDataAPI:
         api_key: a Data API key, sent as the bearer; default: ``$MOVEWORKS_DATA_API_KEY``; or
         auth: ``ClientCredentials(...)`` of a Data API OAuth credential (token from
             ``{base_url}/oauth/v1/token``), a ``TokenSource`` or an async callable.
-        base_url: API host (regional hosts allowed), without ``/export/v1``.
+        base_url: API host (regional hosts allowed), without ``/export/v1``; default
+            ``$MOVEWORKS_BASE_URL``, else ``https://api.moveworks.ai``.
         session, timeout, max_retries, retry_policy, governor, hooks, max_connections,
             clock, sleep: as for ``AsyncMoveworks``. Pages are GETs, so a failed page is
             retried (connection errors, 408, 429, 5xx) and paging continues where it was.
@@ -96,7 +97,7 @@ class AsyncDataAPI:
         *,
         api_key: str | None = None,
         auth: TokenSource | ClientCredentials | Callable[[], Awaitable[str]] | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
@@ -120,6 +121,7 @@ class AsyncDataAPI:
             token=api_key,
             auth=auth,
             base_url=base_url,
+            api_version="v1",  # unused here; fixed so a shell's MOVEWORKS_API_VERSION is not read
             session=session,
             timeout=timeout,
             max_retries=max_retries,
@@ -171,7 +173,7 @@ class AsyncDataAPI:
         call_timeout = engine.timeout if timeout is None else Timeout.coerce(timeout)
         # The path alone names the call in hooks and logs (the query can be long).
         request = Request("GET", urlsplit(url).path, idempotent=True)
-        send = _Send(url, None, call_timeout)
+        send = _Send(url, None, call_timeout, None)
         reply: Reply = await engine._execute(request, send, max_retries=max_retries)
         request_id = request_id_from(reply.headers)
         records, link = parse_page(engine._decode(reply), request_id)

@@ -425,3 +425,15 @@ async def test_default_governor_works_outside_an_event_loop() -> None:
     snapshot = await anyio.to_thread.run_sync(client.notifications.governor.snapshot)
     assert snapshot.rate == pytest.approx(NOTIFICATIONS_RATE)
     assert snapshot.burst == NOTIFICATIONS_BURST
+
+
+async def test_with_options_views_share_the_notifications_governor(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    async with client(server, fake_time) as c:
+        view = c.with_options(max_retries=0, extra_headers={"X-Team": "it"})
+        assert view.notifications.governor is c.notifications.governor
+        await view.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    (record,) = sends(server)
+    assert record.headers["X-Team"] == "it"
+    assert "Assistant-Name" not in record.headers
