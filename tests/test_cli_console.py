@@ -4,6 +4,7 @@ at any moment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import require
 
+from moveworks_async._cli_options import error_object
 from moveworks_async._config import ENV
 
 SCRIPT = shutil.which("moveworks-async") or str(Path(sys.executable).parent / "moveworks-async")
@@ -309,3 +311,108 @@ def test_a_corrupt_checkpoint_file_names_the_flag(tmp_path: Path) -> None:
     done = cli("events", "watch", "--simulate", "--once", "--checkpoint", str(checkpoint))
     assert done.returncode == 2
     assert done.stderr == f"error: --checkpoint {checkpoint} does not hold an event id\n"
+
+
+# --- Ctrl-C: the adversarial review's cases ----------------------------------------------------
+
+
+def test_the_console_entry_imports_nothing_before_its_ctrl_c_handler() -> None:
+    """The console script imports ``moveworks_async._launch`` (so the package ``__init__``)
+    before ``main`` can install its handler: an import there would be a window in which
+    Ctrl-C prints a traceback. Nothing beyond what the interpreter (and the script's own
+    ``import re``) loaded may be imported."""
+    probe = (
+        "import re, sys; before = set(sys.modules); import moveworks_async._launch; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['moveworks_async', 'moveworks_async._launch']"
+
+
+def _interrupt_repeatedly(process: subprocess.Popen[str], times: int = 5) -> None:
+    for _ in range(times):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGINT)
+        time.sleep(0.002)  # Ctrl-C mashed: the moments between are the point of this test
+
+
+def test_mashed_ctrl_c_during_start_up_is_one_line_and_130(tmp_path: Path) -> None:
+    """Five SIGINTs while aiohttp is being imported: the report itself must not be
+    interrupted (it once imported json, and a second Ctrl-C there printed a traceback)."""
+    (tmp_path / "sitecustomize.py").write_text(_SLOW_IMPORT)
+    marker = tmp_path / "importing"
+    process = subprocess.Popen(
+        [SCRIPT, "--json", "ask", "--simulate", "hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(PYTHONPATH=str(tmp_path), SLOW_IMPORT_MARKER=str(marker)),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the command never started importing"
+            time.sleep(0.01)
+        _interrupt_repeatedly(process)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines() == [json.dumps(error_object("Interrupted", "interrupted"))]
+
+
+def test_mashed_ctrl_c_mid_stream_is_one_line_and_130() -> None:
+    """Five SIGINTs once the answer is streaming: one line, status 130, and none of the
+    warnings of an interrupted clean-up (unclosed sessions, un-awaited coroutines)."""
+    process = subprocess.Popen(
+        [SCRIPT, "--json", "chat", "--simulate", "Who does John Doe report to?"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["event_type"] == "RESPONSE_CREATED"
+        _interrupt_repeatedly(process)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err.splitlines() == [json.dumps(error_object("Interrupted", "interrupted"))]
+    for line in out.splitlines():  # what was printed is whole JSON lines
+        json.loads(line)
+
+
+def test_ctrl_c_on_a_terminal_starts_a_new_line() -> None:
+    """On a TTY the interrupt report is not glued onto the partial answer line."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [SCRIPT, "chat", "--simulate", "Who does John Doe report to?"],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=_env(NO_COLOR="1"),
+    )
+    os.close(terminal)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"John" not in shown:  # the answer has started
+            assert time.monotonic() < deadline, shown
+            shown += os.read(controller, 4096)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        process.kill()
+        os.close(controller)
+    text = shown.decode()
+    assert text.endswith("error: interrupted\r\n")
+    assert text[: -len("error: interrupted\r\n")].endswith("\n")
