@@ -37,6 +37,7 @@ __all__ = [
 
 N = TypeVar("N", int, float)
 
+
 class UsageError(Exception):
     """A usage or configuration problem found before any request (exit status 2)."""
 
@@ -46,6 +47,17 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown option points to the help of the command it was
+        given to (``help_prog``, set by each command), not to the top-level help."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "help_prog", self.prog)
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see {prog} --help)")
+        return parsed
 
 
 def _bounded(kind: Callable[[str], N], low: N | None, high: N | None) -> Callable[[str], N]:

@@ -47,9 +47,10 @@ def wants_json(argv: "Sequence[str]") -> bool:
 
 def _exit_interrupted(as_json: bool) -> "NoReturn":
     """Write the one ``interrupted`` line and end the process with status 130, now."""
-    try:
+    # Not contextlib.suppress: nothing is imported here, at the moment of an interrupt.
+    try:  # noqa: SIM105
         sys.stdout.flush()  # what was printed so far is kept
-    except Exception:  # noqa: BLE001 - stdout closed, a broken pipe, a write in progress
+    except Exception:  # stdout closed, a broken pipe, a write in progress
         pass
     line = INTERRUPTED_JSON if as_json else "error: interrupted"
     try:

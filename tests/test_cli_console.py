@@ -416,3 +416,132 @@ def test_ctrl_c_on_a_terminal_starts_a_new_line() -> None:
     text = shown.decode()
     assert text.endswith("error: interrupted\r\n")
     assert text[: -len("error: interrupted\r\n")].endswith("\n")
+
+
+# --- the adversarial review's CLI cases ----------------------------------------------------------
+
+
+def test_json_without_a_command_is_one_json_object_exit_2() -> None:
+    done = cli("--json")
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error["type"] == "UsageError"
+    assert "no command" in error["message"]
+
+
+def test_question_text_is_checked_by_the_cli_naming_the_argument() -> None:
+    """A blank question, or bytes that are not UTF-8, are usage errors of the CLI's own
+    (naming TEXT), not a library message about a Python parameter, nor "a bug"."""
+    done = cli("--json", "ask", "--simulate", "  ")
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error == {
+        "type": "UsageError",
+        "message": "argument TEXT: the question is empty",
+        "status": None,
+        "request_id": None,
+    }
+    for command in ("chat", "ask"):
+        bad = subprocess.run(
+            [os.fsencode(SCRIPT), command.encode(), b"--simulate", b"caf\xff"],
+            capture_output=True,
+            env=_env(),
+            timeout=60,
+        )
+        assert bad.returncode == 2
+        assert bad.stdout == b""
+        assert bad.stderr.startswith(b"error: argument TEXT: not valid UTF-8"), bad.stderr
+        assert len(bad.stderr.splitlines()) == 1
+
+
+def test_an_interactive_line_that_is_not_utf8_is_reported_and_the_chat_goes_on() -> None:
+    done = subprocess.run(
+        [SCRIPT, "chat", "--simulate"],
+        input=b"caf\xff\nWho does John Doe report to?\n",
+        capture_output=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        b"error: that line is not valid UTF-8 (check the terminal's encoding); it was not sent\n"
+    )
+    assert b"John Doe" in done.stdout  # the next line was answered
+
+
+def test_an_unwritable_checkpoint_is_a_usage_error_naming_the_flag() -> None:
+    for path, reason in (("/nonexistent/dir/f", "cannot be written"), ("/", "is a directory")):
+        done = cli("--json", "events", "watch", "--simulate", "--once", "--checkpoint", path)
+        assert done.returncode == 2
+        assert done.stdout == ""
+        error = json_error(done)
+        assert error["type"] == "UsageError"
+        assert error["message"].startswith(f"--checkpoint {path} {reason}")
+
+
+def test_client_id_flag_combines_with_the_secret_variable(tmp_path: Path) -> None:
+    """--client-secret's help says to prefer the variable: --client-id with
+    MOVEWORKS_CLIENT_SECRET is client credentials (the token request is made)."""
+    done = cli(
+        "token",
+        "--client-id",
+        "test-client",
+        "--base-url",
+        "http://127.0.0.1:9",
+        MOVEWORKS_CLIENT_SECRET="test-secret",
+    )
+    # Port 9 refuses: the request was attempted, so the credentials were accepted.
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
+    done = cli("token", "--client-id", "test-client")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --client-id needs --client-secret too (or set MOVEWORKS_CLIENT_SECRET)\n"
+    )
+
+
+def test_simulate_gives_no_advice_to_continue_a_conversation_that_ends_with_the_run() -> None:
+    """On a terminal, chat prints how to continue the conversation; a simulated one lives
+    for one run only, so the advice would not work."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    done = subprocess.run(
+        [SCRIPT, "chat", "--simulate", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=_env(),
+        timeout=60,
+    )
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(controller, 4096):
+            shown += chunk
+    os.close(controller)
+    assert done.returncode == 0
+    assert b"--conversation" not in shown
+
+
+def test_an_unknown_option_points_to_the_help_of_its_command() -> None:
+    done = cli("conversations", "list", "--json", "--bogus-flag")
+    assert done.returncode == 2
+    assert json_error(done)["message"] == (
+        "unrecognized arguments: --bogus-flag (see moveworks-async conversations list --help)"
+    )
+
+
+def test_closed_stdout_is_one_usage_error_line() -> None:
+    done = subprocess.run(
+        [SCRIPT, "conversations", "list", "--simulate"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        timeout=60,
+        # `>&-`: the child starts with file descriptor 1 closed.
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == 2
+    assert done.stderr == "error: standard output is closed: nothing could be printed\n"
