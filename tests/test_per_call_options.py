@@ -460,3 +460,26 @@ async def test_raw_calls_do_not_leak_into_concurrent_plain_calls(
         raw = await client.conversations.with_raw_response.get(conv.conversation_id)
         assert _REPLIES.get() is None
         assert raw.parse() == await client.conversations.get(conv.conversation_id)
+
+
+async def test_parse_of_a_raw_list_can_be_called_again(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """parse() of a list is repeatable: each call iterates every item (it once returned the
+    same, exhausted iterator: zero items, no error). Only a second parse() lists anew."""
+    async with _client(server, fake_time) as client:
+        for _ in range(3):
+            await client.conversations.create()
+        plain = [c.conversation_id async for c in client.conversations.list(limit=2)]
+        server.requests.clear()
+        raw = await client.conversations.with_raw_response.list(limit=2)
+        first = [c.conversation_id async for c in raw.parse()]
+        assert len(server.requests) == 2  # the first page, then the second
+        second = [c.conversation_id async for c in raw.parse()]
+        assert len(server.requests) == 4  # listed again from the start
+        third = raw.parse()
+        fourth = raw.parse()
+        assert third is not fourth
+        assert [c.conversation_id async for c in fourth] == plain
+    assert first == second == plain
+    assert len(plain) == 3
