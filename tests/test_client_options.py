@@ -214,6 +214,8 @@ async def test_closing_the_original_closes_its_views(server: FakeMoveworks, fake
         {"extra_headers": {"X-Evil": "a\r\nInjected: 1"}},
         {"extra_headers": {"Authorization": "Bearer stolen"}},
         {"extra_headers": {"Host": "evil.example.com"}},
+        {"extra_headers": {"Assistant-Name": "another-bot"}},
+        {"extra_headers": {"content-encoding": "gzip"}},
         {"extra_headers": {"X:Y": "v"}},
         {"timeout": -1},
         {"max_retries": -1},
