@@ -545,3 +545,22 @@ def test_closed_stdout_is_one_usage_error_line() -> None:
     )
     assert done.returncode == 2
     assert done.stderr == "error: standard output is closed: nothing could be printed\n"
+
+
+def test_simulate_reads_the_api_version_variable_as_the_readme_says() -> None:
+    """README once said no MOVEWORKS_* variable is used under --simulate, yet the generation
+    is read from MOVEWORKS_API_VERSION; README (and CHANGELOG, on the default) now agree with
+    the behaviour."""
+    root = Path(__file__).resolve().parent.parent
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert "are simply not used" not in readme
+    assert "`--api-version` or `MOVEWORKS_API_VERSION` (the fake serves all three)" in readme
+    done = cli("conversations", "list", "--simulate", MOVEWORKS_API_VERSION="v9")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: MOVEWORKS_API_VERSION must be one of")
+    assert (
+        cli("conversations", "list", "--simulate", MOVEWORKS_API_VERSION="v1beta1").returncode == 0
+    )
+    changelog = (root / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert '`api_version="v1beta1"` (default)' not in changelog
+    assert '`api_version="v1"` (default)' in changelog
