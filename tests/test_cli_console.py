@@ -564,3 +564,26 @@ def test_simulate_reads_the_api_version_variable_as_the_readme_says() -> None:
     changelog = (root / "CHANGELOG.md").read_text(encoding="utf-8")
     assert '`api_version="v1beta1"` (default)' not in changelog
     assert '`api_version="v1"` (default)' in changelog
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--recipient", "a@b.co", "--recipient", "notanemail"],
+            "recipient 2 (of --recipient, then --recipients-file) is not a valid email address",
+        ),
+        (["--recipient", "a@b.co", "--message", "x" * 20001], "--message must be 1-20000"),
+    ],
+    ids=["recipient", "message"],
+)
+def test_notify_input_errors_name_the_flag(argv: list[str], message: str) -> None:
+    event = "00000000-0000-4000-8000-000000000001"
+    done = cli("--json", "notify", "--simulate", event, "--message", "hi", *argv)
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error["type"] == "UsageError"
+    assert error["message"].startswith(message)
+    done = cli("notify", "--simulate", "not-a-uuid", "--message", "hi", "--recipient", "a@b.co")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: EVENT_ID must be a UUID")
