@@ -28,7 +28,7 @@ from ._errors import (
     RateLimitError,
     UnsupportedOperationError,
 )
-from ._validate import check_id
+from ._validate import check_id, check_unicode
 
 __all__ = [
     "Generation",
@@ -134,6 +134,7 @@ def create_input(
         return {"input": {"callback_id": callback_id}}
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterError("text must be a non-empty str")
+    check_unicode(text, "text")
     if generation is Generation.V1:
         return {"input": {"chat": {"text": text}}}
     return {"input": {"text": text}}
