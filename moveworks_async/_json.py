@@ -37,7 +37,7 @@ _DROP_B = bytes(b for b in range(256) if b not in _KEEP)
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
-def _check_bounds(data: bytes | bytearray | memoryview | str) -> None:
+def _check_bounds(data: bytes | bytearray | str) -> None:
     """Raise ValueError if ``data`` is too long or nests too deep (before any recursion).
 
     Cheap for the usual document: two C-level counts. Only a document with more than
@@ -50,10 +50,9 @@ def _check_bounds(data: bytes | bytearray | memoryview | str) -> None:
             return
         brackets = [_STEP[ord(c)] for c in _STRINGS_S.sub("", data) if c in "[]{}"]
     else:
-        raw = bytes(data)
-        if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
             return
-        brackets = [_STEP[b] for b in _STRINGS_B.sub(b"", raw).translate(None, _DROP_B)]
+        brackets = [_STEP[b] for b in _STRINGS_B.sub(b"", data).translate(None, _DROP_B)]
     if brackets and max(accumulate(brackets)) > MAX_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH}")
 
@@ -83,9 +82,8 @@ except ImportError:  # pragma: no cover - exercised in environments without the 
         _check_bounds(data)
         if isinstance(data, str):
             text = data
-        else:
-            raw = bytes(data)
-            text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads
+        else:  # bytes or a bytearray body (never copied before decoding)
+            text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads
         return _decoder.decode(text)
 
     def dumps(obj: Any) -> bytes:

@@ -116,7 +116,9 @@ def check_url(value: object, name: str) -> str:
     try:
         url = URL(value)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} is not a valid URL") from None
+        url = None
+    if url is None:
+        raise InvalidParameterError(f"{name} is not a valid URL")
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
         raise InvalidParameterError(
             f"{name} must be an http(s) URL without query or fragment, "
