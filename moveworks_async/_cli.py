@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -37,6 +38,7 @@ from ._cli_render import (
     mask_token,
     message_lines,
     read_line,
+    reader_blocked,
     to_json,
 )
 from ._client import _VERSION, DEFAULT_BASE_URL, AsyncMoveworks
@@ -371,6 +373,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
         sys.stderr.write("\n")
+        if reader_blocked():
+            # The prompt's reader thread holds stdin's lock: a normal shutdown would abort
+            # while finalizing stdin (see reader_blocked), so leave without one.
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(130)
         return 130
     except (UsageError, InvalidParameterError, UnsupportedOperationError) as exc:
         _error(str(exc))

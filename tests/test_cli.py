@@ -584,8 +584,15 @@ def test_python_dash_m_help() -> None:
     assert done.stdout.startswith("usage: python -m moveworks_async")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
-    """SIGINT while waiting for the next line ends the process at once with status 130."""
+    """SIGINT while waiting for the next line ends the process at once with status 130.
+
+    The child starts with SIGINT at its default disposition whatever the parent's is (a CI
+    runner or a shell job may ignore it, and an ignored signal stays ignored across exec)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "moveworks_async", "chat", "--simulate"],
         stdin=subprocess.PIPE,
@@ -593,6 +600,7 @@ def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=_clean_env(),
+        preexec_fn=_default_sigint,
     )
     assert process.stdin is not None
     assert process.stdout is not None
@@ -606,5 +614,5 @@ def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
         _, err = process.communicate(timeout=20)
     finally:
         process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "Traceback" not in err
