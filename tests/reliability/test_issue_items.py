@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from _core_support import BASE, R, RawServer, Wire, conversation, http_loop, http_reply
-from _stream_support import RID, event, response_json, scripted
+from _stream_support import RID, acquired, event, response_json, scripted
 from aioresponses import aioresponses
 
 import moveworks_async as mw
@@ -599,3 +599,86 @@ async def test_item8_stream_create_with_unreadable_2xx_is_outcome_unknown() -> N
             async for _ in stream:
                 pass
     assert bad.value.outcome_unknown is True
+
+
+# --- item 9: promises the suite did not check -----------------------------------------------
+
+
+@pytest.fixture
+def unclosed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Responses that reached aiohttp's ``__del__`` still open (its ``__del__`` releases the
+    connection quietly, which hid a missing ``close()`` from every other test)."""
+    import aiohttp
+
+    found: list[str] = []
+    original = aiohttp.ClientResponse.__del__
+
+    def spy(self: aiohttp.ClientResponse, *args: Any) -> None:
+        if not self._closed and self._connection is not None:
+            found.append(f"{self.method} {self.url.path} {self.status}")
+        original(self, *args)
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "__del__", spy)
+    return found
+
+
+async def test_item9_non_2xx_stream_reply_is_closed_not_left_to_gc(unclosed: list[str]) -> None:
+    # Longer than the error body read (64 KiB), and the server keeps the body open: the
+    # connection is only let go if the SDK closes the reply.
+    body = b'{"error": {"code": "INTERNAL", "message": "' + b"x" * 200_000 + b'"}}'
+    script = [body[:100_000], 30.0]
+    async with scripted(script, status=500, content_type="application/json") as (_, c):
+        for _ in range(3):
+            with pytest.raises(mw.InternalServerError):
+                async with c.responses.stream(CID, text="hi"):
+                    pass
+            assert acquired(c) == 0
+        gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_failed_stream_closes_its_reply_at_once(unclosed: list[str]) -> None:
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json("CREATED")),
+        b"event: RESPONSE_OUTPUT_DELTA\ndata: {broken\n\n",
+        30.0,  # the server would keep the connection open
+    ]
+    async with scripted(script) as (_, c), c.responses.stream(CID, text="hi") as stream:
+        with pytest.raises(mw.StreamProtocolError):
+            async for _ in stream:
+                pass
+        # Still inside "async with": the failure itself let the connection go.
+        assert acquired(c) == 0
+    gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_stream_closed_mid_way_leaves_nothing_to_gc(unclosed: list[str]) -> None:
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED")), 30.0]
+    async with scripted(script) as (_, c):
+        async with c.responses.stream(CID, text="hi") as stream:
+            await stream.__anext__()
+            assert acquired(c) == 1
+        assert acquired(c) == 0
+        gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_late_401_for_an_old_token_keeps_the_fresh_one() -> None:
+    issued = 0
+
+    async def fetch(url: str, form: Any) -> Any:
+        nonlocal issued
+        issued += 1
+        return {"access_token": f"tok-{issued}", "expires_in": 3600}
+
+    creds = mw.ClientCredentials("id", "secret-item")
+    source = creds.bind(fetch, BASE)
+    assert await source.get_token() == "tok-1"
+    assert source.invalidate("tok-1") is True  # the server rejected tok-1
+    assert await source.get_token() == "tok-2"
+    # A reply to a request sent with tok-1 arrives late: tok-2 must survive it.
+    assert source.invalidate("tok-1") is True
+    assert await source.get_token() == "tok-2"
+    assert issued == 2
+    assert creds.refreshes == 2
