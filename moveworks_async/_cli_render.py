@@ -64,7 +64,6 @@ __all__ = [
     "mask_token",
     "message_lines",
     "read_line",
-    "reader_blocked",
     "to_json",
 ]
 
@@ -207,20 +206,6 @@ def failure(response: Response) -> str | None:
     )
 
 
-#: Threads of read_line() blocked in input() right now (see reader_blocked).
-_blocked_readers = 0
-
-
-def reader_blocked() -> bool:
-    """True while a read_line() thread waits in ``input()``, holding stdin's buffer lock.
-
-    A normal interpreter shutdown then aborts (SIGABRT, "could not acquire lock for
-    <stdin> at interpreter shutdown") when it finalizes stdin, so the CLI leaves with
-    ``os._exit`` instead.
-    """
-    return _blocked_readers > 0
-
-
 async def read_line(prompt: str) -> str | None:
     """``input()`` without blocking the event loop; ``None`` at end of input.
 
@@ -235,14 +220,10 @@ async def read_line(prompt: str) -> str | None:
             line.set_result(value)
 
     def read() -> None:
-        global _blocked_readers
-        _blocked_readers += 1
         try:
             value: str | None = input(prompt)
         except (EOFError, OSError, ValueError):  # end of input, or stdin closed
             value = None
-        finally:
-            _blocked_readers -= 1
         # RuntimeError: the loop is gone, the program is already leaving.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(deliver, value)

@@ -255,7 +255,9 @@ async def test_item2_failed_refresh_fails_its_waiters_at_once() -> None:
 
     async with RawServer(http_loop(_reply_for(route))).running() as server:
         creds = mw.ClientCredentials("id", "secret-item")
-        async with client(base_url=server.url, token=None, auth=creds) as c:
+        # A governor without a slow-start window: all 20 calls need the token at once.
+        governor = mw.RateGovernor(adaptive=False)
+        async with client(base_url=server.url, token=None, auth=creds, governor=governor) as c:
             results = await asyncio.gather(
                 *[c.conversations.get(CID, timeout=5) for _ in range(20)],
                 return_exceptions=True,
