@@ -355,3 +355,13 @@ def test_error_bodies_over_the_json_cap_are_a_snippet() -> None:
     assert error.code is None
     assert isinstance(error.body, str)
     assert len(error.body) == 2048
+
+
+def test_error_from_response_masks_echoed_headers() -> None:
+    from moveworks_async._protocol import error_from_response
+
+    secret = "tok-CANARY-header-1"
+    headers = {"X-Debug-Echo": f"Bearer {secret}", "x-trace-id": "t-1"}
+    error = error_from_response(500, headers, b"{}", secrets=(secret,))
+    assert error.headers["X-Debug-Echo"] == "Bearer <redacted>"
+    assert error.request_id == "t-1"
