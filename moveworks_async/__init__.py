@@ -125,6 +125,8 @@ if TYPE_CHECKING:
     from ._streaming import ResponseStream, StreamConsumer
     from ._transport import Timeout
 
+del TYPE_CHECKING  # not a public name of the package
+
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
