@@ -46,9 +46,12 @@ def examples() -> int:
     return 10_000 if soak_scale() >= 1 else 200
 
 
-def write(path: str, rows: dict[int, bool], total_rows: int) -> None:
-    """Write every figure, S1 and S8 included, to ``path``."""
-    figures = {k: dict(v, figure="; ".join(v["figure"])) for k, v in FIGURES.items()}
+def write(path: str, rows: dict[int, bool], total_rows: int, exitstatus: int = 0) -> None:
+    """Write every figure, S1 and S8 included, and pytest's exit status to ``path``."""
+    figures: dict[str, Any] = {
+        k: dict(v, figure="; ".join(v["figure"])) for k, v in FIGURES.items()
+    }
+    figures["pytest_exitstatus"] = exitstatus
     survived = sum(1 for ok in rows.values() if ok)
     if rows:
         missing = sorted(set(range(1, total_rows + 1)) - set(rows))

@@ -39,10 +39,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _rows[row] = _rows.get(row, True) and ok
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = os.environ.get("MWA_SCORECARD")
     if path:
-        _scorecard.write(path, _rows, CATALOGUE_ROWS)
+        _scorecard.write(path, _rows, CATALOGUE_ROWS, int(exitstatus))
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,8 @@
     python tests/reliability/scorecard.py SCORECARD.json
 
 Prints one row per S1-S12 (row, figure, target, pass) and exits 1 if any row missed its
-target or was not measured at all (a figure that was never recorded is a miss, not a pass).
+target or was not measured at all (a figure that was never recorded is a miss, not a pass),
+or if pytest itself failed.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ def main(argv: list[str]) -> int:
         return 2
     with open(argv[1], encoding="utf-8") as source:
         figures = json.load(source)
+    status = figures.pop("pytest_exitstatus", 0)
     table, ok = render(figures)
     print(table)
+    if status:
+        print(f"\npytest exited with status {status}: a test outside the scorecard rows failed")
+        ok = False
     print("\nscorecard:", "all on target" if ok else "MISSED (see FAIL rows)")
     return 0 if ok else 1
 
