@@ -215,9 +215,19 @@ def _parse_token(payload: Any) -> tuple[str, float]:
         raise ResponseValidationError("token reply has no access_token", path="$.access_token")
     check_token(token, "access_token")
     expires_in = body.get("expires_in", 60)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+    # NaN (stdlib JSON), 1e400 (inf) and 10**400 (no float) are nonsense, not lifetimes: NaN
+    # would make every call refresh, and float(10**400) raises OverflowError.
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in <= _MAX_LIFETIME
+    ):
         raise ResponseValidationError("token reply has a bad expires_in", path="$.expires_in")
     return token, float(expires_in)
+
+
+#: Longest token lifetime believed (ten years); beyond it ``expires_in`` is rejected.
+_MAX_LIFETIME = 10 * 365 * 24 * 3600
 
 
 def token_body(form: Mapping[str, str]) -> bytes:

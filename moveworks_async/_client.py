@@ -21,11 +21,19 @@ import anyio
 import attrs
 
 from . import _json
-from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource, token_body
+from ._auth import (
+    CallableToken,
+    ClientCredentials,
+    StaticToken,
+    TokenSource,
+    _BoundCredentials,
+    token_body,
+)
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
     InvalidParameterError,
+    ResponseValidationError,
     UnexpectedResponseError,
 )
 from ._governor import Governor, RateGovernor, WaitCallback
@@ -38,7 +46,14 @@ from ._hooks import (
     ResponseInfo,
     RetryInfo,
 )
-from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
+from ._protocol import (
+    Generation,
+    Request,
+    error_from_response,
+    mask_text,
+    parse_retry_after,
+    request_id_from,
+)
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
 from ._validate import check_header_value, check_max_retries, check_url
@@ -46,6 +61,8 @@ from ._validate import check_header_value, check_max_retries, check_url
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
 
 DEFAULT_BASE_URL = "https://api.moveworks.ai"
+#: Shortest credential masked in server text (shorter ones would mask ordinary words).
+_MIN_SECRET = 4
 logger = logging.getLogger("moveworks_async")
 
 T = TypeVar("T")
@@ -440,7 +457,11 @@ class AsyncMoveworks:
                 parse_retry_after(failure.headers, time.time()) if status in (429, 503) else None
             )
             error = error_from_response(
-                status, failure.headers, failure.body, retry_after=retry_after
+                status,
+                failure.headers,
+                failure.body,
+                retry_after=retry_after,
+                secrets=self._secrets(token),
             )
             own = True
             if status == 429:
@@ -557,6 +578,24 @@ class AsyncMoveworks:
             )
             await hooks.emit(hooks.on_retry, info)
 
+    def _secrets(self, token: str | None = None) -> tuple[str, ...]:
+        """The credentials this client may have sent: masked in any server-provided text."""
+        found = [token] if token else []
+        auth = self._auth
+        if isinstance(auth, StaticToken):
+            found.append(auth._token)
+        elif isinstance(auth, _BoundCredentials):
+            credentials = auth._credentials
+            found.append(credentials._secret)
+            if credentials._token:
+                found.append(credentials._token)
+        # A very short "secret" would mask ordinary words; real credentials are long.
+        return tuple(s for s in dict.fromkeys(found) if len(s) >= _MIN_SECRET)
+
+    def _mask(self, text: str) -> str:
+        """``text`` (from the server) with this client's credentials masked."""
+        return mask_text(text, self._secrets())
+
     def _log_final(
         self, request: Request, number: int, decision: Decision, error: BaseException
     ) -> None:
@@ -596,32 +635,48 @@ class AsyncMoveworks:
     ) -> T:
         """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
         reply = await self._request(request, timeout=timeout, max_retries=max_retries)
-        payload = self._decode(reply)
+        payload = self._decode(reply, request.idempotent)
         if key is not None:
             payload = payload.get(key) if isinstance(payload, Mapping) else None
         try:
             return structure_fast(payload, cls)
         except Exception:
-            # The request id is only read for the error (a header lookup per name tried).
+            pass
+        # Outside the except block (no __context__). The request id is only read for the
+        # error (a header lookup per name tried).
+        try:
             return structure(payload, cls, request_id=request_id_from(reply.headers))
+        except ResponseValidationError as exc:
+            # A create the server answered 2xx was applied, whatever the body says.
+            exc.outcome_unknown = not request.idempotent
+            raise
 
-    def _decode(self, reply: Reply) -> Any:
-        """The JSON body of a successful reply, or UnexpectedResponseError."""
+    def _decode(self, reply: Reply, idempotent: bool = True) -> Any:
+        """The JSON body of a successful reply, or UnexpectedResponseError.
+
+        For a create (``idempotent=False``) the error carries ``outcome_unknown=True``: the
+        server answered 2xx, so the create may well have been applied.
+        """
         content_type = reply.headers.get("Content-Type", "")
         if "json" not in content_type:
             raise UnexpectedResponseError(
                 f"expected JSON, got {content_type or 'no content type'}",
                 status_code=reply.status,
                 request_id=request_id_from(reply.headers),
+                outcome_unknown=not idempotent,
             )
         try:
             return _json.loads(reply.body)
         except ValueError:
-            raise UnexpectedResponseError(
-                "reply is not valid JSON",
-                status_code=reply.status,
-                request_id=request_id_from(reply.headers),
-            ) from None
+            pass
+        # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
+        # document as ``.doc``) must not stay alive as ``__context__``.
+        raise UnexpectedResponseError(
+            "reply is not valid JSON",
+            status_code=reply.status,
+            request_id=request_id_from(reply.headers),
+            outcome_unknown=not idempotent,
+        )
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""

@@ -450,6 +450,12 @@ def structure_fast(data: Any, cls: type[T]) -> T:
     return hook(data, cls)  # type: ignore[no-any-return]
 
 
+def _type_name(cls: Any) -> str:
+    """A readable name of a target type, a union (``OutputItem``) included."""
+    name = getattr(cls, "__name__", None)
+    return name if isinstance(name, str) else str(cls).replace("moveworks_async._models.", "")
+
+
 def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     """Convert decoded JSON into ``cls``.
 
@@ -464,7 +470,7 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     if attrs.has(cls) and not isinstance(data, Mapping):
         # cattrs would blame the first attribute (``$.conversation_id``) for a list or a string.
         raise ResponseValidationError(
-            f"cannot read {cls.__name__}: expected an object, got {type(data).__name__}",
+            f"cannot read {_type_name(cls)}: expected an object, got {type(data).__name__}",
             path="$",
             request_id=request_id,
         )
@@ -477,7 +483,7 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     except Exception as exc:  # a hook outside cattrs' error tree
         message, path = f"{type(exc).__name__}: {exc}", "$"
     raise ResponseValidationError(
-        f"cannot read {cls.__name__}: {message}", path=path, request_id=request_id
+        f"cannot read {_type_name(cls)}: {message}", path=path, request_id=request_id
     ) from None
 
 

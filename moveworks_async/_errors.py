@@ -11,7 +11,7 @@ from it without import cycles and every attribute keeps a precise type.
     ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
     ├── SlowConsumerError                         a tee() consumer fell too far behind
     ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
-    └── APIError                                  anything the server (or the wire) did
+    └── APIError                                  the server or the wire (.outcome_unknown)
         ├── APIStatusError                        non-2xx reply (.status_code .code .body)
         │   ├── BadRequestError                   400
         │   ├── AuthenticationError               401
@@ -19,7 +19,7 @@ from it without import cycles and every attribute keeps a precise type.
         │   ├── NotFoundError                     404
         │   ├── RateLimitError                    429 (.retry_after)
         │   └── InternalServerError               5xx
-        ├── APIConnectionError                    transport failure (.outcome_unknown)
+        ├── APIConnectionError                    transport failure
         │   ├── APITimeoutError                   a timeout (.phase)
         │   └── StreamInterruptedError            a stream ended before its terminal event
         ├── StreamError                           an ERROR event in a stream (.code .response_id)
@@ -111,13 +111,21 @@ class APIError(MoveworksError):
     """Something the server (or the connection to it) did.
 
     ``.message`` is a human-readable explanation; ``.request_id`` is the server trace id
-    (``x-moveworks-root-uuid`` or ``x-trace-id``) when one was seen.
+    (``x-moveworks-root-uuid`` or ``x-trace-id``) when one was seen. ``.outcome_unknown`` is
+    True on every error raised after the server may have received a create (a timeout or
+    reset after sending, a 5xx, a 2xx whose body cannot be read, a stream that broke before
+    its response id was known): check before sending the create again.
     """
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+    outcome_unknown: bool = False
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(message + _suffix(request_id))
         self.message = message
         self.request_id = request_id
+        self.outcome_unknown = outcome_unknown
 
 
 class APIStatusError(APIError):
@@ -141,13 +149,12 @@ class APIStatusError(APIError):
         outcome_unknown: bool = False,
     ) -> None:
         label = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
-        super().__init__(label, request_id=request_id)
+        super().__init__(label, request_id=request_id, outcome_unknown=outcome_unknown)
         self.message = message
         self.status_code = status_code
         self.code = code
         self.body = body
         self.headers: Mapping[str, str] = dict(headers or {})
-        self.outcome_unknown = outcome_unknown
 
 
 class BadRequestError(APIStatusError):
@@ -198,8 +205,7 @@ class APIConnectionError(APIError):
         outcome_unknown: bool = False,
         tls: bool = False,
     ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.outcome_unknown = outcome_unknown
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
         self.tls = tls
 
 
@@ -278,6 +284,13 @@ class ResponseValidationError(APIError):
 class UnexpectedResponseError(APIError):
     """A success status with a body that is not what the endpoint returns (HTML on a JSON route)."""
 
-    def __init__(self, message: str, *, status_code: int, request_id: str | None = None) -> None:
-        super().__init__(message, request_id=request_id)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
         self.status_code = status_code

@@ -111,6 +111,7 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[StreamContext, StreamReply]
+_BAD_JSON: Final = object()
 
 
 class ResponseStream:
@@ -158,6 +159,7 @@ class ResponseStream:
         "_opened",
         "_outputs",
         "_pending",
+        "_quiet",
         "_read_deadline",
         "_reading",
         "_recover",
@@ -189,6 +191,9 @@ class ResponseStream:
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         max_retries: int | None = None,
     ) -> None:
+        # First, before any validation can raise: __del__ reads them (issue 12, item 5).
+        self._state = _NEW
+        self._opened: StreamContext | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
         body = create_input(client.generation, text, callback_id)
         self._first_event_timeout = check_positive(
@@ -214,8 +219,7 @@ class ResponseStream:
         self._url = client.base_url + route
         self._data = _json.dumps(body)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._state = _NEW
-        self._opened: StreamContext | None = None  # the transport's context, once entered
+        self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
         self._reply: StreamReply | None = None
         self._request_id: str | None = None
         self._response_id: str | None = None
@@ -371,6 +375,7 @@ class ResponseStream:
                     f"expected text/event-stream, got {content_type or 'no content type'}",
                     status_code=reply.status,
                     request_id=request_id,
+                    outcome_unknown=True,  # answered 2xx: the create may have been applied
                 )
             self._request_id = request_id
             self._opened, self._reply = opened, reply  # closed by aclose() whatever happens next
@@ -456,9 +461,13 @@ class ResponseStream:
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
         """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
+        # Errors are raised outside the except blocks, so that no decoder error (orjson's
+        # keeps the whole data as ``.doc``) stays alive as ``__context__``.
         try:
             data = _json.loads(sse.data)
         except ValueError:
+            data = _BAD_JSON
+        if data is _BAD_JSON:
             if sse.event not in EVENT_TYPES:
                 data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
             else:
@@ -467,19 +476,21 @@ class ResponseStream:
                         f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
                         request_id=self._request_id,
                     )
-                ) from None
+                )
+        failure: APIError | None = None
         try:
             event = parse_event(sse.event, data)
         except StreamError as exc:
-            error = StreamError(
-                exc.message,
+            failure = StreamError(
+                self._client._mask(exc.message),
                 code=exc.code,
                 response_id=self._response_id,
                 request_id=self._request_id,
             )
-            raise self._fail(error, fatal=True) from None
         except (StreamProtocolError, ResponseValidationError) as exc:
-            raise self._fail(exc) from None
+            failure = exc
+        if failure is not None:
+            raise self._fail(failure, fatal=type(failure) is StreamError)
         cls = type(event)
         seq = event.sequence_number
         if seq is not None:
@@ -541,16 +552,30 @@ class ResponseStream:
             self._decoder.close()  # an unterminated final event is discarded (WHATWG)
             self._interrupt("eof")
             return
+        failure: StreamProtocolError | None = None
         try:
             events = self._decoder.feed(chunk)
         except StreamProtocolError as exc:
-            raise self._fail(
-                StreamProtocolError(exc.message, request_id=self._request_id)
-            ) from None
+            failure = StreamProtocolError(exc.message, request_id=self._request_id)
+        if failure is not None:
+            raise self._fail(failure)  # outside the except block: no __context__
         if events:
+            self._quiet = 0
             self._first_at = None  # from now on the idle timeout applies
             self._events = events
             self._index = 0
+            return
+        # Comments and blank lines never reach the decoder's event cap; they count here, so a
+        # body of nothing but keep-alives (a decompressed bomb of them) ends the stream.
+        quiet = self._quiet = self._quiet + len(chunk)
+        limit = self._decoder.max_event_size
+        if quiet > limit:
+            raise self._fail(
+                StreamProtocolError(
+                    f"more than {limit} bytes without an event (comments count)",
+                    request_id=self._request_id,
+                )
+            )
 
     # --- timer -------------------------------------------------------------------------------
 
@@ -644,6 +669,8 @@ class ResponseStream:
         self._close_reply()
         self._events = []
         self._index = 0
+        if self._response_id is None and type(error) is not StreamError:
+            error.outcome_unknown = True  # the create was sent; nothing says what became of it
         self._error = error
         self._fatal = fatal
         if not fatal and self._pending is None:
