@@ -21,6 +21,64 @@ Contract between the client and a governor (the :class:`Governor` protocol):
 
 :class:`RateGovernor` is the in-process implementation; ``RedisRateGovernor`` shares the
 bucket and the pause between processes.
+
+The adaptive algorithm and where it comes from
+----------------------------------------------
+
+Two older designs solve the same problem: sending as fast as a shared resource allows
+without knowing its capacity, learning only from refusals.
+
+* **TCP congestion control.** A sender keeps a *congestion window* (segments in flight). It
+  starts small (RFC 6928: 10 segments) and grows by one per acknowledged segment (*slow
+  start*: doubling per round trip; with delayed ACKs, one per two segments, ~1.5x per round
+  trip), and on a loss halves the window (*multiplicative decrease*) before growing again
+  (*additive increase*: AIMD, Jacobson 1988, RFC 5681). CUBIC (Ha, Rhee, Xu 2008; RFC 8312)
+  replaces the linear regrowth by a cubic curve of the time since the loss,
+  ``W(t) = C (t - K)^3 + W_max``: fast at first, flat around ``W_max`` (the window where the
+  loss came), then probing beyond it; its decrease factor is ``beta = 0.7``, not 0.5.
+* **AWS SDK adaptive retry mode** (botocore ``retries/adaptive.py``, ``bucket.py``,
+  ``throttling.py``) applies CUBIC to a *rate*: a client-side token bucket whose fill rate
+  is set, on a throttle, to ``beta = 0.7`` times the smoothed measured send rate, regrown
+  along the cubic curve (``C = 0.4``), never below a minimum rate of 0.5/s. Its weakness is
+  the one this package had: the measured rate is a 0.5 s bucket average, so a throttle in
+  the first half second of a burst measures ~0 and sets the rate to the minimum.
+
+This governor combines them, with three changes of our own (what the issue #11 tests pin):
+
+1. **The rate never falls below ``beta`` x the rate in force.** On a 429, with a rate in
+   force ``r`` the new rate is ``max(0.7 r, m)`` (at most ``r``), where ``m`` is what the
+   server was shown to accept: replies other than 429 since the window began, divided by the
+   busy time plus the pause it now demands (for a token bucket server that is its refill rate).
+   ``m`` only counts when the window held at least ``_MIN_SAMPLES`` replies: a measurement from
+   a tiny window is not a measurement. With no rate in force (the default governor before its
+   first 429), a valid ``m`` becomes the rate and grows by slow start (doubling every
+   ``_DOUBLING`` seconds of demand); without a valid ``m`` no rate is set at all: the pause
+   and the in-flight window below are the whole reaction to a one-off 429.
+2. **Recovery is CUBIC in seconds of demand, scale-free.** After a decrease from ``W_max`` to
+   ``W_0`` the rate follows ``W_max + (W_max - W_0) ((t - K) / K)^3`` with ``K = 2 s``: back
+   to 90 % of ``W_max`` in under 1 s of demand, flat around it, probing above it after ``K``
+   (botocore's fixed ``C`` makes ``K`` grow with the rate, 20 s at 10,000/s). ``t`` counts only
+   time during which tasks queued behind the rate, the time a higher rate would have been
+   used. Without a configured rate, a learned rate that reaches ``_UNLIMIT`` x ``W_max``
+   without a 429 is dropped: the governor is unlimited again.
+3. **A configured ``rate`` is knowledge, not a guess.** ``RateGovernor(rate=...)`` pauses for
+   each 429's Retry-After and resumes at the configured rate; only ``adapt_below_rate=True``
+   lets 429s lower it (by the rules above, the configured rate as ceiling).
+
+**The first wave.** Before any 429 the default governor knows no rate, and a pool of 1,000
+connections would otherwise put 1,000 requests on the wire at once. It keeps a TCP-style
+slow-start window on requests in flight: ``_INITIAL_WINDOW`` at first, plus ``_WINDOW_GAIN``
+per accepted reply while the window is full (~1.5x per round trip, TCP with delayed ACKs),
+halved (not below the initial window) by a 429 that starts a pause, and never above
+``max_concurrency``. Against a token bucket server the overshoot of a storm is then about
+the window when the bucket runs dry (``_INITIAL_WINDOW + _WINDOW_GAIN * burst``), whatever
+the pool size. A window that opens in a few round trips costs nothing to a steady workload.
+
+**The shared pause.** Each 429 asks for a pause until ``now + Retry-After`` (or the
+governor's exponential backoff when the server gave none). The pause end only ever moves
+later: a collateral 429 (sent before the pause began) with a shorter Retry-After, or an own
+429 that asks less than the pause left, never shortens it; only the first 429 of an epoch
+adapts the rate and the window.
 """
 
 from __future__ import annotations
@@ -48,7 +106,15 @@ WaitCallback = Callable[[float | None, str], Awaitable[None]]
 
 Adaptive = bool | Literal["rate", "concurrency", "both"]
 
-_BETA = 0.5  # multiplicative decrease when a 429 comes without a usable measurement
+_BETA = 0.7  # multiplicative decrease of the rate on a 429 (CUBIC, botocore)
+_CUBIC_K = 2.0  # seconds of demand to regrow from beta * W_max to W_max
+_MIN_SAMPLES = 20  # accepted replies a measurement window needs to count
+_DOUBLING = 0.25  # seconds of demand per doubling of a freshly learned rate (slow start)
+_UNLIMIT = 16.0  # a learned rate this many times W_max without a 429 is dropped
+_INITIAL_WINDOW = 8.0  # requests in flight before the first accepted reply (default governor)
+_WINDOW_GAIN = 0.5  # window growth per accepted reply while the window is full
+_WINDOW_BETA = 0.5  # window decrease on a 429 that starts a pause
+_CONC_BETA = 0.5  # decrease of the adaptive concurrency limit (adaptive="concurrency")
 _IDLE_RESET = 1.0  # seconds idle after which the adaptive measurement starts afresh
 
 
@@ -66,6 +132,8 @@ class GovernorSnapshot:
         paused_for: seconds left of the pause (0.0 when not paused).
         rate_limited: 429 replies reported so far.
         throttle_events: 429s that started a new pause (the others were collateral).
+        window: the default governor's slow-start window on attempts in flight (``None``:
+            no window, as with a configured ``rate`` or ``adaptive=False``).
     """
 
     rate: float | None
@@ -77,6 +145,7 @@ class GovernorSnapshot:
     paused_for: float
     rate_limited: int
     throttle_events: int
+    window: int | None = None
 
 
 @runtime_checkable
@@ -123,16 +192,18 @@ class RateGovernor:
         burst: bucket size, the requests that may go at once (default: ``rate``, at least 1;
             for a learned rate: 50 ms worth, at least 1).
         max_concurrency: attempts in flight at once (``None``: unlimited).
-        adaptive: AIMD on 429s. ``True``/``"rate"`` adapts the rate, ``"concurrency"`` the
-            concurrency limit, ``"both"`` both, ``False`` neither (static limits and the
-            shared pause only). On a 429 the rate drops to what the server accepted since the
-            last pause (replies other than 429 / (busy time + pause)), or halves when it
-            accepted nothing (from no rate at all: restarts at 1 / (busy time + pause));
-            while the limiter holds tasks back it grows again: doubling per second below the
-            last good rate, and above it by 5 % of that rate per second, a step that doubles
-            every 4 s without a 429. The concurrency limit halves on a 429 and grows by one
-            per limit's worth of accepted replies. A one-off 429 thus slows a client to the
-            rate it had reached; pass ``adaptive=False`` (or a ``rate``) if that is unwanted.
+        adaptive: what 429s adapt (see the module docstring for the algorithm).
+            ``True``/``"rate"``: the rate (with no ``rate`` configured, also a slow-start
+            window on requests in flight that bounds the first wave of a storm),
+            ``"concurrency"`` the concurrency limit, ``"both"`` both, ``False`` neither
+            (static limits and the shared pause only). A 429 never lowers the rate below
+            0.7 x the rate in force when it came, and after a one-off 429 the rate is back
+            to 90 % of that within the pause plus about a second of demand. The concurrency
+            limit halves on a 429 and grows by one per limit's worth of accepted replies.
+        adapt_below_rate: with a ``rate`` configured, let 429s lower the rate below it
+            (adaptively, the configured rate as ceiling). Default ``False``: the configured
+            rate is your knowledge of the limit, so a 429 pauses for its Retry-After and
+            sending resumes at the configured rate.
         backoff_base, backoff_cap: the pause after a 429 without a usable ``Retry-After``:
             ``min(cap, base * 2**k)`` for the k-th 429 in a row with no other reply between.
         jitter: positive jitter. After a pause each waiting task is released at a random
@@ -158,6 +229,7 @@ class RateGovernor:
         max_concurrency: int | None = None,
         *,
         adaptive: Adaptive = True,
+        adapt_below_rate: bool = False,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         jitter: float = 0.1,
@@ -178,7 +250,12 @@ class RateGovernor:
             raise InvalidParameterError(
                 "adaptive must be True, False, 'rate', 'concurrency' or 'both'"
             )
+        if not isinstance(adapt_below_rate, bool):
+            raise InvalidParameterError("adapt_below_rate must be True or False")
         self._adapt_rate = adaptive in (True, "rate", "both")
+        # With a configured rate and no permission to go below it, 429s only pause.
+        if self._ceiling is not None and not adapt_below_rate:
+            self._adapt_rate = False
         self._adapt_conc = adaptive in ("concurrency", "both")
         self._backoff_base = float(
             check_positive(backoff_base, "backoff_base", optional=True) or 1.0
@@ -207,7 +284,12 @@ class RateGovernor:
 
         self._conc_ceiling = max_concurrency
         self._limit: float | None = None  # the concurrency limit (float: AIMD steps by 1/limit)
-        self._cap = sys.maxsize  # int(self._limit), or "unlimited"
+        self._cap = sys.maxsize  # min(limit, window) as an int, or "unlimited"
+        # The slow-start window on requests in flight: only while no rate was configured (a
+        # configured rate bounds the first wave by itself).
+        self._cwnd: float | None = (
+            _INITIAL_WINDOW if self._adapt_rate and self._ceiling is None else None
+        )
         self._set_limit(float(max_concurrency) if max_concurrency else None)
         self._slot_waiters: deque[anyio.Event] = deque()
 
@@ -224,9 +306,12 @@ class RateGovernor:
         self._window_start = 0.0
         self._window_ok = 0
         self._idle_since = -math.inf
-        self._ssthresh = math.inf
+        # Recovery after a decrease: rate = f(seconds of demand since the pause ended).
+        self._w_max = 0.0  # the rate in force when the last 429 came
+        self._w_0 = 0.0  # the rate set by that 429
+        self._slow_start = False  # True: the rate was learned from no rate; doubling growth
+        self._demand = 0.0
         self._last_growth = 0.0
-        self._last_throttle_end = 0.0
         # The hot path: no rate and no pause (a concurrency cap is checked inline); acquire
         # and release are then a few integer operations and no await.
         self._fast = self._rate is None
@@ -235,7 +320,13 @@ class RateGovernor:
 
     def _set_limit(self, limit: float | None) -> None:
         self._limit = limit
-        self._cap = sys.maxsize if limit is None else int(limit)
+        self._recap()
+
+    def _recap(self) -> None:
+        cap = sys.maxsize if self._limit is None else int(self._limit)
+        if self._cwnd is not None and self._cwnd < cap:
+            cap = int(self._cwnd)
+        self._cap = cap
 
     def _set_rate(self, rate: float) -> None:
         self._rate = rate
@@ -299,10 +390,9 @@ class RateGovernor:
                             await on_wait(delay, "paused")
                         await self._sleep(delay)
                         continue  # the pause may have been extended, or a rate learned
-                    if self._pause_until:
-                        self._pause_until = 0.0
-                        self._fast = True
-                if self._limit is not None:
+                    self._pause_until = 0.0
+                    self._fast = True
+                if self._cap < sys.maxsize:
                     await self._take_slot(on_wait)
                     if self._pause_until > self._clock():
                         # Paused while we queued for a slot: give it back and wait again.
@@ -404,6 +494,7 @@ class RateGovernor:
         """The attempt of ``ticket`` finished with HTTP ``status`` (``None``: no status).
 
         Every status but 429 counts as accepted by the server (adaptive measurement)."""
+        full = self._in_flight >= self._cap or self._slot_waiters
         self._in_flight -= 1
         if not self._in_flight and not self._waiting:
             self._idle_since = self._clock()
@@ -413,6 +504,17 @@ class RateGovernor:
             # Any reply but a 429 went through the server's rate limiter (a 401 or a 404
             # costs the same as a 200 there), so it counts as accepted.
             self._strikes = 0
+            cwnd = self._cwnd
+            if (
+                full
+                and cwnd is not None
+                and (self._conc_ceiling is None or cwnd < self._conc_ceiling)
+            ):
+                # Slow start: the window grows only while it is what holds tasks back.
+                self._cwnd = cwnd + _WINDOW_GAIN
+                self._recap()
+                if self._slot_waiters:
+                    self._wake()
             # Replies to attempts sent before the last 429 describe the old, too-fast regime:
             # neither the measurement nor the growth counts them.
             if ticket == self._epoch:
@@ -423,27 +525,31 @@ class RateGovernor:
                     self._set_limit(limit if ceiling is None else min(limit, float(ceiling)))
 
     def _grow(self, now: float) -> None:
-        """Increase the learned rate while tasks queue behind it (called per token taken)."""
-        rate = self._rate
-        assert rate is not None
+        """Regrow the learned rate while tasks queue behind it (called per token taken)."""
         # Only time spent saturated counts: a gap longer than a few slots means demand
         # stopped, and the server's tolerance above the current rate was not tested then.
         dt = min(now - self._last_growth, 4.0 * self._interval)
         self._last_growth = now
         if dt <= 0:
             return
-        if rate < self._ssthresh:
-            rate += rate * math.log(2.0) * dt  # slow start: doubles per second
+        self._demand += dt
+        w_max = self._w_max
+        if self._slow_start:
+            rate = self._w_0 * 2.0 ** min(self._demand / _DOUBLING, 60.0)
         else:
-            # Additive increase of 5 % of the last good rate per second, doubling every 4 s
-            # without a 429: gentle near the limit just found, yet a client slowed down by
-            # a one-off 429 is back to full speed in tens of seconds, not minutes.
-            calm = max(0.0, now - self._last_throttle_end)
-            step = max(1.0, 0.05 * self._ssthresh) * 2.0 ** min(calm / 4.0, 20.0)
-            rate += step * dt
-        if self._ceiling is not None and rate > self._ceiling:
-            rate = self._ceiling
-        if rate != self._rate:
+            # CUBIC: concave back to W_max, flat around it, convex probing beyond it.
+            amplitude = max(w_max - self._w_0, (1.0 - _BETA) * w_max)
+            rate = w_max + amplitude * ((self._demand - _CUBIC_K) / _CUBIC_K) ** 3
+        if self._ceiling is not None:
+            rate = min(rate, self._ceiling)
+        elif rate >= _UNLIMIT * w_max:
+            # Far above anything the server refused: no limit is known any more.
+            self._rate = None
+            self._interval = self._tau = self._burst = 0.0
+            self._tat = -math.inf
+            self._fast = now >= self._pause_until  # tokens are only taken after a pause
+            return
+        if rate > (self._rate or 0.0):
             self._set_rate(rate)
 
     async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
@@ -470,9 +576,12 @@ class RateGovernor:
             until = now + asked
             if self._adapt_rate:
                 self._adapt_rate_down(now, until)
+            if self._cwnd is not None:
+                self._cwnd = max(_INITIAL_WINDOW, self._cwnd * _WINDOW_BETA)
+                self._recap()
             if self._adapt_conc:
                 base = self._limit if self._limit is not None else float(self._in_flight + 1)
-                self._set_limit(max(1.0, math.floor(base * _BETA)))
+                self._set_limit(max(1.0, math.floor(base * _CONC_BETA)))
         else:
             # Every reply's Retry-After moment is honoured (never earlier than asked), but
             # only the first 429 of an epoch adapts the rate.
@@ -490,28 +599,32 @@ class RateGovernor:
         return own
 
     def _adapt_rate_down(self, now: float, until: float) -> None:
+        """A 429 that starts a pause: multiplicative decrease (see the module docstring)."""
         ok = self._window_ok
-        span = max(0.0, now - self._window_start) + (until - now)
-        if ok > 0:
+        measured = None
+        if ok >= _MIN_SAMPLES:
             # What the server accepted, averaged over the busy time plus the pause it now
             # demands: a rate it has been shown to sustain (for a token bucket server it is
             # its refill rate when the pause refills the bucket).
-            new = ok / span if span > 0 else float(ok)
-            if self._rate is not None:
-                new = min(new, self._rate)
-            self._ssthresh = new
-        elif self._rate is not None:
-            new = self._rate * _BETA
-            self._ssthresh = new
+            measured = ok / (max(0.0, now - self._window_start) + (until - now))
+        rate = self._rate
+        if rate is not None:
+            new = max(_BETA * rate, min(measured or 0.0, rate))
+            self._w_max, self._slow_start = rate, False
+        elif measured is not None:
+            new = measured
+            self._w_max, self._slow_start = measured, True
         else:
-            # Refused at once (another client emptied the server's bucket): no measurement.
-            # Start slow and let slow start find the rate.
-            new = 1.0 / span if span > 0 else self._min_rate
+            # Nothing in force and nothing measured (a 429 among the first replies): no
+            # rate is invented; the pause and the in-flight window are the reaction.
+            return
         new = max(self._min_rate, new)
         if self._ceiling is not None:
             new = min(new, self._ceiling)
+        self._w_0 = new
+        self._demand = 0.0
         self._set_rate(new)
-        self._last_growth = self._last_throttle_end = until
+        self._last_growth = until
 
     # --- observability -------------------------------------------------------------------------
 
@@ -529,6 +642,7 @@ class RateGovernor:
             paused_for=self._pause_until - now if paused else 0.0,
             rate_limited=self._rate_limited,
             throttle_events=self._throttles,
+            window=int(self._cwnd) if self._cwnd is not None else None,
         )
 
     def __repr__(self) -> str:

@@ -7,6 +7,27 @@ Redis server time so hosts' clock skew does not matter) and one per 429 report. 
 process, tasks queue in a FIFO line and only the head talks to Redis, so N waiting tasks cost
 one Redis call per token, not N polls.
 
+Semantics, the same as a local ``RateGovernor(rate=..., burst=...)`` (the rate is configured,
+so it is your knowledge of the limit and is never lowered):
+
+* A 429 pauses every process until its Retry-After moment and empties the bucket; sending
+  then resumes at the configured rate. A collateral 429's shorter Retry-After never shortens
+  the shared pause (the script keeps the later end).
+* The first wave of a storm is bounded by the shared bucket: at most ``burst`` requests at
+  once across all processes, then ``rate`` per second. ``max_concurrency`` adds a per-process
+  cap on attempts in flight; there is no slow-start window (a rate is always known).
+
+Redis round trips: one per request. A token is taken in one script call; when the bucket is
+empty the script *reserves* the next token if it is due within ``_RESERVE`` seconds (the
+caller sleeps until then and sends without asking again), so pacing at any rate above
+1 / ``_RESERVE`` per second costs one round trip per request, not two. The price of the
+reservation is that a pause another process starts during that sleep is seen one request
+late (the same as a request already in flight). A 429 report is one more round trip; release
+costs none. Batching (taking k tokens per call and handing them out locally) would cut this
+to 1/k, at the price of up to k - 1 requests per process sent blind to a shared pause, and of
+tokens stranded in a process that does not use them (unfair between processes);
+``redis_round_trips`` counts the calls so the figure can be checked.
+
 Failure policy when Redis cannot be reached (connection refused, timeout, any Redis error):
 
 * ``on_redis_error="open"`` (default): log one WARNING on logger ``moveworks_async`` and fall
@@ -39,10 +60,14 @@ __all__ = ["RedisRateGovernor"]
 
 logger = logging.getLogger("moveworks_async")
 
-# KEYS[1]: the bucket hash. ARGV: rate (tokens/s), burst, key ttl (ms).
+#: Seconds ahead the acquire script may reserve a token (see the module docstring).
+_RESERVE = 0.1
+
+# KEYS[1]: the bucket hash. ARGV: rate (tokens/s), burst, key ttl (ms), reserve (s).
 # Returns {kind, seconds, epoch}: kind 0 = token taken; 1 = paused for `seconds`;
-# 2 = bucket empty, next token in `seconds`. Numbers travel as strings: Lua numbers would be
-# truncated to integers in the reply.
+# 2 = bucket empty, next token in `seconds`; 3 = the next token, due in `seconds` (<= reserve),
+# is reserved for the caller (the bucket goes below zero until it refills). Numbers travel as
+# strings: Lua numbers would be truncated to integers in the reply.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -63,6 +88,12 @@ if tokens >= 1 then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return {0, '0', epoch}
+end
+local due = (1 - tokens) / rate
+if due <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {3, tostring(due), epoch}
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -205,6 +236,12 @@ class RedisRateGovernor:
         self._pause_until = 0.0  # local estimate, for snapshots only
         self._rate_limited = 0
         self._throttles = 0
+        self._round_trips = 0
+
+    @property
+    def redis_round_trips(self) -> int:
+        """Script calls made to Redis so far (acquires and 429 reports, failed ones too)."""
+        return self._round_trips
 
     def __repr__(self) -> str:
         return (
@@ -298,8 +335,9 @@ class RedisRateGovernor:
                     break
                 try:
                     acquire_script, _ = self._redis()
+                    self._round_trips += 1
                     kind, seconds, epoch = await acquire_script(
-                        keys=[self.key], args=[self._rate, self._burst, self._ttl_ms]
+                        keys=[self.key], args=[self._rate, self._burst, self._ttl_ms, _RESERVE]
                     )
                 except self._errors() as exc:
                     self._redis_failed(exc)
@@ -307,6 +345,14 @@ class RedisRateGovernor:
                 self._redis_recovered()
                 kind, wait = int(kind), float(seconds)
                 if kind == 0:
+                    return int(epoch)
+                if kind == 3:
+                    # The token is ours once this time has passed: no second round trip.
+                    if on_wait is not None:
+                        await on_wait(wait, "rate")
+                    await self._sleep(wait)
+                    if self._pause_until > self._clock():
+                        continue  # this process saw a 429 meanwhile: ask again after it
                     return int(epoch)
                 if kind == 1:
                     self._pause_until = self._clock() + wait
@@ -346,6 +392,7 @@ class RedisRateGovernor:
         )
         try:
             _, report_script = self._redis()
+            self._round_trips += 1
             own, left = await report_script(keys=[self.key], args=[pause, ticket, self._ttl_ms])
         except self._errors() as exc:
             self._redis_failed(exc)

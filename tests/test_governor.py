@@ -122,12 +122,13 @@ async def test_rate_governor_implements_the_protocol() -> None:
 
 
 async def test_default_governor_lets_everything_through_without_waiting(vt: VirtualTime) -> None:
-    """With nothing configured and no 429 yet, 1,000 acquires never sleep."""
+    """With nothing configured and no 429 yet, acquires within the window never sleep."""
     g = gov(vt)
-    tickets = [await g.acquire() for _ in range(1000)]
-    assert g.snapshot().in_flight == 1000
-    for t in tickets:
-        g.release(t, 200)
+    for _ in range(1000):
+        tickets = [await g.acquire() for _ in range(8)]
+        assert g.snapshot().in_flight == 8
+        for t in tickets:
+            g.release(t, 200)
     assert vt.sleeps == []
     snap = g.snapshot()
     assert (snap.in_flight, snap.waiting, snap.rate, snap.pause_until) == (0, 0, None, None)
@@ -264,6 +265,93 @@ async def test_collateral_429_extends_the_pause_to_its_own_moment(vt: VirtualTim
     g.release(b, 429)
     await g.rate_limited(b, 1.0)
     assert g.snapshot().paused_for == pytest.approx(1.0)
+
+
+# A collateral 429's shorter Retry-After never shortens the shared pause: one test per rule.
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["static", "adaptive"])
+async def test_collateral_shorter_retry_after_at_once_keeps_the_pause(
+    vt: VirtualTime, adaptive: bool
+) -> None:
+    """Rule 1: a collateral 429 asking 1 s right after an own 429 asking 5 s: still 5 s."""
+    g = gov(vt, adaptive=adaptive)
+    a, b = await g.acquire(), await g.acquire()
+    t0 = vt.now
+    g.release(a, 429)
+    assert await g.rate_limited(a, 5.0)
+    g.release(b, 429)
+    assert not await g.rate_limited(b, 1.0)
+    assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
+
+
+async def test_collateral_shorter_retry_after_later_keeps_the_pause(vt: VirtualTime) -> None:
+    """Rule 2: 2 s into a 5 s pause, a collateral 429 asking 1 s (ends at 3 s): still 5 s."""
+    g = gov(vt)
+    a, b = await g.acquire(), await g.acquire()
+    t0 = vt.now
+    g.release(a, 429)
+    await g.rate_limited(a, 5.0)
+    vt.now += 2.0
+    g.release(b, 429)
+    await g.rate_limited(b, 1.0)
+    assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
+
+
+async def test_collateral_without_retry_after_keeps_the_pause(vt: VirtualTime) -> None:
+    """Rule 3: a collateral 429 with no Retry-After (backoff 1 s) inside a 5 s pause: 5 s."""
+    g = gov(vt, backoff_base=1.0)
+    a, b, c = await g.acquire(), await g.acquire(), await g.acquire()
+    t0 = vt.now
+    g.release(a, 429)
+    await g.rate_limited(a, 5.0)
+    g.release(b, 429)
+    await g.rate_limited(b, None)
+    vt.now += 3.0
+    g.release(c, 429)
+    await g.rate_limited(c, None)
+    assert g.snapshot().pause_until is not None
+    assert g.snapshot().pause_until >= t0 + 5.0
+
+
+@pytest.mark.parametrize("value", [0.0, -3.0])
+async def test_collateral_non_positive_retry_after_keeps_the_pause(
+    vt: VirtualTime, value: float
+) -> None:
+    """Rule 4: a collateral Retry-After of 0 or below is no hint and shortens nothing."""
+    g = gov(vt)
+    a, b = await g.acquire(), await g.acquire()
+    t0 = vt.now
+    g.release(a, 429)
+    await g.rate_limited(a, 5.0)
+    g.release(b, 429)
+    await g.rate_limited(b, value)
+    assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
+
+
+@pytest.mark.parametrize("rate", [None, 10.0], ids=["unpaced", "paced"])
+async def test_tasks_waiting_in_the_pause_are_not_released_early_by_a_collateral(
+    vt: VirtualTime, rate: float | None
+) -> None:
+    """Rule 5: tasks waiting when a shorter collateral 429 arrives, and tasks arriving after
+    its moment, still wait the whole pause (unpaced waiters and the rate-paced FIFO line)."""
+    g = gov(vt, rate, burst=1 if rate else None, adaptive=False)
+    a = await g.acquire()
+    vt.now += 0.2  # the second attempt goes one slot later when paced
+    b = (await vt.run(g.acquire()))[0]
+    t0 = vt.now
+    g.release(a, 429)
+    await g.rate_limited(a, 5.0)
+    times: list[float] = []
+    waiters = [asyncio.ensure_future(send_at(g, vt, times)) for _ in range(3)]
+    await vt._settle()
+    g.release(b, 429)
+    assert not await g.rate_limited(b, 0.5)
+    vt.now += 1.0  # after the collateral's moment: newcomers wait for the pause too
+    waiters += [asyncio.ensure_future(send_at(g, vt, times)) for _ in range(3)]
+    await vt.run(*waiters)
+    assert len(times) == 6
+    assert min(times) >= t0 + 5.0
 
 
 async def test_long_pause_fails_fast_with_rate_limit_error(vt: VirtualTime) -> None:
@@ -440,104 +528,227 @@ async def test_concurrency_never_exceeds_cap_under_load(vt: VirtualTime) -> None
 # --- adaptive mode -------------------------------------------------------------------------------
 
 
-async def test_adaptive_rate_learns_accepted_over_busy_time_plus_pause(vt: VirtualTime) -> None:
-    """200 successes in 0.1 s then a 429 with Retry-After 1: learned rate = 200 / 1.1 s."""
-    g = gov(vt)
-    tickets = [await g.acquire() for _ in range(300)]
+async def _call(
+    g: Governor,
+    vt: VirtualTime,
+    server: _ServerBucket | None,
+    stats: dict[str, int],
+    rtt: float = 0.002,
+) -> None:
+    """One call as the client makes it: acquire, send (``rtt``), release, report a 429, retry."""
+    while True:
+        ticket = await g.acquire()
+        stats["sent"] = stats.get("sent", 0) + 1
+        await vt.sleep(rtt)
+        if server is None or server.take():
+            g.release(ticket, 200)
+            return
+        stats["429"] = stats.get("429", 0) + 1
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 1.0)
+
+
+async def _learned(vt: VirtualTime, **kwargs: Any) -> mw.RateGovernor:
+    """A default governor that learned a rate: 100 accepted in 0.1 s, then a 429 (R = 1 s)."""
+    g = gov(vt, **kwargs)
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(400)))  # opens the window
+    assert (g.snapshot().window or 0) > 101
+    vt.now += 2.0  # idle: the measurement starts afresh
+    tickets = [await g.acquire() for _ in range(101)]
     vt.now += 0.1
-    for t in tickets[:200]:
+    for t in tickets[:100]:
         g.release(t, 200)
-    g.release(tickets[200], 429)
-    assert await g.rate_limited(tickets[200], 1.0)
-    assert g.rate == pytest.approx(200 / 1.1)
-    for t in tickets[201:]:
+    g.release(tickets[100], 429)
+    assert await g.rate_limited(tickets[100], 1.0)
+    return g
+
+
+async def test_adaptive_rate_learns_accepted_over_busy_time_plus_pause(vt: VirtualTime) -> None:
+    """100 accepted in 0.1 s, then a 429 with Retry-After 1: learned rate = 100 / 1.1 s."""
+    g = await _learned(vt)
+    assert g.rate == pytest.approx(100 / 1.1)
+
+
+async def test_collateral_429s_do_not_adapt_the_rate_again(vt: VirtualTime) -> None:
+    """Only the first 429 of an epoch lowers the rate; the ones in flight with it do not."""
+    g = gov(vt, rate=100, adapt_below_rate=True)
+    tickets = [await g.acquire() for _ in range(5)]
+    g.release(tickets[0], 429)
+    assert await g.rate_limited(tickets[0], 1.0)
+    assert g.rate == pytest.approx(70)
+    for t in tickets[1:]:
         g.release(t, 429)
         assert not await g.rate_limited(t, 1.0)
-    assert g.rate == pytest.approx(200 / 1.1)  # collateral 429s do not lower it again
+    assert g.rate == pytest.approx(70)
 
 
-async def test_adaptive_rate_converges_to_a_simulated_server_limit(vt: VirtualTime) -> None:
-    """Against a simulated 50/s token bucket server, 2,000 tasks all succeed with few 429s."""
-    server = _ServerBucket(vt, rate=50, burst=50)
+@pytest.mark.parametrize("accepted", [0, 1, 5, 19, 20, 100])
+async def test_a_429_never_pulls_the_rate_below_beta_times_the_rate_in_force(
+    vt: VirtualTime, accepted: int
+) -> None:
+    """Invariant 1: whatever the window held, the new rate is >= 0.7 x the rate in force."""
+    g = gov(vt, rate=200, burst=200, adapt_below_rate=True)
+    tickets = [await g.acquire() for _ in range(accepted + 1)]
+    vt.now += 0.01
+    for t in tickets[:accepted]:
+        g.release(t, 200)
+    g.release(tickets[-1], 429)
+    await g.rate_limited(tickets[-1], 1.0)
+    assert g.rate is not None
+    assert g.rate >= 0.7 * 200 - 1e-9
+
+
+async def test_repeated_429s_lower_a_learned_rate_by_beta_each(vt: VirtualTime) -> None:
+    """A learned rate falls by 0.7 per 429 that starts a pause (never below min_rate)."""
+    g = await _learned(vt, min_rate=20)
+    rate = g.rate
+    assert rate is not None
+    for _ in range(8):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 0.5)
+        assert g.rate == pytest.approx(max(20.0, 0.7 * rate))
+        rate = g.rate
+
+
+@pytest.mark.parametrize("accepted", [0, 1, 19])
+async def test_a_tiny_window_is_not_a_measurement(vt: VirtualTime, accepted: int) -> None:
+    """Invariant 1: with no rate in force, fewer than 20 replies set no rate at all."""
     g = gov(vt)
-    stats = {"sent": 0, "429": 0}
+    tickets = [await g.acquire() for _ in range(min(accepted + 1, 8))]
+    for t in tickets[:-1]:
+        g.release(t, 200)
+    for _ in range(accepted - len(tickets) + 1):
+        g.release(await g.acquire(), 200)
+    g.release(tickets[-1], 429)
+    await g.rate_limited(tickets[-1], 1.0)
+    assert g.rate is None
 
-    async def one() -> None:
+
+async def test_issue_11_one_off_429_on_the_second_call_costs_one_pause(vt: VirtualTime) -> None:
+    """Invariant 2, the issue's case: rate=200, 200 creates, the 2nd answered 429 + R = 1.
+
+    Afterwards the rate is still 200 and the next 20 calls take well under 2 s (they took
+    209 s before)."""
+    g = gov(vt, rate=200, burst=200)
+    calls = {"n": 0}
+
+    async def create() -> None:
         while True:
             ticket = await g.acquire()
-            stats["sent"] += 1
-            await vt.sleep(0.001)
-            if server.take():
+            calls["n"] += 1
+            refused = calls["n"] == 2
+            await vt.sleep(0.05)
+            if not refused:
                 g.release(ticket, 200)
                 return
-            stats["429"] += 1
             g.release(ticket, 429)
             await g.rate_limited(ticket, 1.0)
 
     t0 = vt.now
-    await vt.run(*(one() for _ in range(2000)))
-    elapsed = vt.now - t0
-    # The first wave costs one 429 per task in flight; after that, at most a few per second.
-    assert stats["sent"] <= 2000 * 2
-    assert stats["429"] - 1950 <= 40
-    assert elapsed <= 2000 / 50 * 1.25
-    assert 40 <= (g.rate or 0) <= 70
+    await vt.run(*(create() for _ in range(200)))
+    assert vt.now - t0 <= 1.0 + 0.1 + 0.2  # the pause, a round trip, jitter
+    assert g.rate == 200
+    t1 = vt.now
+    await vt.run(*(create() for _ in range(20)))
+    assert vt.now - t1 <= 2.0
+    assert vt.now - t1 < 0.2
 
 
-async def test_second_wave_after_learning_costs_almost_nothing(vt: VirtualTime) -> None:
-    """Once the rate is learned, a second wave of 1,000 tasks sees at most 10 % extra sends."""
-    server = _ServerBucket(vt, rate=200, burst=200)
+@pytest.mark.parametrize("fail_call", [2, 50])
+async def test_default_governor_recovers_from_a_one_off_429(
+    vt: VirtualTime, fail_call: int
+) -> None:
+    """Invariant 2 for the default governor: a one-off 429 early or on the 50th call."""
     g = gov(vt)
-    sent = 0
+    calls = {"n": 0}
 
-    async def one() -> None:
-        nonlocal sent
+    async def create() -> None:
         while True:
             ticket = await g.acquire()
-            sent += 1
+            calls["n"] += 1
+            refused = calls["n"] == fail_call
             await vt.sleep(0.002)
-            if server.take():
+            if not refused:
                 g.release(ticket, 200)
                 return
             g.release(ticket, 429)
             await g.rate_limited(ticket, 1.0)
 
-    await vt.run(*(one() for _ in range(1000)))
-    first = sent
-    assert first <= 2000
-    sent = 0
-    await vt.run(*(one() for _ in range(1000)))
-    assert sent <= 1100, (first, sent)
+    await vt.run(*(create() for _ in range(200)))
+    t1 = vt.now
+    await vt.run(*(create() for _ in range(200)))
+    assert vt.now - t1 <= 2.0  # 200 calls, so 20 calls a fortiori
 
 
-async def test_no_success_before_429_starts_slow_then_doubles(vt: VirtualTime) -> None:
-    """Refused at once: the rate restarts near 1/(pause) and grows while tasks queue."""
-    g = gov(vt)
+@pytest.mark.parametrize("origin", ["learned", "adapt_below_rate"])
+async def test_rate_is_back_to_90_percent_within_retry_after_plus_5_s(
+    vt: VirtualTime, origin: str
+) -> None:
+    """Invariant 2: after an isolated 429 (R = 1) the rate drops to 0.7x and is back to
+    >= 90 % of the previous rate within R + 5 s of demand; 20 calls never take 2 s."""
+    if origin == "learned":
+        g = await _learned(vt)  # a rate in force learned by a first 429
+    else:
+        g = gov(vt, rate=400, burst=400, adapt_below_rate=True)
+    before = g.rate
+    assert before is not None
+    ticket = (await vt.run(g.acquire()))[0]
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(0.7 * before)
+    t0 = vt.now
+    rates: list[tuple[float, float | None]] = []
+    first_20: list[float] = []
+
+    async def worker() -> None:
+        while vt.now < t0 + 6.5:
+            await _call(g, vt, None, {})
+            if len(first_20) < 20:
+                first_20.append(vt.now)
+
+    async def sampler() -> None:
+        while vt.now < t0 + 6.0:
+            rates.append((vt.now - t0, g.rate))
+            await vt.sleep(0.05)
+
+    await vt.run(sampler(), *(worker() for _ in range(50)))
+    reached = [t for t, r in rates if r is None or r >= 0.9 * before]
+    assert reached, rates
+    assert reached[0] <= 1.0 + 5.0
+    assert first_20[-1] - t0 <= 1.0 + 2.0  # the pause, then 20 calls in under 2 s
+
+
+async def test_configured_rate_pauses_then_resumes_at_the_configured_rate(
+    vt: VirtualTime,
+) -> None:
+    """Invariant 3: rate=100: a 429 pauses for its Retry-After, then 100/s again."""
+    g = gov(vt, rate=100, burst=1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 2.0)
+    assert g.rate == 100
+    times: list[float] = []
+    await vt.run(*(send_at(g, vt, times) for _ in range(101)))
+    times.sort()
+    assert times[0] >= t0 + 2.0
+    assert times[-1] - times[0] == pytest.approx(1.0, abs=0.02)  # 100 intervals at 100/s
+    assert g.rate == 100
+
+
+async def test_adapt_below_rate_lets_429s_lower_a_configured_rate(vt: VirtualTime) -> None:
+    """Invariant 3, the opt-in: adapt_below_rate=True lowers the rate (0.7x) on a 429."""
+    g = gov(vt, rate=100, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.rate_limited(ticket, 1.0)
-    start_rate = g.rate
-    assert start_rate is not None
-    assert start_rate == pytest.approx(1.0)
-    times: list[float] = []
-    await vt.run(*(send_at(g, vt, times) for _ in range(60)))
-    assert (g.rate or 0) > 8 * start_rate  # slow start: doubling per second while saturated
-    assert vt.now - min(times) < 10.0
-
-
-async def test_repeated_429_without_successes_halves_a_known_rate(vt: VirtualTime) -> None:
-    """With a rate known and nothing accepted since, a 429 halves it (never below min_rate)."""
-    g = gov(vt, rate=100, min_rate=20)
-    for expected in (50, 25, 20, 20):
-        ticket = (await vt.run(g.acquire()))[0]
-        g.release(ticket, 429)
-        await g.rate_limited(ticket, 0.5)
-        assert g.rate == pytest.approx(expected)
+    assert g.rate == pytest.approx(70)
 
 
 async def test_learned_rate_never_exceeds_configured_ceiling(vt: VirtualTime) -> None:
-    """With rate=100 configured, growth while saturated stops at 100."""
-    g = gov(vt, rate=100, burst=1)
+    """With rate=100 and adapt_below_rate, regrowth while saturated stops at 100."""
+    g = gov(vt, rate=100, burst=1, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.rate_limited(ticket, 0.01)
@@ -550,11 +761,140 @@ async def test_learned_rate_never_exceeds_configured_ceiling(vt: VirtualTime) ->
 
 async def test_adaptive_false_keeps_the_configured_rate(vt: VirtualTime) -> None:
     """adaptive=False: a 429 pauses but never changes the rate."""
-    g = gov(vt, rate=100, adaptive=False)
+    g = gov(vt, rate=100, adaptive=False, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.rate_limited(ticket, 1.0)
     assert g.rate == 100
+
+
+async def test_learned_rate_far_above_the_last_429_is_dropped(vt: VirtualTime) -> None:
+    """Without a configured rate, a learned rate that regrows to 16x W_max without a 429
+    is dropped: the governor is unlimited (and on its free path) again."""
+    g = await _learned(vt)
+    assert g.rate is not None
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(3000)))
+    assert g.rate is None
+    assert g.try_acquire() is not None
+
+
+# --- the first wave --------------------------------------------------------------------------
+
+
+async def test_default_governor_first_wave_is_a_slow_start_window(vt: VirtualTime) -> None:
+    """No rate known: 8 attempts in flight at first, +0.5 per accepted reply while full."""
+    g = gov(vt, max_concurrency=1000)
+    waiters = [asyncio.ensure_future(g.acquire()) for _ in range(100)]
+    await vt._settle()
+    assert g.snapshot().in_flight == 8
+    assert g.snapshot().window == 8
+    granted = [w.result() for w in waiters if w.done()]
+    for t in granted:
+        g.release(t, 200)
+    await vt._settle()
+    assert g.snapshot().window == 12
+    assert g.snapshot().in_flight == 12
+    for w in waiters:
+        w.cancel()
+
+
+async def test_window_halves_on_a_429_but_not_below_its_start(vt: VirtualTime) -> None:
+    """A 429 that starts a pause halves the window (never below 8); collateral ones do not."""
+    g = gov(vt)
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(200)))
+    window = g.snapshot().window
+    assert window is not None
+    assert window >= 64
+    tickets = [await g.acquire() for _ in range(3)]
+    g.release(tickets[0], 429)
+    await g.rate_limited(tickets[0], 1.0)
+    assert g.snapshot().window == window // 2
+    for t in tickets[1:]:
+        g.release(t, 429)
+        await g.rate_limited(t, 1.0)
+    assert g.snapshot().window == window // 2
+    for _ in range(10):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 0.1)
+    assert g.snapshot().window == 8
+
+
+async def test_window_does_not_grow_when_it_is_not_what_holds_tasks_back(
+    vt: VirtualTime,
+) -> None:
+    """An hour of one call at a time leaves the window as it was: a later storm is bounded."""
+    g = gov(vt)
+    for _ in range(1000):
+        g.release(await g.acquire(), 200)
+    assert g.snapshot().window == 8
+    assert vt.sleeps == []
+
+
+async def test_window_stops_at_max_concurrency(vt: VirtualTime) -> None:
+    """The window never lets more than max_concurrency through."""
+    g = gov(vt, max_concurrency=20)
+    peak = 0
+
+    async def call() -> None:
+        nonlocal peak
+        ticket = await g.acquire()
+        peak = max(peak, g.snapshot().in_flight)
+        await vt.sleep(0.002)
+        g.release(ticket, 200)
+
+    await vt.run(*(call() for _ in range(500)))
+    assert peak == 20
+    assert (g.snapshot().window or 0) <= 20
+
+
+@pytest.mark.parametrize("pool", [100, 1000, 2000])
+async def test_storm_against_a_token_bucket_stays_within_10_percent(
+    vt: VirtualTime, pool: int
+) -> None:
+    """1,000 concurrent calls, default governor, pool 100/1,000/2,000, server 100/s burst 100:
+    <= 1,100 requests, <= 1.2 x the ideal 10 s (virtual time), every call succeeds."""
+    server = _ServerBucket(vt, rate=100, burst=100)
+    g = gov(vt, max_concurrency=pool)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, server, stats, rtt=0.004) for _ in range(1000)))
+    assert stats["sent"] <= 1100, stats
+    assert vt.now - t0 <= 1.2 * 10.0
+
+
+async def test_storm_through_a_configured_rate_sends_at_most_5_percent_more(
+    vt: VirtualTime,
+) -> None:
+    """1,000 concurrent calls through RateGovernor(rate=100, burst=100): <= 1,050 requests."""
+    server = _ServerBucket(vt, rate=100, burst=100)
+    g = gov(vt, rate=100, burst=100)
+    stats: dict[str, int] = {}
+    await vt.run(*(_call(g, vt, server, stats, rtt=0.004) for _ in range(1000)))
+    assert stats["sent"] <= 1050, stats
+
+
+async def test_adaptive_rate_converges_to_a_simulated_server_limit(vt: VirtualTime) -> None:
+    """Against a simulated 50/s token bucket server, 2,000 tasks all succeed with few 429s."""
+    server = _ServerBucket(vt, rate=50, burst=50)
+    g = gov(vt)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, server, stats, rtt=0.001) for _ in range(2000)))
+    assert stats["sent"] <= 2000 * 1.1, stats
+    assert vt.now - t0 <= 2000 / 50 * 1.1
+
+
+async def test_second_wave_after_learning_costs_almost_nothing(vt: VirtualTime) -> None:
+    """Once the rate is learned, a second wave of 1,000 tasks sees at most 10 % extra sends."""
+    server = _ServerBucket(vt, rate=200, burst=200)
+    g = gov(vt)
+    stats: dict[str, int] = {}
+    await vt.run(*(_call(g, vt, server, stats) for _ in range(1000)))
+    assert stats["sent"] <= 1100
+    stats.clear()
+    await vt.run(*(_call(g, vt, server, stats) for _ in range(1000)))
+    assert stats["sent"] <= 1100, stats
 
 
 async def test_adaptive_concurrency_halves_on_429_and_grows_on_success(vt: VirtualTime) -> None:

@@ -3,9 +3,10 @@
 
 Figures asserted (and printed, for the README): every task succeeds; the server sees at most
 1.05 x N requests with ``RateGovernor(rate=200, burst=200)`` and no sliding 1 s window above
-limit + burst; at most 2 x N with the default governor, and at most 1.1 x N for a second wave
-on the same client; the same with Retry-After absent; 200 concurrent creates are created
-exactly 200 times; a 401 storm of 1,000 tasks costs one token refresh.
+limit + burst; at most 1.15 x N with the default governor (its slow-start window bounds the
+first wave: about 8 + burst / 2 extra requests, 86-96 measured here), and at most 1.1 x N for
+a second wave on the same client; the same with Retry-After absent; 200 concurrent creates
+are created exactly 200 times; a 401 storm of 1,000 tasks costs one token refresh.
 Baseline for comparison (reliability.md V13): per-task retry at Retry-After sends 2,785
 requests for 1,000 tasks, 40 times the limit at peak.
 """
@@ -102,14 +103,14 @@ async def test_configured_governor_1000_tasks(server: FakeMoveworks) -> None:
 
 
 async def test_default_governor_two_waves(server: FakeMoveworks) -> None:
-    """Default settings: 1,000/1,000 with <= 2 x N requests; a second wave <= 1.1 x N."""
+    """Default settings: 1,000/1,000 with <= 1.15 x N requests; a second wave <= 1.1 x N."""
     label = f"default, Retry-After={server.rate_limit_retry_after}"
     async with _client(server) as client:
         cid, rid = await _prepare(client)
         first = await _read_wave(server, client, cid, rid, label + ", wave 1")
         second = await _read_wave(server, client, cid, rid, label + ", wave 2")
     assert first["ok"] == N, first["errors"]
-    assert first["requests"] <= 2 * N
+    assert first["requests"] <= 1.15 * N
     assert second["ok"] == N, second["errors"]
     assert second["requests"] <= 1.1 * N
 

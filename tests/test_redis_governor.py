@@ -127,6 +127,66 @@ async def test_429_on_one_governor_pauses_the_other(redis_url: str, key: str) ->
     await b.aclose()
 
 
+async def test_collateral_shorter_retry_after_never_shortens_the_shared_pause(
+    redis_url: str, key: str
+) -> None:
+    """Rule for the shared pause: process A's 429 asks 0.6 s; a collateral 429 reported by
+    process B asking 0.1 s leaves the pause at 0.6 s for everyone."""
+    a = mw.RedisRateGovernor(redis_url, key, rate=100)
+    b = mw.RedisRateGovernor(redis_url, key, rate=100)
+    first, second = await a.acquire(), await b.acquire()
+    t0 = time.monotonic()
+    a.release(first, 429)
+    assert await a.rate_limited(first, 0.6) is True
+    b.release(second, 429)
+    assert await b.rate_limited(second, 0.1) is False
+    assert b.snapshot().paused_for > 0.45
+    ticket = await b.acquire()
+    assert time.monotonic() - t0 >= 0.55
+    b.release(ticket, 200)
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_one_off_429_pauses_then_resumes_at_the_configured_rate(
+    redis_url: str, key: str
+) -> None:
+    """A one-off 429 (Retry-After 0.3) pauses, then the configured 100/s holds again: 30
+    sends right after the pause take the refilled burst plus 1/rate each, not longer."""
+    g = mw.RedisRateGovernor(redis_url, key, rate=100, burst=10)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 0.3)
+    t0 = time.monotonic()
+    times: list[float] = []
+
+    async def one() -> None:
+        t = await g.acquire()
+        times.append(time.monotonic())
+        g.release(t, 200)
+
+    await asyncio.gather(*(one() for _ in range(30)))
+    await g.aclose()
+    assert min(times) - t0 >= 0.25
+    # 10 from the refilled bucket, 20 paced at 100/s: 0.2 s (generous bound for a busy VM).
+    assert max(times) - min(times) <= 0.2 + 0.4
+    assert g.snapshot().rate == 100
+
+
+async def test_one_redis_round_trip_per_request_while_pacing(redis_url: str, key: str) -> None:
+    """Pacing at 200/s with an empty bucket: the next token is reserved in the same call,
+    so 40 requests cost 40 round trips, not one per wait plus one per token."""
+    g = mw.RedisRateGovernor(redis_url, key, rate=200, burst=1)
+
+    async def one() -> None:
+        t = await g.acquire()
+        g.release(t, 200)
+
+    await asyncio.gather(*(one() for _ in range(40)))
+    await g.aclose()
+    assert g.redis_round_trips == 40
+
+
 async def test_shared_pause_above_max_wait_fails_fast(redis_url: str, key: str) -> None:
     """A shared pause longer than max_wait gives RateLimitError instead of a long sleep."""
     g = mw.RedisRateGovernor(redis_url, key, rate=10, max_wait=5)
