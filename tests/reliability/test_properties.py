@@ -11,8 +11,10 @@ anything else (AttributeError, RecursionError, OverflowError, UnicodeError ...) 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import random
+import sys
 from email.utils import formatdate
 from typing import Any
 
@@ -218,14 +220,29 @@ def test_row_22_json_replies_decode_or_raise_typed(body: bytes) -> None:
             assert isinstance(error, mw.BadRequestError)
 
 
-#: The stdlib decoder (the default install) and orjson (the ``speedups`` extra), if present.
-BACKENDS: list[Any] = [json.loads]
-try:
-    import orjson
+def _stdlib_json() -> Any:
+    """A second copy of ``moveworks_async._json`` loaded as if orjson were not installed
+    (the default install), so both decoders are exercised whatever this venv has."""
+    spec = importlib.util.spec_from_file_location("moveworks_async._json_stdlib", _json.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get("orjson")
+    sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["orjson"]
+        else:
+            sys.modules["orjson"] = saved
+    assert module.using_orjson is False
+    return module
 
-    BACKENDS.append(orjson.loads)
-except ImportError:  # pragma: no cover
-    pass
+
+#: The stdlib decoder (the default install), and orjson (the ``speedups`` extra) if present.
+BACKENDS: list[Any] = [_stdlib_json().loads]
+if _json.using_orjson:
+    BACKENDS.append(_json.loads)
 
 
 @contextlib.contextmanager

@@ -131,6 +131,11 @@ async def test_row_29_token_endpoint_faults(fake_time: Any, fault: str) -> None:
         assert all(isinstance(o, mw.APIError) for o in outcomes)
         assert tokens <= 3 * 3  # bounded: at most 3 attempts per call
         assert api_calls(server) == 0
+    elif fault in ("huge-expiry", "nan-expiry"):
+        # An absurd lifetime is refused as a typed error: one token request per call, no loop.
+        assert all(isinstance(o, mw.APIError) for o in outcomes), outcomes
+        assert tokens <= 3
+        assert api_calls(server) == 0
     else:
         assert all(isinstance(o, mw.Conversation) for o in outcomes), outcomes
         assert tokens == 1  # cached: not one token request per call
