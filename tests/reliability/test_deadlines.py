@@ -10,6 +10,7 @@ ratios.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -78,10 +79,14 @@ async def pings(conn: Any, _request: Any) -> bool:
     return False
 
 
-async def comment_bomb(conn: Any, _request: Any) -> bool:
+@functools.cache
+def _comment_bomb() -> bytes:
     """gzip of 256 MB of keep-alive comments: a few hundred KiB on the wire."""
-    bomb = gzip_bomb(256 << 20, b": keep-alive\n\n")
-    await conn.send(sse_head([("Content-Encoding", "gzip")]) + bomb)
+    return gzip_bomb(256 << 20, b": keep-alive\n\n")
+
+
+async def comment_bomb(conn: Any, _request: Any) -> bool:
+    await conn.send(sse_head([("Content-Encoding", "gzip")]) + _comment_bomb())
     await conn.hold()
     return False
 
@@ -122,13 +127,15 @@ CASES: dict[str, tuple[dict[str, Any], Call, dict[str, Any]]] = {
 async def test_row_42_whole_call_deadline(case: str) -> None:
     """The call ends within timeout + 100 ms, typed, and no loop stall exceeds 50 ms."""
     routes, call, options = CASES[case]
+    if case == "gzip-comment-bomb-stream":
+        _comment_bomb()  # built before the clock starts: the server's work is not the client's
     if options.get("auth") == "credentials":
         options = {"auth": credentials()}
     async with FaultServer(api(**routes)) as server, client(server.url, **options) as c:
         async with StallMonitor() as monitor:
             start = time.monotonic()
             try:
-                await asyncio.wait_for(call(c), timeout=30)
+                await asyncio.wait_for(call(c), timeout=5)
                 outcome: BaseException | None = None
             except mw.MoveworksError as exc:
                 outcome = exc
