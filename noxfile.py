@@ -51,6 +51,14 @@ def reliability(session: nox.Session) -> None:
     card = f"{out}/scorecard.json"
     env = {"MWA_SOAK_SCALE": "1", "MWA_SCORECARD": card}
     # The table is printed even when tests fail: it says which rows missed.
-    session.run("python", "-m", "pytest", "tests/reliability", "-q", *session.posargs, env=env,
-                success_codes=[0, 1])
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability",
+        "-q",
+        *session.posargs,
+        env=env,
+        success_codes=[0, 1],
+    )
     session.run("python", "tests/reliability/scorecard.py", card)

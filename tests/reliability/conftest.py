@@ -16,8 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import _scorecard  # noqa: E402
-from _reliability_support import CANARIES, canary_hits  # noqa: E402
+import _scorecard
+from _reliability_support import CANARIES, canary_hits
 
 CATALOGUE_ROWS = 53
 _ROW = re.compile(r"test_row_(\d\d)_")

@@ -223,9 +223,7 @@ def reply(
 
 def sse_head(extra: Iterable[tuple[str, str]] = ()) -> bytes:
     """A 200 event-stream head, body delimited by the connection's end."""
-    return head(
-        200, [("Content-Type", "text/event-stream"), ("Connection", "close"), *extra]
-    )
+    return head(200, [("Content-Type", "text/event-stream"), ("Connection", "close"), *extra])
 
 
 def gzip_bomb(inflated: int, chunk: bytes = b"\0") -> bytes:

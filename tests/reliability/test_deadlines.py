@@ -10,6 +10,7 @@ ratios.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -53,10 +54,8 @@ class StallMonitor:
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
 
 async def silent(conn: Any, _request: Any) -> bool:
@@ -142,8 +141,12 @@ async def test_row_42_whole_call_deadline(case: str) -> None:
             elapsed = time.monotonic() - start
     overshoot = elapsed - LIMIT
     ok = overshoot <= SLACK and monitor.worst <= STALL and outcome is not None
-    record("S7", f"{case}: {overshoot:+.3f} s, stall {monitor.worst * 1000:.0f} ms",
-           "<= +0.100 s, stall <= 50 ms", ok)
+    record(
+        "S7",
+        f"{case}: {overshoot:+.3f} s, stall {monitor.worst * 1000:.0f} ms",
+        "<= +0.100 s, stall <= 50 ms",
+        ok,
+    )
     assert outcome is not None, "the call did not fail"
     assert_clean(outcome)
     typed = mw.APITimeoutError | mw.RateLimitError | mw.WaitTimeoutError | mw.StreamProtocolError

@@ -51,8 +51,12 @@ def _count(name: str) -> None:
 
 def _report(name: str) -> None:
     n = _counts.get(name, 0)
-    record("S9", f"{name}: {n} examples, 0 failures", f">= {examples()} each, 0 failures",
-           n >= examples())
+    record(
+        "S9",
+        f"{name}: {n} examples, 0 failures",
+        f">= {examples()} each, 0 failures",
+        n >= examples(),
+    )
 
 
 # --- strategies --------------------------------------------------------------------------------
@@ -60,8 +64,9 @@ def _report(name: str) -> None:
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -119,8 +124,12 @@ frames = st.lists(
 
 
 @SETTINGS
-@given(frames, st.sampled_from(["\n", "\r", "\r\n"]), st.lists(st.integers(0, 400), max_size=8),
-       st.booleans())
+@given(
+    frames,
+    st.sampled_from(["\n", "\r", "\r\n"]),
+    st.lists(st.integers(0, 400), max_size=8),
+    st.booleans(),
+)
 def test_row_15_sse_any_split_gives_the_same_events(
     fields: list[tuple[str, str]], ending: str, cuts: list[int], bom: bool
 ) -> None:
@@ -156,22 +165,31 @@ def test_row_16_sse_decoder_raises_only_typed_errors(body: bytes, cap: int) -> N
         pass
 
 
-EVENT_TYPES = ["RESPONSE_CREATED", "RESPONSE_IN_PROGRESS", "RESPONSE_OUTPUT_DELTA",
-               "RESPONSE_COMPLETED", "RESPONSE_FAILED", "ERROR", "message", "future"]
+EVENT_TYPES = [
+    "RESPONSE_CREATED",
+    "RESPONSE_IN_PROGRESS",
+    "RESPONSE_OUTPUT_DELTA",
+    "RESPONSE_COMPLETED",
+    "RESPONSE_FAILED",
+    "ERROR",
+    "message",
+    "future",
+]
 
 
 @SETTINGS
-@given(st.sampled_from(EVENT_TYPES), json_values | mutated_response().map(
-    lambda r: {"response": r}
-) | st.fixed_dictionaries({"output": json_values}))
+@given(
+    st.sampled_from(EVENT_TYPES),
+    json_values
+    | mutated_response().map(lambda r: {"response": r})
+    | st.fixed_dictionaries({"output": json_values}),
+)
 def test_row_22_stream_events_convert_or_raise_typed(event_type: str, data: Any) -> None:
     """Any decoded event data (null, a string, a missing or odd output ...): a typed event or
     a MoveworksError (issue 12 item 1: no AttributeError from the converter)."""
     _count("event conversion")
-    try:
+    with contextlib.suppress(mw.MoveworksError):
         parse_event(event_type, data)
-    except mw.MoveworksError:
-        pass
 
 
 @SETTINGS
@@ -186,8 +204,13 @@ def test_row_22_converter_returns_a_model_or_validation_error(payload: Any) -> N
 
 
 @SETTINGS
-@given(st.integers(400, 599), json_bodies, st.dictionaries(
-    st.sampled_from(["x-trace-id", "retry-after", "content-type"]), st.text(max_size=30)))
+@given(
+    st.integers(400, 599),
+    json_bodies,
+    st.dictionaries(
+        st.sampled_from(["x-trace-id", "retry-after", "content-type"]), st.text(max_size=30)
+    ),
+)
 def test_row_39_error_parser_always_gives_a_status_error(
     status: int, body: bytes, headers: dict[str, str]
 ) -> None:
@@ -212,10 +235,8 @@ def test_row_22_json_replies_decode_or_raise_typed(body: bytes) -> None:
     reply = Reply(200, {"Content-Type": "application/json"}, body)
     for backend in BACKENDS:
         with _json_backend(backend):
-            try:
+            with contextlib.suppress(mw.MoveworksError):
                 client._decode(reply)
-            except mw.MoveworksError:
-                pass
             error = error_from_response(400, {}, body)
             assert isinstance(error, mw.BadRequestError)
 
@@ -224,7 +245,8 @@ def _stdlib_json() -> Any:
     """A second copy of ``moveworks_async._json`` loaded as if orjson were not installed
     (the default install), so both decoders are exercised whatever this venv has."""
     spec = importlib.util.spec_from_file_location("moveworks_async._json_stdlib", _json.__file__)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     saved = sys.modules.get("orjson")
     sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
@@ -257,8 +279,14 @@ def _json_backend(loads: Any) -> Any:
 
 @pytest.mark.parametrize(
     "name",
-    ["SSE split invariance", "SSE arbitrary bytes", "event conversion", "converter",
-     "error parser", "JSON decoding"],
+    [
+        "SSE split invariance",
+        "SSE arbitrary bytes",
+        "event conversion",
+        "converter",
+        "error parser",
+        "JSON decoding",
+    ],
 )
 def test_s9_example_counts(name: str) -> None:
     """Each property ran its examples (run after them: records S9)."""
@@ -282,8 +310,9 @@ def test_row_35_ten_thousand_seeded_backoff_draws_within_bounds() -> None:
         outside += not 0 <= delay <= min(policy.backoff_cap, policy.backoff_base * 2**retry)
         after = rng.uniform(0, 60)
         error = mw.InternalServerError("x", status_code=503)
-        decision = policy.decide(error, attempt=0, idempotent=True, retry_after=after,
-                                 rng=rng.random)
+        decision = policy.decide(
+            error, attempt=0, idempotent=True, retry_after=after, rng=rng.random
+        )
         outside += not (after <= decision.delay <= after * 1.1 or decision.delay <= 0.5)
     record("S12", f"10,000 seeded draws: {outside} outside bounds", "0", outside == 0)
     assert outside == 0

@@ -111,21 +111,25 @@ async def test_row_29_token_endpoint_faults(fake_time: Any, fault: str) -> None:
         }[fault]
         import json
 
-        text = json.dumps(body) if fault != "huge-expiry" else json.dumps(
-            {"access_token": JWT}
-        )[:-1] + ', "expires_in": 1' + "0" * 400 + "}"
+        text = (
+            json.dumps(body)
+            if fault != "huge-expiry"
+            else json.dumps({"access_token": JWT})[:-1] + ', "expires_in": 1' + "0" * 400 + "}"
+        )
         token = reply(200, text)
-    async with FaultServer(api(token=token, get=OK_GET)) as server:
-        async with client(
+    async with (
+        FaultServer(api(token=token, get=OK_GET)) as server,
+        client(
             server.url, fake_time, auth=credentials(), timeout=mw.Timeout(read=0.3, total=0.5)
-        ) as c:
-            outcomes: list[Any] = []
-            for _ in range(3):
-                try:
-                    outcomes.append(await c.conversations.get(CID))
-                except mw.MoveworksError as exc:
-                    outcomes.append(exc)
-                    assert_clean(exc)
+        ) as c,
+    ):
+        outcomes: list[Any] = []
+        for _ in range(3):
+            try:
+                outcomes.append(await c.conversations.get(CID))
+            except mw.MoveworksError as exc:
+                outcomes.append(exc)
+                assert_clean(exc)
     tokens = server.count("POST", "/oauth/v1/token")
     if fault in ("500", "429", "black-hole"):
         assert all(isinstance(o, mw.APIError) for o in outcomes)
@@ -144,7 +148,9 @@ async def test_row_29_token_endpoint_faults(fake_time: Any, fault: str) -> None:
 async def test_row_30_token_refreshed_before_expiry(fake_time: Any) -> None:
     """A 60 s token: after 55 s (inside the refresh margin) the next call refreshes first,
     so no request carries a token known to be expired."""
-    async with FakeMoveworks(token=None, client_id="client-1", client_secret=SECRET, token_ttl=60) as server:
+    async with FakeMoveworks(
+        token=None, client_id="client-1", client_secret=SECRET, token_ttl=60
+    ) as server:
         auth = credentials(clock=fake_time.clock)
         async with client(server.url, fake_time, auth=auth) as c:
             cid = (await c.conversations.create()).conversation_id
@@ -204,8 +210,10 @@ async def test_row_34_retry_after_http_date_against_date_header(fake_time: Any) 
     """429 with an HTTP-date Retry-After measured against the reply's Date header (a server
     clock an hour off does not matter)."""
     server_now = time.time() - 3600
-    headers = [("Date", formatdate(server_now, usegmt=True)),
-               ("Retry-After", formatdate(server_now + 7, usegmt=True))]
+    headers = [
+        ("Date", formatdate(server_now, usegmt=True)),
+        ("Retry-After", formatdate(server_now + 7, usegmt=True)),
+    ]
     waited, server = await _waited_for(fake_time, error(429, headers=headers))
     assert 6.0 <= waited <= 8.0 * 1.1
     assert server.count("POST") == 2
@@ -223,18 +231,19 @@ async def test_row_36_absurd_retry_after_raises_at_once(fake_time: Any, value: s
     """A Retry-After beyond max_retry_after (60 s) or absurd: RateLimitError at once, never a
     31-year sleep, never OverflowError."""
     limited = error(429, headers=[("Retry-After", value)])
-    async with FaultServer(api(create=limited)) as server:
-        async with client(server.url, fake_time) as c:
-            try:
-                await c.responses.create(CID, text="q")
-            except mw.RateLimitError as exc:
-                assert exc.retry_after is None or exc.retry_after > 60
-                assert_clean(exc)
+    async with FaultServer(api(create=limited)) as server, client(server.url, fake_time) as c:
+        try:
+            await c.responses.create(CID, text="q")
+        except mw.RateLimitError as exc:
+            assert exc.retry_after is None or exc.retry_after > 60
+            assert_clean(exc)
     assert fake_time.now - 1000.0 <= 60 * 1.1 * 3  # never beyond the cap, whatever happened
     assert server.count("POST") <= 3
 
 
-@pytest.mark.parametrize("value", ["inf", "nan", "-5", "garbage", "Sun, 06 Nov 100000 08:49:37 GMT"])
+@pytest.mark.parametrize(
+    "value", ["inf", "nan", "-5", "garbage", "Sun, 06 Nov 100000 08:49:37 GMT"]
+)
 async def test_row_36_garbage_retry_after_is_treated_as_absent(fake_time: Any, value: str) -> None:
     """Garbage, negative, inf, nan, year 100000: treated as absent (the backoff applies); no
     exception from the parser."""
@@ -247,15 +256,18 @@ async def test_row_38_outage_extra_load_bounded_by_retry_budget(fake_time: Any) 
     """Everyone gets 503 for ever: the per-client retry budget stops retrying once drained,
     so extra load stays <= 10 % + a constant (the 500-token budget: 100 retries)."""
     n = 400
-    async with FaultServer(api(get=error(503))) as server:
-        async with client(server.url, fake_time) as c:
-            for _ in range(n):
-                with pytest.raises(mw.InternalServerError):
-                    await c.conversations.get(CID)
+    async with FaultServer(api(get=error(503))) as server, client(server.url, fake_time) as c:
+        for _ in range(n):
+            with pytest.raises(mw.InternalServerError):
+                await c.conversations.get(CID)
     extra = api_calls(server) - n
     assert extra <= 0.1 * n + 100
-    record("S6", f"outage: {extra} extra requests for {n} failing calls", "<= 10 % + 100",
-           extra <= 0.1 * n + 100)
+    record(
+        "S6",
+        f"outage: {extra} extra requests for {n} failing calls",
+        "<= 10 % + 100",
+        extra <= 0.1 * n + 100,
+    )
 
 
 # --- 39-43: odd replies, redirects, timeouts, FAILED ---------------------------------------------
@@ -315,8 +327,10 @@ async def test_row_40_200_html_on_json_route(fake_time: Any) -> None:
     assert_clean(info.value)
 
 
-@pytest.mark.parametrize(("status", "call"), [(307, "get"), (308, "get"), (301, "create"),
-                                               (302, "create"), (303, "create")])
+@pytest.mark.parametrize(
+    ("status", "call"),
+    [(307, "get"), (308, "get"), (301, "create"), (302, "create"), (303, "create")],
+)
 async def test_row_41_redirects_never_followed_cross_origin(
     fake_time: Any, status: int, call: str
 ) -> None:

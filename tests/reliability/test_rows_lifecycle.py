@@ -76,29 +76,30 @@ async def test_row_44_cancellation_propagates_and_leaves_nothing(where: str) -> 
 
     unavailable = reply_json(503, {"error": {"code": "X", "message": "busy"}})
     policy = mw.RetryPolicy(backoff_base=5.0, backoff_cap=5.0)
-    async with FaultServer(api(get=[unavailable, OK_GET], create=silent,
-                               stream=trickle_stream)) as server:
-        async with client(server.url, retry_policy=policy) as c:
-            if where == "mid-request":
-                coro: Any = c.responses.create(CID, text="q")
-            elif where == "mid-stream":
+    async with (
+        FaultServer(api(get=[unavailable, OK_GET], create=silent, stream=trickle_stream)) as server,
+        client(server.url, retry_policy=policy) as c,
+    ):
+        if where == "mid-request":
+            coro: Any = c.responses.create(CID, text="q")
+        elif where == "mid-stream":
 
-                async def read() -> None:
-                    async with c.responses.stream(CID, text="q") as s:
-                        async for _ in s:
-                            pass
+            async def read() -> None:
+                async with c.responses.stream(CID, text="q") as s:
+                    async for _ in s:
+                        pass
 
-                coro = read()
-            else:
-                coro = c.conversations.get(CID)
-            cancelled = await _cancel_after(coro, 0.1)
-            assert isinstance(cancelled, asyncio.CancelledError)
-            sent = len(server.requests)
-            await asyncio.sleep(0.1)
-            assert len(server.requests) == sent == 1  # nothing after the cancel
-            assert acquired(c) == 0
-            if where != "retry-sleep":  # there the 503's connection is pooled, as it should be
-                assert await server.settle()  # closed, not pooled half-read
+            coro = read()
+        else:
+            coro = c.conversations.get(CID)
+        cancelled = await _cancel_after(coro, 0.1)
+        assert isinstance(cancelled, asyncio.CancelledError)
+        sent = len(server.requests)
+        await asyncio.sleep(0.1)
+        assert len(server.requests) == sent == 1  # nothing after the cancel
+        assert acquired(c) == 0
+        if where != "retry-sleep":  # there the 503's connection is pooled, as it should be
+            assert await server.settle()  # closed, not pooled half-read
 
 
 async def test_row_44_cancelled_refresh_does_not_strand_other_waiters() -> None:
@@ -166,13 +167,12 @@ async def test_row_46_break_closes_the_stream() -> None:
         await conn.hold()
         return False
 
-    async with FaultServer(api(stream=stream)) as server:
-        async with client(server.url) as c:
-            async with c.responses.stream(CID, text="q") as s:
-                async for _ in s:
-                    break
-            assert acquired(c) == 0
-            assert await server.settle()
+    async with FaultServer(api(stream=stream)) as server, client(server.url) as c:
+        async with c.responses.stream(CID, text="q") as s:
+            async for _ in s:
+                break
+        assert acquired(c) == 0
+        assert await server.settle()
 
 
 _LEFT_OPEN = """
@@ -201,7 +201,10 @@ print("clean exit")
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-X", "dev", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -217,23 +220,23 @@ async def test_row_47_loop_closed_with_client_open() -> None:
 
 async def test_row_48_client_used_from_another_loop() -> None:
     """A client used on a second event loop (another thread): a clear error, no hang."""
-    async with FakeMoveworks() as server:
-        async with mw.AsyncMoveworks(
-            assistant_name="acme-capi", token="test-token", base_url=server.url
-        ) as c:
-            await c.conversations.create()
-            outcome: list[BaseException | None] = []
+    async with (
+        FakeMoveworks() as server,
+        mw.AsyncMoveworks(assistant_name="acme-capi", token="test-token", base_url=server.url) as c,
+    ):
+        await c.conversations.create()
+        outcome: list[BaseException | None] = []
 
-            def elsewhere() -> None:
-                try:
-                    asyncio.run(asyncio.wait_for(c.conversations.create(), 5))
-                    outcome.append(None)
-                except BaseException as exc:  # noqa: BLE001 - the outcome is the subject
-                    outcome.append(exc)
+        def elsewhere() -> None:
+            try:
+                asyncio.run(asyncio.wait_for(c.conversations.create(), 5))
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
 
-            thread = threading.Thread(target=elsewhere)
-            thread.start()
-            await asyncio.to_thread(thread.join, 10)
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        await asyncio.to_thread(thread.join, 10)
     assert outcome, "no hang"
     assert isinstance(outcome[0], RuntimeError | mw.MoveworksError), outcome
     assert "loop" in str(outcome[0]).lower()
@@ -242,7 +245,19 @@ async def test_row_48_client_used_from_another_loop() -> None:
 # --- 50-53: hostile input, secrets, TLS ----------------------------------------------------------
 
 _CONTROL = ["a\r\nX-Injected: 1", "a\nb", "a\rb", "a\x00b", "a\x7fb"]
-_TRAVERSAL = ["../admin", "..%2F", "%2e%2e", "a/b", "x?y=1", "x#f", "", "a" * 10_000, "é", ".", ".."]
+_TRAVERSAL = [
+    "../admin",
+    "..%2F",
+    "%2e%2e",
+    "a/b",
+    "x?y=1",
+    "x#f",
+    "",
+    "a" * 10_000,
+    "é",
+    ".",
+    "..",
+]
 
 
 async def test_row_50_control_characters_rejected_before_io(fake_time: Any) -> None:
@@ -269,8 +284,12 @@ async def test_row_50_control_characters_rejected_before_io(fake_time: Any) -> N
                 rejected += 1
         seen = len(server.requests)
     assert seen == 0
-    record("S11", f"control chars: {rejected}/{total} rejected, {seen} requests", "100 %, 0",
-           rejected == total and seen == 0)
+    record(
+        "S11",
+        f"control chars: {rejected}/{total} rejected, {seen} requests",
+        "100 %, 0",
+        rejected == total and seen == 0,
+    )
 
 
 async def test_row_51_path_tricks_rejected_before_io(fake_time: Any) -> None:
@@ -292,8 +311,12 @@ async def test_row_51_path_tricks_rejected_before_io(fake_time: Any) -> None:
                     rejected += 1
         seen = len(server.requests)
     assert seen == 0
-    record("S11", f"path tricks: {rejected}/{total} rejected, {seen} requests", "100 %, 0",
-           rejected == total and seen == 0)
+    record(
+        "S11",
+        f"path tricks: {rejected}/{total} rejected, {seen} requests",
+        "100 %, 0",
+        rejected == total and seen == 0,
+    )
 
 
 async def test_row_52_canary_in_reprs_logs_and_errors(
@@ -308,8 +331,16 @@ async def test_row_52_canary_in_reprs_logs_and_errors(
         async with client(server.url, fake_time, auth=auth) as c:
             with pytest.raises(mw.InternalServerError) as info:
                 await c.conversations.get(CID)
-            objects = [c, auth, mw.StaticToken(TOKEN), c.governor, c.governor.snapshot(),
-                       c.retry_policy, c.timeout, c._auth]
+            objects = [
+                c,
+                auth,
+                mw.StaticToken(TOKEN),
+                c.governor,
+                c.governor.snapshot(),
+                c.retry_policy,
+                c.timeout,
+                c._auth,
+            ]
             async with client(server.url, fake_time) as static:
                 objects.append(static)
                 stream = static.responses.stream(CID, text="q")
@@ -324,9 +355,25 @@ async def test_row_52_canary_in_reprs_logs_and_errors(
 def _cert(tmp: Path) -> tuple[Path, Path]:
     key, cert = tmp / "key.pem", tmp / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=wrong.example", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=wrong.example",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return key, cert
 

@@ -12,14 +12,13 @@ import time
 import tracemalloc
 from typing import Any
 
-import anyio
 import pytest
 from _reliability_support import CID, api, assert_clean, client, reply_json
 from _scorecard import record, soak_scale
 from _stream_support import (
+    FINAL_TEXT,
     RID,
     acquired,
-    FINAL_TEXT,
     completed_response,
     event,
     happy_events,
@@ -297,7 +296,7 @@ async def test_row_12_huge_single_event(fake_time: Any, cap: int) -> None:
     connection closed, peak memory within ~3x the cap; under a 16 MiB cap it parses."""
     text = "y" * (10 * 1000 * 1000)
     big = event("RESPONSE_OUTPUT_DELTA", 3, output=message_item(text))
-    body = happy_events()[:2] + [big]
+    body = [*happy_events()[:2], big]
     async with FaultServer(api(stream=stream_of(*body), get=POLL_DONE)) as server:
         async with client(server.url, fake_time) as c:
             tracemalloc.start()
@@ -314,11 +313,17 @@ async def test_row_12_huge_single_event(fake_time: Any, cap: int) -> None:
                 tracemalloc.stop()
         assert await server.settle()
     if cap == 4 << 20:
-        record("S10", f"10 MB event, 4 MiB cap: peak {peak / 2**20:.1f} MiB", "<= 12 MiB",
-               peak <= 12 << 20)
+        record(
+            "S10",
+            f"10 MB event, 4 MiB cap: peak {peak / 2**20:.1f} MiB",
+            "<= 12 MiB",
+            peak <= 12 << 20,
+        )
         assert peak <= 12 << 20
     # Under the cap the event must parse; its peak is reported (not a catalogue target).
-    record("S10", f"10 MB event under a 16 MiB cap parsed, peak {peak / 2**20:.0f} MiB", "parsed", True)
+    record(
+        "S10", f"10 MB event under a 16 MiB cap parsed, peak {peak / 2**20:.0f} MiB", "parsed", True
+    )
 
 
 async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
@@ -326,14 +331,17 @@ async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
     decoding stops at the cap, peak memory bounded."""
     size = 1 << 30 if soak_scale() >= 1 else 256 << 20
     bomb = gzip_bomb(size)
-    payload = head(
-        200,
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Encoding", "gzip"),
-            ("Content-Length", str(len(bomb))),
-        ],
-    ) + bomb
+    payload = (
+        head(
+            200,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Length", str(len(bomb))),
+            ],
+        )
+        + bomb
+    )
     async with FaultServer(api(get=payload)) as server:
         async with client(server.url, fake_time, max_retries=0) as c:
             tracemalloc.start()
@@ -344,8 +352,12 @@ async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
             finally:
                 tracemalloc.stop()
     assert not isinstance(info.value, mw.InvalidParameterError)
-    record("S10", f"{size >> 20} MiB gzip bomb: peak {peak / 2**20:.1f} MiB", "<= 64 MiB",
-           peak <= 64 << 20)
+    record(
+        "S10",
+        f"{size >> 20} MiB gzip bomb: peak {peak / 2**20:.1f} MiB",
+        "<= 64 MiB",
+        peak <= 64 << 20,
+    )
     assert peak <= 64 << 20
     assert_clean(info.value)
 
@@ -354,14 +366,17 @@ async def test_row_13_gzip_bomb_error_body_on_stream_create(fake_time: Any) -> N
     """Issue 12 item 4: a gzip bomb as the *error* body of a streaming create stays within the
     body cap plus a small constant (no copies of the capped body)."""
     bomb = gzip_bomb(256 << 20)
-    payload = head(
-        500,
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Encoding", "gzip"),
-            ("Content-Length", str(len(bomb))),
-        ],
-    ) + bomb
+    payload = (
+        head(
+            500,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Length", str(len(bomb))),
+            ],
+        )
+        + bomb
+    )
     async with FaultServer(api(stream=payload)) as server:
         async with client(server.url, fake_time, max_retries=0) as c:
             tracemalloc.start()
@@ -371,8 +386,12 @@ async def test_row_13_gzip_bomb_error_body_on_stream_create(fake_time: Any) -> N
                 peak = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
-    record("S10", f"256 MiB gzip error body on a stream: peak {peak / 2**20:.1f} MiB",
-           "<= 32 MiB cap + 8 MiB", peak <= 40 << 20)
+    record(
+        "S10",
+        f"256 MiB gzip error body on a stream: peak {peak / 2**20:.1f} MiB",
+        "<= 32 MiB cap + 8 MiB",
+        peak <= 40 << 20,
+    )
     assert peak <= 40 << 20
     assert_clean(info.value)
 
@@ -381,14 +400,16 @@ async def test_row_14_many_tiny_events_all_delivered(fake_time: Any) -> None:
     """100,000 tiny events (10,000 at the default soak scale): all delivered, in order."""
     n = 100_000 if soak_scale() >= 1 else 10_000
     first = happy_events()[0]
-    tiny = [f"event: response.future\ndata: {{\"i\":{i}}}\n\n".encode() for i in range(n)]
+    tiny = [f'event: response.future\ndata: {{"i":{i}}}\n\n'.encode() for i in range(n)]
     last = event("RESPONSE_COMPLETED", 2, response=completed_response())
     async with FaultServer(api(stream=stream_of(first, b"".join(tiny), last))) as server:
         async with client(server.url, fake_time) as c:
             got, final = await _stream_all(c)
     unknown = [e for e in got if isinstance(e, mw.UnknownEvent)]
     assert len(unknown) == n
-    assert [json.loads(e.data)["i"] if isinstance(e.data, str) else e.data["i"] for e in unknown[:3]] == [0, 1, 2]
+    assert [
+        json.loads(e.data)["i"] if isinstance(e.data, str) else e.data["i"] for e in unknown[:3]
+    ] == [0, 1, 2]
     assert final.text == FINAL_TEXT
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import _scorecard
 import anyio
+import anyio.lowlevel
 import pytest
 from _reliability_support import (
     CID,
@@ -158,7 +159,7 @@ async def test_row_49_cancelled_streams_leak_nothing() -> None:
                                 count += 1
                                 if how == "cancel" and count > stop_after:
                                     scope.cancel()
-                                    await anyio.sleep(0)  # the cancellation lands here
+                                    await anyio.lowlevel.checkpoint()  # the cancellation lands here
                     cancelled += scope.cancelled_caught
 
             async def wave(size: int) -> None:
@@ -207,8 +208,9 @@ async def test_row_06_soak_streams_cut_at_random_offsets() -> None:
     body = b"".join(happy_events())
     whole = happy_events()
     rng = random.Random(6)
-    cuts: list[tuple[int, bool]] = [(rng.randrange(0, len(body)), rng.random() < 0.5)
-                                    for _ in range(n)]
+    cuts: list[tuple[int, bool]] = [
+        (rng.randrange(0, len(body)), rng.random() < 0.5) for _ in range(n)
+    ]
     index = 0
 
     async def cut_stream(conn: Any, _request: Any) -> bool:
@@ -251,8 +253,13 @@ async def test_row_06_soak_streams_cut_at_random_offsets() -> None:
                     tg.start_soon(one)
             posts = server.count("POST")
     ok = partial == 0 and truncated == 0 and wrong == 0 and posts == n
-    record("S5", f"{n} cut streams: {partial} partial, {truncated} truncated, {wrong} wrong "
-                 f"final texts, {posts} POSTs", "0, 0, 0, N", ok)
+    record(
+        "S5",
+        f"{n} cut streams: {partial} partial, {truncated} truncated, {wrong} wrong "
+        f"final texts, {posts} POSTs",
+        "0, 0, 0, N",
+        ok,
+    )
     assert ok
     assert len(whole) == 7
 
@@ -280,8 +287,10 @@ async def test_row_03_soak_no_duplicate_creates_under_ambiguous_faults() -> None
             conn.rst()
             return False
         if kind == "fin-mid-body":
-            await conn.send(head(200, [("Content-Type", "application/json"),
-                                       ("Content-Length", "500")]) + b'{"response_id"')
+            await conn.send(
+                head(200, [("Content-Type", "application/json"), ("Content-Length", "500")])
+                + b'{"response_id"'
+            )
             await conn.fin()
             return False
         if kind in ("502", "504"):
@@ -316,12 +325,17 @@ async def test_row_03_soak_no_duplicate_creates_under_ambiguous_faults() -> None
     duplicates = sum(count - 1 for count in seen.values())
     ambiguous = sum(1 for k in plan.values() if k != "ok")
     ok = duplicates == 0 and unknown_reported == ambiguous
-    record("S6", f"{n} creates: {duplicates} duplicates; outcome_unknown {unknown_reported} "
-                 f"of {ambiguous} ambiguous faults", "0; == injected", ok)
+    record(
+        "S6",
+        f"{n} creates: {duplicates} duplicates; outcome_unknown {unknown_reported} "
+        f"of {ambiguous} ambiguous faults",
+        "0; == injected",
+        ok,
+    )
     assert ok
 
 
-# --- S2 / S3: storms (rows 37, 28) -----------------------------------------------------------------
+# --- S2 / S3: storms (rows 37, 28) -------------------------------------------------------------
 
 RATE, BURST = 200, 200
 
@@ -353,10 +367,18 @@ async def test_row_37_429_storm(pool: int) -> None:
             peak = _peak_one_second([r.time for r in server.requests if r.generation is not None])
     ok_count = sum(isinstance(r, mw.Response) for r in results)
     ideal = n / RATE
-    ok = (ok_count == n and requests <= 1.1 * n and peak <= RATE + BURST
-          and wall <= max(1.5 * ideal, 1.0))
-    record("S2", f"pool {pool}: {ok_count}/{n} ok, {requests} requests, peak {peak}/s, "
-                 f"wall {wall:.2f} s", "N/N, <= 1.1 N, <= 400/s, <= 1.5 N/L", ok)
+    ok = (
+        ok_count == n
+        and requests <= 1.1 * n
+        and peak <= RATE + BURST
+        and wall <= max(1.5 * ideal, 1.0)
+    )
+    record(
+        "S2",
+        f"pool {pool}: {ok_count}/{n} ok, {requests} requests, peak {peak}/s, wall {wall:.2f} s",
+        "N/N, <= 1.1 N, <= 400/s, <= 1.5 N/L",
+        ok,
+    )
     assert ok_count == n
     assert requests <= 1.1 * n
     assert peak <= RATE + BURST
@@ -367,16 +389,19 @@ async def test_row_28_401_storm_single_flight() -> None:
     """1,000 concurrent tasks, the token expires under them: exactly one token request, all
     1,000 succeed."""
     n = soak_size(1000)
-    async with FakeMoveworks(token=None, client_id="client-1",
-                             client_secret="sec-CANARY-5d20c4") as server:
-        async with client(server.url, auth=credentials(), max_connections=200) as c:
-            cid = (await c.conversations.create()).conversation_id
-            assert server.stats.token_requests == 1
-            server.inject(Fault.expire_token())
-            results = await asyncio.gather(
-                *(c.conversations.get(cid) for _ in range(n)), return_exceptions=True
-            )
-            refreshes = server.stats.token_requests - 1
+    async with (
+        FakeMoveworks(
+            token=None, client_id="client-1", client_secret="sec-CANARY-5d20c4"
+        ) as server,
+        client(server.url, auth=credentials(), max_connections=200) as c,
+    ):
+        cid = (await c.conversations.create()).conversation_id
+        assert server.stats.token_requests == 1
+        server.inject(Fault.expire_token())
+        results = await asyncio.gather(
+            *(c.conversations.get(cid) for _ in range(n)), return_exceptions=True
+        )
+        refreshes = server.stats.token_requests - 1
     ok_count = sum(isinstance(r, mw.Conversation) for r in results)
     ok = ok_count == n and refreshes == 1
     record("S3", f"{ok_count}/{n} ok, {refreshes} token refresh(es)", "N/N, 1", ok)
