@@ -320,10 +320,15 @@ async def test_row_12_huge_single_event(fake_time: Any, cap: int) -> None:
             peak <= 12 << 20,
         )
         assert peak <= 12 << 20
-    # Under the cap the event must parse; its peak is reported (not a catalogue target).
-    record(
-        "S10", f"10 MB event under a 16 MiB cap parsed, peak {peak / 2**20:.0f} MiB", "parsed", True
-    )
+    else:
+        # Under the cap the event must parse (asserted above); its peak is reported only: the
+        # scorecard's S10 targets are the over-cap event and the bombs.
+        record(
+            "S10",
+            f"(info) 10 MB event under a 16 MiB cap: peak {peak / 2**20:.0f} MiB",
+            "parsed",
+            True,
+        )
 
 
 async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
