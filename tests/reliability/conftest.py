@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The suite's helpers import by bare name; appended, so tests/conftest.py keeps its name.
+sys.path.append(str(Path(__file__).parent))
 
 import _scorecard
 from _reliability_support import CANARIES, canary_hits
