@@ -321,14 +321,16 @@ async def test_row_12_huge_single_event(fake_time: Any, cap: int) -> None:
         )
         assert peak <= 12 << 20
     else:
-        # Under the cap the event must parse (asserted above); its peak is reported only: the
-        # scorecard's S10 targets are the over-cap event and the bombs.
+        # Row 12: under a larger cap the event parses with peak memory within ~3x the cap
+        # (orjson alone peaked at +124 MiB on this event; large documents now skip it).
+        ok = peak <= 3 * cap
         record(
             "S10",
-            f"(info) 10 MB event under a 16 MiB cap: peak {peak / 2**20:.0f} MiB",
-            "parsed",
-            True,
+            f"10 MB event under a 16 MiB cap: parsed, peak {peak / 2**20:.0f} MiB",
+            "<= 3 x cap (48 MiB)",
+            ok,
         )
+        assert ok, f"peak {peak / 2**20:.0f} MiB"
 
 
 async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
