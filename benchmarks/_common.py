@@ -139,7 +139,8 @@ class Server(Process):
     def __init__(self, *args: str, fake: bool = False) -> None:
         if fake:
             port = free_port()
-            argv = [sys.executable, "-m", "moveworks_async.testing", "--port", str(port), *args]
+            argv = [sys.executable, "-m", "moveworks_async.testing", "--port", str(port)]
+            argv += ["--stream-delay", "0", *args]  # no pacing: benchmarks measure the client
         else:
             argv = [sys.executable, "-m", "benchmarks.server", "--port", "0", *args]
         super().__init__(pinned(SERVER_CPU, argv))

@@ -1,13 +1,13 @@
 """How the examples get a client: ``--simulate`` (an in-process fake server) or the environment.
 
-Environment, as for the ``moveworks-async`` CLI: ``MOVEWORKS_ASSISTANT_NAME``, then either
-``MOVEWORKS_TOKEN`` or ``MOVEWORKS_CLIENT_ID`` + ``MOVEWORKS_CLIENT_SECRET``, and optionally
-``MOVEWORKS_BASE_URL`` and ``MOVEWORKS_API_VERSION`` (default ``v1``).
+Without ``--simulate``, ``mw.AsyncMoveworks()`` reads the same variables as the
+``moveworks-async`` CLI: ``MOVEWORKS_ASSISTANT_NAME``, then either ``MOVEWORKS_TOKEN`` or
+``MOVEWORKS_CLIENT_ID`` + ``MOVEWORKS_CLIENT_SECRET``, and optionally ``MOVEWORKS_BASE_URL`` and
+``MOVEWORKS_API_VERSION`` (default ``v1``, the library's and the CLI's default too).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,31 +22,14 @@ async def connect(simulate: bool, *, stream_delay: float = 0.0) -> AsyncIterator
         async with (
             FakeMoveworks(stream_delay=stream_delay) as server,
             mw.AsyncMoveworks(
-                assistant_name="acme-capi",
-                token="test-token",
-                base_url=server.url,
-                api_version="v1",
+                assistant_name="acme-capi", token="test-token", base_url=server.url
             ) as client,
         ):
             yield client
         return
-    env = os.environ
-    token = env.get("MOVEWORKS_TOKEN")
-    has_credentials = "MOVEWORKS_CLIENT_ID" in env and "MOVEWORKS_CLIENT_SECRET" in env
-    if "MOVEWORKS_ASSISTANT_NAME" not in env or not (token or has_credentials):
-        raise SystemExit(
-            "set MOVEWORKS_ASSISTANT_NAME and MOVEWORKS_TOKEN (or MOVEWORKS_CLIENT_ID and "
-            "MOVEWORKS_CLIENT_SECRET), or pass --simulate"
-        )
-    auth = None
-    if not token:
-        token = None
-        auth = mw.ClientCredentials(env["MOVEWORKS_CLIENT_ID"], env["MOVEWORKS_CLIENT_SECRET"])
-    async with mw.AsyncMoveworks(
-        assistant_name=env["MOVEWORKS_ASSISTANT_NAME"],
-        token=token,
-        auth=auth,
-        base_url=env.get("MOVEWORKS_BASE_URL", mw.DEFAULT_BASE_URL),
-        api_version=env.get("MOVEWORKS_API_VERSION", "v1"),
-    ) as client:
+    try:
+        client = mw.AsyncMoveworks()
+    except mw.InvalidParameterError as exc:  # names the missing variable
+        raise SystemExit(f"{exc}; or pass --simulate") from None
+    async with client:
         yield client

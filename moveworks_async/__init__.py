@@ -1,101 +1,111 @@
 """moveworks-async: the async-first Python SDK for the Moveworks Conversations API.
 
 Everything public is re-exported here; the underscored modules are private.
+
+The names are imported on first use (PEP 562), so ``import moveworks_async`` itself is
+instant: the ``moveworks-async`` command starts its Ctrl-C handling before aiohttp is
+imported, and type checkers still see every name through the ``TYPE_CHECKING`` imports.
 """
 
 from __future__ import annotations
 
-from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
-from ._client import DEFAULT_BASE_URL, AsyncMoveworks
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    GovernorUnavailableError,
-    InternalServerError,
-    InvalidParameterError,
-    MoveworksError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseValidationError,
-    SlowConsumerError,
-    StreamError,
-    StreamInterruptedError,
-    StreamProtocolError,
-    UnexpectedResponseError,
-    UnsupportedOperationError,
-    WaitTimeoutError,
-)
-from ._events import (
-    ResponseCompleted,
-    ResponseCreated,
-    ResponseFailed,
-    ResponseInProgress,
-    ResponseOutputDelta,
-    StreamEvent,
-    UnknownEvent,
-)
-from ._governor import Governor, GovernorSnapshot, RateGovernor
-from ._hooks import (
-    CallEndInfo,
-    CallInfo,
-    GovernorWaitInfo,
-    Hooks,
-    RequestInfo,
-    ResponseInfo,
-    RetryInfo,
-)
-from ._models import (
-    Action,
-    ActorType,
-    CallbackAction,
-    Citation,
-    CitationAttribute,
-    CitationDisplay,
-    CitationLocation,
-    Content,
-    ContentReference,
-    Conversation,
-    ErrorDetail,
-    Event,
-    EventPayload,
-    EventType,
-    FeedbackOption,
-    FeedbackResult,
-    FileRef,
-    Handoff,
-    HandoffCategory,
-    HandoffItem,
-    Message,
-    MessageFeedback,
-    MessageOutput,
-    Modal,
-    ModalAction,
-    ModalField,
-    ModalSubmission,
-    OutputItem,
-    ReasoningMessage,
-    ReasoningOutput,
-    Response,
-    ResponseStatus,
-    SenderInfo,
-    UnknownAction,
-    UnknownContent,
-    UnknownOutput,
-    UrlAction,
-)
-from ._otel import OpenTelemetryHooks
-from ._protocol import Generation
-from ._redis_governor import RedisRateGovernor
-from ._retry import RetryPolicy
-from ._streaming import ResponseStream, StreamConsumer
-from ._transport import Timeout
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
+    from ._client import DEFAULT_BASE_URL, AsyncMoveworks
+    from ._config import DEFAULT_API_VERSION, ApiVersion
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        GovernorUnavailableError,
+        InternalServerError,
+        InvalidParameterError,
+        MoveworksError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseValidationError,
+        SlowConsumerError,
+        StreamError,
+        StreamInterruptedError,
+        StreamProtocolError,
+        UnexpectedResponseError,
+        UnsupportedOperationError,
+        WaitTimeoutError,
+    )
+    from ._events import (
+        ResponseCompleted,
+        ResponseCreated,
+        ResponseFailed,
+        ResponseInProgress,
+        ResponseOutputDelta,
+        StreamEvent,
+        UnknownEvent,
+    )
+    from ._governor import Governor, GovernorSnapshot, RateGovernor
+    from ._hooks import (
+        CallEndInfo,
+        CallInfo,
+        GovernorWaitInfo,
+        Hooks,
+        RequestInfo,
+        ResponseInfo,
+        RetryInfo,
+    )
+    from ._models import (
+        Action,
+        ActorType,
+        CallbackAction,
+        Citation,
+        CitationAttribute,
+        CitationDisplay,
+        CitationLocation,
+        Content,
+        ContentReference,
+        Conversation,
+        ErrorDetail,
+        Event,
+        EventPayload,
+        EventType,
+        FeedbackOption,
+        FeedbackResult,
+        FileRef,
+        Handoff,
+        HandoffCategory,
+        HandoffItem,
+        Message,
+        MessageFeedback,
+        MessageOutput,
+        Modal,
+        ModalAction,
+        ModalField,
+        ModalSubmission,
+        OutputItem,
+        ReasoningMessage,
+        ReasoningOutput,
+        Response,
+        ResponseStatus,
+        SenderInfo,
+        UnknownAction,
+        UnknownContent,
+        UnknownOutput,
+        UrlAction,
+    )
+    from ._otel import OpenTelemetryHooks
+    from ._protocol import Generation
+    from ._raw import RawResponse
+    from ._redis_governor import RedisRateGovernor
+    from ._retry import RetryPolicy
+    from ._streaming import ResponseStream, StreamConsumer
+    from ._transport import Timeout
 
 __all__ = [
+    "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIError",
@@ -103,6 +113,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "ApiVersion",
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
@@ -150,6 +161,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
+    "RawResponse",
     "ReasoningMessage",
     "ReasoningOutput",
     "RedisRateGovernor",
@@ -188,10 +200,48 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
+#: The modules the public names come from (see the ``TYPE_CHECKING`` imports above).
+_MODULES = (
+    "_auth",
+    "_client",
+    "_config",
+    "_errors",
+    "_events",
+    "_governor",
+    "_hooks",
+    "_models",
+    "_otel",
+    "_protocol",
+    "_raw",
+    "_redis_governor",
+    "_retry",
+    "_streaming",
+    "_transport",
+)
+
+
+def __getattr__(name: str) -> _typing.Any:
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
         from importlib.metadata import version
 
         return version("moveworks-async")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    # The first public name asked for imports them all, once: later lookups are plain
+    # module attributes.
+    found = globals()
+    for module_name in _MODULES:
+        module = import_module(f".{module_name}", __name__)
+        for public in __all__:
+            if public not in found and hasattr(module, public):
+                found[public] = getattr(module, public)
+    if name not in found:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return found[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,5 +1,5 @@
 """``python -m moveworks_async``: the same command line as ``moveworks-async``."""
 
-from ._cli import main
+from ._launch import main
 
 raise SystemExit(main(prog="python -m moveworks_async"))

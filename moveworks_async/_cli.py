@@ -6,8 +6,10 @@ them against an in-process fake server, without credentials; ``--json`` prints m
 output (one JSON document, or JSON lines for streams).
 
 Exit codes: 0 success; 1 an API or network error, or an answer that FAILED; 2 a usage or
-configuration error; 130 interrupted (Ctrl-C). Errors are one ``error: ...`` line on stderr,
-never a traceback, and never contain the token.
+configuration error; 130 interrupted (Ctrl-C, at any moment). Errors are one line on stderr,
+``error: ...`` or with ``--json`` one JSON object (see ``_cli_options.report``), never a
+traceback, and never contain the token. Options are declared with ``_cli_options.option``
+(help with default and range, ranges enforced).
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ from typing import Final, TextIO, TypeVar
 import anyio
 
 from ._auth import ClientCredentials
-from ._cli_config import DEFAULT_API_VERSION, ENV, Settings, UsageError, connect, settings_for
+from ._cli_config import (
+    CONNECTION,
+    DEFAULT_API_VERSION,
+    ENV,
+    Settings,
+    UsageError,
+    connect,
+    flag,
+    settings_for,
+)
+from ._cli_options import CliParser, interrupted, option, report, wants_json
 from ._cli_render import (
     ChatView,
     JsonChatView,
@@ -39,9 +51,17 @@ from ._cli_render import (
     read_line,
     to_json,
 )
-from ._client import _VERSION, DEFAULT_BASE_URL, AsyncMoveworks
-from ._errors import APIError, InvalidParameterError, MoveworksError, UnsupportedOperationError
+from ._client import _VERSION, AsyncMoveworks
+from ._config import API_VERSIONS, DEFAULT_BASE_URL
+from ._errors import (
+    APIError,
+    APIStatusError,
+    InvalidParameterError,
+    MoveworksError,
+    UnsupportedOperationError,
+)
 from ._models import Response
+from ._validate import check_id
 
 __all__ = ["main"]
 
@@ -52,9 +72,25 @@ T = TypeVar("T")
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def _error(message: str) -> None:
-    sys.stderr.write(f"error: {message}\n")
-    sys.stderr.flush()
+#: Whether errors are reported as JSON (``--json``); set once by :func:`main`.
+_as_json = False
+
+
+def _error(message: str, kind: str = "Error") -> None:
+    report(message, as_json=_as_json, kind=kind)
+
+
+def _report(exc: BaseException) -> None:
+    """One error, with its type, status and request id when it has them."""
+    status = exc.status_code if isinstance(exc, APIStatusError) else None
+    request_id = getattr(exc, "request_id", None)
+    report(
+        str(exc) or type(exc).__name__,
+        as_json=_as_json,
+        kind=type(exc).__name__,
+        status=status,
+        request_id=request_id if isinstance(request_id, str) else None,
+    )
 
 
 def _note(message: str) -> None:
@@ -80,7 +116,7 @@ def _failed(response: Response) -> bool:
     """Report a FAILED answer; True if it failed."""
     message = failure(response)
     if message is not None:
-        _error(message)
+        _error(message, kind="ResponseFailed")
     return message is not None
 
 
@@ -140,7 +176,7 @@ async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: Te
         try:
             response = await _turn(client, conversation_id, text, _view(args, out))
         except APIError as exc:  # one failed turn does not end the session
-            _error(str(exc))
+            _report(exc)
             status = 1
             continue
         if _failed(response):
@@ -194,7 +230,14 @@ async def cmd_messages(settings: Settings, args: argparse.Namespace, out: TextIO
 def _load_checkpoint(path: Path | None) -> str | None:
     if path is None or not path.exists():
         return None
-    return path.read_text(encoding="utf-8").strip() or None
+    event_id = path.read_text(encoding="utf-8").strip() or None
+    if event_id is not None:
+        try:
+            check_id(event_id, "event_id")
+        except InvalidParameterError:
+            # Named by the flag that brought it, not by the library's parameter.
+            raise UsageError(f"--checkpoint {path} does not hold an event id") from None
+    return event_id
 
 
 def _save_checkpoint(path: Path, event_id: str) -> None:
@@ -252,30 +295,41 @@ async def cmd_token(settings: Settings, args: argparse.Namespace, out: TextIO) -
 # --- argument parsing ------------------------------------------------------------------------
 
 
-def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(text: str) -> T:
-        value = kind(text)
-        if not value > 0:  # type: ignore[operator]
-            raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-        return value
+def _id_type(name: str) -> Callable[[str], str]:
+    """An argparse type for an id: checked as the API will, the message naming the flag."""
 
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    def parse(text: str) -> str:
+        try:
+            return check_id(text, name)
+        except InvalidParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(name + " ")) from None
+
+    parse.__name__ = "id"
     return parse
 
 
 #: The connection options, each also read from the environment variable ``ENV[name]``.
-_OPTIONS: Final = (
-    ("token", "API key or bearer"),
-    ("client_id", "OAuth client id"),
-    ("client_secret", "OAuth client secret (prefer the variable: flags show up in ps)"),
-    ("assistant_name", "the bot name"),
-    ("base_url", f"API host (default {DEFAULT_BASE_URL})"),
-    ("api_version", f"v1beta1, assistant-v1 or v1 (default {DEFAULT_API_VERSION})"),
-)
+_CONNECTION_HELP: Final = {
+    "token": "API key or bearer (default: none)",
+    "client_id": "OAuth client id (default: none)",
+    "client_secret": "OAuth client secret; prefer the variable, flags show up in ps "
+    "(default: none)",
+    "assistant_name": "the bot name (default: none)",
+    "base_url": f"API host (default {DEFAULT_BASE_URL})",
+    "api_version": f"API generation (default {DEFAULT_API_VERSION})",
+}
 _SWITCHES: Final = (
-    ("simulate", "run against an in-process fake server (no credentials needed)"),
-    ("json", "machine-readable output: one JSON document, or JSON lines for streams"),
-    ("verbose", "log retries and show the traceback of unexpected errors"),
+    (
+        "simulate",
+        "run against an in-process fake server, no credentials needed; its state "
+        "lasts for this run only (default off)",
+    ),
+    (
+        "json",
+        "machine-readable output: one JSON document, or JSON lines for streams; errors "
+        "as one JSON object on stderr (default off)",
+    ),
+    ("verbose", "log retries and show the traceback of unexpected errors (default off)"),
 )
 
 
@@ -286,17 +340,23 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     the top-level parser, so ``--json chat`` and ``chat --json`` both work.
     """
     group = parser.add_argument_group("options of every command (flags override variables)")
-    for name, text in _OPTIONS:
-        option, default = "--" + name.replace("_", "-"), None if top else argparse.SUPPRESS
-        group.add_argument(option, default=default, help=f"{text} [{ENV[name]}]")
+    for name in CONNECTION:
+        option(
+            group,
+            flag(name),
+            help=f"{_CONNECTION_HELP[name]} [{ENV[name]}]",
+            default=None if top else argparse.SUPPRESS,
+            choices=API_VERSIONS if name == "api_version" else None,
+            show_default=False,
+        )
     for name, text in _SWITCHES:
-        flag = False if top else argparse.SUPPRESS
-        group.add_argument(f"--{name}", action="store_true", default=flag, help=text)
+        default = False if top else argparse.SUPPRESS
+        option(group, f"--{name}", help=text, default=default, action="store_true")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of ``moveworks-async``."""
-    parser = argparse.ArgumentParser(
+    """The argument parser of ``moveworks-async``; its errors raise ``UsageError``."""
+    parser = CliParser(
         prog=prog or "moveworks-async",
         description="Talk to a Moveworks assistant through the Conversations API.",
         epilog='Try: moveworks-async chat --simulate "Who does John Doe report to?"',
@@ -306,41 +366,113 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        group: argparse._SubParsersAction[CliParser],
         name: str,
         run: Command | None,
         summary: str,
-    ) -> argparse.ArgumentParser:
+    ) -> CliParser:
         sub = group.add_parser(name, help=summary, description=summary)
         _common(sub, top=False)
         sub.set_defaults(run=run)
         return sub
 
+    def conversation(sub: argparse.ArgumentParser, text: str, default: str | None) -> None:
+        option(
+            sub,
+            "--conversation",
+            help=text,
+            default=default,
+            metavar="ID",
+            kind=_id_type("--conversation"),
+            show_default=default is not None,
+        )
+
+    def limit(sub: argparse.ArgumentParser) -> None:
+        option(
+            sub,
+            "--limit",
+            help="how many to show, the most recent",
+            default=20,
+            kind=int,
+            low=1,
+            high=100,
+            metavar="N",
+        )
+
     chat = command(commands, "chat", cmd_chat, "stream an answer (no TEXT: interactive)")
     chat.add_argument("text", nargs="*", help="the question (none: interactive, from stdin)")
-    chat.add_argument("--conversation", metavar="ID", help="continue this conversation")
+    conversation(chat, "continue this conversation (default: a new one)", None)
     ask = command(commands, "ask", cmd_ask, "ask and wait for the whole answer (no streaming)")
     ask.add_argument("text", nargs="+", help="the question")
-    ask.add_argument("--conversation", metavar="ID", help="continue this conversation")
-    ask.add_argument("--timeout", type=_positive(float), default=150.0, help="seconds to wait")
+    conversation(ask, "continue this conversation (default: a new one)", None)
+    option(
+        ask,
+        "--timeout",
+        help="seconds to wait for the whole answer",
+        default=150.0,
+        kind=float,
+        low=1,
+        high=3600,
+        metavar="SECONDS",
+    )
 
     conversations = command(commands, "conversations", None, "list conversations")
     group = conversations.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = command(group, "list", cmd_conversations_list, "most recently active first")
-    listing.add_argument("--archived", action="store_true", help="list archived ones instead")
-    listing.add_argument("--limit", type=_positive(int), default=20, metavar="N")
+    option(
+        listing,
+        "--archived",
+        help="list archived ones instead (default off)",
+        default=False,
+        action="store_true",
+    )
+    limit(listing)
     messages = command(commands, "messages", cmd_messages, "a conversation's last messages")
-    messages.add_argument("conversation_id", metavar="CONVERSATION_ID")
-    messages.add_argument("--limit", type=_positive(int), default=20, metavar="N")
+    messages.add_argument(
+        "conversation_id",
+        metavar="CONVERSATION_ID",
+        type=_id_type("CONVERSATION_ID"),
+        help="the conversation to read",
+    )
+    limit(messages)
 
     events = command(commands, "events", None, "system-initiated events")
     group = events.add_subparsers(dest="action", metavar="ACTION", required=True)
     watch = command(group, "watch", cmd_events_watch, "poll events after a checkpoint")
-    watch.add_argument("--conversation", default="-", metavar="ID", help="default: all ('-')")
-    watch.add_argument("--since", metavar="EVENT_ID", help="start after this event id")
-    watch.add_argument("--checkpoint", type=Path, metavar="FILE", help="read and save position")
-    watch.add_argument("--interval", type=_positive(float), default=6.0, metavar="SECONDS")
-    watch.add_argument("--once", action="store_true", help="one catch-up pass, then exit")
+    conversation(watch, "one conversation's events; '-' reads all", "-")
+    option(
+        watch,
+        "--since",
+        help="start after this event id (default: the checkpoint, else the first event)",
+        metavar="EVENT_ID",
+        kind=_id_type("--since"),
+        show_default=False,
+    )
+    option(
+        watch,
+        "--checkpoint",
+        help="file to read and save the position in (default: none)",
+        kind=Path,
+        metavar="FILE",
+        show_default=False,
+    )
+    option(
+        watch,
+        "--interval",
+        help="seconds between polls; polls share the rate limit with history reads",
+        default=6.0,
+        kind=float,
+        low=1,
+        high=3600,
+        metavar="SECONDS",
+    )
+    option(
+        watch,
+        "--once",
+        help="one catch-up pass, then exit (default off)",
+        default=False,
+        action="store_true",
+    )
     command(commands, "token", cmd_token, "get a token by client credentials, print it masked")
     return parser
 
@@ -350,18 +482,36 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
-        settings = await settings_for(args, stack)
+        # The assistant name is checked by connect(): `token` needs none.
+        settings = await settings_for(args, stack, need_assistant=False)
         run: Command = args.run
         return await run(settings, args, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Ctrl-C at any moment, including while an error is being reported, ends with one line
+    and status 130 (see ``_launch`` for the moments before this module is imported).
+    """
+    global _as_json
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _as_json = wants_json(arguments)
+    try:
+        return _main(arguments, prog)
+    except KeyboardInterrupt:
+        return interrupted(_as_json)
+
+
+def _main(argv: list[str], prog: str | None) -> int:
     parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse has already explained
+    except SystemExit as exc:  # --help or --version, already printed
         return exc.code if isinstance(exc.code, int) else 2
+    except UsageError as exc:
+        _report(exc)
+        return 2
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return 2
@@ -369,14 +519,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return 130
     except (UsageError, InvalidParameterError, UnsupportedOperationError) as exc:
-        _error(str(exc))
+        _report(exc)
         return 2
     except MoveworksError as exc:
-        _error(str(exc))
+        _report(exc)
         return 1
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly; point stdout at devnull so the
@@ -384,11 +531,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:  # the checkpoint file
-        _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        report(message, as_json=_as_json, kind=type(exc).__name__)
         return 1
     except Exception as exc:
         # A bug, not a user error: still one line, with the way to the full story.
         if args.verbose:
             logging.getLogger("moveworks_async").exception("unexpected error")
-        _error(f"unexpected {type(exc).__name__}: {exc} (a bug; --verbose shows the traceback)")
+        report(
+            f"unexpected {type(exc).__name__}: {exc} (a bug; --verbose shows the traceback)",
+            as_json=_as_json,
+            kind=type(exc).__name__,
+        )
         return 1

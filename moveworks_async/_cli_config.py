@@ -1,76 +1,66 @@
 """Configuration of the ``moveworks-async`` CLI: flags, then environment, then defaults.
 
-Everything here runs before the first request, so a missing or invalid setting is a usage error
-(exit status 2) with one line that names the flag and the variable that fix it.
+The library's own resolver (``_config.resolve_settings``) does the work, so the CLI and
+``AsyncMoveworks()`` read the same variables by the same rules; here settings are named by
+their flags. Everything runs before the first request, so a missing or invalid setting is a
+usage error (exit status 2) with one line that names the flag and the variable that fix it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Final
 
-import attrs
-
 from ._auth import ClientCredentials
-from ._client import DEFAULT_BASE_URL, AsyncMoveworks
+from ._cli_options import UsageError
+from ._client import AsyncMoveworks
+from ._config import DEFAULT_API_VERSION, ENV, Settings, resolve_settings
+from ._errors import InvalidParameterError
 
-__all__ = ["DEFAULT_API_VERSION", "ENV", "Settings", "UsageError", "connect", "settings_for"]
+__all__ = [
+    "CONNECTION",
+    "DEFAULT_API_VERSION",
+    "ENV",
+    "Settings",
+    "UsageError",
+    "connect",
+    "flag",
+    "settings_for",
+]
 
-#: The CLI talks to the current generation (``/rest/v1``, the one Moveworks' own app uses, and
-#: the only one with every action type); the library's default stays ``v1beta1``.
-DEFAULT_API_VERSION: Final = "v1"
-#: Seconds between simulated stream events on a terminal, so the answer visibly grows.
-DEMO_STREAM_DELAY: Final = 0.12
-#: Setting name -> environment variable (``MOVEWORKS_TOKEN``, ...).
-ENV: Final = {
-    name: "MOVEWORKS_" + name.upper()
-    for name in ("token", "client_id", "client_secret", "assistant_name", "base_url", "api_version")
-}
-
-
-class UsageError(Exception):
-    """A configuration problem found before any request (exit status 2)."""
-
-
-@attrs.frozen
-class Settings:
-    """Where and as whom to connect, resolved from flags, then environment, then defaults."""
-
-    base_url: str
-    api_version: str
-    assistant_name: str | None = None
-    token: str | None = attrs.field(default=None, repr=False)
-    client_id: str | None = None
-    client_secret: str | None = attrs.field(default=None, repr=False)
+#: The connection settings, each a flag (``--base-url``) and a variable (``ENV[name]``).
+CONNECTION: Final = tuple(ENV)
+#: Settings ``--simulate`` decides itself (its fake server's URL and credentials).
+_SIMULATED_SETTINGS: Final = ("token", "client_id", "client_secret", "assistant_name", "base_url")
+_HINT: Final = "; or try --simulate"
 
 
-def _setting(args: argparse.Namespace, name: str) -> str | None:
-    value = getattr(args, name, None)
-    return value if value is not None else os.environ.get(ENV[name]) or None
+def flag(name: str) -> str:
+    """The flag of a setting: ``base_url`` -> ``--base-url``."""
+    if name == "credentials":
+        return "--token (or --client-id and --client-secret)"
+    return "--" + name.replace("_", "-")
 
 
-def resolve_settings(args: argparse.Namespace) -> Settings:
+def _given(args: argparse.Namespace) -> dict[str, str | None]:
+    return {name: getattr(args, name, None) for name in CONNECTION}
+
+
+def resolve(args: argparse.Namespace, *, need_assistant: bool = True) -> Settings:
     """Settings from flags and environment; credentials are checked here, before any I/O."""
-    settings = Settings(
-        base_url=_setting(args, "base_url") or DEFAULT_BASE_URL,
-        api_version=_setting(args, "api_version") or DEFAULT_API_VERSION,
-        assistant_name=_setting(args, "assistant_name"),
-        token=_setting(args, "token"),
-        client_id=_setting(args, "client_id"),
-        client_secret=_setting(args, "client_secret"),
-    )
-    if (settings.client_id is None) != (settings.client_secret is None):
-        raise UsageError("--client-id and --client-secret must be given together")
-    if settings.token is None and settings.client_id is None:
-        raise UsageError(
-            "no credentials: set MOVEWORKS_TOKEN (or --token), or MOVEWORKS_CLIENT_ID and "
-            "MOVEWORKS_CLIENT_SECRET (or --client-id/--client-secret); or try --simulate"
+    try:
+        return resolve_settings(
+            _given(args),
+            # A command with credentials of its own sets ``data_api`` (``export``).
+            need_credentials=not getattr(args, "data_api", False),
+            need_assistant=need_assistant,
+            spell=flag,
+            hint=_HINT,
         )
-    return settings
+    except InvalidParameterError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @asynccontextmanager
@@ -78,8 +68,7 @@ async def connect(settings: Settings) -> AsyncIterator[AsyncMoveworks]:
     """A client for ``settings``; a static token wins over client credentials."""
     if settings.assistant_name is None:
         raise UsageError(
-            "no assistant name: set MOVEWORKS_ASSISTANT_NAME (or --assistant-name); "
-            "or try --simulate"
+            f"no assistant name: pass --assistant-name or set {ENV['assistant_name']}{_HINT}"
         )
     auth = None
     if settings.token is None and settings.client_id and settings.client_secret:
@@ -94,13 +83,34 @@ async def connect(settings: Settings) -> AsyncIterator[AsyncMoveworks]:
         yield client
 
 
-async def settings_for(args: argparse.Namespace, stack: AsyncExitStack) -> Settings:
-    """The settings of this run; with ``--simulate``, of a fake server started on ``stack``."""
+async def settings_for(
+    args: argparse.Namespace, stack: AsyncExitStack, *, need_assistant: bool = True
+) -> Settings:
+    """The settings of this run; with ``--simulate``, of a fake server started on ``stack``.
+
+    ``--simulate`` refuses the flags it would otherwise ignore (the fake server has its own
+    URL and credentials); variables of the shell are simply not used.
+    """
     if not getattr(args, "simulate", False):
-        return resolve_settings(args)
+        return resolve(args, need_assistant=need_assistant)
+    given = [flag(name) for name in _SIMULATED_SETTINGS if getattr(args, name, None) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be used with --simulate, which runs its own fake "
+            "server (drop --simulate to reach a real one)"
+        )
     from ._cli_simulate import SIMULATED, simulated_server
 
-    live = sys.stdout.isatty() and not getattr(args, "json", False)
-    server = await stack.enter_async_context(simulated_server(DEMO_STREAM_DELAY if live else 0))
-    version = _setting(args, "api_version") or DEFAULT_API_VERSION
+    server = await stack.enter_async_context(simulated_server())
+    version = resolve_settings(
+        # Only the generation may come from the shell; the rest is the simulation's own.
+        {
+            "api_version": getattr(args, "api_version", None),
+            "base_url": server.url,
+            "assistant_name": SIMULATED["assistant_name"],
+        },
+        has_auth=True,
+        need_assistant=False,
+        spell=flag,
+    ).api_version
     return Settings(base_url=server.url, api_version=version, **SIMULATED)

@@ -139,11 +139,14 @@ def demo_answer(question: str) -> Answer:
 
 
 @asynccontextmanager
-async def simulated_server(stream_delay: float = 0.0) -> AsyncIterator[FakeMoveworks]:
-    """A started fake server with the demo answers and one proactive notification."""
-    async with FakeMoveworks(
-        answer=demo_answer, polls_to_complete=2, stream_delay=stream_delay, **SIMULATED
-    ) as server:
+async def simulated_server() -> AsyncIterator[FakeMoveworks]:
+    """A started fake server with the demo answers and one proactive notification.
+
+    Its state (conversations, responses, events) lives in this process for one run only: a
+    conversation id printed by one ``--simulate`` run means nothing to the next.
+    Streams use the fake's default pacing, so answers visibly grow as they stream.
+    """
+    async with FakeMoveworks(answer=demo_answer, polls_to_complete=2, **SIMULATED) as server:
         # One system-initiated message, so `events watch --simulate` has something to show.
         server.push_event(None, "Your laptop refresh request RITM0012345 was approved.")
         yield server

@@ -8,6 +8,7 @@ read replies.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -29,6 +30,7 @@ from ._auth import (
     _BoundCredentials,
     token_body,
 )
+from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
@@ -54,13 +56,13 @@ from ._protocol import (
     parse_retry_after,
     request_id_from,
 )
+from ._raw import recording
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
-from ._validate import check_header_value, check_max_retries, check_url
+from ._validate import check_headers, check_max_retries
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
 
-DEFAULT_BASE_URL = "https://api.moveworks.ai"
 #: Shortest credential masked in server text (shorter ones would mask ordinary words).
 _MIN_SECRET = 4
 logger = logging.getLogger("moveworks_async")
@@ -78,12 +80,16 @@ class _Send:
     coroutine level of its own.
     """
 
-    __slots__ = ("data", "timeout", "url")
+    __slots__ = ("data", "headers", "timeout", "url")
 
-    def __init__(self, url: str, data: bytes | None, timeout: Timeout) -> None:
+    def __init__(
+        self, url: str, data: bytes | None, timeout: Timeout, headers: dict[str, str] | None
+    ) -> None:
         self.url = url
         self.data = data
         self.timeout = timeout
+        #: Per-call extra headers (already validated), or None.
+        self.headers = headers
 
 
 try:
@@ -93,8 +99,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 
 def _make_auth(token: str | None, auth: object) -> TokenSource:
-    if (token is None) == (auth is None):
-        raise InvalidParameterError("pass exactly one of token= and auth=")
     if token is not None:
         return StaticToken(token)
     if isinstance(auth, TokenSource):
@@ -141,13 +145,20 @@ class AsyncMoveworks:
     Use it as an async context manager (or call :meth:`aclose`); one client serves any number
     of concurrent tasks and shares one connection pool, token and rate governor among them.
 
+    Settings not given are read from the environment, as the CLI does (arguments win):
+    ``MOVEWORKS_ASSISTANT_NAME``, ``MOVEWORKS_TOKEN`` or ``MOVEWORKS_CLIENT_ID`` +
+    ``MOVEWORKS_CLIENT_SECRET`` (only when neither ``token`` nor ``auth`` is given),
+    ``MOVEWORKS_BASE_URL`` and ``MOVEWORKS_API_VERSION``. A missing assistant name or
+    credential raises :class:`InvalidParameterError` naming the argument and the variable.
+
     Args:
         assistant_name: sent as ``Assistant-Name`` on every call.
         token: a static bearer (API key); or
         auth: ``ClientCredentials(...)``, a ``TokenSource`` or an async callable returning
             a bearer.
-        base_url: API host; regional hosts allowed.
-        api_version: ``"v1beta1"`` (default), ``"assistant-v1"`` or ``"v1"``.
+        base_url: API host; regional hosts allowed (default ``https://api.moveworks.ai``).
+        api_version: ``"v1"`` (default, the current generation), ``"assistant-v1"`` or
+            ``"v1beta1"``.
         session: a caller-owned ``aiohttp.ClientSession``, never closed by the client.
         timeout: ``Timeout`` (connect/read/total) or total seconds for non-streaming calls.
         max_retries: default retries per call (overridable per call).
@@ -163,11 +174,11 @@ class AsyncMoveworks:
     def __init__(
         self,
         *,
-        assistant_name: str,
+        assistant_name: str | None = None,
         token: str | None = None,
         auth: TokenSource | ClientCredentials | Callable[[], Awaitable[str]] | None = None,
-        base_url: str = DEFAULT_BASE_URL,
-        api_version: str = "v1beta1",
+        base_url: str | None = None,
+        api_version: ApiVersion | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
@@ -178,9 +189,15 @@ class AsyncMoveworks:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
-        self.assistant_name = check_header_value(assistant_name, "assistant_name")
-        self.base_url = check_url(base_url, "base_url").rstrip("/")
-        self.generation = Generation.parse(api_version)
+        if token is not None and auth is not None:
+            raise InvalidParameterError("pass exactly one of token= and auth=")
+        given = {"assistant_name": assistant_name, "token": token, "base_url": base_url}
+        given["api_version"] = api_version
+        settings = resolve_settings(given, has_auth=auth is not None)
+        assert settings.assistant_name is not None
+        self.assistant_name = settings.assistant_name
+        self.base_url = settings.base_url
+        self.generation = Generation.parse(settings.api_version)
         self._prefix = self.generation.prefix
         self.timeout = Timeout.coerce(timeout)
         policy = retry_policy or RetryPolicy()
@@ -188,7 +205,9 @@ class AsyncMoveworks:
         if retries is not None:
             policy = attrs.evolve(policy, max_retries=retries)
         self.retry_policy = policy
-        self._auth = _make_auth(token, auth)
+        if auth is None and settings.client_id is not None:
+            auth = ClientCredentials(settings.client_id, settings.client_secret or "")
+        self._auth = _make_auth(settings.token, auth)
         # A constant bearer is read without a coroutine per attempt (same package, same rules).
         self._static_token = self._auth._token if type(self._auth) is StaticToken else None
         self._clock = clock or anyio.current_time
@@ -221,7 +240,12 @@ class AsyncMoveworks:
             "User-Agent": f"moveworks-async/{_VERSION}",
         }
         self._body_headers = {**self._base_headers, "Content-Type": "application/json"}
+        #: The client whose pool, token and governor a ``with_options`` view shares (None for
+        #: the client that owns them).
+        self._parent: AsyncMoveworks | None = None
+        self._resources()
 
+    def _resources(self) -> None:
         from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 
         self.conversations = Conversations(self)
@@ -236,6 +260,42 @@ class AsyncMoveworks:
             f"AsyncMoveworks(base_url={self.base_url!r}, assistant_name={self.assistant_name!r}, "
             f"api_version={self.generation.value!r}, auth={self._auth!r})"
         )
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncMoveworks:
+        """A view of this client with other defaults; nothing given: the same defaults.
+
+        The view shares this client's connection pool, token (and its refresh), rate
+        governor, retry budget and hooks; creating one costs no I/O. ``timeout`` and
+        ``max_retries`` replace the client's; ``retry_policy`` replaces the whole policy
+        (``max_retries`` still wins over its count); ``extra_headers`` are added to every
+        request of the view (on top of this client's own extras; validated now, and the
+        headers the client manages, such as ``Authorization``, cannot be replaced).
+
+        Closing this client closes every view of it; closing a view closes nothing (it owns
+        nothing), so ``async with client.with_options(...) as view:`` is safe.
+        """
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise InvalidParameterError("retry_policy must be a RetryPolicy")
+        retries = check_max_retries(max_retries)
+        headers = check_headers(extra_headers)
+        new_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
+        view = copy.copy(self)  # shares the transport, auth, governors, budget and hooks
+        view._parent = self._parent if self._parent is not None else self
+        view.timeout = new_timeout
+        policy = self.retry_policy if retry_policy is None else retry_policy
+        view.retry_policy = policy if retries is None else attrs.evolve(policy, max_retries=retries)
+        if headers is not None:
+            view._base_headers = {**self._base_headers, **headers}
+            view._body_headers = {**self._body_headers, **headers}
+        view._resources()
+        return view
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -253,8 +313,13 @@ class AsyncMoveworks:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if the client owns it. Idempotent."""
-        await self._transport.aclose()
+        """Close the connection pool if the client owns it. Idempotent.
+
+        On a :meth:`with_options` view this does nothing: the pool belongs to the client the
+        view was made from.
+        """
+        if self._parent is None:
+            await self._transport.aclose()
 
     @property
     def is_closed(self) -> bool:
@@ -367,6 +432,8 @@ class AsyncMoveworks:
                     governor.release(ticket, None)
                     raise
             headers = self._headers(token, has_body)
+            if send is not None and send.headers is not None:
+                headers.update(send.headers)
             sent += 1
             if trace is not None:
                 assert hooks is not None
@@ -615,14 +682,18 @@ class AsyncMoveworks:
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Coroutine[Any, Any, Reply]:
         """Send ``request`` and return its successful reply (raises the typed error otherwise).
 
-        A plain function returning the attempt loop's coroutine (see :meth:`_execute`)."""
+        A plain function returning the attempt loop's coroutine (see :meth:`_execute`).
+        Every non-streaming call passes here, so ``with_raw_response`` records its reply here
+        (see :func:`~moveworks_async._raw.recording`)."""
         data = _json.dumps(request.json) if request.json is not None else None
         call_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
-        send = _Send(self.base_url + request.path, data, call_timeout)
-        return self._execute(request, send, max_retries=max_retries)
+        headers = check_headers(extra_headers)
+        send = _Send(self.base_url + request.path, data, call_timeout, headers)
+        return recording(self._execute(request, send, max_retries=max_retries))
 
     async def _request_model(
         self,
@@ -632,9 +703,12 @@ class AsyncMoveworks:
         key: str | None = None,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
-        reply = await self._request(request, timeout=timeout, max_retries=max_retries)
+        reply = await self._request(
+            request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
+        )
         payload = self._decode(reply, request.idempotent)
         if key is not None:
             payload = payload.get(key) if isinstance(payload, Mapping) else None

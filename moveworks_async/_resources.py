@@ -5,8 +5,12 @@ generation and converts the reply. List methods return async iterators that foll
 ``metadata.next_cursor`` page by page; ``limit`` is the page size sent to the API (1-100).
 
 Every method takes the same keyword-only per-call options: ``timeout`` (a ``Timeout`` or total
-seconds, per attempt; ``None``: the client's) and ``max_retries`` (``None``: the client's). A
-list method applies them to each page request and validates them when it is called.
+seconds; ``None``: the client's), ``max_retries`` (``None``: the client's) and
+``extra_headers`` (added to the request; validated like every header). A list method applies
+them to each page request and validates them when it is called.
+
+Every resource has ``with_raw_response``: the same non-streaming methods, returning a
+:class:`~moveworks_async.RawResponse` (status, headers, request id, ``parse()``) instead.
 """
 
 from __future__ import annotations
@@ -29,26 +33,68 @@ from ._models import (
 )
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
+from ._raw import raw, raw_pages
 from ._transport import Timeout
-from ._validate import check_id, check_limit, check_max_retries, check_text, is_positive
+from ._validate import (
+    check_headers,
+    check_id,
+    check_limit,
+    check_max_retries,
+    check_text,
+    is_positive,
+)
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
     from ._streaming import ResponseStream
 
-__all__ = ["Conversations", "Events", "Feedback", "Messages", "Modals", "Responses"]
+__all__ = [
+    "Conversations",
+    "ConversationsWithRawResponse",
+    "Events",
+    "EventsWithRawResponse",
+    "Feedback",
+    "FeedbackWithRawResponse",
+    "Messages",
+    "MessagesWithRawResponse",
+    "Modals",
+    "ModalsWithRawResponse",
+    "Responses",
+    "ResponsesWithRawResponse",
+]
 
 T = TypeVar("T")
 _TITLE_MAX = 256
+#: Default bound of ``responses.wait`` (seconds), as the reference demo polls: long answers
+#: approach two minutes end to end.
+DEFAULT_WAIT = 150.0
+
+
+def _wait_bounds(timeout: object) -> tuple[float, Timeout | None]:
+    """``wait``'s whole-wait bound and per-poll timeout from its ``timeout`` argument."""
+    if isinstance(timeout, Timeout):
+        total = DEFAULT_WAIT if timeout.total is None else timeout.total
+        return total, Timeout(connect=timeout.connect, read=timeout.read, total=None)
+    if not is_positive(timeout):  # nan or inf would poll forever
+        raise InvalidParameterError(
+            "timeout must be a Timeout or a positive, finite number of seconds"
+        )
+    return float(timeout), None  # type: ignore[arg-type]
+
+
+_PageOptions = tuple[Timeout | None, int | None, dict[str, str] | None]
 
 
 def _page_options(
-    timeout: Timeout | float | None, max_retries: int | None
-) -> tuple[Timeout | None, int | None]:
+    timeout: Timeout | float | None,
+    max_retries: int | None,
+    extra_headers: Mapping[str, str] | None,
+) -> _PageOptions:
     """Validate a list call's per-page options at call time, before the iterator runs."""
     return (
         None if timeout is None else Timeout.coerce(timeout),
         check_max_retries(max_retries),
+        check_headers(extra_headers),
     )
 
 
@@ -65,17 +111,20 @@ async def _paginate(
     params: dict[str, str],
     key: str,
     cls: type[T],
-    options: tuple[Timeout | None, int | None],
+    options: _PageOptions,
 ) -> AsyncIterator[T]:
     """Yield every item of every page, following ``metadata.next_cursor``.
 
-    ``options`` (from :func:`_page_options`): the timeout and max_retries of each page request.
+    ``options`` (from :func:`_page_options`): the timeout, max_retries and extra headers of
+    each page request.
     """
-    timeout, max_retries = options
+    timeout, max_retries, extra_headers = options
     seen: set[str] = set()
     while True:
         request = Request("GET", route, params=dict(params))
-        reply = await client._request(request, timeout=timeout, max_retries=max_retries)
+        reply = await client._request(
+            request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
+        )
         payload = client._decode(reply)
         items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
         for item in items:
@@ -122,12 +171,18 @@ class Conversations(_Resource):
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> ConversationsWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return ConversationsWithRawResponse(self)
+
     async def create(
         self,
         title: str | None = None,
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Conversation:
         """Create a conversation (``title`` optional, at most 256 characters).
 
@@ -140,7 +195,11 @@ class Conversations(_Resource):
         # Not idempotent: a retried create could leave an empty conversation behind.
         request = Request("POST", self._path("conversations"), json=body, idempotent=False)
         return await self._client._request_model(
-            request, Conversation, timeout=timeout, max_retries=max_retries
+            request,
+            Conversation,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
     async def get(
@@ -149,12 +208,17 @@ class Conversations(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Conversation:
         """Get one conversation."""
         p = ids(conversation_id=conversation_id)
         request = Request("GET", self._path("conversations", p["conversation_id"]))
         return await self._client._request_model(
-            request, Conversation, timeout=timeout, max_retries=max_retries
+            request,
+            Conversation,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
     async def update(
@@ -165,6 +229,7 @@ class Conversations(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Conversation:
         """Rename and/or archive a conversation; at least one of the two must be given."""
         p = ids(conversation_id=conversation_id)
@@ -180,7 +245,11 @@ class Conversations(_Resource):
         # Setting the same values again is harmless, so the PATCH may be retried.
         request = Request("PATCH", self._path("conversations", p["conversation_id"]), json=body)
         return await self._client._request_model(
-            request, Conversation, timeout=timeout, max_retries=max_retries
+            request,
+            Conversation,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
     def list(
@@ -190,6 +259,7 @@ class Conversations(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Conversation]:
         """Iterate over conversations, most recently active first, page by page.
 
@@ -198,7 +268,7 @@ class Conversations(_Resource):
         if type(archived) is not bool:
             raise InvalidParameterError("archived must be a bool")
         params = _page_params(check_limit(limit), archived="true" if archived else "false")
-        options = _page_options(timeout, max_retries)
+        options = _page_options(timeout, max_retries, extra_headers)
         return _paginate(
             self._client,
             self._path("conversations"),
@@ -214,6 +284,11 @@ class Responses(_Resource):
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> ResponsesWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return ResponsesWithRawResponse(self)
+
     async def create(
         self,
         conversation_id: str,
@@ -222,6 +297,7 @@ class Responses(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send a user turn (``text``, or a button's ``callback_id``); returns the CREATED response.
 
@@ -237,7 +313,7 @@ class Responses(_Resource):
         route = f"{client._prefix}/conversations/{cid}/responses"
         request = Request("POST", route, json=body, idempotent=False)
         return await client._request_model(
-            request, Response, timeout=timeout, max_retries=max_retries
+            request, Response, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
     async def get(
@@ -247,6 +323,7 @@ class Responses(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Get the current state and outputs of a response."""
         client = self._client
@@ -254,37 +331,52 @@ class Responses(_Resource):
         rid = check_id(response_id, "response_id")
         route = f"{client._prefix}/conversations/{cid}/responses/{rid}"
         return await client._request_model(
-            Request("GET", route), Response, timeout=timeout, max_retries=max_retries
+            Request("GET", route),
+            Response,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
     async def wait(
         self,
         conversation_id: str,
         response_id: str,
-        timeout: float = 150.0,
+        timeout: Timeout | float = DEFAULT_WAIT,
         *,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Poll until the response is COMPLETED or FAILED and return it.
 
         Polls with capped exponential backoff and jitter. An unknown status counts as not
         terminal. Raises :class:`WaitTimeoutError` at the deadline (the last response seen is
-        on the error), whatever the server does meanwhile. ``timeout`` is the whole wait, not
-        one poll; ``max_retries`` applies to each poll (a GET).
+        on the error), whatever the server does meanwhile.
+
+        ``timeout`` bounds the whole wait, every poll and pause included (as ``timeout=``
+        bounds the whole of any call): seconds (default 150), or a ``Timeout`` whose
+        ``total`` is that bound (``None``: 150 s) and whose ``connect`` and ``read`` bound each
+        poll. ``max_retries`` and ``extra_headers`` apply to each poll (a GET).
         """
         ids(conversation_id=conversation_id, response_id=response_id)
-        if not is_positive(timeout):  # nan or inf would poll forever
-            raise InvalidParameterError("timeout must be a positive, finite number of seconds")
+        total, poll_timeout = _wait_bounds(timeout)
         check_max_retries(max_retries)
+        headers = check_headers(extra_headers)
         client = self._client
-        deadline = client._clock() + timeout
+        deadline = client._clock() + total
         last: Response | None = None
         for delay in poll_delays(rng=client._rng):
             remaining = deadline - client._clock()
             if remaining <= 0:
                 break
             with anyio.move_on_after(remaining):
-                last = await self.get(conversation_id, response_id, max_retries=max_retries)
+                last = await self.get(
+                    conversation_id,
+                    response_id,
+                    timeout=poll_timeout,
+                    max_retries=max_retries,
+                    extra_headers=headers,
+                )
                 if last.status.is_terminal:
                     return last
             remaining = deadline - client._clock()
@@ -292,7 +384,7 @@ class Responses(_Resource):
                 break
             await client._sleep(min(delay, remaining))
         raise WaitTimeoutError(
-            f"response did not reach a terminal status within {timeout:g} s",
+            f"response did not reach a terminal status within {total:g} s",
             response_id=response_id,
             response=last,
         )
@@ -306,10 +398,12 @@ class Responses(_Resource):
         first_event_timeout: float | None = 60.0,
         idle_timeout: float | None = 60.0,
         deadline: float | None = None,
+        timeout: Timeout | float | None = None,
         recover: bool = True,
         recover_timeout: float = 150.0,
         max_event_size: int = 4 * 1024 * 1024,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ResponseStream:
         """Create a response and stream its events; use as ``async with ... as stream``.
 
@@ -318,11 +412,26 @@ class Responses(_Resource):
         between reads once events flow (keep-alive comments count), ``deadline`` for the whole
         stream, ``recover`` (poll and yield a synthesized terminal event if the stream ends
         early), ``recover_timeout`` (polling budget), ``max_event_size`` (bytes per event),
-        ``max_retries`` (of the create: connect failures and 429 only). ``None`` disables a
-        timeout. See :class:`~moveworks_async.ResponseStream`.
+        ``max_retries`` (of the create: connect failures and 429 only), ``extra_headers``
+        (added to the create). ``None`` disables a timeout.
+
+        ``timeout`` is the same whole-call bound as on every other method, here the stream's
+        overall deadline: another spelling of ``deadline`` (give one, not both). A
+        ``Timeout`` gives the deadline as its ``total`` and the connect timeout as its
+        ``connect``. See :class:`~moveworks_async.ResponseStream`.
         """
         from ._streaming import ResponseStream
 
+        connect: float | None = self._client.timeout.connect
+        if timeout is not None:
+            if deadline is not None:
+                raise InvalidParameterError(
+                    "pass timeout= or deadline=, not both: they are the same overall bound"
+                )
+            bound = Timeout.coerce(timeout)
+            deadline = bound.total
+            if isinstance(timeout, Timeout):
+                connect = bound.connect
         return ResponseStream(
             self._client,
             conversation_id,
@@ -335,6 +444,8 @@ class Responses(_Resource):
             recover_timeout=recover_timeout,
             max_event_size=max_event_size,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            connect_timeout=connect,
         )
 
 
@@ -343,6 +454,11 @@ class Messages(_Resource):
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> MessagesWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return MessagesWithRawResponse(self)
+
     def list(
         self,
         conversation_id: str,
@@ -350,6 +466,7 @@ class Messages(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Message]:
         """Iterate over a conversation's messages, newest first, page by page.
 
@@ -357,7 +474,7 @@ class Messages(_Resource):
         """
         p = ids(conversation_id=conversation_id)
         params = _page_params(check_limit(limit))
-        options = _page_options(timeout, max_retries)
+        options = _page_options(timeout, max_retries, extra_headers)
         route = self._path("conversations", p["conversation_id"], "messages")
         return _paginate(self._client, route, params, "messages", Message, options)
 
@@ -368,6 +485,7 @@ class Messages(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[Message, ...]:
         """The user's input message and every assistant message of one response."""
         p = ids(conversation_id=conversation_id, response_id=response_id)
@@ -375,7 +493,10 @@ class Messages(_Resource):
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
         reply = await self._client._request(
-            Request("GET", route), timeout=timeout, max_retries=max_retries
+            Request("GET", route),
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
         payload = self._client._decode(reply)
         return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
@@ -385,6 +506,11 @@ class Feedback(_Resource):
     """Feedback on an assistant message."""
 
     __slots__ = ()
+
+    @property
+    def with_raw_response(self) -> FeedbackWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return FeedbackWithRawResponse(self)
 
     async def submit(
         self,
@@ -396,6 +522,7 @@ class Feedback(_Resource):
         additional_feedback: str | None = None,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> FeedbackResult:
         """Record feedback given as ``message.feedback.helpful.callback_id`` (or ``unhelpful``)."""
         p = ids(conversation_id=conversation_id, response_id=response_id, message_id=message_id)
@@ -417,7 +544,11 @@ class Feedback(_Resource):
         # The same callback id records the same rating, so a retry cannot double-count.
         request = Request("POST", route, json=body, idempotent=True)
         return await self._client._request_model(
-            request, FeedbackResult, timeout=timeout, max_retries=max_retries
+            request,
+            FeedbackResult,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
 
@@ -425,6 +556,11 @@ class Events(_Resource):
     """System-initiated events (asynchronous replies and proactive notifications)."""
 
     __slots__ = ()
+
+    @property
+    def with_raw_response(self) -> EventsWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return EventsWithRawResponse(self)
 
     def list(
         self,
@@ -435,6 +571,7 @@ class Events(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
         """Iterate over events oldest first; ``conversation_id="-"`` reads all conversations.
 
@@ -448,7 +585,7 @@ class Events(_Resource):
             if value is not None
         }
         params = _page_params(check_limit(limit), **bounds)
-        options = _page_options(timeout, max_retries)
+        options = _page_options(timeout, max_retries, extra_headers)
         route = self._path("conversations", p["conversation_id"], "events")
         return _paginate(self._client, route, params, "events", Event, options)
 
@@ -459,6 +596,7 @@ class Events(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Event:
         """One event (``/rest/v1`` only; ``"-"`` is not accepted here)."""
         require_v1(self._client.generation, "events.get")
@@ -467,7 +605,11 @@ class Events(_Resource):
             raise InvalidParameterError("events.get needs a real conversation_id, not '-'")
         route = self._path("conversations", p["conversation_id"], "events", p["event_id"])
         return await self._client._request_model(
-            Request("GET", route), Event, timeout=timeout, max_retries=max_retries
+            Request("GET", route),
+            Event,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
 
@@ -475,6 +617,11 @@ class Modals(_Resource):
     """Modal forms opened by a ``ModalAction`` (``/rest/v1`` only)."""
 
     __slots__ = ()
+
+    @property
+    def with_raw_response(self) -> ModalsWithRawResponse:
+        """These methods returning a :class:`~moveworks_async.RawResponse` (not streams)."""
+        return ModalsWithRawResponse(self)
 
     def _route(self, operation: str, *id_values: str) -> list[str]:
         require_v1(self._client.generation, f"modals.{operation}")
@@ -505,12 +652,13 @@ class Modals(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Modal:
         """The modal definition, with visibility and requirements resolved by the server."""
         route = self._route("get", conversation_id, response_id, message_id, modal_id)
         request = Request("GET", self._path(*route))
         return await self._client._request_model(
-            request, Modal, timeout=timeout, max_retries=max_retries
+            request, Modal, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
     async def refresh(
@@ -523,12 +671,13 @@ class Modals(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Modal:
         """Re-evaluate the modal against all current ``values`` (nothing is persisted)."""
         route = self._route("refresh", conversation_id, response_id, message_id, modal_id)
         request = Request("POST", self._path(*route, "refresh"), json=_values(values))
         return await self._client._request_model(
-            request, Modal, timeout=timeout, max_retries=max_retries
+            request, Modal, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
     async def submit(
@@ -541,6 +690,7 @@ class Modals(_Resource):
         *,
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ModalSubmission:
         """Submit the modal; the assistant's follow-up arrives as messages or events.
 
@@ -552,7 +702,11 @@ class Modals(_Resource):
             "POST", self._path(*route, "submit"), json=_values(values), idempotent=False
         )
         return await self._client._request_model(
-            request, ModalSubmission, timeout=timeout, max_retries=max_retries
+            request,
+            ModalSubmission,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
 
 
@@ -562,3 +716,59 @@ def _values(values: object) -> dict[str, Any]:
     ):
         raise InvalidParameterError("values must map field names to objects")
     return {"values": {k: dict(v) for k, v in values.items()}}
+
+
+# --- with_raw_response -------------------------------------------------------------------------
+# One generic wrapper (``_raw.raw`` / ``raw_pages``) per method; these classes only say which
+# methods a resource has, so each keeps its exact signature for type checkers.
+
+
+class ConversationsWithRawResponse:
+    """``client.conversations.with_raw_response``."""
+
+    def __init__(self, resource: Conversations) -> None:
+        self.create = raw(resource.create)
+        self.get = raw(resource.get)
+        self.update = raw(resource.update)
+        self.list = raw_pages(resource.list)
+
+
+class ResponsesWithRawResponse:
+    """``client.responses.with_raw_response`` (``stream`` has ``request_id`` itself)."""
+
+    def __init__(self, resource: Responses) -> None:
+        self.create = raw(resource.create)
+        self.get = raw(resource.get)
+        self.wait = raw(resource.wait)
+
+
+class MessagesWithRawResponse:
+    """``client.messages.with_raw_response``."""
+
+    def __init__(self, resource: Messages) -> None:
+        self.list = raw_pages(resource.list)
+        self.list_for_response = raw(resource.list_for_response)
+
+
+class FeedbackWithRawResponse:
+    """``client.feedback.with_raw_response``."""
+
+    def __init__(self, resource: Feedback) -> None:
+        self.submit = raw(resource.submit)
+
+
+class EventsWithRawResponse:
+    """``client.events.with_raw_response``."""
+
+    def __init__(self, resource: Events) -> None:
+        self.list = raw_pages(resource.list)
+        self.get = raw(resource.get)
+
+
+class ModalsWithRawResponse:
+    """``client.modals.with_raw_response``."""
+
+    def __init__(self, resource: Modals) -> None:
+        self.get = raw(resource.get)
+        self.refresh = raw(resource.refresh)
+        self.submit = raw(resource.submit)

@@ -48,7 +48,7 @@ import logging
 import math
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -81,7 +81,7 @@ from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
-from ._validate import check_max_retries, check_positive
+from ._validate import check_headers, check_max_retries, check_positive
 
 if TYPE_CHECKING:
     from ._client import AsyncMoveworks
@@ -133,12 +133,15 @@ class ResponseStream:
         max_event_size: largest SSE event in bytes (default 4 MiB); beyond it
             :class:`StreamProtocolError`.
         max_retries: retries of the create (connect failures and 429 only; default: client's).
+        extra_headers: headers added to the create request (validated now).
+        connect_timeout: seconds to establish the connection (default: the client's).
     """
 
     __slots__ = (
         "__weakref__",
         "_busy",
         "_client",
+        "_connect_timeout",
         "_conversation_id",
         "_data",
         "_deadline",
@@ -146,6 +149,7 @@ class ResponseStream:
         "_decoder",
         "_error",
         "_events",
+        "_extra_headers",
         "_fatal",
         "_final",
         "_first_at",
@@ -190,6 +194,8 @@ class ResponseStream:
         recover_timeout: float = DEFAULT_RECOVER_TIMEOUT,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         # First, before any validation can raise: __del__ reads them (issue 12, item 5).
         self._state = _NEW
@@ -210,6 +216,12 @@ class ResponseStream:
         if type(max_event_size) is not int or max_event_size < 1:
             raise InvalidParameterError("max_event_size must be an int >= 1 (bytes)")
         self._max_retries = check_max_retries(max_retries)
+        self._extra_headers = check_headers(extra_headers)
+        self._connect_timeout = (
+            client.timeout.connect
+            if connect_timeout is None
+            else check_positive(connect_timeout, "connect_timeout")
+        )
         self._client = client
         self._conversation_id = p["conversation_id"]
         cid = p["conversation_id"]
@@ -346,10 +358,14 @@ class ResponseStream:
 
     async def _attempt(self, headers: dict[str, str]) -> tuple[Reply | None, _Opened | None]:
         """One try of the create: the failed reply, or the open stream and its context."""
-        headers = {**headers, "Accept": "text/event-stream"}
+        extra = self._extra_headers
+        if extra is None:
+            headers = {**headers, "Accept": "text/event-stream"}
+        else:
+            headers = {**headers, **extra, "Accept": "text/event-stream"}
         client = self._client
         opened = client._transport.stream(
-            "POST", self._url, headers, self._data, client.timeout.connect
+            "POST", self._url, headers, self._data, self._connect_timeout
         )
         limit = _INF if self._first_event_timeout is None else self._first_event_timeout
         try:

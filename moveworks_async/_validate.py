@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from ._errors import InvalidParameterError
 
@@ -18,6 +19,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TOKEN_LENGTH",
     "check_header_value",
+    "check_headers",
     "check_id",
     "check_limit",
     "check_max_retries",
@@ -57,6 +59,46 @@ def check_header_value(value: object, name: str, *, max_length: int = _MAX_HEADE
             "characters or surrounding whitespace"
         )
     return value
+
+
+# RFC 9110 field names (tokens).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
+#: Headers the client sets itself: an extra header may not replace them (the bearer, the
+#: framing of the body, and the content negotiation the reply parsing depends on).
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "te",
+        "upgrade",
+        "accept",
+        "accept-encoding",
+    }
+)
+
+
+def check_headers(value: object, name: str = "extra_headers") -> dict[str, str] | None:
+    """Return ``value`` as a dict of safe extra headers (None or empty: None), else raise.
+
+    Names must be RFC 9110 tokens and not one the client manages (:data:`RESERVED_HEADERS`);
+    values follow :func:`check_header_value`. Neither is echoed in the error.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(f"{name} must be a mapping of header names to str values")
+    headers: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or _HEADER_NAME.fullmatch(key) is None:
+            raise InvalidParameterError(f"{name}: header names must be RFC 9110 tokens")
+        if key.lower() in RESERVED_HEADERS:
+            raise InvalidParameterError(f"{name}: the client sets {key} itself")
+        headers[key] = check_header_value(item, f"{name}[{key!r}]")
+    return headers or None
 
 
 #: Bearer tokens from IdP exchanges can be long JWTs, longer than other header values.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Any
 
@@ -72,3 +73,10 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (required when CI is set; .ci/run installs it)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _no_moveworks_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MOVEWORKS_* variable of the developer's shell reaches a test: clients read them."""
+    for name in [n for n in os.environ if n.startswith("MOVEWORKS_")]:
+        monkeypatch.delenv(name)

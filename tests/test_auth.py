@@ -584,15 +584,20 @@ async def test_client_credentials_validates_arguments(kwargs: dict[str, Any]) ->
         mw.ClientCredentials(**kwargs)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [{}, {"token": "a", "auth": mw.ClientCredentials("i", "s")}],
-    ids=["neither", "both"],
-)
-async def test_exactly_one_of_token_and_auth(kwargs: dict[str, Any]) -> None:
-    """The client needs exactly one of ``token=`` and ``auth=``."""
+async def test_token_and_auth_together_are_refused() -> None:
+    """The client takes at most one of ``token=`` and ``auth=``."""
     with pytest.raises(mw.InvalidParameterError, match="exactly one"):
-        mw.AsyncMoveworks(assistant_name="acme-capi", **kwargs)
+        mw.AsyncMoveworks(
+            assistant_name="acme-capi", token="a", auth=mw.ClientCredentials("i", "s")
+        )
+
+
+async def test_no_credentials_names_arguments_and_variables() -> None:
+    """Neither argument nor variable: the error names both ways to give a credential."""
+    with pytest.raises(mw.InvalidParameterError, match="no credentials") as info:
+        mw.AsyncMoveworks(assistant_name="acme-capi")
+    for name in ("token=", "auth=", "MOVEWORKS_TOKEN", "MOVEWORKS_CLIENT_ID"):
+        assert name in str(info.value)
 
 
 async def test_auth_must_be_a_source_or_callable() -> None:

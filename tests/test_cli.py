@@ -39,7 +39,7 @@ class ThreadedFake:
     """
 
     def __init__(self, **options: Any) -> None:
-        self.server = FakeMoveworks(polls_to_complete=1, **options)
+        self.server = FakeMoveworks(stream_delay=0, polls_to_complete=1, **options)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -388,14 +388,14 @@ def test_flags_override_the_environment(
     [
         ({}, "MOVEWORKS_TOKEN"),
         ({"MOVEWORKS_TOKEN": "t"}, "MOVEWORKS_ASSISTANT_NAME"),
-        ({"MOVEWORKS_CLIENT_ID": "id", "MOVEWORKS_ASSISTANT_NAME": "a"}, "--client-secret"),
+        ({"MOVEWORKS_CLIENT_ID": "id", "MOVEWORKS_ASSISTANT_NAME": "a"}, "MOVEWORKS_CLIENT_SECRET"),
         (
             {
                 "MOVEWORKS_TOKEN": "t",
                 "MOVEWORKS_ASSISTANT_NAME": "a",
                 "MOVEWORKS_API_VERSION": "v9",
             },
-            "api_version",
+            "MOVEWORKS_API_VERSION must be one of",
         ),
         (
             {
@@ -403,7 +403,7 @@ def test_flags_override_the_environment(
                 "MOVEWORKS_ASSISTANT_NAME": "a",
                 "MOVEWORKS_BASE_URL": "ftp://x",
             },
-            "base_url",
+            "MOVEWORKS_BASE_URL must be",
         ),
     ],
     ids=["no-credentials", "no-assistant", "id-without-secret", "bad-version", "bad-url"],
@@ -431,11 +431,17 @@ def test_configuration_errors_exit_2_before_any_request(
     ids=["nothing", "conversations", "events", "ask", "messages", "unknown", "bad-flag"],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    """A command line argparse cannot accept prints usage to stderr and exits 2."""
+    """A command line argparse cannot accept is one ``error:`` line pointing at --help, exit 2;
+    no command at all prints the help."""
     status, out, err = run(capsys, *argv)
     assert status == 2
     assert out == ""
-    assert "usage:" in err
+    if argv:
+        assert len(err.splitlines()) == 1
+        assert err.startswith("error: ")
+        assert "--help" in err
+    else:
+        assert "usage:" in err
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -474,9 +480,16 @@ def test_keyboard_interrupt_exits_130(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_cli, "cmd_ask", interrupted)
-    status, out, _ = run(capsys, "ask", "--simulate", "hi")
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        status, out, err = run(capsys, "ask", "--simulate", "hi")
+        # The report itself cannot be interrupted: further Ctrl-C are ignored from then on.
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert status == 130
     assert out == ""
+    assert err == "error: interrupted\n"
 
 
 # --- terminal rendering ------------------------------------------------------------------------
@@ -603,8 +616,14 @@ def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
             if line.startswith("  - Reset password"):
                 break
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
+        # Waited for with stdin still open: closing it would end the session by EOF instead.
+        process.wait(timeout=20)
+        assert process.stderr is not None
+        err = process.stderr.read()
     finally:
         process.kill()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     assert process.returncode == 130
-    assert "Traceback" not in err
+    assert err.splitlines() == ["error: interrupted"]

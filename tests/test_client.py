@@ -27,8 +27,9 @@ def wire() -> Iterator[Wire]:
 
 
 def make_client(fake_time: Any, **kwargs: Any) -> mw.AsyncMoveworks:
-    """A client with a static token and the fake clock."""
+    """A client with a static token and the fake clock (on /rest/v1beta1 unless told)."""
     kwargs.setdefault("token", "tok-test")
+    kwargs.setdefault("api_version", "v1beta1")
     return mw.AsyncMoveworks(
         assistant_name="acme-capi", clock=fake_time.clock, sleep=fake_time.sleep, **kwargs
     )
@@ -390,10 +391,11 @@ async def test_async_callable_auth_called_per_attempt(wire: Wire, fake_time: Any
     assert [c.headers["Authorization"] for c in wire.calls] == ["Bearer t1", "Bearer t2"]
 
 
-async def test_default_generation_is_v1beta1(wire: Wire, fake_time: Any) -> None:
-    """Without api_version the client talks to /rest/v1beta1."""
+async def test_default_generation_is_v1(wire: Wire, fake_time: Any) -> None:
+    """Without api_version the client talks to /rest/v1, the generation the API calls current."""
     wire.always(conversation())
-    async with make_client(fake_time) as client:
-        assert client.generation is mw.Generation.V1BETA1
+    client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t", sleep=fake_time.sleep)
+    async with client:
+        assert client.generation is mw.Generation.V1
         await client.conversations.get("conv_1")
-    assert wire.calls[0].path == "/rest/v1beta1/conversations/conv_1"
+    assert wire.calls[0].path == "/rest/v1/conversations/conv_1"

@@ -81,7 +81,7 @@ async def test_relay_broadcasts_one_upstream_stream_to_every_viewer() -> None:
     """Two viewers both receive the reasoning, the growing answer and the summary of one stream."""
     relay = example("relay")
     async with (
-        FakeMoveworks(answer=lambda _: LONG_ANSWER) as server,
+        FakeMoveworks(stream_delay=0, answer=lambda _: LONG_ANSWER) as server,
         client_for(server) as client,
         TestServer(relay.make_app(client)) as http,
         aiohttp.ClientSession() as session,
@@ -159,7 +159,7 @@ async def test_relay_page_and_input_validation() -> None:
     """The page uses EventSource; an empty or non-JSON question is a 400 and starts nothing."""
     relay = example("relay")
     async with (
-        FakeMoveworks() as server,
+        FakeMoveworks(stream_delay=0) as server,
         client_for(server) as client,
         TestServer(relay.make_app(client)) as http,
         aiohttp.ClientSession() as session,
@@ -175,7 +175,10 @@ async def test_worker_pool_answers_1000_questions_with_bounded_concurrency() -> 
     """1,000 questions give 1,000 answers and creates, never more than 50 in flight."""
     pool = example("worker_pool")
     questions = [f"question {n}" for n in range(1000)]
-    async with FakeMoveworks(polls_to_complete=1, record=False) as server, client_for(server) as c:
+    async with (
+        FakeMoveworks(stream_delay=0, polls_to_complete=1, record=False) as server,
+        client_for(server) as c,
+    ):
         result = await pool.answer_all(c, questions, workers=50)
     assert result.failures == {}
     assert len(result.answers) == 1000
@@ -190,7 +193,10 @@ async def test_worker_pool_answers_1000_questions_with_bounded_concurrency() -> 
 async def test_worker_pool_records_failures_and_goes_on() -> None:
     """A question that cannot be asked is a recorded failure; the other answers still arrive."""
     pool = example("worker_pool")
-    async with FakeMoveworks(polls_to_complete=1) as server, client_for(server) as client:
+    async with (
+        FakeMoveworks(stream_delay=0, polls_to_complete=1) as server,
+        client_for(server) as client,
+    ):
         result = await pool.answer_all(client, ["fine", "", "also fine"], workers=2)
     assert [a is not None for a in result.answers] == [True, False, True]
     assert list(result.failures) == [1]
@@ -208,7 +214,7 @@ async def test_bot_streams_answers_and_submits_helpful_feedback() -> None:
     bot = example("bot")
     out = io.StringIO()
     questions = ["How do I reset my password?", "", "What is the PTO policy?"]
-    async with FakeMoveworks() as server, client_for(server) as client:
+    async with FakeMoveworks(stream_delay=0) as server, client_for(server) as client:
         responses = await bot.run_bot(client, questions, out)
     assert len(responses) == 2
     assert [f.rating for f in server.feedback] == ["helpful", "helpful"]
@@ -231,3 +237,21 @@ async def test_bot_main_reads_questions_from_stdin(
     assert "> first question" in out
     assert "> second question" in out
     assert out.count("(rated helpful)") == 2
+
+
+async def test_examples_read_the_environment_like_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --simulate an example's client comes from MOVEWORKS_* (read by the library);
+    a missing one stops it with a message naming the variable."""
+    bot = example("bot")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a question\n"))
+    with pytest.raises(SystemExit, match=r"MOVEWORKS_TOKEN.*--simulate"):
+        await bot.main([])
+    async with FakeMoveworks(stream_delay=0) as server:
+        monkeypatch.setenv("MOVEWORKS_ASSISTANT_NAME", "acme-capi")
+        monkeypatch.setenv("MOVEWORKS_TOKEN", "test-token")
+        monkeypatch.setenv("MOVEWORKS_BASE_URL", server.url)
+        assert await bot.main([]) == 0
+        assert server.requests[0].path.startswith("/rest/v1/")  # the one default generation
+    assert "(rated helpful)" in capsys.readouterr().out

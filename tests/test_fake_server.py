@@ -77,7 +77,7 @@ class Clock:
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[FakeMoveworks]:
     """A started fake server with default settings."""
-    async with FakeMoveworks() as s:
+    async with FakeMoveworks(stream_delay=0) as s:
         yield s
 
 
@@ -312,7 +312,7 @@ async def test_completed_message_shape(http: aiohttp.ClientSession, gen: str) ->
 async def test_polls_to_complete_one_completes_on_first_get() -> None:
     """With polls_to_complete=1 the first GET is already terminal."""
     async with (
-        FakeMoveworks(polls_to_complete=1) as server,
+        FakeMoveworks(stream_delay=0, polls_to_complete=1) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http)
@@ -324,7 +324,7 @@ async def test_scripted_answers_table_and_callable() -> None:
     """A table maps questions to Answers or plain strings; a callable computes them."""
     table = {"hi": "Hello!", "fail": Answer(text="x", fail=True)}
     async with (
-        FakeMoveworks(answer=table, polls_to_complete=1) as server,
+        FakeMoveworks(stream_delay=0, answer=table, polls_to_complete=1) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http)
@@ -339,7 +339,9 @@ async def test_scripted_answers_table_and_callable() -> None:
 
     async with (
         FakeMoveworks(
-            answer=lambda q: Answer(text=q.upper(), reasoning=()), polls_to_complete=1
+            stream_delay=0,
+            answer=lambda q: Answer(text=q.upper(), reasoning=()),
+            polls_to_complete=1,
         ) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
@@ -368,7 +370,7 @@ async def test_actions_per_generation(gen: str, expected: list[str] | None) -> N
     """Actions appear on assistant/v1 and rest/v1 only; MODAL_ACTION only on rest/v1."""
     answer = {"act": Answer(text="Pick one", actions=ACTIONS)}
     async with (
-        FakeMoveworks(answer=answer, polls_to_complete=1) as server,
+        FakeMoveworks(stream_delay=0, answer=answer, polls_to_complete=1) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http, gen)
@@ -498,7 +500,10 @@ async def test_auth_and_assistant_checks(
 
 async def test_token_none_accepts_any_bearer() -> None:
     """token=None accepts any non-empty bearer but still rejects an empty one."""
-    async with FakeMoveworks(token=None) as server, aiohttp.ClientSession(server.url) as http:
+    async with (
+        FakeMoveworks(stream_delay=0, token=None) as server,
+        aiohttp.ClientSession(server.url) as http,
+    ):
         ok = {"Authorization": "Bearer anything", "Assistant-Name": "acme-capi"}
         async with http.get("/rest/v1/conversations", headers=ok) as r:
             assert r.status == 200
@@ -564,7 +569,9 @@ async def test_stream_event_sequence(http: aiohttp.ClientSession, gen: str) -> N
 async def test_stream_failed_answer_ends_with_response_failed() -> None:
     """Answer(fail=True) streams reasoning then RESPONSE_FAILED with an error."""
     async with (
-        FakeMoveworks(answer={"x": Answer(text="", fail=True, reasoning=("One",))}) as server,
+        FakeMoveworks(
+            stream_delay=0, answer={"x": Answer(text="", fail=True, reasoning=("One",))}
+        ) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http)
@@ -749,7 +756,7 @@ async def test_modal_get_refresh_submit() -> None:
     """Answer(modal=True) serves a form on rest/v1: get, refresh, and a validated submit."""
     answer = {"form": Answer(text="Fill this in", modal=True)}
     async with (
-        FakeMoveworks(answer=answer, polls_to_complete=1) as server,
+        FakeMoveworks(stream_delay=0, answer=answer, polls_to_complete=1) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http)
@@ -801,7 +808,7 @@ async def test_oauth_token_json_and_form(reply: str) -> None:
     """The token endpoint takes JSON or form bodies and replies wrapped or flat."""
     creds = {"client_id": "test-client", "client_secret": "test-secret"}
     async with (
-        FakeMoveworks(token_reply=reply, token_ttl=60) as server,
+        FakeMoveworks(stream_delay=0, token_reply=reply, token_ttl=60) as server,
         aiohttp.ClientSession(server.url) as http,
     ):
         tokens = []
@@ -857,7 +864,7 @@ async def test_minted_token_expires_on_server_clock() -> None:
     """A minted token is accepted until token_ttl passes on the server clock."""
     clock = Clock()
     async with (
-        FakeMoveworks(token_ttl=10, clock=clock) as server,
+        FakeMoveworks(stream_delay=0, token_ttl=10, clock=clock) as server,
         aiohttp.ClientSession(server.url) as http,
     ):
         grant = {"client_id": "test-client", "client_secret": "test-secret"}
@@ -891,7 +898,9 @@ async def test_rate_limit_bucket(spec: str | None, header: str | None, check: An
     """The token bucket allows the burst, then 429s with the configured Retry-After."""
     clock = Clock()
     async with (
-        FakeMoveworks(rate_limit=(1.0, 2.0), rate_limit_retry_after=spec, clock=clock) as server,
+        FakeMoveworks(
+            stream_delay=0, rate_limit=(1.0, 2.0), rate_limit_retry_after=spec, clock=clock
+        ) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         statuses = []
@@ -1117,7 +1126,7 @@ async def test_fault_unknown_fields_adds_future_action() -> None:
     """Action lists gain a FUTURE_ACTION after the real ones."""
     answer = {"q": Answer(text="a", actions=ACTIONS[:1])}
     async with (
-        FakeMoveworks(answer=answer, polls_to_complete=1) as server,
+        FakeMoveworks(stream_delay=0, answer=answer, polls_to_complete=1) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
     ):
         cid = await new_conversation(http)
@@ -1375,7 +1384,7 @@ async def test_disconnects_and_aborts_log_nothing(caplog: pytest.LogCaptureFixtu
 
 async def test_close_ends_a_stalled_stream_promptly() -> None:
     """Closing the server ends a long stall at once instead of waiting it out."""
-    server = FakeMoveworks()
+    server = FakeMoveworks(stream_delay=0)
     await server.start()
     async with aiohttp.ClientSession(server.url, headers=AUTH) as http:
         cid = await new_conversation(http)
@@ -1439,7 +1448,7 @@ async def test_request_records_redact_authorization(
 async def test_recording_can_be_disabled() -> None:
     """record=False keeps server.requests empty."""
     async with (
-        FakeMoveworks(record=False) as server,
+        FakeMoveworks(stream_delay=0, record=False) as server,
         aiohttp.ClientSession(server.url, headers=AUTH) as http,
         http.get("/rest/v1/conversations"),
     ):
@@ -1460,7 +1469,7 @@ async def test_stats_endpoint(http: aiohttp.ClientSession, server: FakeMoveworks
 
 async def test_server_url_and_app_before_start() -> None:
     """The app exists before start; url does not; start twice is an error."""
-    server = FakeMoveworks()
+    server = FakeMoveworks(stream_delay=0)
     assert server.app.router is not None
     with pytest.raises(RuntimeError):
         _ = server.url

@@ -137,7 +137,7 @@ async def server() -> AsyncIterator[FakeMoveworks]:
         "form": Answer(text="Please fill in the form.", actions=actions, modal=True),
         "fail": Answer(text="", fail=True),
     }
-    async with FakeMoveworks(answer=answers) as s:
+    async with FakeMoveworks(stream_delay=0, answer=answers) as s:
         yield s
 
 
@@ -355,7 +355,7 @@ async def test_oauth_replies_match_the_spec(reply: str) -> None:
         "grant_type": "client_credentials",
     }
     async with (
-        FakeMoveworks(token_reply=reply) as server,
+        FakeMoveworks(stream_delay=0, token_reply=reply) as server,
         httpx.AsyncClient(base_url=server.url) as http,
     ):
         check_request("POST", "/oauth/v1/token", grant)

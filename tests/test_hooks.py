@@ -28,7 +28,7 @@ SECRET_CANARY = "sec-CANARY-51d0e2"
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[FakeMoveworks]:
     """A fake server without a rate limit."""
-    async with FakeMoveworks() as s:
+    async with FakeMoveworks(stream_delay=0) as s:
         yield s
 
 
@@ -293,7 +293,7 @@ async def test_base_hooks_compile_to_nothing() -> None:
 async def test_infos_never_carry_the_token(fake_time: Any) -> None:
     """Every info object's repr is free of the bearer through retries, 429 and 401 replay."""
     hooks = Recorder()
-    async with FakeMoveworks(token=CANARY) as srv:
+    async with FakeMoveworks(stream_delay=0, token=CANARY) as srv:
 
         async def bearer() -> str:
             return CANARY
@@ -453,7 +453,7 @@ async def test_logging_never_shows_the_token_or_secret(
     """DEBUG logs through retries, 429 waits, 401 refresh and final errors hold no secret."""
     caplog.set_level(logging.DEBUG, logger="moveworks_async")
     caught: list[BaseException] = []
-    async with FakeMoveworks(token=CANARY, client_secret=SECRET_CANARY) as srv:
+    async with FakeMoveworks(stream_delay=0, token=CANARY, client_secret=SECRET_CANARY) as srv:
 
         async def bearer() -> str:
             return CANARY

@@ -1,4 +1,5 @@
-"""Every API method takes the same per-call options, ``timeout=`` and ``max_retries=``.
+"""Every API method takes the same per-call options, ``timeout=``, ``max_retries=`` and
+``extra_headers=``, and has a ``with_raw_response`` counterpart.
 
 Against the fake server (rest/v1, where every endpoint exists): ``max_retries`` overrides the
 client's retry count in both directions (creates keep their stricter rules), invalid values are
@@ -101,7 +102,7 @@ async def run(result: Any) -> Any:
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[FakeMoveworks]:
     answer = {"form": Answer(text="Fill this in", modal=True)}
-    async with FakeMoveworks(answer=answer, polls_to_complete=1) as s:
+    async with FakeMoveworks(stream_delay=0, answer=answer, polls_to_complete=1) as s:
         yield s
 
 
@@ -235,6 +236,13 @@ BAD_OPTIONS = [
     {"timeout": "x"},
     {"timeout": float("nan")},
     {"timeout": True},
+    {"extra_headers": {"X-Team": "a\r\nX-Evil: 1"}},
+    {"extra_headers": {"X-Team": " padded"}},
+    {"extra_headers": {"Bad Name": "v"}},
+    {"extra_headers": {"Authorization": "Bearer other"}},
+    {"extra_headers": {"content-type": "text/plain"}},
+    {"extra_headers": {"X-Team": 1}},
+    {"extra_headers": "X-Team: a"},
 ]
 
 
@@ -328,3 +336,127 @@ async def test_wait_refuses_invalid_max_retries_before_any_request(
         with pytest.raises(mw.InvalidParameterError, match="max_retries"):
             await client.responses.wait(world.cid, world.rid, max_retries=bad)
     assert _sent(server) == 0
+
+
+# --- extra_headers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))
+async def test_extra_headers_reach_the_server(
+    server: FakeMoveworks, fake_time: Any, method: Method
+) -> None:
+    """extra_headers= is sent with the call (every page of a list), beside the client's own."""
+    async with _client(server, fake_time) as client:
+        world = await _world(client, server, fake_time)
+        await run(method.call(client, world, {"extra_headers": {"X-Team": "support"}}))
+        await run(method.call(client, world, {}))
+    with_extra, without = server.requests[0], server.requests[-1]
+    assert with_extra.headers["X-Team"] == "support"
+    assert with_extra.headers["Assistant-Name"] == "acme-capi"
+    assert "X-Team" not in without.headers
+
+
+async def test_stream_sends_extra_headers(server: FakeMoveworks, fake_time: Any) -> None:
+    async with _client(server, fake_time) as client:
+        world = await _world(client, server, fake_time)
+        stream = client.responses.stream(world.cid, text="hi", extra_headers={"X-Team": "s"})
+        async with stream:
+            await stream.final_response()
+    [create] = [r for r in server.requests if r.path.endswith("/stream")]
+    assert create.headers["X-Team"] == "s"
+    assert create.headers["Accept"] == "text/event-stream"
+
+
+# --- with_raw_response ---------------------------------------------------------------------
+
+
+class _Raw:
+    """A stand-in client whose resources are the ``with_raw_response`` views, so the
+    ``METHODS`` table calls every raw method."""
+
+    def __init__(self, client: mw.AsyncMoveworks) -> None:
+        for name in ("conversations", "responses", "messages", "feedback", "events", "modals"):
+            setattr(self, name, getattr(client, name).with_raw_response)
+
+
+async def test_every_non_streaming_method_has_a_raw_counterpart() -> None:
+    """Introspection: each public method of each resource (except stream) is on its
+    with_raw_response, so a method added later cannot miss it."""
+    client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t")
+    seen = set()
+    for name in ("conversations", "responses", "messages", "feedback", "events", "modals"):
+        resource = getattr(client, name)
+        methods = {
+            m
+            for m in dir(type(resource))
+            if not m.startswith("_") and m != "with_raw_response" and m != "stream"
+        }
+        assert methods
+        for method in methods:
+            assert callable(getattr(resource.with_raw_response, method)), f"{name}.{method}"
+            seen.add(f"{name}.{method}")
+    assert not hasattr(client.responses.with_raw_response, "stream")
+    # The METHODS table (used below) covers every one of them; wait has its own test.
+    assert seen == {m.name for m in METHODS} | {"responses.wait"}
+
+
+@pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))
+async def test_raw_response_carries_status_headers_request_id_and_the_model(
+    server: FakeMoveworks, fake_time: Any, method: Method
+) -> None:
+    """status_code, headers and request_id are the reply's (x-trace-id on /rest/v1), and
+    parse() is what the plain method returns (a list: every item, first page included)."""
+    async with _client(server, fake_time) as client:
+        world = await _world(client, server, fake_time)
+        plain = await run(method.call(client, world, {}))
+        raw = await method.call(_Raw(client), world, {"max_retries": 0})  # type: ignore[arg-type]
+        assert isinstance(raw, mw.RawResponse)
+        assert raw.status_code in (200, 201, 202)
+        assert raw.request_id is not None
+        assert raw.request_id == raw.headers["x-trace-id"]
+        assert "json" in raw.headers["Content-Type"]
+        parsed = await run(raw.parse()) if method.paged else raw.parse()
+    assert type(parsed) is type(plain)
+    if method.paged:
+        assert [type(i) for i in parsed] == [type(i) for i in plain]
+        assert len(parsed) == len(plain) >= 1
+
+
+async def test_raw_response_of_a_list_reads_only_the_first_page_until_iterated(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """with_raw_response.list awaits the first page; later pages come as parse() is read."""
+    async with _client(server, fake_time) as client:
+        for _ in range(3):
+            await client.conversations.create()
+        server.requests.clear()
+        raw = await client.conversations.with_raw_response.list(limit=1)
+        assert len(server.requests) == 1
+        items = [c async for c in raw.parse()]
+    assert len(items) == 3
+    assert len(server.requests) == 3
+
+
+async def test_raw_wait_reports_the_last_poll(server: FakeMoveworks, fake_time: Any) -> None:
+    async with _client(server, fake_time) as client:
+        cid = (await client.conversations.create()).conversation_id
+        rid = (await client.responses.create(cid, text="hi")).response_id
+        raw = await client.responses.with_raw_response.wait(cid, rid, timeout=30.0)
+    assert raw.parse().status is mw.ResponseStatus.COMPLETED
+    last_poll = server.requests[-1]
+    assert last_poll.method == "GET"
+    assert raw.status_code == 200
+
+
+async def test_raw_calls_do_not_leak_into_concurrent_plain_calls(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """The recording is per task: a plain call running beside a raw one records nothing,
+    and after a raw call nothing stays switched on."""
+    from moveworks_async._raw import _REPLIES
+
+    async with _client(server, fake_time) as client:
+        conv = await client.conversations.create()
+        raw = await client.conversations.with_raw_response.get(conv.conversation_id)
+        assert _REPLIES.get() is None
+        assert raw.parse() == await client.conversations.get(conv.conversation_id)

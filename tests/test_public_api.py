@@ -160,8 +160,12 @@ def test_client_signature_has_the_documented_parameters() -> None:
     ):
         assert name in params
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params["base_url"].default == "https://api.moveworks.ai"
-    assert params["api_version"].default == "v1beta1"
+    # None: from MOVEWORKS_BASE_URL / MOVEWORKS_API_VERSION, else the documented defaults.
+    assert params["base_url"].default is None
+    assert params["api_version"].default is None
+    client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t")
+    assert client.base_url == mw.DEFAULT_BASE_URL == "https://api.moveworks.ai"
+    assert client.generation == "v1"
 
 
 def test_client_has_every_resource() -> None:
@@ -178,3 +182,35 @@ def test_client_has_every_resource() -> None:
     for resource, methods in expected.items():
         for method in methods:
             assert callable(getattr(getattr(client, resource), method)), f"{resource}.{method}"
+
+
+def test_import_is_lazy_and_every_name_is_the_real_one() -> None:
+    """``import moveworks_async`` imports no submodule (nor aiohttp): the CLI handles Ctrl-C
+    before the heavy imports. Each public name, once asked for, is its defining module's."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, moveworks_async; print(sorted(m for m in sys.modules "
+        "if 'aiohttp' in m or m.startswith('moveworks_async.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    for name in mw.__all__:
+        value = getattr(mw, name)
+        module = getattr(value, "__module__", None)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert module is not None
+            assert module.startswith("moveworks_async.")
+            assert getattr(sys.modules[module], value.__name__) is value, name
+    assert set(mw.__all__) <= set(dir(mw))
+
+
+def test_new_public_names() -> None:
+    """Issue 14's names: RawResponse, the ApiVersion literal and its default."""
+    from typing import get_args
+
+    assert get_args(mw.ApiVersion) == ("v1beta1", "assistant-v1", "v1")
+    assert tuple(mw.Generation) == get_args(mw.ApiVersion)  # one list of generations
+    assert mw.DEFAULT_API_VERSION == "v1"
+    assert {"RawResponse", "ApiVersion", "DEFAULT_API_VERSION"} <= set(mw.__all__)

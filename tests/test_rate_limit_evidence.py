@@ -45,7 +45,7 @@ def _api_times(server: FakeMoveworks) -> list[float]:
 async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeMoveworks]:
     """The rate-limited fake server, with and without a Retry-After header on its 429s."""
     async with FakeMoveworks(
-        token=None, rate_limit=(RATE, BURST), rate_limit_retry_after=request.param
+        stream_delay=0, token=None, rate_limit=(RATE, BURST), rate_limit_retry_after=request.param
     ) as s:
         yield s
 
@@ -155,7 +155,7 @@ async def test_401_storm_costs_one_token_refresh() -> None:
     Tasks read the token after their governor turn, so only the attempts already let through
     before the refresh (at most the pool size) carry the expired token.
     """
-    async with FakeMoveworks(rate_limit=(RATE, BURST)) as server:
+    async with FakeMoveworks(stream_delay=0, rate_limit=(RATE, BURST)) as server:
         credentials = mw.ClientCredentials("test-client", "test-secret")
         async with _client(server, token=None, auth=credentials) as client:
             cid, rid = await _prepare(client)

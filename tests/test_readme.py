@@ -36,7 +36,7 @@ def test_thirty_second_example_runs_against_the_fake(
 
     def run(coro: Coroutine[Any, Any, None]) -> None:
         async def with_server() -> None:
-            async with FakeMoveworks() as server:
+            async with FakeMoveworks(stream_delay=0) as server:
                 url.append(server.url)
                 await coro
 
@@ -50,7 +50,10 @@ def test_thirty_second_example_runs_against_the_fake(
     )
     out = capsys.readouterr().out
     assert "COMPLETED" in out
-    assert "https://" in out  # a citation URL from the final response
+    # A citation URL from the final response, on a line of its own (not glued to the
+    # streamed answer, which ends without a newline).
+    assert re.search(r"^https://\S+$", out, flags=re.M), out
+    assert not re.search(r"\Shttps://", out), out
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
@@ -66,3 +69,23 @@ def test_readme_main_job_uses_simulate() -> None:
     first = _blocks("bash")[0].strip()
     assert first.startswith("pip install .")
     assert "moveworks-async chat --simulate" in first
+
+
+def test_testing_kit_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's FakeMoveworks example (constructor options, inject with conversation_id,
+    path_contains and times) runs as written: the cut stream is recovered, the 503 retried."""
+    [example] = [b for b in _blocks("python") if "path_contains=" in b and "asyncio.run" in b]
+    exec(compile(example, "README", "exec"), {"__name__": "readme_testing_kit"})
+    text, url, history = capsys.readouterr().out.rsplit(" ", 2)
+    assert text == "Jane Smith"
+    assert url == "https://wiki/org"
+    assert int(history) >= 2
+
+
+def test_fake_server_options_table_lists_every_constructor_option() -> None:
+    """Every FakeMoveworks keyword argument is in the README's options table."""
+    import inspect
+
+    table = README.split("`FakeMoveworks(...)` takes only keyword arguments")[1].split("\n\n")[1]
+    for name in inspect.signature(FakeMoveworks).parameters:
+        assert f"`{name}`" in table, name

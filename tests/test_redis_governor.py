@@ -282,7 +282,7 @@ async def test_fail_closed_surfaces_through_the_client() -> None:
     g = mw.RedisRateGovernor(
         f"redis://127.0.0.1:{_free_port()}/0", "k", rate=100, on_redis_error="closed"
     )
-    async with FakeMoveworks() as server:
+    async with FakeMoveworks(stream_delay=0) as server:
         async with mw.AsyncMoveworks(
             assistant_name="acme-capi", token="test-token", base_url=server.url, governor=g
         ) as client:
@@ -369,7 +369,7 @@ async def _run_workers(
 
 async def test_four_processes_share_one_limit(redis_url: str) -> None:
     """4 processes x 60 calls, one 50/s (burst 50) limit: the server never sees more."""
-    async with FakeMoveworks(token=None, rate_limit=(50, 50)) as server:
+    async with FakeMoveworks(stream_delay=0, token=None, rate_limit=(50, 50)) as server:
         results, _ = await _run_workers(server, redis_url, "redis", 60)
         times = [r.time for r in server.requests if "/responses/" in r.path]
         limited = server.stats.rate_limited
@@ -394,7 +394,7 @@ async def test_four_processes_share_one_limit(redis_url: str) -> None:
 
 async def test_four_processes_without_redis_overrun_the_limit(redis_url: str) -> None:
     """Control: 4 processes each with a local 50/s governor hit 429s (4x the limit)."""
-    async with FakeMoveworks(token=None, rate_limit=(50, 50)) as server:
+    async with FakeMoveworks(stream_delay=0, token=None, rate_limit=(50, 50)) as server:
         results, _ = await _run_workers(server, redis_url, "local", 60)
         times = [r.time for r in server.requests if "/responses/" in r.path]
         limited = server.stats.rate_limited

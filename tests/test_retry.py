@@ -248,7 +248,7 @@ async def test_retry_budget_drains_and_refills() -> None:
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[FakeMoveworks]:
     """A fake server with no rate limit."""
-    async with FakeMoveworks() as s:
+    async with FakeMoveworks(stream_delay=0) as s:
         yield s
 
 
@@ -626,7 +626,7 @@ async def test_invalid_governor_is_rejected() -> None:
 
 async def test_token_refresh_never_waits_for_the_api_governor(fake_time: Any) -> None:
     """With one API slot, tasks holding it while a refresh runs do not deadlock the refresh."""
-    async with FakeMoveworks() as srv:
+    async with FakeMoveworks(stream_delay=0) as srv:
         credentials = mw.ClientCredentials("test-client", "test-secret")
         governor = mw.RateGovernor(max_concurrency=1, clock=fake_time.clock, sleep=fake_time.sleep)
         async with _client(
@@ -655,7 +655,7 @@ async def test_a_task_that_waited_sends_the_current_token(fake_time: Any) -> Non
         await fake_time.sleep(seconds)
 
     governor = mw.RateGovernor(clock=fake_time.clock, sleep=sleep_and_rotate)
-    async with FakeMoveworks(token=None) as srv:
+    async with FakeMoveworks(stream_delay=0, token=None) as srv:
         client = _client(srv.url, fake_time, governor=governor, token=None, auth=bearer)
         async with client:
             cid, rid = await _conversation_and_response(client)

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ._server import FakeMoveworks
+from ._server import DEFAULT_STREAM_DELAY, FakeMoveworks
 
 __all__ = ["main"]
 
@@ -43,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-reply", choices=("wrapped", "flat"), default="wrapped")
     p.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="RATE,BURST")
     p.add_argument("--rate-limit-retry-after", default="1", help='"none" to omit the header')
-    p.add_argument("--stream-delay", type=float, default=0.0)
+    p.add_argument(
+        "--stream-delay",
+        type=float,
+        default=DEFAULT_STREAM_DELAY,
+        help=f"seconds between SSE events (default {DEFAULT_STREAM_DELAY}; 0: all at once)",
+    )
     p.add_argument("--polls-to-complete", type=int, default=2)
     return p
 

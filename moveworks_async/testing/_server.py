@@ -38,6 +38,9 @@ __all__ = ["FakeMoveworks"]
 log = logging.getLogger("moveworks_async.testing")
 
 STATS_PATH: Final = "/_fake/stats"
+#: Default real seconds between SSE events: enough that a streamed answer visibly grows (a
+#: demo answer takes about half a second), little enough for tests. Pass 0 for speed.
+DEFAULT_STREAM_DELAY: Final = 0.05
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -59,7 +62,8 @@ class FakeMoveworks:
             (unknown questions get the default), or ``None`` for the canned default.
         polls_to_complete: GET response number N returns the terminal state; earlier GETs
             return ``IN_PROGRESS`` revealing one more reasoning message each time.
-        stream_delay: Real seconds between SSE events.
+        stream_delay: Real seconds between SSE events (default 0.05, so streaming looks like
+            streaming; 0 sends every event at once, for speed).
         rate_limit: ``(rate per second, burst)`` token bucket over all API requests (not the
             token endpoint); an empty bucket answers 429 ``RATE_LIMIT_EXCEEDED``.
         rate_limit_retry_after: Header sent with bucket 429s (see ``retry_after_headers``):
@@ -90,7 +94,7 @@ class FakeMoveworks:
         token_reply: str = "wrapped",
         answer: AnswerSource = None,
         polls_to_complete: int = 2,
-        stream_delay: float = 0.0,
+        stream_delay: float = DEFAULT_STREAM_DELAY,
         rate_limit: tuple[float, float] | None = None,
         rate_limit_retry_after: str | None = "1",
         clock: Callable[[], float] = time.monotonic,

@@ -182,7 +182,7 @@ import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks
 
 async def main():
-    server = FakeMoveworks()
+    server = FakeMoveworks(stream_delay=0)
     await server.start()
     c = mw.AsyncMoveworks(assistant_name="acme-capi", token="test-token", base_url=server.url)
     await c.conversations.create()

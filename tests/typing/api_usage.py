@@ -40,7 +40,7 @@ async def construct() -> None:
             timeout=mw.Timeout(connect=5, read=30, total=60),
         )
     mw.AsyncMoveworks(assistant_name="acme-capi", token="key", timeout=30.0)
-    mw.AsyncMoveworks(token="key")  # type: ignore[call-arg]
+    mw.AsyncMoveworks(token="key")  # the assistant name from MOVEWORKS_ASSISTANT_NAME
     mw.AsyncMoveworks("acme-capi", "key")  # type: ignore[call-arg]
     mw.AsyncMoveworks(assistant_name="acme-capi", token=b"key")  # type: ignore[arg-type]
 

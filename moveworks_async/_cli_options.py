@@ -1,0 +1,160 @@
+"""How every ``moveworks-async`` command declares its options and reports failures.
+
+* :func:`option` declares a flag with its help text, default and range in one place: the help
+  says both, and the range is enforced by argparse with a message naming the flag.
+* :class:`CliParser` raises :class:`UsageError` instead of printing and exiting, so a usage
+  error goes through the same one-line (or one-JSON-object) report as every other error.
+* :func:`report` writes that report: ``error: ...`` on stderr, or with ``--json`` one object
+  ``{"error": {"type", "message", "status", "request_id"}}``.
+* :func:`interrupted` is the one Ctrl-C path: one line, exit status 130.
+
+Standard library only, and no import of the SDK: the launcher uses this before the SDK (and
+aiohttp) is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "CliParser",
+    "UsageError",
+    "error_object",
+    "interrupted",
+    "option",
+    "report",
+    "wants_json",
+]
+
+N = TypeVar("N", int, float)
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A usage or configuration problem found before any request (exit status 2)."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are raised (as :class:`UsageError`), not printed."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _bounded(kind: Callable[[str], N], low: N | None, high: N | None) -> Callable[[str], N]:
+    """An argparse type: ``kind`` within ``[low, high]`` (a bound of None: open)."""
+    label = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {label}, got {text!r}") from None
+        if (
+            (isinstance(value, float) and not math.isfinite(value))
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise argparse.ArgumentTypeError(f"must be {_range(label, low, high)}, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _range(label: str, low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{label} from {low:g} to {high:g}"
+    if low is not None:
+        return f"{label} of at least {low:g}"
+    return f"{label} of at most {high:g}"
+
+
+def option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    help: str,
+    default: Any = None,
+    kind: Callable[[str], Any] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    choices: Sequence[str] | None = None,
+    show_default: bool = True,
+    **extra: Any,
+) -> argparse.Action:
+    """Add an option whose help states its default and range, and whose range is enforced.
+
+    ``kind`` int or float with ``low``/``high`` makes a bounded number; ``choices`` a closed
+    set (listed in the help). ``show_default=False`` for defaults that are not a value (the
+    environment, say), which ``help`` then explains itself.
+    """
+    notes: list[str] = []
+    if choices is not None:
+        notes.append("one of " + ", ".join(choices))
+        extra["choices"] = choices
+        extra.setdefault("metavar", "{" + ",".join(choices) + "}")
+    if kind in (int, float) and (low is not None or high is not None):
+        notes.append(
+            f"range {low:g}-{high:g}"
+            if low is not None and high is not None
+            else _range("range:", low, high).replace("range: of ", "")
+        )
+        extra["type"] = _bounded(kind, low, high)
+    elif kind is not None:
+        extra["type"] = kind
+    if show_default and default is not None and extra.get("action") not in ("store_true",):
+        notes.insert(
+            0, f"default {default:g}" if isinstance(default, float) else f"default {default}"
+        )
+    text = help + (f" ({'; '.join(notes)})" if notes else "")
+    return parser.add_argument(*flags, default=default, help=text, **extra)
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` was asked for (read from the raw arguments: it decides the format
+    of errors found while the arguments themselves are being parsed)."""
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
+def error_object(
+    kind: str, message: str, status: int | None = None, request_id: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``--json`` form of an error."""
+    return {"error": {"type": kind, "message": message, "status": status, "request_id": request_id}}
+
+
+def report(
+    message: str,
+    *,
+    as_json: bool,
+    kind: str = "Error",
+    status: int | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Write one error to stderr: ``error: message`` or one JSON object, one line either way."""
+    if as_json:
+        line = json.dumps(error_object(kind, message, status, request_id), ensure_ascii=False)
+    else:
+        line = "error: " + " ".join(message.split())  # one line, whatever the message holds
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: nothing left to tell
+        pass
+
+
+def interrupted(as_json: bool) -> int:
+    """Ctrl-C: stop listening for more (a second Ctrl-C must not interrupt this report),
+    write one line and return 130."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    report("interrupted", as_json=as_json, kind="Interrupted")
+    return EXIT_INTERRUPTED
