@@ -594,7 +594,9 @@ async def test_row_24_wrong_content_type_on_stream(fake_time: Any, kind: str) ->
 async def test_row_25_compressed_stream_same_events(fake_time: Any, encoding: str) -> None:
     """gzip/deflate on the stream: the same events as uncompressed; a corrupt compressed body
     delivers what decoded, then recovers (typed, no zlib error leaks)."""
-    async with FakeMoveworks(token=None, stream_delay=0, answer={"q": "Compressed answer."}) as server:
+    async with FakeMoveworks(
+        token=None, stream_delay=0, answer={"q": "Compressed answer."}
+    ) as server:
         async with client(server.url, fake_time) as c:
             cid = (await c.conversations.create()).conversation_id
             async with c.responses.stream(cid, text="q") as s:
