@@ -195,6 +195,26 @@ def one_off(fail_call: int = 2, first: int = 200, then: int = 20, **kw: Any) -> 
     return result
 
 
+def one_off_demand(
+    workers: int = 20, seconds: float = 6.0, fail_call: int = 5000, **kw: Any
+) -> dict[str, Any]:
+    """``workers`` call in a loop against no server limit; call ``fail_call`` gets one 429."""
+
+    async def main() -> dict[str, Any]:
+        server = Server(None)
+        server.fail_calls.add(fail_call)
+        client = Client(server, _governor(**kw))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        sampler = asyncio.ensure_future(client.sample(lambda: loop.time() >= end, 0.02))
+        await asyncio.gather(*(_loop_calls(client, end) for _ in range(workers)))
+        await sampler
+        return {"server": server, "clients": [client], "accepted": len(server.accepted)}
+
+    result: dict[str, Any] = run_virtual(main)
+    return result
+
+
 async def _loop_calls(client: Client, until: float) -> None:
     loop = asyncio.get_running_loop()
     while loop.time() < until:
@@ -263,7 +283,11 @@ def _bins(times: list[float], end: float, width: float = 0.5) -> tuple[list[floa
 
 
 def plot(
-    name: str, title: str, result: dict[str, Any], limit: Callable[[float], float] | None
+    name: str,
+    title: str,
+    result: dict[str, Any],
+    limit: Callable[[float], float] | None,
+    width: float = 0.5,
 ) -> Path | None:
     """Draw governor rate(s) and the server's accepted and refused rate over time."""
     try:
@@ -277,9 +301,9 @@ def plot(
     server: Server = result["server"]
     end = max([*server.accepted, *server.refused, 1.0])
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
-    x, acc = _bins(server.accepted, end)
+    x, acc = _bins(server.accepted, end, width)
     ax.step(x, acc, where="mid", label="server accepted /s", color="tab:green")
-    x, ref = _bins(server.refused, end)
+    x, ref = _bins(server.refused, end, width)
     ax.step(x, ref, where="mid", label="server answered 429 /s", color="tab:red", alpha=0.7)
     top = max([*acc, 1.0]) * 1.6
     for i, client in enumerate(result["clients"]):
@@ -318,8 +342,16 @@ def main(argv: list[str] | None = None) -> int:
             f"  {label:22} 200 calls {r['first_wall']:.2f} s, next 20 calls {r['then_wall']:.3f} s,"
             f" rate after {r['rate_after']}, requests {r['requests']}"
         )
-        if label == "default" and draw:
-            plot("one-off", "One 429 (Retry-After 1) on call 2 of 200, default governor", r, None)
+    if draw:
+        r = one_off_demand()
+        plot(
+            "one-off",
+            "Default governor, 20 workers, no server limit; call 5,000 answered 429 "
+            "(Retry-After 1)",
+            r,
+            None,
+            width=0.1,
+        )
     r = one_off(fail_call=50, then=200)
     print(f"  default, 429 on call 50: next 200 calls {r['then_wall']:.2f} s")
 

@@ -182,13 +182,15 @@ def rate_limit_pause(
 class RateGovernor:
     """Paces the attempts of every task (and every client) that shares it.
 
-    With no arguments (the default of ``AsyncMoveworks``) nothing is limited until the server
-    answers 429; from then on the governor pauses everyone until the server's Retry-After
-    moment and paces sends at a rate learned from what the server accepted (adaptive mode).
+    With no arguments (the default of ``AsyncMoveworks``) no rate is limited until the server
+    answers 429, and a slow-start window bounds the attempts in flight; from a 429 on the
+    governor pauses everyone until the server's Retry-After moment and, once it has a
+    measurement, paces sends at a rate learned from what the server accepted (adaptive mode).
 
     Args:
-        rate: requests per second (token bucket). With ``adaptive`` on it is a ceiling the
-            learned rate never exceeds; ``None``: no static limit.
+        rate: requests per second (token bucket), your knowledge of the limit: 429s pause
+            but never lower it, unless ``adapt_below_rate=True`` (then it is the ceiling of
+            the adapted rate); ``None``: no static limit.
         burst: bucket size, the requests that may go at once (default: ``rate``, at least 1;
             for a learned rate: 50 ms worth, at least 1).
         max_concurrency: attempts in flight at once (``None``: unlimited).
@@ -586,6 +588,7 @@ class RateGovernor:
             # Every reply's Retry-After moment is honoured (never earlier than asked), but
             # only the first 429 of an epoch adapts the rate.
             until = now + (asked if asked is not None else self._last_pause)
+        # The pause end only ever moves later: a shorter Retry-After never shortens it.
         if until > self._pause_until:
             self._pause_until = until
         self._window_start = self._pause_until
