@@ -8,11 +8,14 @@ read replies.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -34,6 +37,7 @@ from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
+    APITimeoutError,
     InvalidParameterError,
     ResponseValidationError,
     UnexpectedResponseError,
@@ -90,6 +94,28 @@ class _Send:
         self.timeout = timeout
         #: Per-call extra headers (already validated), or None.
         self.headers = headers
+
+
+class _Bounds:
+    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``).
+
+    ``deadline`` is on the client's clock; ``timeout`` gives the per-attempt connect/read
+    bounds (a token fetch started by the call uses them too); ``in_flight`` is True while an
+    attempt is on the wire, which is what makes a timed-out create's outcome unknown.
+    """
+
+    __slots__ = ("deadline", "in_flight", "timeout", "total")
+
+    def __init__(self, deadline: float, timeout: Timeout, total: float) -> None:
+        self.deadline = deadline
+        self.timeout = timeout
+        self.total = total
+        self.in_flight = False
+
+
+#: The bounds of the call whose attempt loop runs in this context. A token fetch the call
+#: starts runs inside it and inherits them: it obeys the bounds of the call that triggered it.
+_CALL_BOUNDS: ContextVar[_Bounds | None] = ContextVar("moveworks_async_call", default=None)
 
 
 try:
@@ -341,6 +367,7 @@ class AsyncMoveworks:
         *,
         max_retries: int | None = None,
         authenticated: bool = True,
+        timeout: Timeout | None = None,
     ) -> Coroutine[Any, Any, T]:
         """Run ``attempt`` under auth, governor and retry policy until success or a final error.
 
@@ -348,14 +375,81 @@ class AsyncMoveworks:
         to the governor, which pauses every task sharing it, instead of being slept on here.
         With hooks, each call, attempt, retry and governor wait is reported to them.
 
-        Returns the coroutine to await (a plain function: without hooks, the hot path, the
-        caller awaits the attempt loop itself, one coroutine level less per call).
+        ``timeout.total`` (a plain request's own ``Timeout`` by default) bounds the whole call:
+        attempts, backoff, governor waits and token fetches (see :meth:`_bounded`).
+
+        Returns the coroutine to await (a plain function).
         """
         if max_retries is not None:
             check_max_retries(max_retries)
+        if timeout is None and type(attempt) is _Send:
+            timeout = attempt.timeout
         if self._hooks is None:
-            return self._attempts(request, attempt, max_retries, authenticated, None)
-        return self._traced(request, attempt, max_retries, authenticated)
+            return self._bounded(request, attempt, max_retries, authenticated, None, timeout)
+        return self._traced(request, attempt, max_retries, authenticated, timeout)
+
+    async def _bounded(
+        self,
+        request: Request,
+        attempt: Attempt[T] | _Send,
+        max_retries: int | None,
+        authenticated: bool,
+        trace: _Trace | None,
+        timeout: Timeout | None,
+    ) -> T:
+        """The attempt loop under the call's whole-call bound.
+
+        Rules: ``timeout.total`` seconds bound everything the call does (attempts, backoff
+        sleeps, governor waits, a token fetch it triggers) and it then ends with
+        ``APITimeoutError(phase="total")``, ``outcome_unknown`` set for a create that was on
+        the wire. A loop nested in a bounded call (a token fetch) inherits that call's bound
+        and per-attempt connect/read timeouts; the real-time bound is the outer call's
+        ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
+        governor wait would pass the deadline (so tests with a fake clock see it too).
+        """
+        total = timeout.total if timeout is not None else None
+        outer = _CALL_BOUNDS.get()
+        if total is None and outer is None:
+            return await self._attempts(request, attempt, max_retries, authenticated, trace, None)
+        now = self._clock()
+        deadline = now + total if total is not None else math.inf
+        if outer is not None and outer.deadline <= deadline:
+            bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
+        else:
+            assert timeout is not None
+            assert total is not None
+            bounds = _Bounds(deadline, timeout, total)
+        reset = _CALL_BOUNDS.set(bounds)
+        try:
+            if total is None or bounds.deadline < deadline:
+                # Nested in a call with an earlier deadline: that call's scope bounds real time.
+                return await self._attempts(
+                    request, attempt, max_retries, authenticated, trace, bounds
+                )
+            scope = asyncio.timeout(max(bounds.deadline - now, 0.0))
+            try:
+                async with scope:
+                    return await self._attempts(
+                        request, attempt, max_retries, authenticated, trace, bounds
+                    )
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+            raise self._timed_out(request, bounds)
+        finally:
+            _CALL_BOUNDS.reset(reset)
+
+    def _timed_out(self, request: Request, bounds: _Bounds) -> APITimeoutError:
+        """The error of a call that reached its whole-call timeout."""
+        return APITimeoutError(
+            f"the call did not complete within its timeout ({bounds.total:g} s)",
+            phase="total",
+            outcome_unknown=bounds.in_flight and not request.idempotent,
+        )
+
+    def _past(self, bounds: _Bounds | None, delay: float = 0.0) -> bool:
+        """Whether waiting ``delay`` more seconds would end at or after the call's deadline."""
+        return bounds is not None and self._clock() + delay >= bounds.deadline
 
     async def _traced(
         self,
@@ -363,6 +457,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
+        timeout: Timeout | None,
     ) -> T:
         """The attempt loop wrapped in the call-level hooks (``on_call_start``/``_end``)."""
         hooks = self._hooks
@@ -371,7 +466,9 @@ class AsyncMoveworks:
         if hooks.on_call_start:
             await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
         try:
-            value = await self._attempts(request, attempt, max_retries, authenticated, trace)
+            value = await self._bounded(
+                request, attempt, max_retries, authenticated, trace, timeout
+            )
         except BaseException as exc:
             if hooks.on_call_end:
                 # Shielded: a cancelled call still closes its span / metric.
@@ -389,8 +486,10 @@ class AsyncMoveworks:
         max_retries: int | None,
         authenticated: bool,
         trace: _Trace | None,
+        bounds: _Bounds | None,
     ) -> T:
-        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path).
+        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path),
+        ``bounds`` None when the call has no whole-call timeout.
 
         The token is taken after the governor's turn, so a task that waited (for a pause, a
         rate slot, or a refresh triggered by another task's 401) sends the current token.
@@ -431,6 +530,10 @@ class AsyncMoveworks:
                 except BaseException:
                     governor.release(ticket, None)
                     raise
+            if bounds is not None and self._past(bounds):
+                # The governor's wait (or the token fetch) used up the call's time.
+                governor.release(ticket, None)
+                raise self._timed_out(request, bounds)
             headers = self._headers(token, has_body)
             if send is not None and send.headers is not None:
                 headers.update(send.headers)
@@ -446,6 +549,8 @@ class AsyncMoveworks:
                         governor.release(ticket, None)
                         raise
                 started = self._clock()
+            if bounds is not None:
+                bounds.in_flight = True
             try:
                 if send is None:
                     failure, value = await attempt(headers)  # type: ignore[operator]
@@ -466,6 +571,8 @@ class AsyncMoveworks:
                     else:
                         failure, value = reply, None
             except APIConnectionError as exc:
+                if bounds is not None:
+                    bounds.in_flight = False
                 governor.release(ticket, None)
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
@@ -476,6 +583,10 @@ class AsyncMoveworks:
                     max_retries=max_retries,
                     rng=self._rng,
                 )
+                if decision.retry and self._past(bounds, decision.delay):
+                    # No point sleeping into the deadline: the call's time is up.
+                    assert bounds is not None
+                    raise self._timed_out(request, bounds) from None
                 if decision.retry and budget.try_spend(exc):
                     await self._retrying(request, sent, None, decision, trace)
                     if decision.delay:
@@ -490,6 +601,8 @@ class AsyncMoveworks:
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
                 raise
+            if bounds is not None:
+                bounds.in_flight = False
             if failure is None:
                 governor.release(ticket, 200)
                 budget.on_success()
@@ -558,6 +671,9 @@ class AsyncMoveworks:
             else:
                 self._log_final(request, sent, Decision(False, reason="retry budget empty"), error)
                 raise error
+            if self._past(bounds, decision.delay):
+                assert bounds is not None
+                raise self._timed_out(request, bounds)  # the backoff would pass the deadline
             await self._retrying(request, sent, status, decision, trace)
             if decision.delay:
                 await self._sleep(decision.delay)
@@ -758,16 +874,18 @@ class AsyncMoveworks:
         transport = self._transport
         body = token_body(form)
 
+        # Started by a call: that call's connect/read bounds (and its deadline, see _bounded).
+        bounds = _CALL_BOUNDS.get()
+        timeout = bounds.timeout if bounds is not None else self.timeout
+
         async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:
-            reply = await transport.request("POST", url, headers, body, None, self.timeout)
+            reply = await transport.request("POST", url, headers, body, None, timeout)
             if reply.status == 415:  # older deployments take the form encoding only
                 form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
                 from urllib.parse import urlencode
 
                 encoded = urlencode(dict(form)).encode()
-                reply = await transport.request(
-                    "POST", url, form_headers, encoded, None, self.timeout
-                )
+                reply = await transport.request("POST", url, form_headers, encoded, None, timeout)
             return (None, reply) if 200 <= reply.status < 300 else (reply, None)
 
         reply = await self._execute(request, attempt, authenticated=False)

@@ -49,8 +49,10 @@ def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
 class Timeout:
     """Timeouts of one non-streaming call, in seconds (``None`` disables one).
 
-    ``connect``: establishing the connection; ``read``: the longest gap between bytes of the
-    reply; ``total``: the whole call, one attempt. Streams use their own idle timeouts instead.
+    ``connect``: establishing the connection, per attempt; ``read``: the longest gap between
+    bytes of the reply, per attempt; ``total``: the **whole call**, every attempt, backoff
+    sleep, rate-governor wait and token fetch included; past it the call raises
+    ``APITimeoutError(phase="total")``. Streams use their own timeouts instead.
     """
 
     connect: float | None = field(default=5.0, validator=_check_seconds)
@@ -436,8 +438,10 @@ class AiohttpTransport:
     def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
         cached = self._timeouts.get(timeout)
         if cached is None:
+            # No aiohttp total: Timeout.total bounds the whole call, enforced by the client's
+            # attempt loop around every attempt, wait and backoff (AsyncMoveworks._bounded).
             cached = aiohttp.ClientTimeout(
-                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+                total=None, sock_connect=timeout.connect, sock_read=timeout.read
             )
             self._timeouts[timeout] = cached
         return cached

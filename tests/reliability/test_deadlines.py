@@ -122,18 +122,7 @@ CASES: dict[str, tuple[dict[str, Any], Call, dict[str, Any]]] = {
 }
 
 
-# Issue 12 item 2 (a call's timeout= bounding retries, backoff and token fetches) is engineer
-# A's (branch relfix) and had not landed when this suite was written; strict, so the marks must
-# go when it does.
-_ITEM_2 = pytest.mark.xfail(
-    strict=True, reason="issue 12 item 2: timeout= does not yet bound the whole call"
-)
-_PENDING = {"stall-with-retries", "slow-loris-body", "black-holed-token-endpoint"}
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=_ITEM_2) if c in _PENDING else c for c in CASES]
-)
+@pytest.mark.parametrize("case", list(CASES))
 async def test_row_42_whole_call_deadline(case: str) -> None:
     """The call ends within timeout + 100 ms, typed, and no loop stall exceeds 50 ms."""
     routes, call, options = CASES[case]

@@ -11,17 +11,18 @@ import functools
 import gc
 import importlib.util
 import itertools
+import json
 import logging
 import sys
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from _core_support import BASE, R, Wire
-from _stream_support import RID, event, response_json, scripted
+from _core_support import BASE, R, RawServer, Wire, conversation, http_loop, http_reply
+from _stream_support import RID, acquired, event, response_json, scripted
 from aioresponses import aioresponses
 
 import moveworks_async as mw
@@ -185,6 +186,126 @@ async def test_item1_unencodable_modal_value_is_invalid_parameter(
         with pytest.raises(mw.InvalidParameterError):
             await c.modals.submit(CID, "resp_1", "msg_1", "modal_1", {"field": {"value": value}})
     assert wire.calls == []
+
+
+# --- item 2: timeout= bounds the whole call ----------------------------------------------
+
+
+def _reply_for(route: Callable[[bytes], bytes | str]) -> Callable[[int, bytes], bytes | str]:
+    return lambda n, head: route(head)
+
+
+async def test_item2_backoff_never_passes_the_call_timeout(fake_time: Any, wire: Wire) -> None:
+    """Fake clock: 503s asking for 3 s each; ``timeout=2`` ends the call at once, in time."""
+    wire.always(R(503, {"error": {"code": "UNAVAILABLE"}}, headers={"Retry-After": "3"}))
+    async with client(base_url=BASE, clock=fake_time.clock, sleep=fake_time.sleep) as c:
+        for timeout in (2, mw.Timeout(total=2)):
+            started = fake_time.now
+            with pytest.raises(mw.APITimeoutError) as caught:
+                await c.conversations.get(CID, timeout=timeout)
+            assert caught.value.phase == "total"
+            assert fake_time.now - started <= 2  # before: two ~3.3 s sleeps, then the 503
+    assert fake_time.sleeps == []  # no sleep was started that would end past the deadline
+
+
+async def test_item2_stalled_attempts_and_retries_end_within_100ms() -> None:
+    loop = asyncio.get_running_loop()
+    async with (
+        RawServer(http_loop(lambda n, head: "stall")).running() as server,
+        client(base_url=server.url) as c,  # default retries, real clock
+    ):
+        started = loop.time()
+        with pytest.raises(mw.APITimeoutError) as caught:
+            await c.conversations.get(CID, timeout=0.3)
+        overshoot = loop.time() - started - 0.3
+        with pytest.raises(mw.APITimeoutError) as create:
+            await c.responses.create(CID, text="hi", timeout=0.2)
+    assert caught.value.phase == "total"
+    assert caught.value.outcome_unknown is False  # a read
+    assert create.value.outcome_unknown is True  # the create was on the wire
+    assert overshoot < 0.1, overshoot
+
+
+async def test_item2_token_fetch_obeys_the_calls_timeout() -> None:
+    """A token endpoint that never answers: every call ends at its own timeout (was 181 s)."""
+    loop = asyncio.get_running_loop()
+
+    def route(head: bytes) -> bytes | str:
+        return "stall" if b"/oauth/v1/token" in head else http_reply(200, b"{}")
+
+    async with RawServer(http_loop(_reply_for(route))).running() as server:
+        creds = mw.ClientCredentials("id", "secret-item")
+        async with client(base_url=server.url, token=None, auth=creds) as c:
+            started = loop.time()
+            results = await asyncio.gather(
+                *[c.conversations.get(CID, timeout=0.3 + 0.05 * (i % 3)) for i in range(12)],
+                return_exceptions=True,
+            )
+            elapsed = loop.time() - started
+    assert all(isinstance(r, mw.APITimeoutError) for r in results), results
+    assert all(r.phase == "total" for r in results if isinstance(r, mw.APITimeoutError))
+    assert elapsed < 0.4 + 0.1, elapsed
+
+
+async def test_item2_failed_refresh_fails_its_waiters_at_once() -> None:
+    reply = http_reply(400, b'{"code":"invalid_client","message":"unknown client"}')
+
+    def route(head: bytes) -> bytes | str:
+        return reply if b"/oauth/v1/token" in head else http_reply(200, b"{}")
+
+    async with RawServer(http_loop(_reply_for(route))).running() as server:
+        creds = mw.ClientCredentials("id", "secret-item")
+        async with client(base_url=server.url, token=None, auth=creds) as c:
+            results = await asyncio.gather(
+                *[c.conversations.get(CID, timeout=5) for _ in range(20)],
+                return_exceptions=True,
+            )
+    assert all(isinstance(r, mw.BadRequestError) for r in results), results
+    assert server.requests == 1  # one refresh for the whole wave, not one per waiting call
+
+
+async def test_item2_abandoned_refresh_is_taken_over_by_a_waiter() -> None:
+    """The call that started the refresh times out; a waiter with more time refreshes."""
+    tokens = 0
+
+    def route(head: bytes) -> bytes | str:
+        nonlocal tokens
+        if b"/oauth/v1/token" in head:
+            tokens += 1
+            if tokens == 1:
+                return "stall"
+            return http_reply(200, b'{"access_token":"tok-fresh","expires_in":3600}')
+        return http_reply(200, json.dumps(conversation(CID)).encode())
+
+    async with RawServer(http_loop(_reply_for(route))).running() as server:
+        creds = mw.ClientCredentials("id", "secret-item")
+        async with client(base_url=server.url, token=None, auth=creds) as c:
+            first = asyncio.ensure_future(c.conversations.get(CID, timeout=0.2))
+            await asyncio.sleep(0.05)
+            second = asyncio.ensure_future(c.conversations.get(CID, timeout=5))
+            with pytest.raises(mw.APITimeoutError):
+                await first
+            conv = await second
+    assert conv.conversation_id == "conv_1"
+    assert tokens == 2
+
+
+async def test_item2_governor_wait_counts_against_the_timeout() -> None:
+    loop = asyncio.get_running_loop()
+    reply = http_reply(429, b"{}", extra="Retry-After: 20\r\n")
+    async with (
+        RawServer(http_loop(lambda n, head: reply)).running() as server,
+        client(base_url=server.url) as c,
+    ):
+        with pytest.raises(mw.RateLimitError):
+            await c.conversations.get(CID, max_retries=0)  # pauses the governor 20 s
+        started = loop.time()
+        with pytest.raises(mw.APITimeoutError) as caught:
+            await c.responses.create(CID, text="hi", timeout=0.2)
+        elapsed = loop.time() - started
+    assert caught.value.outcome_unknown is False  # never left the governor
+    assert server.requests == 1
+    assert elapsed < 0.2 + 0.1, elapsed
 
 
 # --- item 3: decompression yields to the loop and counts comment bytes ----------------------
@@ -478,3 +599,86 @@ async def test_item8_stream_create_with_unreadable_2xx_is_outcome_unknown() -> N
             async for _ in stream:
                 pass
     assert bad.value.outcome_unknown is True
+
+
+# --- item 9: promises the suite did not check -----------------------------------------------
+
+
+@pytest.fixture
+def unclosed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Responses that reached aiohttp's ``__del__`` still open (its ``__del__`` releases the
+    connection quietly, which hid a missing ``close()`` from every other test)."""
+    import aiohttp
+
+    found: list[str] = []
+    original = aiohttp.ClientResponse.__del__
+
+    def spy(self: aiohttp.ClientResponse, *args: Any) -> None:
+        if not self._closed and self._connection is not None:
+            found.append(f"{self.method} {self.url.path} {self.status}")
+        original(self, *args)
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "__del__", spy)
+    return found
+
+
+async def test_item9_non_2xx_stream_reply_is_closed_not_left_to_gc(unclosed: list[str]) -> None:
+    # Longer than the error body read (64 KiB), and the server keeps the body open: the
+    # connection is only let go if the SDK closes the reply.
+    body = b'{"error": {"code": "INTERNAL", "message": "' + b"x" * 200_000 + b'"}}'
+    script = [body[:100_000], 30.0]
+    async with scripted(script, status=500, content_type="application/json") as (_, c):
+        for _ in range(3):
+            with pytest.raises(mw.InternalServerError):
+                async with c.responses.stream(CID, text="hi"):
+                    pass
+            assert acquired(c) == 0
+        gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_failed_stream_closes_its_reply_at_once(unclosed: list[str]) -> None:
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json("CREATED")),
+        b"event: RESPONSE_OUTPUT_DELTA\ndata: {broken\n\n",
+        30.0,  # the server would keep the connection open
+    ]
+    async with scripted(script) as (_, c), c.responses.stream(CID, text="hi") as stream:
+        with pytest.raises(mw.StreamProtocolError):
+            async for _ in stream:
+                pass
+        # Still inside "async with": the failure itself let the connection go.
+        assert acquired(c) == 0
+    gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_stream_closed_mid_way_leaves_nothing_to_gc(unclosed: list[str]) -> None:
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED")), 30.0]
+    async with scripted(script) as (_, c):
+        async with c.responses.stream(CID, text="hi") as stream:
+            await stream.__anext__()
+            assert acquired(c) == 1
+        assert acquired(c) == 0
+        gc.collect()
+    assert unclosed == []
+
+
+async def test_item9_late_401_for_an_old_token_keeps_the_fresh_one() -> None:
+    issued = 0
+
+    async def fetch(url: str, form: Any) -> Any:
+        nonlocal issued
+        issued += 1
+        return {"access_token": f"tok-{issued}", "expires_in": 3600}
+
+    creds = mw.ClientCredentials("id", "secret-item")
+    source = creds.bind(fetch, BASE)
+    assert await source.get_token() == "tok-1"
+    assert source.invalidate("tok-1") is True  # the server rejected tok-1
+    assert await source.get_token() == "tok-2"
+    # A reply to a request sent with tok-1 arrives late: tok-2 must survive it.
+    assert source.invalidate("tok-1") is True
+    assert await source.get_token() == "tok-2"
+    assert issued == 2
+    assert creds.refreshes == 2
