@@ -15,6 +15,18 @@ if _typing.TYPE_CHECKING:
     from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
     from ._client import DEFAULT_BASE_URL, AsyncMoveworks
     from ._config import DEFAULT_API_VERSION, ApiVersion
+    from ._data_api import AsyncDataAPI
+    from ._data_models import (
+        DataConversation,
+        DataConversationDetail,
+        DataExternalId,
+        DataInteraction,
+        DataInteractionDetail,
+        DataPluginCall,
+        DataPluginResource,
+        DataPluginResourceDetail,
+        DataUser,
+    )
     from ._errors import (
         APIConnectionError,
         APIError,
@@ -27,6 +39,7 @@ if _typing.TYPE_CHECKING:
         InvalidParameterError,
         MoveworksError,
         NotFoundError,
+        NotificationBatchError,
         PermissionDeniedError,
         RateLimitError,
         ResponseValidationError,
@@ -96,6 +109,12 @@ if _typing.TYPE_CHECKING:
         UnknownOutput,
         UrlAction,
     )
+    from ._notifications import (
+        NotificationResult,
+        Notifications,
+        NotificationStatus,
+        notifications_governor,
+    )
     from ._otel import OpenTelemetryHooks
     from ._protocol import Generation
     from ._raw import RawResponse
@@ -114,6 +133,7 @@ __all__ = [
     "Action",
     "ActorType",
     "ApiVersion",
+    "AsyncDataAPI",
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
@@ -129,6 +149,15 @@ __all__ = [
     "Content",
     "ContentReference",
     "Conversation",
+    "DataConversation",
+    "DataConversationDetail",
+    "DataExternalId",
+    "DataInteraction",
+    "DataInteractionDetail",
+    "DataPluginCall",
+    "DataPluginResource",
+    "DataPluginResourceDetail",
+    "DataUser",
     "ErrorDetail",
     "Event",
     "EventPayload",
@@ -156,6 +185,10 @@ __all__ = [
     "ModalSubmission",
     "MoveworksError",
     "NotFoundError",
+    "NotificationBatchError",
+    "NotificationResult",
+    "NotificationStatus",
+    "Notifications",
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
@@ -197,6 +230,7 @@ __all__ = [
     "UrlAction",
     "WaitTimeoutError",
     "__version__",
+    "notifications_governor",
 ]
 
 
@@ -205,11 +239,14 @@ _MODULES = (
     "_auth",
     "_client",
     "_config",
+    "_data_api",
+    "_data_models",
     "_errors",
     "_events",
     "_governor",
     "_hooks",
     "_models",
+    "_notifications",
     "_otel",
     "_protocol",
     "_raw",

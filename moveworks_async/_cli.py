@@ -1,9 +1,10 @@
 """``moveworks-async``: the command line of the SDK (also ``python -m moveworks_async``).
 
 Commands: ``chat`` (streamed, one-shot or interactive), ``ask`` (create and wait),
-``conversations list``, ``messages``, ``events watch`` and ``token``. ``--simulate`` runs any of
-them against an in-process fake server, without credentials; ``--json`` prints machine-readable
-output (one JSON document, or JSON lines for streams).
+``conversations list``, ``messages``, ``events watch``, ``token``, ``notify`` (Events API) and
+``export`` (Data API). ``--simulate`` runs any of them against an in-process fake server,
+without credentials; ``--json`` prints machine-readable output (one JSON document, or JSON
+lines for streams).
 
 Exit codes: 0 success; 1 an API or network error, or an answer that FAILED; 2 a usage or
 configuration error; 130 interrupted (Ctrl-C, at any moment). Errors are one line on stderr,
@@ -37,6 +38,8 @@ from ._cli_config import (
     flag,
     settings_for,
 )
+from ._cli_export import add_export, cmd_export
+from ._cli_notify import add_notify, cmd_notify
 from ._cli_options import CliParser, interrupted, option, report, wants_json
 from ._cli_render import (
     ChatView,
@@ -474,6 +477,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
     )
     command(commands, "token", cmd_token, "get a token by client credentials, print it masked")
+    add_notify(command(commands, "notify", cmd_notify, "send a chat message for an event"))
+    export = command(commands, "export", cmd_export, "write a Data API table as JSON Lines")
+    export.set_defaults(data_api=True)  # its own credentials: no MOVEWORKS_TOKEN needed
+    add_export(export)
     return parser
 
 

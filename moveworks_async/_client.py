@@ -193,6 +193,8 @@ class AsyncMoveworks:
             clients); default: a new adaptive ``RateGovernor`` of this client, its
             ``max_concurrency`` set to the connection pool size.
         hooks: objects with per-call/per-attempt callbacks (see ``Hooks``), run in order.
+        notifications_governor: the governor of ``client.notifications`` (Events API);
+            default: ``notifications_governor()``, 120 requests per minute.
         max_connections: pool size when the client owns its session.
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
@@ -211,6 +213,7 @@ class AsyncMoveworks:
         retry_policy: RetryPolicy | None = None,
         governor: Governor | None = None,
         hooks: Iterable[object] | None = None,
+        notifications_governor: Governor | None = None,
         max_connections: int = 100,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
@@ -269,6 +272,7 @@ class AsyncMoveworks:
         #: The client whose pool, token and governor a ``with_options`` view shares (None for
         #: the client that owns them).
         self._parent: AsyncMoveworks | None = None
+        self._notifications_governor = notifications_governor
         self._resources()
 
     def _resources(self) -> None:
@@ -280,6 +284,10 @@ class AsyncMoveworks:
         self.feedback = Feedback(self)
         self.events = Events(self)
         self.modals = Modals(self)
+        from ._notifications import Notifications
+
+        self.notifications = Notifications(self, self._notifications_governor)
+        self._notifications_governor = self.notifications.governor  # views share it
 
     def __repr__(self) -> str:
         return (

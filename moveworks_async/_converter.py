@@ -60,6 +60,7 @@ from ._models import (
     UnknownOutput,
     UrlAction,
 )
+from ._notifications import NotificationStatus
 
 __all__ = ["converter", "structure", "structure_fast", "unstructure"]
 
@@ -185,7 +186,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
-    for enum_cls in (ResponseStatus, ActorType, EventType):
+    for enum_cls in (ResponseStatus, ActorType, EventType, NotificationStatus):
         # Registered per class: these are str subclasses, so the str hook would match them.
         conv.register_structure_hook(enum_cls, _structure_enum)
         # cattrs passes str enums through unchanged; the wire shape is the plain string.

@@ -11,6 +11,7 @@ from it without import cycles and every attribute keeps a precise type.
     ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
     ├── SlowConsumerError                         a tee() consumer fell too far behind
     ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
+    ├── NotificationBatchError                    a notifications.send_many() batch failed
     └── APIError                                  the server or the wire (.outcome_unknown)
         ├── APIStatusError                        non-2xx reply (.status_code .code .body)
         │   ├── BadRequestError                   400
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidParameterError",
     "MoveworksError",
     "NotFoundError",
+    "NotificationBatchError",
     "PermissionDeniedError",
     "RateLimitError",
     "GovernorUnavailableError",
@@ -105,6 +107,37 @@ class WaitTimeoutError(MoveworksError, TimeoutError):
         super().__init__(message)
         self.response_id = response_id
         self.response = response
+
+
+class NotificationBatchError(MoveworksError):
+    """A batch of ``notifications.send_many()`` failed; the batches after it were not sent.
+
+    Attributes:
+        scheduled: recipients of the batches the server accepted (see ``results``).
+        not_scheduled: recipients certainly not sent to: the failed batch when the server
+            refused it, and every later batch.
+        outcome_unknown: recipients of the failed batch when it may have been received (a
+            timeout or reset after sending, a 5xx): check before sending to them again.
+        results: one ``NotificationResult`` per accepted batch, in order.
+        error: the error of the failed batch (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scheduled: tuple[str, ...],
+        not_scheduled: tuple[str, ...],
+        outcome_unknown: tuple[str, ...],
+        results: tuple[Any, ...],
+        error: MoveworksError,
+    ) -> None:
+        super().__init__(message)
+        self.scheduled = scheduled
+        self.not_scheduled = not_scheduled
+        self.outcome_unknown = outcome_unknown
+        self.results = results
+        self.error = error
 
 
 class APIError(MoveworksError):
