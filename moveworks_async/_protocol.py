@@ -243,10 +243,13 @@ def error_from_response(
     """The typed exception for a non-2xx reply. Survives HTML, empty and odd JSON bodies.
 
     ``secrets`` (the client's bearer, client secret) are masked in everything taken from the
-    body (see :func:`redact`).
+    body (see :func:`redact`) and in the reply headers kept on the error.
     """
+    request_id = request_id_from(headers)  # before masking: the lookup is case-insensitive
     if secrets:
         body = redact(body, secrets)
+        if any(secret in value for value in headers.values() for secret in secrets):
+            headers = {name: mask_text(value, secrets) for name, value in headers.items()}
     code, message, parsed = _error_fields(body)
     if not message:
         message = _default_message(status)
@@ -256,7 +259,7 @@ def error_from_response(
     kwargs: dict[str, Any] = {
         "status_code": status,
         "code": code,
-        "request_id": request_id_from(headers),
+        "request_id": request_id,
         "body": parsed,
         "headers": headers,
         "outcome_unknown": outcome_unknown,

@@ -281,9 +281,12 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     exact = length is not None and "Content-Encoding" not in response.headers
     if exact and length is not None and length <= _SMALL_BODY:
         return await response.read()  # the exact size is known and small
-    # Large, chunked or compressed: Content-Length says nothing about the decoded size.
-    buffer = bytearray()
     content = response.content
+    if exact and length is not None:
+        # Large with a known size: one buffer of exactly that size, filled in place.
+        return await _read_exact(content, length)  # type: ignore[return-value]
+    # Chunked or compressed: Content-Length says nothing about the decoded size.
+    buffer = bytearray()
     while chunk := await content.readany():
         if len(buffer) + len(chunk) > MAX_BODY:
             response.close()
@@ -294,6 +297,26 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     # A bytearray is a bytes-like body for every reader here (JSON decoding, error snippets);
     # converting it would copy up to MAX_BODY bytes.
     return buffer  # type: ignore[return-value]
+
+
+async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
+    """Read a body of ``length`` bytes into one bytearray of that size (no growth, no copy)."""
+    buffer = bytearray(length)
+    view = memoryview(buffer)
+    filled = 0
+    try:
+        while filled < length:
+            chunk = await content.readany()
+            if not chunk:
+                break  # shorter than announced: aiohttp raises for that; keep what came
+            end = min(filled + len(chunk), length)
+            view[filled:end] = chunk[: end - filled]
+            filled = end
+    finally:
+        view.release()
+    if filled < length:
+        del buffer[filled:]
+    return buffer
 
 
 def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:

@@ -597,6 +597,13 @@ def test_python_dash_m_help() -> None:
     assert done.stdout.startswith("usage: python -m moveworks_async")
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that is sent SIGINT: the default disposition, whatever the
+    parent's is (a CI runner or a background job may ignore SIGINT, and an ignored signal
+    stays ignored across exec, so the child would never see the Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
     """SIGINT while waiting for the next line ends the process at once with status 130."""
     process = subprocess.Popen(
@@ -606,6 +613,7 @@ def test_ctrl_c_at_the_interactive_prompt_exits_130() -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=_clean_env(),
+        preexec_fn=default_sigint,
     )
     assert process.stdin is not None
     assert process.stdout is not None

@@ -23,6 +23,12 @@ from moveworks_async._config import ENV
 SCRIPT = shutil.which("moveworks-async") or str(Path(sys.executable).parent / "moveworks-async")
 
 
+def _default_sigint() -> None:
+    """``preexec_fn`` of a child sent SIGINT: the default disposition whatever the parent's
+    (an ignored SIGINT stays ignored across exec, and the child would never see the Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _commands() -> list[list[str]]:
     """Every command path of the parser (so a command added later is checked too)."""
     import argparse
@@ -232,7 +238,12 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path: Path) -> None:
         argv = [SCRIPT, *(["--json"] if as_json else []), "chat", "--simulate", "hi"]
         env = _env(PYTHONPATH=str(tmp_path), SLOW_IMPORT_MARKER=str(marker))
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=_default_sigint,
         )
         try:
             deadline = time.monotonic() + 30
@@ -262,6 +273,7 @@ def test_ctrl_c_at_any_moment_of_a_chat_is_one_line_and_130(delay: float) -> Non
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_default_sigint,
     )
     try:
         time.sleep(delay)  # the moment of the interrupt is the point of this test
@@ -285,16 +297,17 @@ def test_ctrl_c_at_any_moment_of_a_chat_is_one_line_and_130(delay: float) -> Non
 def test_simulated_chat_visibly_streams() -> None:
     """Under --json each event is printed as it arrives: the fake's default pacing spaces
     them, so the first event is read well before the last (not all in one millisecond)."""
-    process = subprocess.Popen(
+    # "with": the pipes are closed at the end (an unclosed one fails the run as unraisable).
+    with subprocess.Popen(
         [SCRIPT, "--json", "chat", "--simulate", "Who does John Doe report to?"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
-    )
-    assert process.stdout is not None
-    arrivals = [(time.monotonic(), json.loads(line)["event_type"]) for line in process.stdout]
-    process.wait(30)
+    ) as process:
+        assert process.stdout is not None
+        arrivals = [(time.monotonic(), json.loads(line)["event_type"]) for line in process.stdout]
+        process.wait(30)
     assert process.returncode == 0
     kinds = [kind for _, kind in arrivals]
     assert kinds[0] == "RESPONSE_CREATED"
