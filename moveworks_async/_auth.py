@@ -233,6 +233,11 @@ class _BoundCredentials:
     async def get_token(self) -> str:
         return await self._credentials._get_token(self._fetch, self._url)
 
+    def needs_refresh(self) -> bool:
+        """True when the next ``get_token`` would (start or) wait for a token request."""
+        credentials = self._credentials
+        return credentials._token is None or credentials._clock() >= credentials._refresh_at
+
     def invalidate(self, token: str) -> bool:
         return self._credentials.invalidate(token)
 

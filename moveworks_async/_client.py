@@ -518,7 +518,16 @@ class AsyncMoveworks:
         started = 0.0
         replayed = False
         try_acquire = self._try_acquire if authenticated else None
+        auth = self._auth if authenticated else None
         while True:
+            early: str | None = None
+            if type(auth) is _BoundCredentials and auth.needs_refresh():
+                # No usable token: wait for the refresh before taking a governor turn, so all
+                # the calls waiting for it wait together, however few turns the governor hands
+                # out at once (a failed refresh then fails them all with one token request).
+                # With a cached token the turn comes first, so a 401 storm replays at most a
+                # turn's worth of requests with the old token.
+                early = await auth.get_token()
             # A free turn is taken without a coroutine; waiting goes through acquire().
             ticket = try_acquire() if try_acquire is not None else None
             if ticket is None:
@@ -532,6 +541,8 @@ class AsyncMoveworks:
                 token: str | None = None
             elif static is not None:
                 token = static  # a StaticToken: no coroutine per attempt for a constant
+            elif early is not None:
+                token = early
             else:
                 try:
                     token = await self._auth.get_token()

@@ -226,6 +226,8 @@ class APIConnectionError(APIError):
 
     ``outcome_unknown`` is True when the request may have reached the server (a reset after
     sending, a timeout waiting for the reply): for a create, check before sending again.
+    ``tls`` is True when the server's TLS certificate failed verification; such an error is
+    never retried (another attempt cannot fix a wrong certificate) and nothing was sent.
     """
 
     def __init__(
@@ -234,8 +236,10 @@ class APIConnectionError(APIError):
         *,
         request_id: str | None = None,
         outcome_unknown: bool = False,
+        tls: bool = False,
     ) -> None:
         super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
+        self.tls = tls
 
 
 class APITimeoutError(APIConnectionError):

@@ -3,6 +3,8 @@
 Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` or ``str`` into
 ``loads``), so callers never branch on which one is active, and both keep the same bounds:
 
+* ``loads`` decodes a document longer than :data:`ORJSON_MAX_SIZE` with the stdlib decoder
+  even when orjson is installed (orjson's peak memory is ~12x the document);
 * ``loads`` raises ``ValueError`` (never ``RecursionError``) for a document nested deeper than
   :data:`MAX_DEPTH` or longer than :data:`MAX_SIZE`, and for ``NaN``/``Infinity`` literals
   (orjson rejects them; the stdlib would hand out floats that poison arithmetic);
@@ -71,20 +73,31 @@ def _encode_error(exc: Exception) -> InvalidParameterError:
 loads: Callable[[bytes | str], Any]
 dumps: Callable[[Any], bytes]
 
+_decoder = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _stdlib_loads(data: bytes | str) -> Any:
+    if isinstance(data, str):
+        text = data
+    else:  # bytes or a bytearray body (never copied before decoding)
+        text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads
+    return _decoder.decode(text)
+
+
+#: Documents longer than this skip orjson: its parser (yyjson) reserves a value pool for the
+#: worst case, about 12 times the document (a 10 MB event peaked at +124 MiB), where the
+#: stdlib decoder needs about once the document. Small documents, nearly all, keep orjson.
+ORJSON_MAX_SIZE = 1024 * 1024
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - exercised in environments without the extra
     using_orjson = False
-    _decoder = json.JSONDecoder(parse_constant=_no_constant)
     _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def loads(data: bytes | str) -> Any:
         _check_bounds(data)
-        if isinstance(data, str):
-            text = data
-        else:  # bytes or a bytearray body (never copied before decoding)
-            text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads
-        return _decoder.decode(text)
+        return _stdlib_loads(data)
 
     def dumps(obj: Any) -> bytes:
         try:
@@ -100,6 +113,8 @@ else:
 
     def loads(data: bytes | str) -> Any:
         _check_bounds(data)
+        if len(data) > ORJSON_MAX_SIZE:
+            return _stdlib_loads(data)
         return _orjson_loads(data)
 
     def dumps(obj: Any) -> bytes:

@@ -333,6 +333,8 @@ def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
         return APITimeoutError(f"read timeout ({name})", phase="read", outcome_unknown=ambiguous)
     if isinstance(exc, TimeoutError):
         return APITimeoutError("total timeout", phase="total", outcome_unknown=ambiguous)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return APIConnectionError(f"TLS certificate verification failed: {exc}", tls=True)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(f"cannot connect: {exc}")
     detail = str(exc) or name
