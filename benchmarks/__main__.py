@@ -1,9 +1,10 @@
 """The benchmark driver: ``python -m benchmarks [--quick] [--only 1,4] [--output FILE]``.
 
-Runs the six benchmarks of issue 6 and prints ONE table of ratios measured side by side in
-this run (interleaved repeats, medians, ratios paired per repeat), with absolute figures, then
-the per-benchmark details. Servers run in their own process pinned to CPU 1 and clients in
-workers pinned to CPU 0 (where ``taskset`` works). ``--quick`` finishes in under 3 minutes.
+Runs the benchmarks of issue 6 (and #7, issue 15) and prints ONE table of ratios measured side
+by side in this run (interleaved repeats, medians, ratios paired per repeat), with absolute
+figures, then the per-benchmark details. Servers run in their own process pinned to CPU 1 and
+clients in workers pinned to CPU 0 (where ``taskset`` works). ``--quick`` finishes in under 3
+minutes.
 
 1. HTTP create/get req/s and CPU/request vs raw aiohttp, httpx, openai (``bench_http``)
 2. streaming typed events/s vs raw aiohttp ``iter_any`` + hand line splitting (``bench_stream``)
@@ -11,6 +12,7 @@ workers pinned to CPU 0 (where ``taskset`` works). ``--quick`` finishes in under
 4. Response conversion vs pydantic v2 and msgspec (``bench_models``)
 5. memory per idle open stream vs raw aiohttp (``bench_memory``)
 6. the rate governor against a 200 req/s server limit (``bench_governor``)
+7. Data API export of 1,000,000 records: records/s and peak RSS (``bench_export``, issue 15)
 """
 
 from __future__ import annotations
@@ -88,7 +90,14 @@ def run_sse(quick: bool, log: Callable[[str], None]) -> tuple[list[Row], list[st
 
 
 def _runners() -> dict[str, tuple[str, Runner]]:
-    from . import bench_governor, bench_http, bench_memory, bench_models, bench_stream
+    from . import (
+        bench_export,
+        bench_governor,
+        bench_http,
+        bench_memory,
+        bench_models,
+        bench_stream,
+    )
 
     return {
         "1": ("HTTP create/get vs raw aiohttp, httpx, openai", bench_http.run),
@@ -97,6 +106,7 @@ def _runners() -> dict[str, tuple[str, Runner]]:
         "4": ("Response conversion vs pydantic, msgspec", bench_models.run),
         "5": ("memory per idle open stream vs raw aiohttp", bench_memory.run),
         "6": ("rate governor vs the ideal", bench_governor.run),
+        "7": ("Data API export: records/s and peak RSS", bench_export.run),
     }
 
 

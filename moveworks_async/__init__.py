@@ -7,14 +7,28 @@ instant: the ``moveworks-async`` command starts its Ctrl-C handling before aioht
 imported, and type checkers still see every name through the ``TYPE_CHECKING`` imports.
 """
 
-from __future__ import annotations
+# No import at all, not even ``typing`` or ``__future__``: the console script imports this
+# package before it can install its Ctrl-C handler (see ``_launch``). Type checkers treat a
+# constant named TYPE_CHECKING as ``typing.TYPE_CHECKING``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-import typing as _typing
-
-if _typing.TYPE_CHECKING:
     from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
     from ._client import DEFAULT_BASE_URL, AsyncMoveworks
     from ._config import DEFAULT_API_VERSION, ApiVersion
+    from ._data_api import AsyncDataAPI
+    from ._data_models import (
+        DataConversation,
+        DataConversationDetail,
+        DataExternalId,
+        DataInteraction,
+        DataInteractionDetail,
+        DataPluginCall,
+        DataPluginResource,
+        DataPluginResourceDetail,
+        DataUser,
+    )
     from ._errors import (
         APIConnectionError,
         APIError,
@@ -27,6 +41,7 @@ if _typing.TYPE_CHECKING:
         InvalidParameterError,
         MoveworksError,
         NotFoundError,
+        NotificationBatchError,
         PermissionDeniedError,
         RateLimitError,
         ResponseValidationError,
@@ -96,6 +111,12 @@ if _typing.TYPE_CHECKING:
         UnknownOutput,
         UrlAction,
     )
+    from ._notifications import (
+        NotificationResult,
+        Notifications,
+        NotificationStatus,
+        notifications_governor,
+    )
     from ._otel import OpenTelemetryHooks
     from ._protocol import Generation
     from ._raw import RawResponse
@@ -103,6 +124,8 @@ if _typing.TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
     from ._transport import Timeout
+
+del TYPE_CHECKING  # not a public name of the package
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -114,6 +137,7 @@ __all__ = [
     "Action",
     "ActorType",
     "ApiVersion",
+    "AsyncDataAPI",
     "AsyncMoveworks",
     "AuthenticationError",
     "BadRequestError",
@@ -129,6 +153,15 @@ __all__ = [
     "Content",
     "ContentReference",
     "Conversation",
+    "DataConversation",
+    "DataConversationDetail",
+    "DataExternalId",
+    "DataInteraction",
+    "DataInteractionDetail",
+    "DataPluginCall",
+    "DataPluginResource",
+    "DataPluginResourceDetail",
+    "DataUser",
     "ErrorDetail",
     "Event",
     "EventPayload",
@@ -156,6 +189,10 @@ __all__ = [
     "ModalSubmission",
     "MoveworksError",
     "NotFoundError",
+    "NotificationBatchError",
+    "NotificationResult",
+    "NotificationStatus",
+    "Notifications",
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
@@ -197,6 +234,7 @@ __all__ = [
     "UrlAction",
     "WaitTimeoutError",
     "__version__",
+    "notifications_governor",
 ]
 
 
@@ -205,11 +243,14 @@ _MODULES = (
     "_auth",
     "_client",
     "_config",
+    "_data_api",
+    "_data_models",
     "_errors",
     "_events",
     "_governor",
     "_hooks",
     "_models",
+    "_notifications",
     "_otel",
     "_protocol",
     "_raw",
@@ -220,7 +261,7 @@ _MODULES = (
 )
 
 
-def __getattr__(name: str) -> _typing.Any:
+def __getattr__(name: str) -> "Any":
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
         from importlib.metadata import version

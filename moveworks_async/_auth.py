@@ -7,13 +7,12 @@ makes a single 401 replay worthwhile. No source ever puts a secret in a repr, st
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
-
-import anyio
 
 from . import _json
 from ._errors import InvalidParameterError, ResponseValidationError
@@ -95,6 +94,18 @@ class ClientCredentials:
     at a time; the others wait for its result, so 50 callers after expiry make one request.
     Both reply shapes are accepted: ``{"data": {access_token, expires_in}}`` and flat.
 
+    Refresh rules:
+
+    * the refresh runs inside the call that needed the token first and obeys that call's
+      bounds (its ``timeout`` total and per-attempt connect/read timeouts), never the client's
+      defaults on top of them;
+    * the other calls wait for it, each within its own bounds;
+    * if the refresh fails (the token endpoint refused, broke or answered nonsense), every call
+      waiting for it fails at once with that same error: none of them tries again on behalf of
+      the others, so a dead token endpoint costs one refresh per wave of calls, not one each;
+    * if the call that started the refresh is cancelled or runs out of time, the refresh is
+      abandoned and the next waiting call starts a new one within its own bounds.
+
     Args:
         client_id: the credential's client id.
         client_secret: the credential's secret (never shown in any repr).
@@ -125,7 +136,8 @@ class ClientCredentials:
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0
-        self._lock = anyio.Lock()
+        # The refresh in progress: its result (a token, or None when abandoned) or its error.
+        self._flight: asyncio.Future[str | None] | None = None
         self._fetch: TokenFetcher | None = None
         self._default_url: str | None = None
         self.refreshes = 0
@@ -152,15 +164,37 @@ class ClientCredentials:
         return await self._get_token(self._fetch, self._default_url)
 
     async def _get_token(self, fetch: TokenFetcher, default_url: str) -> str:
-        token = self._token
-        if token is not None and self._clock() < self._refresh_at:
-            return token
-        async with self._lock:
-            # Double-check: another task may have refreshed while this one waited.
+        while True:
             token = self._token
             if token is not None and self._clock() < self._refresh_at:
                 return token
-            return await self._refresh(fetch, default_url)
+            flight = self._flight
+            if flight is None:
+                return await self._lead(fetch, default_url)
+            # Shielded: a waiter that is cancelled (its own timeout) leaves the refresh alone.
+            result = await asyncio.shield(flight)
+            if result is not None:
+                return result
+            # The refresh was abandoned by its caller: the loop starts a new one.
+
+    async def _lead(self, fetch: TokenFetcher, default_url: str) -> str:
+        """Refresh on behalf of every task that needs a token now (see the class notes)."""
+        flight: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._flight = flight
+        try:
+            token = await self._refresh(fetch, default_url)
+        except Exception as exc:
+            flight.set_exception(exc)  # the waiters fail with it, at once
+            flight.exception()  # retrieved: no "never retrieved" log when nobody waited
+            raise
+        except BaseException:
+            flight.set_result(None)  # cancelled: a waiter takes over within its own bounds
+            raise
+        finally:
+            if self._flight is flight:
+                self._flight = None
+        flight.set_result(token)
+        return token
 
     def invalidate(self, token: str) -> bool:
         # Only the token that failed is dropped: 1,000 tasks failing with the same old token
@@ -199,6 +233,11 @@ class _BoundCredentials:
     async def get_token(self) -> str:
         return await self._credentials._get_token(self._fetch, self._url)
 
+    def needs_refresh(self) -> bool:
+        """True when the next ``get_token`` would (start or) wait for a token request."""
+        credentials = self._credentials
+        return credentials._token is None or credentials._clock() >= credentials._refresh_at
+
     def invalidate(self, token: str) -> bool:
         return self._credentials.invalidate(token)
 
@@ -215,9 +254,19 @@ def _parse_token(payload: Any) -> tuple[str, float]:
         raise ResponseValidationError("token reply has no access_token", path="$.access_token")
     check_token(token, "access_token")
     expires_in = body.get("expires_in", 60)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+    # NaN (stdlib JSON), 1e400 (inf) and 10**400 (no float) are nonsense, not lifetimes: NaN
+    # would make every call refresh, and float(10**400) raises OverflowError.
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in <= _MAX_LIFETIME
+    ):
         raise ResponseValidationError("token reply has a bad expires_in", path="$.expires_in")
     return token, float(expires_in)
+
+
+#: Longest token lifetime believed (ten years); beyond it ``expires_in`` is rejected.
+_MAX_LIFETIME = 10 * 365 * 24 * 3600
 
 
 def token_body(form: Mapping[str, str]) -> bytes:

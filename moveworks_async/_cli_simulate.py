@@ -15,7 +15,13 @@ from typing import Any, Final, TypedDict
 from .testing import Answer, FakeMoveworks
 from .testing._answers import default_answer
 
-__all__ = ["SIMULATED", "demo_answer", "simulated_server"]
+__all__ = [
+    "SIMULATED",
+    "SIMULATED_EVENT_ID",
+    "SIMULATED_RECORDS",
+    "demo_answer",
+    "simulated_server",
+]
 
 
 class Credentials(TypedDict):
@@ -34,6 +40,12 @@ SIMULATED: Final[Credentials] = {
     "client_id": "test-client",
     "client_secret": "test-secret",
 }
+
+
+#: The Events API event the simulated server defines (``notify --simulate EVENT_ID``).
+SIMULATED_EVENT_ID: Final = "00000000-0000-4000-8000-000000000001"
+#: Records of every Data API table on the simulated server.
+SIMULATED_RECORDS: Final = 2500
 
 
 def _url(label: str, url: str) -> dict[str, Any]:
@@ -149,4 +161,8 @@ async def simulated_server() -> AsyncIterator[FakeMoveworks]:
     async with FakeMoveworks(answer=demo_answer, polls_to_complete=2, **SIMULATED) as server:
         # One system-initiated message, so `events watch --simulate` has something to show.
         server.push_event(None, "Your laptop refresh request RITM0012345 was approved.")
+        # `notify --simulate` needs a defined event, `export --simulate` some records.
+        server.events_api.register(SIMULATED_EVENT_ID)
+        for kind in ("conversations", "interactions", "plugin-calls", "plugin-resources", "users"):
+            server.data_api.generate(kind, SIMULATED_RECORDS)
         yield server

@@ -8,11 +8,14 @@ read replies.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -22,12 +25,21 @@ import anyio
 import attrs
 
 from . import _json
-from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource, token_body
+from ._auth import (
+    CallableToken,
+    ClientCredentials,
+    StaticToken,
+    TokenSource,
+    _BoundCredentials,
+    token_body,
+)
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
+    APITimeoutError,
     InvalidParameterError,
+    ResponseValidationError,
     UnexpectedResponseError,
 )
 from ._governor import Governor, RateGovernor, WaitCallback
@@ -40,7 +52,14 @@ from ._hooks import (
     ResponseInfo,
     RetryInfo,
 )
-from ._protocol import Generation, Request, error_from_response, parse_retry_after, request_id_from
+from ._protocol import (
+    Generation,
+    Request,
+    error_from_response,
+    mask_text,
+    parse_retry_after,
+    request_id_from,
+)
 from ._raw import recording
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
@@ -48,6 +67,8 @@ from ._validate import check_headers, check_max_retries
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
 
+#: Shortest credential masked in server text (shorter ones would mask ordinary words).
+_MIN_SECRET = 4
 logger = logging.getLogger("moveworks_async")
 
 T = TypeVar("T")
@@ -73,6 +94,28 @@ class _Send:
         self.timeout = timeout
         #: Per-call extra headers (already validated), or None.
         self.headers = headers
+
+
+class _Bounds:
+    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``).
+
+    ``deadline`` is on the client's clock; ``timeout`` gives the per-attempt connect/read
+    bounds (a token fetch started by the call uses them too); ``in_flight`` is True while an
+    attempt is on the wire, which is what makes a timed-out create's outcome unknown.
+    """
+
+    __slots__ = ("deadline", "in_flight", "timeout", "total")
+
+    def __init__(self, deadline: float, timeout: Timeout, total: float) -> None:
+        self.deadline = deadline
+        self.timeout = timeout
+        self.total = total
+        self.in_flight = False
+
+
+#: The bounds of the call whose attempt loop runs in this context. A token fetch the call
+#: starts runs inside it and inherits them: it obeys the bounds of the call that triggered it.
+_CALL_BOUNDS: ContextVar[_Bounds | None] = ContextVar("moveworks_async_call", default=None)
 
 
 try:
@@ -150,6 +193,8 @@ class AsyncMoveworks:
             clients); default: a new adaptive ``RateGovernor`` of this client, its
             ``max_concurrency`` set to the connection pool size.
         hooks: objects with per-call/per-attempt callbacks (see ``Hooks``), run in order.
+        notifications_governor: the governor of ``client.notifications`` (Events API);
+            default: ``notifications_governor()``, 120 requests per minute.
         max_connections: pool size when the client owns its session.
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
@@ -168,6 +213,7 @@ class AsyncMoveworks:
         retry_policy: RetryPolicy | None = None,
         governor: Governor | None = None,
         hooks: Iterable[object] | None = None,
+        notifications_governor: Governor | None = None,
         max_connections: int = 100,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
@@ -226,6 +272,7 @@ class AsyncMoveworks:
         #: The client whose pool, token and governor a ``with_options`` view shares (None for
         #: the client that owns them).
         self._parent: AsyncMoveworks | None = None
+        self._notifications_governor = notifications_governor
         self._resources()
 
     def _resources(self) -> None:
@@ -237,6 +284,10 @@ class AsyncMoveworks:
         self.feedback = Feedback(self)
         self.events = Events(self)
         self.modals = Modals(self)
+        from ._notifications import Notifications
+
+        self.notifications = Notifications(self, self._notifications_governor)
+        self._notifications_governor = self.notifications.governor  # views share it
 
     def __repr__(self) -> str:
         return (
@@ -324,6 +375,7 @@ class AsyncMoveworks:
         *,
         max_retries: int | None = None,
         authenticated: bool = True,
+        timeout: Timeout | None = None,
     ) -> Coroutine[Any, Any, T]:
         """Run ``attempt`` under auth, governor and retry policy until success or a final error.
 
@@ -331,14 +383,81 @@ class AsyncMoveworks:
         to the governor, which pauses every task sharing it, instead of being slept on here.
         With hooks, each call, attempt, retry and governor wait is reported to them.
 
-        Returns the coroutine to await (a plain function: without hooks, the hot path, the
-        caller awaits the attempt loop itself, one coroutine level less per call).
+        ``timeout.total`` (a plain request's own ``Timeout`` by default) bounds the whole call:
+        attempts, backoff, governor waits and token fetches (see :meth:`_bounded`).
+
+        Returns the coroutine to await (a plain function).
         """
         if max_retries is not None:
             check_max_retries(max_retries)
+        if timeout is None and type(attempt) is _Send:
+            timeout = attempt.timeout
         if self._hooks is None:
-            return self._attempts(request, attempt, max_retries, authenticated, None)
-        return self._traced(request, attempt, max_retries, authenticated)
+            return self._bounded(request, attempt, max_retries, authenticated, None, timeout)
+        return self._traced(request, attempt, max_retries, authenticated, timeout)
+
+    async def _bounded(
+        self,
+        request: Request,
+        attempt: Attempt[T] | _Send,
+        max_retries: int | None,
+        authenticated: bool,
+        trace: _Trace | None,
+        timeout: Timeout | None,
+    ) -> T:
+        """The attempt loop under the call's whole-call bound.
+
+        Rules: ``timeout.total`` seconds bound everything the call does (attempts, backoff
+        sleeps, governor waits, a token fetch it triggers) and it then ends with
+        ``APITimeoutError(phase="total")``, ``outcome_unknown`` set for a create that was on
+        the wire. A loop nested in a bounded call (a token fetch) inherits that call's bound
+        and per-attempt connect/read timeouts; the real-time bound is the outer call's
+        ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
+        governor wait would pass the deadline (so tests with a fake clock see it too).
+        """
+        total = timeout.total if timeout is not None else None
+        outer = _CALL_BOUNDS.get()
+        if total is None and outer is None:
+            return await self._attempts(request, attempt, max_retries, authenticated, trace, None)
+        now = self._clock()
+        deadline = now + total if total is not None else math.inf
+        if outer is not None and outer.deadline <= deadline:
+            bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
+        else:
+            assert timeout is not None
+            assert total is not None
+            bounds = _Bounds(deadline, timeout, total)
+        reset = _CALL_BOUNDS.set(bounds)
+        try:
+            if total is None or bounds.deadline < deadline:
+                # Nested in a call with an earlier deadline: that call's scope bounds real time.
+                return await self._attempts(
+                    request, attempt, max_retries, authenticated, trace, bounds
+                )
+            scope = asyncio.timeout(max(bounds.deadline - now, 0.0))
+            try:
+                async with scope:
+                    return await self._attempts(
+                        request, attempt, max_retries, authenticated, trace, bounds
+                    )
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+            raise self._timed_out(request, bounds)
+        finally:
+            _CALL_BOUNDS.reset(reset)
+
+    def _timed_out(self, request: Request, bounds: _Bounds) -> APITimeoutError:
+        """The error of a call that reached its whole-call timeout."""
+        return APITimeoutError(
+            f"the call did not complete within its timeout ({bounds.total:g} s)",
+            phase="total",
+            outcome_unknown=bounds.in_flight and not request.idempotent,
+        )
+
+    def _past(self, bounds: _Bounds | None, delay: float = 0.0) -> bool:
+        """Whether waiting ``delay`` more seconds would end at or after the call's deadline."""
+        return bounds is not None and self._clock() + delay >= bounds.deadline
 
     async def _traced(
         self,
@@ -346,6 +465,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
+        timeout: Timeout | None,
     ) -> T:
         """The attempt loop wrapped in the call-level hooks (``on_call_start``/``_end``)."""
         hooks = self._hooks
@@ -354,7 +474,9 @@ class AsyncMoveworks:
         if hooks.on_call_start:
             await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
         try:
-            value = await self._attempts(request, attempt, max_retries, authenticated, trace)
+            value = await self._bounded(
+                request, attempt, max_retries, authenticated, trace, timeout
+            )
         except BaseException as exc:
             if hooks.on_call_end:
                 # Shielded: a cancelled call still closes its span / metric.
@@ -372,8 +494,10 @@ class AsyncMoveworks:
         max_retries: int | None,
         authenticated: bool,
         trace: _Trace | None,
+        bounds: _Bounds | None,
     ) -> T:
-        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path).
+        """The attempt loop; ``trace`` is None when the client has no hooks (the hot path),
+        ``bounds`` None when the call has no whole-call timeout.
 
         The token is taken after the governor's turn, so a task that waited (for a pause, a
         rate slot, or a refresh triggered by another task's 401) sends the current token.
@@ -394,7 +518,16 @@ class AsyncMoveworks:
         started = 0.0
         replayed = False
         try_acquire = self._try_acquire if authenticated else None
+        auth = self._auth if authenticated else None
         while True:
+            early: str | None = None
+            if type(auth) is _BoundCredentials and auth.needs_refresh():
+                # No usable token: wait for the refresh before taking a governor turn, so all
+                # the calls waiting for it wait together, however few turns the governor hands
+                # out at once (a failed refresh then fails them all with one token request).
+                # With a cached token the turn comes first, so a 401 storm replays at most a
+                # turn's worth of requests with the old token.
+                early = await auth.get_token()
             # A free turn is taken without a coroutine; waiting goes through acquire().
             ticket = try_acquire() if try_acquire is not None else None
             if ticket is None:
@@ -408,12 +541,18 @@ class AsyncMoveworks:
                 token: str | None = None
             elif static is not None:
                 token = static  # a StaticToken: no coroutine per attempt for a constant
+            elif early is not None:
+                token = early
             else:
                 try:
                     token = await self._auth.get_token()
                 except BaseException:
                     governor.release(ticket, None)
                     raise
+            if bounds is not None and self._past(bounds):
+                # The governor's wait (or the token fetch) used up the call's time.
+                governor.release(ticket, None)
+                raise self._timed_out(request, bounds)
             headers = self._headers(token, has_body)
             if send is not None and send.headers is not None:
                 headers.update(send.headers)
@@ -429,6 +568,8 @@ class AsyncMoveworks:
                         governor.release(ticket, None)
                         raise
                 started = self._clock()
+            if bounds is not None:
+                bounds.in_flight = True
             try:
                 if send is None:
                     failure, value = await attempt(headers)  # type: ignore[operator]
@@ -449,6 +590,8 @@ class AsyncMoveworks:
                     else:
                         failure, value = reply, None
             except APIConnectionError as exc:
+                if bounds is not None:
+                    bounds.in_flight = False
                 governor.release(ticket, None)
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
@@ -459,6 +602,10 @@ class AsyncMoveworks:
                     max_retries=max_retries,
                     rng=self._rng,
                 )
+                if decision.retry and self._past(bounds, decision.delay):
+                    # No point sleeping into the deadline: the call's time is up.
+                    assert bounds is not None
+                    raise self._timed_out(request, bounds) from None
                 if decision.retry and budget.try_spend(exc):
                     await self._retrying(request, sent, None, decision, trace)
                     if decision.delay:
@@ -473,6 +620,8 @@ class AsyncMoveworks:
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
                 raise
+            if bounds is not None:
+                bounds.in_flight = False
             if failure is None:
                 governor.release(ticket, 200)
                 budget.on_success()
@@ -507,7 +656,11 @@ class AsyncMoveworks:
                 parse_retry_after(failure.headers, time.time()) if status in (429, 503) else None
             )
             error = error_from_response(
-                status, failure.headers, failure.body, retry_after=retry_after
+                status,
+                failure.headers,
+                failure.body,
+                retry_after=retry_after,
+                secrets=self._secrets(token),
             )
             own = True
             if status == 429:
@@ -537,6 +690,9 @@ class AsyncMoveworks:
             else:
                 self._log_final(request, sent, Decision(False, reason="retry budget empty"), error)
                 raise error
+            if self._past(bounds, decision.delay):
+                assert bounds is not None
+                raise self._timed_out(request, bounds)  # the backoff would pass the deadline
             await self._retrying(request, sent, status, decision, trace)
             if decision.delay:
                 await self._sleep(decision.delay)
@@ -624,6 +780,24 @@ class AsyncMoveworks:
             )
             await hooks.emit(hooks.on_retry, info)
 
+    def _secrets(self, token: str | None = None) -> tuple[str, ...]:
+        """The credentials this client may have sent: masked in any server-provided text."""
+        found = [token] if token else []
+        auth = self._auth
+        if isinstance(auth, StaticToken):
+            found.append(auth._token)
+        elif isinstance(auth, _BoundCredentials):
+            credentials = auth._credentials
+            found.append(credentials._secret)
+            if credentials._token:
+                found.append(credentials._token)
+        # A very short "secret" would mask ordinary words; real credentials are long.
+        return tuple(s for s in dict.fromkeys(found) if len(s) >= _MIN_SECRET)
+
+    def _mask(self, text: str) -> str:
+        """``text`` (from the server) with this client's credentials masked."""
+        return mask_text(text, self._secrets())
+
     def _log_final(
         self, request: Request, number: int, decision: Decision, error: BaseException
     ) -> None:
@@ -670,32 +844,48 @@ class AsyncMoveworks:
         reply = await self._request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload = self._decode(reply)
+        payload = self._decode(reply, request.idempotent)
         if key is not None:
             payload = payload.get(key) if isinstance(payload, Mapping) else None
         try:
             return structure_fast(payload, cls)
         except Exception:
-            # The request id is only read for the error (a header lookup per name tried).
+            pass
+        # Outside the except block (no __context__). The request id is only read for the
+        # error (a header lookup per name tried).
+        try:
             return structure(payload, cls, request_id=request_id_from(reply.headers))
+        except ResponseValidationError as exc:
+            # A create the server answered 2xx was applied, whatever the body says.
+            exc.outcome_unknown = not request.idempotent
+            raise
 
-    def _decode(self, reply: Reply) -> Any:
-        """The JSON body of a successful reply, or UnexpectedResponseError."""
+    def _decode(self, reply: Reply, idempotent: bool = True) -> Any:
+        """The JSON body of a successful reply, or UnexpectedResponseError.
+
+        For a create (``idempotent=False``) the error carries ``outcome_unknown=True``: the
+        server answered 2xx, so the create may well have been applied.
+        """
         content_type = reply.headers.get("Content-Type", "")
         if "json" not in content_type:
             raise UnexpectedResponseError(
                 f"expected JSON, got {content_type or 'no content type'}",
                 status_code=reply.status,
                 request_id=request_id_from(reply.headers),
+                outcome_unknown=not idempotent,
             )
         try:
             return _json.loads(reply.body)
         except ValueError:
-            raise UnexpectedResponseError(
-                "reply is not valid JSON",
-                status_code=reply.status,
-                request_id=request_id_from(reply.headers),
-            ) from None
+            pass
+        # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
+        # document as ``.doc``) must not stay alive as ``__context__``.
+        raise UnexpectedResponseError(
+            "reply is not valid JSON",
+            status_code=reply.status,
+            request_id=request_id_from(reply.headers),
+            outcome_unknown=not idempotent,
+        )
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
@@ -703,16 +893,18 @@ class AsyncMoveworks:
         transport = self._transport
         body = token_body(form)
 
+        # Started by a call: that call's connect/read bounds (and its deadline, see _bounded).
+        bounds = _CALL_BOUNDS.get()
+        timeout = bounds.timeout if bounds is not None else self.timeout
+
         async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:
-            reply = await transport.request("POST", url, headers, body, None, self.timeout)
+            reply = await transport.request("POST", url, headers, body, None, timeout)
             if reply.status == 415:  # older deployments take the form encoding only
                 form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
                 from urllib.parse import urlencode
 
                 encoded = urlencode(dict(form)).encode()
-                reply = await transport.request(
-                    "POST", url, form_headers, encoded, None, self.timeout
-                )
+                reply = await transport.request("POST", url, form_headers, encoded, None, timeout)
             return (None, reply) if 200 <= reply.status < 300 else (reply, None)
 
         reply = await self._execute(request, attempt, authenticated=False)

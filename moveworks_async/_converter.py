@@ -60,6 +60,7 @@ from ._models import (
     UnknownOutput,
     UrlAction,
 )
+from ._notifications import NotificationStatus
 
 __all__ = ["converter", "structure", "structure_fast", "unstructure"]
 
@@ -185,7 +186,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
-    for enum_cls in (ResponseStatus, ActorType, EventType):
+    for enum_cls in (ResponseStatus, ActorType, EventType, NotificationStatus):
         # Registered per class: these are str subclasses, so the str hook would match them.
         conv.register_structure_hook(enum_cls, _structure_enum)
         # cattrs passes str enums through unchanged; the wire shape is the plain string.
@@ -450,6 +451,12 @@ def structure_fast(data: Any, cls: type[T]) -> T:
     return hook(data, cls)  # type: ignore[no-any-return]
 
 
+def _type_name(cls: Any) -> str:
+    """A readable name of a target type, a union (``OutputItem``) included."""
+    name = getattr(cls, "__name__", None)
+    return name if isinstance(name, str) else str(cls).replace("moveworks_async._models.", "")
+
+
 def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     """Convert decoded JSON into ``cls``.
 
@@ -464,7 +471,7 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     if attrs.has(cls) and not isinstance(data, Mapping):
         # cattrs would blame the first attribute (``$.conversation_id``) for a list or a string.
         raise ResponseValidationError(
-            f"cannot read {cls.__name__}: expected an object, got {type(data).__name__}",
+            f"cannot read {_type_name(cls)}: expected an object, got {type(data).__name__}",
             path="$",
             request_id=request_id,
         )
@@ -477,7 +484,7 @@ def structure(data: Any, cls: type[T], *, request_id: str | None = None) -> T:
     except Exception as exc:  # a hook outside cattrs' error tree
         message, path = f"{type(exc).__name__}: {exc}", "$"
     raise ResponseValidationError(
-        f"cannot read {cls.__name__}: {message}", path=path, request_id=request_id
+        f"cannot read {_type_name(cls)}: {message}", path=path, request_id=request_id
     ) from None
 
 

@@ -11,7 +11,8 @@ from it without import cycles and every attribute keeps a precise type.
     ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
     ├── SlowConsumerError                         a tee() consumer fell too far behind
     ├── WaitTimeoutError (also TimeoutError)      responses.wait() passed its deadline
-    └── APIError                                  anything the server (or the wire) did
+    ├── NotificationBatchError                    a notifications.send_many() batch failed
+    └── APIError                                  the server or the wire (.outcome_unknown)
         ├── APIStatusError                        non-2xx reply (.status_code .code .body)
         │   ├── BadRequestError                   400
         │   ├── AuthenticationError               401
@@ -19,7 +20,7 @@ from it without import cycles and every attribute keeps a precise type.
         │   ├── NotFoundError                     404
         │   ├── RateLimitError                    429 (.retry_after)
         │   └── InternalServerError               5xx
-        ├── APIConnectionError                    transport failure (.outcome_unknown)
+        ├── APIConnectionError                    transport failure
         │   ├── APITimeoutError                   a timeout (.phase)
         │   └── StreamInterruptedError            a stream ended before its terminal event
         ├── StreamError                           an ERROR event in a stream (.code .response_id)
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidParameterError",
     "MoveworksError",
     "NotFoundError",
+    "NotificationBatchError",
     "PermissionDeniedError",
     "RateLimitError",
     "GovernorUnavailableError",
@@ -107,17 +109,56 @@ class WaitTimeoutError(MoveworksError, TimeoutError):
         self.response = response
 
 
+class NotificationBatchError(MoveworksError):
+    """A batch of ``notifications.send_many()`` failed; the batches after it were not sent.
+
+    Attributes:
+        scheduled: recipients of the batches the server accepted (see ``results``).
+        not_scheduled: recipients certainly not sent to: the failed batch when the server
+            refused it, and every later batch.
+        outcome_unknown: recipients of the failed batch when it may have been received (a
+            timeout or reset after sending, a 5xx): check before sending to them again.
+        results: one ``NotificationResult`` per accepted batch, in order.
+        error: the error of the failed batch (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scheduled: tuple[str, ...],
+        not_scheduled: tuple[str, ...],
+        outcome_unknown: tuple[str, ...],
+        results: tuple[Any, ...],
+        error: MoveworksError,
+    ) -> None:
+        super().__init__(message)
+        self.scheduled = scheduled
+        self.not_scheduled = not_scheduled
+        self.outcome_unknown = outcome_unknown
+        self.results = results
+        self.error = error
+
+
 class APIError(MoveworksError):
     """Something the server (or the connection to it) did.
 
     ``.message`` is a human-readable explanation; ``.request_id`` is the server trace id
-    (``x-moveworks-root-uuid`` or ``x-trace-id``) when one was seen.
+    (``x-moveworks-root-uuid`` or ``x-trace-id``) when one was seen. ``.outcome_unknown`` is
+    True on every error raised after the server may have received a create (a timeout or
+    reset after sending, a 5xx, a 2xx whose body cannot be read, a stream that broke before
+    its response id was known): check before sending the create again.
     """
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+    outcome_unknown: bool = False
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(message + _suffix(request_id))
         self.message = message
         self.request_id = request_id
+        self.outcome_unknown = outcome_unknown
 
 
 class APIStatusError(APIError):
@@ -141,13 +182,12 @@ class APIStatusError(APIError):
         outcome_unknown: bool = False,
     ) -> None:
         label = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
-        super().__init__(label, request_id=request_id)
+        super().__init__(label, request_id=request_id, outcome_unknown=outcome_unknown)
         self.message = message
         self.status_code = status_code
         self.code = code
         self.body = body
         self.headers: Mapping[str, str] = dict(headers or {})
-        self.outcome_unknown = outcome_unknown
 
 
 class BadRequestError(APIStatusError):
@@ -186,6 +226,8 @@ class APIConnectionError(APIError):
 
     ``outcome_unknown`` is True when the request may have reached the server (a reset after
     sending, a timeout waiting for the reply): for a create, check before sending again.
+    ``tls`` is True when the server's TLS certificate failed verification; such an error is
+    never retried (another attempt cannot fix a wrong certificate) and nothing was sent.
     """
 
     def __init__(
@@ -194,9 +236,10 @@ class APIConnectionError(APIError):
         *,
         request_id: str | None = None,
         outcome_unknown: bool = False,
+        tls: bool = False,
     ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.outcome_unknown = outcome_unknown
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
+        self.tls = tls
 
 
 class APITimeoutError(APIConnectionError):
@@ -274,6 +317,13 @@ class ResponseValidationError(APIError):
 class UnexpectedResponseError(APIError):
     """A success status with a body that is not what the endpoint returns (HTML on a JSON route)."""
 
-    def __init__(self, message: str, *, status_code: int, request_id: str | None = None) -> None:
-        super().__init__(message, request_id=request_id)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
         self.status_code = status_code

@@ -149,9 +149,10 @@ def _response(data: Mapping[str, Any], event_type: str) -> Response:
     try:
         return structure(value, Response)
     except ResponseValidationError as exc:
-        raise ResponseValidationError(
+        error = ResponseValidationError(
             f"{event_type} event: {exc.message}", path="$.response" + exc.path[1:]
-        ) from None
+        )
+    raise error  # outside the except block: no __context__
 
 
 def _output(data: Mapping[str, Any], event_type: str) -> OutputItem:
@@ -168,9 +169,10 @@ def _output_error(value: Any, event_type: str) -> OutputItem:
     try:
         return structure(value, OutputItem)  # type: ignore[arg-type]
     except ResponseValidationError as exc:
-        raise ResponseValidationError(
+        error = ResponseValidationError(
             f"{event_type} event: {exc.message}", path="$.output" + exc.path[1:]
-        ) from None
+        )
+    raise error  # outside the except block: no __context__
 
 
 def _created(data: Mapping[str, Any]) -> ResponseCreated:

@@ -28,7 +28,7 @@ from ._errors import (
     RateLimitError,
     UnsupportedOperationError,
 )
-from ._validate import check_id
+from ._validate import check_id, check_unicode
 
 __all__ = [
     "Generation",
@@ -134,6 +134,7 @@ def create_input(
         return {"input": {"callback_id": callback_id}}
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterError("text must be a non-empty str")
+    check_unicode(text, "text")
     if generation is Generation.V1:
         return {"input": {"chat": {"text": text}}}
     return {"input": {"text": text}}
@@ -162,11 +163,57 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+#: Largest error body parsed as JSON (see _error_fields).
+MAX_ERROR_JSON = 64 * 1024
+_NOT_JSON: Any = object()
+
+#: What a masked credential becomes in server-provided text.
+REDACTED = "<redacted>"
+
+
+def redact(body: bytes, secrets: tuple[str, ...]) -> bytes:
+    """``body`` with every occurrence of each secret replaced by :data:`REDACTED`.
+
+    A server that echoes the request (a debug 500 saying "you sent Bearer ...") must not put
+    the client's own credentials into exception messages, logs or CLI output. The bytes are
+    masked before parsing, so the message, the parsed body and the text snippet all agree.
+    A JSON-escaped form (``\\/`` for ``/``) is masked too.
+    """
+    for secret in secrets:
+        raw = secret.encode()
+        if raw in body:
+            body = body.replace(raw, REDACTED.encode())
+        escaped = raw.replace(b"/", b"\\/")
+        if escaped != raw and escaped in body:
+            body = body.replace(escaped, REDACTED.encode())
+    return body
+
+
+def mask_text(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every occurrence of each secret replaced by :data:`REDACTED`."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def _error_fields(body: bytes) -> tuple[str | None, str | None, object]:
-    """``(code, message, parsed body)`` from either error envelope, or a text snippet."""
-    try:
-        parsed = _json.loads(body) if body else None
-    except ValueError:
+    """``(code, message, parsed body)`` from either error envelope, or a text snippet.
+
+    Only a body of at most ``MAX_ERROR_JSON`` bytes is parsed (an API error is a few hundred
+    bytes); a larger one is kept as a snippet, which also bounds what a decoder's own error
+    path allocates for a hostile body.
+    """
+    parsed: object = None
+    if body:
+        if len(body) > MAX_ERROR_JSON:
+            parsed = _NOT_JSON
+        else:
+            try:
+                parsed = _json.loads(body)
+            except ValueError:
+                parsed = _NOT_JSON
+    if parsed is _NOT_JSON:  # outside the except block: no decoder error (with the body) kept
         snippet = body[:_SNIPPET].decode("utf-8", "replace")
         return None, None, snippet
     if isinstance(parsed, Mapping):
@@ -191,8 +238,18 @@ def error_from_response(
     *,
     retry_after: float | None = None,
     outcome_unknown: bool = False,
+    secrets: tuple[str, ...] = (),
 ) -> APIStatusError:
-    """The typed exception for a non-2xx reply. Survives HTML, empty and odd JSON bodies."""
+    """The typed exception for a non-2xx reply. Survives HTML, empty and odd JSON bodies.
+
+    ``secrets`` (the client's bearer, client secret) are masked in everything taken from the
+    body (see :func:`redact`) and in the reply headers kept on the error.
+    """
+    request_id = request_id_from(headers)  # before masking: the lookup is case-insensitive
+    if secrets:
+        body = redact(body, secrets)
+        if any(secret in value for value in headers.values() for secret in secrets):
+            headers = {name: mask_text(value, secrets) for name, value in headers.items()}
     code, message, parsed = _error_fields(body)
     if not message:
         message = _default_message(status)
@@ -202,7 +259,7 @@ def error_from_response(
     kwargs: dict[str, Any] = {
         "status_code": status,
         "code": code,
-        "request_id": request_id_from(headers),
+        "request_id": request_id,
         "body": parsed,
         "headers": headers,
         "outcome_unknown": outcome_unknown,

@@ -150,9 +150,10 @@ def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
     try:
         return structure(payload.get(key), tp, request_id=request_id)
     except ResponseValidationError as exc:
-        raise ResponseValidationError(
+        error = ResponseValidationError(
             exc.message, path=f"$.{key}{exc.path[1:]}", request_id=request_id
-        ) from None
+        )
+    raise error  # outside the except block: no __context__ (see _errors)
 
 
 class _Resource:

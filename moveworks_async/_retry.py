@@ -112,6 +112,8 @@ class RetryPolicy:
         """
         limit = self.max_retries if max_retries is None else max_retries
         if isinstance(error, APIConnectionError):
+            if error.tls:
+                return Decision(False, reason="TLS certificate verification failed")
             if error.outcome_unknown and not idempotent:
                 return Decision(False, outcome_unknown=True, reason="ambiguous failure of a create")
             if attempt >= limit:

@@ -87,6 +87,11 @@ class SSEDecoder:
         return self._retry
 
     @property
+    def max_event_size(self) -> int:
+        """The cap on one event's raw bytes."""
+        return self._limit
+
+    @property
     def bytes_seen(self) -> int:
         """Total bytes fed so far, comments and keep-alives included."""
         return self._seen

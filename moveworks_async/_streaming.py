@@ -111,6 +111,7 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[StreamContext, StreamReply]
+_BAD_JSON: Final = object()
 
 
 class ResponseStream:
@@ -162,6 +163,7 @@ class ResponseStream:
         "_opened",
         "_outputs",
         "_pending",
+        "_quiet",
         "_read_deadline",
         "_reading",
         "_recover",
@@ -195,6 +197,9 @@ class ResponseStream:
         extra_headers: Mapping[str, str] | None = None,
         connect_timeout: float | None = None,
     ) -> None:
+        # First, before any validation can raise: __del__ reads them (issue 12, item 5).
+        self._state = _NEW
+        self._opened: StreamContext | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
         body = create_input(client.generation, text, callback_id)
         self._first_event_timeout = check_positive(
@@ -226,8 +231,7 @@ class ResponseStream:
         self._url = client.base_url + route
         self._data = _json.dumps(body)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._state = _NEW
-        self._opened: StreamContext | None = None  # the transport's context, once entered
+        self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
         self._reply: StreamReply | None = None
         self._request_id: str | None = None
         self._response_id: str | None = None
@@ -387,6 +391,7 @@ class ResponseStream:
                     f"expected text/event-stream, got {content_type or 'no content type'}",
                     status_code=reply.status,
                     request_id=request_id,
+                    outcome_unknown=True,  # answered 2xx: the create may have been applied
                 )
             self._request_id = request_id
             self._opened, self._reply = opened, reply  # closed by aclose() whatever happens next
@@ -472,9 +477,13 @@ class ResponseStream:
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
         """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
+        # Errors are raised outside the except blocks, so that no decoder error (orjson's
+        # keeps the whole data as ``.doc``) stays alive as ``__context__``.
         try:
             data = _json.loads(sse.data)
         except ValueError:
+            data = _BAD_JSON
+        if data is _BAD_JSON:
             if sse.event not in EVENT_TYPES:
                 data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
             else:
@@ -483,19 +492,21 @@ class ResponseStream:
                         f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
                         request_id=self._request_id,
                     )
-                ) from None
+                )
+        failure: APIError | None = None
         try:
             event = parse_event(sse.event, data)
         except StreamError as exc:
-            error = StreamError(
-                exc.message,
+            failure = StreamError(
+                self._client._mask(exc.message),
                 code=exc.code,
                 response_id=self._response_id,
                 request_id=self._request_id,
             )
-            raise self._fail(error, fatal=True) from None
         except (StreamProtocolError, ResponseValidationError) as exc:
-            raise self._fail(exc) from None
+            failure = exc
+        if failure is not None:
+            raise self._fail(failure, fatal=type(failure) is StreamError)
         cls = type(event)
         seq = event.sequence_number
         if seq is not None:
@@ -557,16 +568,30 @@ class ResponseStream:
             self._decoder.close()  # an unterminated final event is discarded (WHATWG)
             self._interrupt("eof")
             return
+        failure: StreamProtocolError | None = None
         try:
             events = self._decoder.feed(chunk)
         except StreamProtocolError as exc:
-            raise self._fail(
-                StreamProtocolError(exc.message, request_id=self._request_id)
-            ) from None
+            failure = StreamProtocolError(exc.message, request_id=self._request_id)
+        if failure is not None:
+            raise self._fail(failure)  # outside the except block: no __context__
         if events:
+            self._quiet = 0
             self._first_at = None  # from now on the idle timeout applies
             self._events = events
             self._index = 0
+            return
+        # Comments and blank lines never reach the decoder's event cap; they count here, so a
+        # body of nothing but keep-alives (a decompressed bomb of them) ends the stream.
+        quiet = self._quiet = self._quiet + len(chunk)
+        limit = self._decoder.max_event_size
+        if quiet > limit:
+            raise self._fail(
+                StreamProtocolError(
+                    f"more than {limit} bytes without an event (comments count)",
+                    request_id=self._request_id,
+                )
+            )
 
     # --- timer -------------------------------------------------------------------------------
 
@@ -660,6 +685,8 @@ class ResponseStream:
         self._close_reply()
         self._events = []
         self._index = 0
+        if self._response_id is None and type(error) is not StreamError:
+            error.outcome_unknown = True  # the create was sent; nothing says what became of it
         self._error = error
         self._fatal = fatal
         if not fatal and self._pending is None:
@@ -719,8 +746,12 @@ class ResponseStream:
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
+            # The per-call headers go with every request of the call, the polls included.
             return await self._client.responses.wait(
-                self._conversation_id, response_id, timeout=budget
+                self._conversation_id,
+                response_id,
+                timeout=budget,
+                extra_headers=self._extra_headers,
             )
         except WaitTimeoutError:
             if not deadline_bound:

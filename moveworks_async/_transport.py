@@ -33,6 +33,11 @@ __all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout
 
 #: Largest non-streaming body read into memory (a compressed bomb stops here).
 MAX_BODY = 32 * 1024 * 1024
+#: Largest error body of a stream read into memory (decompressed): only its message is used.
+MAX_ERROR_BODY = 64 * 1024  # no more is ever parsed (_protocol.MAX_ERROR_JSON)
+#: Bodies up to this size are read by aiohttp in one call; larger ones into one buffer of the
+#: final size (aiohttp's ``read()`` joins a list of chunks: two copies at its peak).
+_SMALL_BODY = 64 * 1024
 
 
 def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
@@ -44,8 +49,10 @@ def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
 class Timeout:
     """Timeouts of one non-streaming call, in seconds (``None`` disables one).
 
-    ``connect``: establishing the connection; ``read``: the longest gap between bytes of the
-    reply; ``total``: the whole call, one attempt. Streams use their own idle timeouts instead.
+    ``connect``: establishing the connection, per attempt; ``read``: the longest gap between
+    bytes of the reply, per attempt; ``total``: the **whole call**, every attempt, backoff
+    sleep, rate-governor wait and token fetch included; past it the call raises
+    ``APITimeoutError(phase="total")``. Streams use their own timeouts instead.
     """
 
     connect: float | None = field(default=5.0, validator=_check_seconds)
@@ -75,9 +82,10 @@ class Reply:
 
 #: Content codings a stream may use; only these are offered in ``Accept-Encoding``.
 STREAM_ENCODINGS = "gzip, deflate"
-#: Most bytes one decompression step may produce (a compressed bomb is inflated in steps,
-#: and the SSE decoder's event size cap stops it).
-_INFLATE_STEP = 1024 * 1024
+#: Most bytes one decompression step may produce. A compressed bomb is inflated in steps,
+#: with a turn of the event loop between two steps (timers such as a stream's deadline run),
+#: and the stream's byte budget stops it.
+_INFLATE_STEP = 64 * 1024
 
 
 class _Inflater:
@@ -100,9 +108,9 @@ class _Inflater:
         """Input left over from the last step because of the step's output cap."""
         return self._z is not None and bool(self._z.unconsumed_tail)
 
-    def inflate(self, data: bytes) -> tuple[bytes, zlib.error | None]:
-        """Decoded bytes of ``data`` (or of the left-over input when ``data`` is empty), and
-        the error found after them, if any."""
+    def inflate(self, data: bytes, limit: int = _INFLATE_STEP) -> tuple[bytes, zlib.error | None]:
+        """At most ``limit`` decoded bytes of ``data`` (or of the left-over input when ``data``
+        is empty), and the error found after them, if any."""
         z = self._z
         if z is None:
             wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
@@ -111,7 +119,7 @@ class _Inflater:
             data = z.unconsumed_tail
         saved = z.copy()  # compressed streams only: the price of salvaging before an error
         try:
-            return z.decompress(data, _INFLATE_STEP), None
+            return z.decompress(data, limit), None
         except zlib.error as exc:
             error = exc
         # Rare path: redo the step byte by byte to keep everything before the bad spot.
@@ -119,7 +127,7 @@ class _Inflater:
         z = self._z = saved
         for i in range(len(data)):
             try:
-                out += z.decompress(data[i : i + 1], _INFLATE_STEP - len(out))
+                out += z.decompress(data[i : i + 1], limit - len(out))
             except zlib.error:
                 break
         return bytes(out), error
@@ -146,7 +154,7 @@ class StreamReply:
     deflate coding is decoded here, chunk by chunk (see :class:`_Inflater`).
     """
 
-    __slots__ = ("_error", "_inflater", "_response", "headers", "status")
+    __slots__ = ("_closed", "_error", "_inflater", "_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -154,22 +162,35 @@ class StreamReply:
         self.headers: Mapping[str, str] = response.headers
         self._inflater = _inflater(response.headers, response.status)
         self._error: APIConnectionError | None = None
+        self._closed = False
 
-    async def read(self) -> bytes:
-        """The whole body (used for error replies before a stream starts)."""
-        body = await _read_body(self._response)
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """At most ``limit`` bytes of the (decoded) body: an error reply before a stream starts.
+
+        Best effort and bounded: only the message of an error body is used, so a longer or
+        corrupt body is cut, never an error of its own, and a compressed bomb is inflated
+        only up to ``limit`` (peak memory: ``limit`` plus one network chunk).
+        """
         inflater = self._inflater
-        if inflater is None or not body:
-            return body
+        content = self._response.content
         out = bytearray()
-        data = body
-        while data or inflater.pending:
-            chunk, error = inflater.inflate(data)
-            data = b""
-            out += chunk
-            if error is not None or len(out) > MAX_BODY:
-                break  # an error body is best effort: what decoded is what we have
-        return bytes(out[:MAX_BODY])
+        with contextlib.suppress(aiohttp.ClientError):
+            while len(out) < limit:
+                if inflater is not None and inflater.pending:
+                    await asyncio.sleep(0)  # one step at a time (see _INFLATE_STEP)
+                    data = b""
+                else:
+                    data = await content.readany()
+                    if not data:
+                        break
+                    if inflater is None:
+                        out += data[: limit - len(out)]
+                        continue
+                chunk, error = inflater.inflate(data, min(_INFLATE_STEP, limit - len(out)))
+                out += chunk
+                if error is not None:
+                    break
+        return bytes(out)
 
     async def read_chunk(self) -> bytes:
         """The bytes received so far (at least one), or ``b""`` at the end of the body.
@@ -189,13 +210,21 @@ class StreamReply:
             if self._error is not None:
                 raise self._error
             if inflater.pending:
+                # Input is left from the last step: let the loop run first, so inflating a
+                # bomb never holds it for more than one step, and a timer that closed the
+                # reply meanwhile (a deadline) stops the inflating.
+                await asyncio.sleep(0)
+                if self._closed:
+                    raise APIConnectionError("the stream was closed", outcome_unknown=True)
                 data = b""
             else:
+                failure: APIConnectionError | None = None
                 try:
                     data = await self._response.content.readany()
                 except aiohttp.ClientError as exc:
-                    error = _mapped(exc, ambiguous=True)
-                    raise error from None
+                    failure = _mapped(exc, ambiguous=True)
+                if failure is not None:
+                    raise failure  # outside the except block (see _mapped)
                 if not data:
                     return b""  # end of body; a truncated coding just ends the stream early
             out, bad = inflater.inflate(data)
@@ -220,6 +249,7 @@ class StreamReply:
 
     def close(self) -> None:
         """Let the connection go now; never suspends (see :func:`_let_go`)."""
+        self._closed = True
         _let_go(self._response)
 
 
@@ -236,6 +266,11 @@ def _let_go(response: aiohttp.ClientResponse) -> None:
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, at most ``MAX_BODY`` bytes (decoded), in one buffer and no copy of it.
+
+    Peak memory is the body plus one network chunk: chunks are appended to one bytearray
+    (of the final size when ``Content-Length`` gives it) that is returned as it is.
+    """
     length = response.content_length
     if length is not None and length > MAX_BODY:
         response.close()
@@ -243,20 +278,45 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
         raise UnexpectedResponseError(
             f"reply body of {length} bytes exceeds {MAX_BODY}", status_code=response.status
         )
-    if length is not None and "Content-Encoding" not in response.headers:
-        return await response.read()  # the exact size is known and within the cap
-    # Chunked or compressed: Content-Length says nothing about the decoded size, so count.
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await response.content.readany():
-        size += len(chunk)
-        if size > MAX_BODY:
+    exact = length is not None and "Content-Encoding" not in response.headers
+    if exact and length is not None and length <= _SMALL_BODY:
+        return await response.read()  # the exact size is known and small
+    content = response.content
+    if exact and length is not None:
+        # Large with a known size: one buffer of exactly that size, filled in place.
+        return await _read_exact(content, length)  # type: ignore[return-value]
+    # Chunked or compressed: Content-Length says nothing about the decoded size.
+    buffer = bytearray()
+    while chunk := await content.readany():
+        if len(buffer) + len(chunk) > MAX_BODY:
             response.close()
             raise UnexpectedResponseError(
                 f"reply body exceeds {MAX_BODY} bytes", status_code=response.status
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        buffer += chunk
+    # A bytearray is a bytes-like body for every reader here (JSON decoding, error snippets);
+    # converting it would copy up to MAX_BODY bytes.
+    return buffer  # type: ignore[return-value]
+
+
+async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
+    """Read a body of ``length`` bytes into one bytearray of that size (no growth, no copy)."""
+    buffer = bytearray(length)
+    view = memoryview(buffer)
+    filled = 0
+    try:
+        while filled < length:
+            chunk = await content.readany()
+            if not chunk:
+                break  # shorter than announced: aiohttp raises for that; keep what came
+            end = min(filled + len(chunk), length)
+            view[filled:end] = chunk[: end - filled]
+            filled = end
+    finally:
+        view.release()
+    if filled < length:
+        del buffer[filled:]
+    return buffer
 
 
 def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
@@ -273,6 +333,8 @@ def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
         return APITimeoutError(f"read timeout ({name})", phase="read", outcome_unknown=ambiguous)
     if isinstance(exc, TimeoutError):
         return APITimeoutError("total timeout", phase="total", outcome_unknown=ambiguous)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return APIConnectionError(f"TLS certificate verification failed: {exc}", tls=True)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(f"cannot connect: {exc}")
     detail = str(exc) or name
@@ -399,8 +461,10 @@ class AiohttpTransport:
     def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
         cached = self._timeouts.get(timeout)
         if cached is None:
+            # No aiohttp total: Timeout.total bounds the whole call, enforced by the client's
+            # attempt loop around every attempt, wait and backoff (AsyncMoveworks._bounded).
             cached = aiohttp.ClientTimeout(
-                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+                total=None, sock_connect=timeout.connect, sock_read=timeout.read
             )
             self._timeouts[timeout] = cached
         return cached
@@ -431,10 +495,11 @@ class AiohttpTransport:
                 length = response.content_length
                 if (
                     length is not None
+                    and length <= _SMALL_BODY
                     and length <= MAX_BODY
                     and "Content-Encoding" not in response.headers
                 ):
-                    body = await response.read()  # the common case, inline: exact size, in cap
+                    body = await response.read()  # the common case, inline: small, exact size
                 else:
                     body = await _read_body(response)
                 return Reply(response.status, response.headers, body)

@@ -27,6 +27,7 @@ __all__ = [
     "is_positive",
     "check_text",
     "check_token",
+    "check_unicode",
     "check_url",
 ]
 
@@ -76,6 +77,10 @@ RESERVED_HEADERS = frozenset(
         "upgrade",
         "accept",
         "accept-encoding",
+        # The client sets these from its own settings: an override would send a request
+        # to another assistant, or a JSON body labelled as compressed.
+        "assistant-name",
+        "content-encoding",
     }
 )
 
@@ -117,6 +122,21 @@ def check_text(value: object, name: str, *, max_length: int | None = None) -> st
         raise InvalidParameterError(f"{name} must not be empty")
     if max_length is not None and len(value) > max_length:
         raise InvalidParameterError(f"{name} must be at most {max_length} characters")
+    return check_unicode(value, name)
+
+
+def check_unicode(value: str, name: str) -> str:
+    """Return ``value`` if it can be sent as UTF-8 (no lone surrogate such as ``"\\ud800"``)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        bad = True
+    else:
+        bad = False
+    if bad:
+        raise InvalidParameterError(f"{name} contains a lone surrogate; it cannot be sent")
     return value
 
 
@@ -142,7 +162,9 @@ def check_url(value: object, name: str) -> str:
     try:
         url = URL(value)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} is not a valid URL") from None
+        url = None
+    if url is None:
+        raise InvalidParameterError(f"{name} is not a valid URL")
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
         raise InvalidParameterError(
             f"{name} must be an http(s) URL without query or fragment, "

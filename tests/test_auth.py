@@ -617,3 +617,47 @@ async def test_sync_callable_is_a_clear_error(wire: Wire, fake_time: Any) -> Non
             await client.conversations.get("conv_1")
     assert "tok-SYNC-secret" not in str(info.value)
     assert wire.calls == []
+
+
+# --- single-flight refresh rules (issue 12, item 2) ------------------------------------------
+
+
+async def test_a_failed_refresh_fails_every_waiter_with_one_fetch() -> None:
+    calls = 0
+    gate = asyncio.Event()
+
+    async def fetch(url: str, form: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        raise mw.BadRequestError("invalid_client", status_code=400)
+
+    source = mw.ClientCredentials("id", "secret-unit").bind(fetch, "https://h.example")
+    tasks = [asyncio.ensure_future(source.get_token()) for _ in range(10)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, mw.BadRequestError) for r in results)
+    assert calls == 1
+
+
+async def test_an_abandoned_refresh_is_restarted_by_a_waiter() -> None:
+    calls = 0
+
+    async def fetch(url: str, form: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(3600)  # the first caller gives up long before
+        return {"access_token": f"tok-{calls}", "expires_in": 60}
+
+    source = mw.ClientCredentials("id", "secret-unit").bind(fetch, "https://h.example")
+    leader = asyncio.ensure_future(source.get_token())
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(source.get_token())
+    await asyncio.sleep(0)
+    leader.cancel()
+    assert await waiter == "tok-2"
+    assert calls == 2
+    with pytest.raises(asyncio.CancelledError):
+        await leader

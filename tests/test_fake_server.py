@@ -1523,7 +1523,9 @@ async def test_runs_as_a_process() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free a moment ago; the server binds it next
-    args = ("--host", "127.0.0.1", "--port", str(port), "--token", "cli-token")
+    event = "00000000-0000-4000-8000-00000000beef"
+    args = ("--host", "127.0.0.1", "--port", str(port), "--token", "cli-token",
+            "--data-api-key", "dk", "--data-records", "3", "--event", event)  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "moveworks_async.testing", *args, stdout=subprocess.PIPE
     )
@@ -1538,6 +1540,17 @@ async def test_runs_as_a_process() -> None:
         ):
             assert r.status == 200
             assert await r.json() == {"conversations": [], "metadata": {"next_cursor": None}}
+        async with (
+            aiohttp.ClientSession(url) as http,
+            http.get("/export/v1/records/users", headers={"Authorization": "Bearer dk"}) as r,
+        ):
+            assert len((await r.json())["value"]) == 3
+        body = {"message": "hi", "recipients": ["a@example.com"]}
+        async with (
+            aiohttp.ClientSession(url, headers={"Authorization": "Bearer cli-token"}) as http,
+            http.post(f"/rest/v1/events/{event}/messages/send", json=body) as r,
+        ):
+            assert await r.json() == {"data": {"status": "RECEIVED"}}
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 30) == 0

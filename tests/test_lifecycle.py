@@ -240,11 +240,13 @@ async def test_client_timeout_applies_to_every_call(fake_time: Any) -> None:
 
 
 async def test_timed_out_get_is_retried(fake_time: Any) -> None:
-    """A GET that timed out is retried (it is idempotent) and can then succeed."""
+    """A GET whose attempt timed out is retried (it is idempotent) and can then succeed.
+
+    The per-attempt bound is ``Timeout(read=...)``; a plain number bounds the whole call."""
     async with served(
         fake_time,
         lambda n, h: "stall" if n < 3 else http_reply(200, CONV),
-        timeout=0.15,
+        timeout=mw.Timeout(read=0.15),
         max_retries=2,
     ) as (server, client):
         conv = await client.conversations.get("conv_1")

@@ -317,3 +317,51 @@ def test_parse_retry_after_past_date_is_zero() -> None:
     """A date in the past means retry now."""
     when = datetime.fromtimestamp(NOW - 60, UTC)
     assert parse_retry_after({"retry-after": format_datetime(when, usegmt=True)}, NOW) == 0.0
+
+
+# --- masking the client's credentials in server text (issue 12, item 7) ----------------------
+
+
+def test_redact_masks_every_secret_and_its_json_escaped_form() -> None:
+    from moveworks_async._protocol import REDACTED, mask_text, redact
+
+    body = b'{"message": "you sent tok/abc-123456 and tok\\/abc-123456 and s3cret-xyz"}'
+    out = redact(body, ("tok/abc-123456", "s3cret-xyz"))
+    assert b"abc-123456" not in out
+    assert b"s3cret-xyz" not in out
+    assert out.count(REDACTED.encode()) == 3
+    assert mask_text("Bearer tok/abc-123456!", ("tok/abc-123456",)) == f"Bearer {REDACTED}!"
+    assert redact(body, ()) is body  # nothing to mask: the same object, no copy
+
+
+def test_error_from_response_masks_message_body_and_snippet() -> None:
+    from moveworks_async._protocol import error_from_response
+
+    secret = "tok-CANARY-protocol-1"
+    json_body = f'{{"error": {{"code": "X", "message": "saw {secret}"}}}}'.encode()
+    error = error_from_response(500, {}, json_body, secrets=(secret,))
+    assert secret not in str(error) + repr(error.body)
+    html = f"<html>debug: Authorization: Bearer {secret}</html>".encode()
+    error = error_from_response(502, {}, html, secrets=(secret,))
+    assert secret not in repr(error.body)
+    assert "<redacted>" in str(error.body)
+
+
+def test_error_bodies_over_the_json_cap_are_a_snippet() -> None:
+    from moveworks_async._protocol import MAX_ERROR_JSON, error_from_response
+
+    body = b'{"error": {"code": "X", "message": "' + b"y" * MAX_ERROR_JSON + b'"}}'
+    error = error_from_response(500, {}, body)
+    assert error.code is None
+    assert isinstance(error.body, str)
+    assert len(error.body) == 2048
+
+
+def test_error_from_response_masks_echoed_headers() -> None:
+    from moveworks_async._protocol import error_from_response
+
+    secret = "tok-CANARY-header-1"
+    headers = {"X-Debug-Echo": f"Bearer {secret}", "x-trace-id": "t-1"}
+    error = error_from_response(500, headers, b"{}", secrets=(secret,))
+    assert error.headers["X-Debug-Echo"] == "Bearer <redacted>"
+    assert error.request_id == "t-1"

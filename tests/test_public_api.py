@@ -50,6 +50,15 @@ REQUIRED = {
     "UnsupportedOperationError",
     "WaitTimeoutError",
     "UnexpectedResponseError",
+    "AsyncDataAPI",
+    "DataConversation",
+    "DataInteraction",
+    "DataPluginCall",
+    "DataPluginResource",
+    "DataUser",
+    "NotificationResult",
+    "NotificationStatus",
+    "NotificationBatchError",
     "__version__",
 }
 
@@ -111,6 +120,7 @@ def test_required_names_are_exported() -> None:
         ("WaitTimeoutError", "MoveworksError"),
         ("WaitTimeoutError", "TimeoutError"),
         ("MoveworksError", "Exception"),
+        ("NotificationBatchError", "MoveworksError"),
     ],
 )
 def test_error_tree(child: str, parent: str) -> None:
@@ -169,7 +179,7 @@ def test_client_signature_has_the_documented_parameters() -> None:
 
 
 def test_client_has_every_resource() -> None:
-    """A client exposes the six resources with their documented methods."""
+    """A client exposes the seven resources with their documented methods."""
     client = mw.AsyncMoveworks(assistant_name="acme-capi", token="t")
     expected = {
         "conversations": ("create", "get", "update", "list"),
@@ -178,6 +188,7 @@ def test_client_has_every_resource() -> None:
         "feedback": ("submit",),
         "events": ("list", "get"),
         "modals": ("get", "refresh", "submit"),
+        "notifications": ("send", "send_many", "send_legacy"),
     }
     for resource, methods in expected.items():
         for method in methods:

@@ -680,3 +680,15 @@ async def test_default_governor_caps_concurrency_at_the_pool_size() -> None:
         unlimited = mw.AsyncMoveworks(assistant_name="a", token="t", session=session)
         assert unlimited.governor.snapshot().max_concurrency is None
     await client.aclose()
+
+
+async def test_tls_certificate_failure_is_never_retried() -> None:
+    """A failed certificate check cannot heal on retry (reliability row 53): not retried, for
+    a read as for a create, whatever retries are left."""
+    error = mw.APIConnectionError("TLS certificate verification failed", tls=True)
+    for idempotent in (True, False):
+        decision = RetryPolicy(max_retries=5).decide(error, attempt=0, idempotent=idempotent)
+        assert decision.retry is False
+        assert decision.outcome_unknown is False
+    plain = mw.APIConnectionError("cannot connect")
+    assert RetryPolicy().decide(plain, attempt=0, idempotent=True).retry is True

@@ -475,6 +475,7 @@ def _best_time(body: bytes, chunk_size: int, max_event_size: int = DEFAULT_MAX_E
     return best
 
 
+@pytest.mark.timing
 def test_many_tiny_events_decode_in_linear_time() -> None:
     """Four times as many tiny events take far less than quadratic's 16x (100k vs 400k)."""
     small = _best_time(b"data: x\n\n" * 100_000, 65536)
@@ -482,6 +483,7 @@ def test_many_tiny_events_decode_in_linear_time() -> None:
     assert large / small < 10
 
 
+@pytest.mark.timing
 def test_one_huge_event_decodes_in_linear_time() -> None:
     """A 10 MB event in 64 KiB chunks costs ~8x a 1.25 MB one, far from quadratic's 64x."""
     cap = 32 * 1024 * 1024
@@ -492,6 +494,7 @@ def test_one_huge_event_decodes_in_linear_time() -> None:
     assert large / small < 24
 
 
+@pytest.mark.timing
 def test_huge_event_in_tiny_chunks_is_linear() -> None:
     """Growing one event in 1 KiB chunks stays linear (amortised buffer appends)."""
     cap = 32 * 1024 * 1024

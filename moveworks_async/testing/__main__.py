@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds between SSE events (default {DEFAULT_STREAM_DELAY}; 0: all at once)",
     )
     p.add_argument("--polls-to-complete", type=int, default=2)
+    p.add_argument("--data-api-key", default="test-data-key", help="Data API bearer accepted")
+    p.add_argument(
+        "--data-records",
+        type=int,
+        default=0,
+        metavar="N",
+        help="records per Data API table",
+    )
+    p.add_argument(
+        "--event", action="append", default=[], metavar="UUID", help="define an Events API event"
+    )
     return p
 
 
@@ -69,7 +80,13 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         record=False,
+        data_api_key=args.data_api_key,
     )
+    for event_id in args.event:
+        server.events_api.register(event_id)
+    if args.data_records:
+        for kind in ("conversations", "interactions", "plugin-calls", "plugin-resources", "users"):
+            server.data_api.generate(kind, args.data_records)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,6 +17,8 @@ from . import _faults as f
 from ._answers import AnswerSource
 from ._auth import Tokens
 from ._chaos import abort_connection, apply_plain_faults, gate_response, rate_limited_response
+from ._data_api import DATA_PREFIX, DataApi
+from ._events_api import EVENTS_PREFIXES, EventsApi
 from ._handlers import Api
 from ._injection import FaultRegistry
 from ._modals import Modals
@@ -71,6 +73,8 @@ class FakeMoveworks:
         clock: Time source for token expiry, the bucket, records and the per-second histogram.
         host, port: Where :meth:`start` listens by default (port 0: a free port).
         record: Keep :attr:`requests` (a deque of the last ``max_records`` requests).
+        data_api_key: The bearer the Data API (``/export/v1/records/...``) accepts, besides
+            tokens minted by ``/oauth/v1/token``.
         max_records: Bound of :attr:`requests`.
 
     Attributes:
@@ -81,6 +85,9 @@ class FakeMoveworks:
         modal_submissions: Accepted :class:`ModalSubmission` values.
         store: The in-memory state (conversations, responses, messages, events); its shape
             is internal and may change, read it only in assertions.
+        events_api: The Events API (:class:`EventsApi`): ``register()`` events, read
+            ``deliveries``; 120 requests per minute, flat ``{code, message}`` errors.
+        data_api: The Data API (:class:`DataApi`): ``add()`` or ``generate()`` records.
     """
 
     def __init__(
@@ -102,6 +109,7 @@ class FakeMoveworks:
         port: int = 0,
         record: bool = True,
         max_records: int = 100_000,
+        data_api_key: str = "test-data-key",
     ) -> None:
         self.assistant_name = assistant_name
         self.answer = answer
@@ -132,6 +140,8 @@ class FakeMoveworks:
         # ids of in-flight requests hit by Fault.reset_after_request; the stream handler
         # aborts instead of sending headers (a set, not request storage: works on aiohttp 3.10).
         self.resetting: set[int] = set()
+        self.events_api = EventsApi(self)
+        self.data_api = DataApi(self, api_key=data_api_key)
         self.app = self._make_app()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -141,6 +151,8 @@ class FakeMoveworks:
         for gen in GENERATIONS:
             app.router.add_routes(Api(self, gen).routes())
         app.router.add_routes(Modals(self).routes())
+        app.router.add_routes(self.events_api.routes())
+        app.router.add_routes(self.data_api.routes())
         app.router.add_post(OAUTH_PATH, self.tokens.handle)
         app.router.add_get(STATS_PATH, self._stats_handler)
         return app
@@ -272,21 +284,28 @@ class FakeMoveworks:
             status = 405 if routing_error.status == 405 else 404
             code = "METHOD_NOT_ALLOWED" if status == 405 else "NOT_FOUND"
             return error_response(status, code, f"No route for {request.method} {path}.", gen)
+        # The Events and Data APIs check their own credentials and limits, and use flat errors.
+        own = path.startswith((*EVENTS_PREFIXES, DATA_PREFIX))
         if not oauth:
             self.stats.note_api_request()
-            if self._bucket is not None:
+            if self._bucket is not None and not own:
                 wait = self._bucket.take()
                 if wait:
                     self.stats.rate_limited += 1
                     return rate_limited_response(gen, self.rate_limit_retry_after, wait, False)
         try:
-            return await self._serve(request, handler, gen, oauth)
+            return await self._serve(request, handler, gen, oauth, own)
         except ServerClosingError:
             abort_connection(request, rst=False)
             return web.Response()
 
     async def _serve(
-        self, request: web.Request, handler: _Handler, gen: Generation | None, oauth: bool
+        self,
+        request: web.Request,
+        handler: _Handler,
+        gen: Generation | None,
+        oauth: bool,
+        own: bool = False,
     ) -> web.StreamResponse:
         path = request.path
         conversation_id = request.match_info.get("conversation_id")
@@ -302,17 +321,17 @@ class FakeMoveworks:
                     isinstance(gate, f.Status) and gate.code == 429
                 ):
                     self.stats.rate_limited += 1
-                return gate_response(gate, gen, flat=oauth)
+                return gate_response(gate, gen, flat=oauth or own)
             if not path.endswith("/responses/stream"):
                 plain = self.faults.take(path, conversation_id, oauth, False)
         if not reset:
-            resp = await self._call(request, handler, gen, oauth, serial, plain)
+            resp = await self._call(request, handler, gen, oauth or own, serial, plain)
         else:
             # The request is processed (a create really happens) and only the reply is lost:
             # the client cannot know the outcome, which is the point of the fault.
             self.resetting.add(id(request))
             try:
-                await self._call(request, handler, gen, oauth, serial, plain)
+                await self._call(request, handler, gen, oauth or own, serial, plain)
             finally:
                 self.resetting.discard(id(request))
             abort_connection(request)

@@ -1,0 +1,435 @@
+"""``client.notifications``: the Events API (push a chat message to users).
+
+``POST /rest/v1/events/{event_id}/messages/send`` (and the deprecated ``POST
+/rest/v1/messages/send``) are always under ``/rest/v1``, whatever generation the client uses for
+the Conversations API, and need no ``Assistant-Name``. They run through the client's attempt
+loop (same transport, auth, retry policy and hooks) but under their own rate governor: the
+Events API has a documented budget of its own (120 requests per minute per organisation), which
+must neither be spent by conversation traffic nor pause it.
+
+These POSTs are not idempotent and the API documents no idempotency key, so a send is never
+repeated once the server may have received it: only a connect-phase failure and a 429 (refused
+before processing) are retried; anything ambiguous raises with ``outcome_unknown=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
+
+import anyio
+import attrs
+from attrs import frozen
+
+from . import _json
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    InvalidParameterError,
+    NotificationBatchError,
+)
+from ._governor import Governor, RateGovernor
+from ._models import _OpenEnum
+from ._protocol import Request, request_id_from
+from ._transport import Timeout
+
+if TYPE_CHECKING:
+    from ._client import AsyncMoveworks
+    from ._redis_governor import RedisRateGovernor
+
+__all__ = [
+    "MAX_MESSAGE_LENGTH",
+    "MAX_RECIPIENTS",
+    "NOTIFICATIONS_BURST",
+    "NOTIFICATIONS_RATE",
+    "NotificationResult",
+    "NotificationStatus",
+    "Notifications",
+    "notifications_governor",
+]
+
+#: Longest ``message`` the Events API accepts, in characters.
+MAX_MESSAGE_LENGTH: Final = 20_000
+#: Most recipients of one send (``send_many`` splits longer lists into batches of this size).
+MAX_RECIPIENTS: Final = 500
+#: Bucket size of the notifications governor: requests that may go at once.
+NOTIFICATIONS_BURST: Final = 10
+#: Sustained rate of the notifications governor, requests per second. With the burst it keeps
+#: every 60-second window, sliding or fixed, within the documented 120 requests:
+#: ``NOTIFICATIONS_BURST + 60 * NOTIFICATIONS_RATE == 120``.
+NOTIFICATIONS_RATE: Final = (120 - NOTIFICATIONS_BURST) / 60
+#: The Events API rate-limit page: "on 429, sleep 60 seconds and retry" (no Retry-After sent).
+_RATE_LIMIT_PAUSE: Final = 60.0
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Pragmatic syntax check (what the API documents is "email syntax"): one @, a dotted domain,
+# no whitespace or control characters; RFC 5321 length limits.
+_EMAIL = re.compile(
+    r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}"
+)
+_MAX_EMAIL = 254
+
+
+class NotificationStatus(_OpenEnum):
+    """What the Events API says about a send; today only ``RECEIVED`` (scheduled). Unknown
+    values are kept (``NotificationStatus("QUEUED") == "QUEUED"``)."""
+
+    RECEIVED = "RECEIVED"
+
+
+@frozen
+class NotificationResult:
+    """The reply to one send: ``status`` (``RECEIVED``: scheduled for delivery, which is
+    asynchronous and may still fail per recipient), the ``recipients`` of that request and the
+    server's ``request_id`` if it sent a trace header."""
+
+    status: NotificationStatus
+    recipients: tuple[str, ...] = ()
+    request_id: str | None = None
+
+
+_KEY: Final = "moveworks-async:events-api"
+
+
+@overload
+def notifications_governor(
+    *,
+    redis_url: None = None,
+    max_wait: float = 120.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> RateGovernor: ...
+
+
+@overload
+def notifications_governor(
+    *,
+    redis_url: str,
+    key: str = _KEY,
+    on_redis_error: Literal["open", "closed"] = "open",
+    redis_client: Any = None,
+    max_wait: float = 120.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> RedisRateGovernor: ...
+
+
+def notifications_governor(
+    *,
+    redis_url: str | None = None,
+    key: str = _KEY,
+    on_redis_error: Literal["open", "closed"] = "open",
+    redis_client: Any = None,
+    max_wait: float = 120.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> RateGovernor | RedisRateGovernor:
+    """The governor preset for the Events API: 120 requests per minute per organisation.
+
+    A token bucket of :data:`NOTIFICATIONS_BURST` (10) requests refilled at
+    :data:`NOTIFICATIONS_RATE` (110 per minute), so no 60-second window ever holds more than
+    120 sends; not adaptive (the limit is documented). A 429 (the Events API sends no
+    ``Retry-After``) pauses every sender for 60 seconds, as the API documentation advises.
+
+    With ``redis_url`` (a ``RedisRateGovernor``; ``redis_client``: an existing
+    ``redis.asyncio.Redis`` to use) the bucket and the pause live in Redis and are shared by
+    every process using the same ``key``: the limit is per organisation, so every
+    process sending with the org's credentials should share one. See ``RedisRateGovernor``
+    for ``on_redis_error`` (while Redis is down with ``"open"``, this local preset governs).
+    ``max_wait``: a send that would wait longer than this for a pause raises
+    ``RateLimitError`` instead. ``clock``/``sleep``: injectable, for tests.
+    """
+    common: dict[str, Any] = {
+        "backoff_base": _RATE_LIMIT_PAUSE,
+        "backoff_cap": _RATE_LIMIT_PAUSE,
+        "max_wait": max_wait,
+        "clock": clock,
+        "sleep": sleep,
+    }
+    local = RateGovernor(NOTIFICATIONS_RATE, NOTIFICATIONS_BURST, adaptive=False, **common)
+    if redis_url is None:
+        return local
+    from ._redis_governor import RedisRateGovernor
+
+    return RedisRateGovernor(
+        redis_url,
+        key,
+        rate=NOTIFICATIONS_RATE,
+        burst=NOTIFICATIONS_BURST,
+        on_redis_error=on_redis_error,
+        fallback=local,
+        client=redis_client,
+        **common,
+    )
+
+
+# --- validation (pure; before any I/O) --------------------------------------------------------
+
+
+def check_event_id(value: object) -> str:
+    """``value`` if it is a UUID in its canonical 8-4-4-4-12 form."""
+    if type(value) is not str:
+        raise InvalidParameterError(f"event_id must be a str, not {type(value).__name__}")
+    if _UUID.fullmatch(value) is None:
+        raise InvalidParameterError("event_id must be a UUID such as '123e4567-e89b-...'")
+    return value
+
+
+def check_message(value: object) -> str:
+    """``value`` if it is a message of 1 to 20,000 characters (the documented limits; a
+    message of spaces is the caller's business, as it is the API's)."""
+    if type(value) is not str:
+        raise InvalidParameterError(f"message must be a str, not {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_MESSAGE_LENGTH:
+        raise InvalidParameterError(f"message must be 1-{MAX_MESSAGE_LENGTH} characters")
+    return value
+
+
+def check_email(value: object, name: str) -> str:
+    """``value`` if it is a syntactically valid email address (never echoed in errors)."""
+    if type(value) is not str:
+        raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
+    if len(value) > _MAX_EMAIL or _EMAIL.fullmatch(value) is None:
+        raise InvalidParameterError(f"{name} is not a valid email address")
+    return value
+
+
+def check_recipients(value: object, *, limit: int | None = MAX_RECIPIENTS) -> tuple[str, ...]:
+    """The recipients as a tuple: at least one, at most ``limit``, each a valid address."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidParameterError("recipients must be a list of email addresses")
+    emails = tuple(value)
+    if not emails:
+        raise InvalidParameterError("recipients must not be empty")
+    if limit is not None and len(emails) > limit:
+        raise InvalidParameterError(
+            f"recipients must hold at most {limit} addresses (send_many splits longer lists)"
+        )
+    for index, email in enumerate(emails):
+        check_email(email, f"recipients[{index}]")
+    return emails
+
+
+def check_context(value: object) -> dict[str, Any] | None:
+    """``value`` if it is None or a JSON object (str keys, JSON-serialisable values)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(type(k) is str for k in value):
+        raise InvalidParameterError("context must be a JSON object (a dict with str keys)")
+    try:
+        _json.dumps(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("context must be JSON-serialisable") from None
+    return dict(value)
+
+
+def batches(recipients: Sequence[str], size: int = MAX_RECIPIENTS) -> list[tuple[str, ...]]:
+    """``recipients`` without repeats (first occurrence kept), in batches of ``size``."""
+    unique = tuple(dict.fromkeys(recipients))
+    return [unique[i : i + size] for i in range(0, len(unique), size)]
+
+
+# --- the resource -----------------------------------------------------------------------------
+
+
+def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
+    """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
+
+    It shares everything else by reference: the connection pool, the token source and its
+    refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
+    differ, which is why a shallow copy is enough.
+    """
+    view = copy.copy(client)
+    view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
+    view._body_headers = {k: v for k, v in client._body_headers.items() if k != "Assistant-Name"}
+    if governor is not None:
+        view.governor = governor
+        view._try_acquire = getattr(governor, "try_acquire", None)
+    return view
+
+
+class Notifications:
+    """``client.notifications``: send chat messages to users for an Events Workspace event.
+
+    ``governor`` (default :func:`notifications_governor`) paces every send of this client;
+    pass the same governor (for instance a Redis-backed one) to every client of an
+    organisation so that together they keep to its 120 requests per minute.
+    """
+
+    def __init__(self, client: AsyncMoveworks, governor: Governor | None = None) -> None:
+        if governor is not None and not isinstance(governor, Governor):
+            raise InvalidParameterError("notifications_governor must be a Governor")
+        self._client = client
+        # A clock and sleep injected into the client (a test's virtual time) drive this
+        # governor too; the defaults stay the governor's own (usable outside a running loop).
+        clock = None if client._clock is anyio.current_time else client._clock
+        sleep = None if client._sleep is anyio.sleep else client._sleep
+        self.governor: Governor = governor or notifications_governor(clock=clock, sleep=sleep)
+        self._view: AsyncMoveworks | None = None
+
+    def _channel(self) -> AsyncMoveworks:
+        if self._view is None:
+            self._view = derived(self._client, self.governor)
+        return self._view
+
+    async def send(
+        self,
+        event_id: str,
+        *,
+        message: str,
+        recipients: Sequence[str],
+        context: Mapping[str, Any] | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> NotificationResult:
+        """Schedule ``message`` for up to 500 ``recipients`` (``POST /rest/v1/events/{event_id}
+        /messages/send``).
+
+        ``message`` is Moveworks' chat markup (``<b>``, ``<i>``, ``<br>``, ``<ul><li>``,
+        ``<a href>``, ``:emoji:``), 1-20,000 characters; ``context`` an optional JSON object
+        (``{"slots": {...}}``). Delivery is asynchronous: ``RECEIVED`` means scheduled.
+
+        Raises:
+            InvalidParameterError: bad input, before any I/O.
+            NotFoundError: no such event in the Events Workspace.
+            RateLimitError: still rate limited after the governor's pauses and the retries.
+            APIError: other failures; ``outcome_unknown=True`` when the message may have been
+                scheduled although this was raised (it is then never re-sent automatically).
+        """
+        check_event_id(event_id)
+        body: dict[str, Any] = {
+            "message": check_message(message),
+            "recipients": list(check_recipients(recipients)),
+        }
+        ctx = check_context(context)
+        if ctx is not None:
+            body["context"] = ctx
+        return await self._post(
+            f"/rest/v1/events/{event_id}/messages/send", body, timeout, max_retries
+        )
+
+    async def send_many(
+        self,
+        event_id: str,
+        *,
+        message: str,
+        recipients: Iterable[str],
+        context: Mapping[str, Any] | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> list[NotificationResult]:
+        """Send to any number of recipients, in batches of at most 500, one after the other.
+
+        Repeated addresses are sent to once. Every address is validated before the first
+        request. Returns one result per batch, in order.
+
+        Raises:
+            InvalidParameterError: bad input, before any I/O.
+            NotificationBatchError: a batch failed; it says which recipients were scheduled,
+                which were not, and which may have been (``outcome_unknown``). No batch is ever
+                sent twice, and no batch after a failed one is sent.
+        """
+        check_event_id(event_id)
+        text = check_message(message)
+        everyone = check_recipients(recipients, limit=None)
+        ctx = check_context(context)
+        groups = batches(everyone)
+        results: list[NotificationResult] = []
+        path = f"/rest/v1/events/{event_id}/messages/send"
+        for index, group in enumerate(groups):
+            body: dict[str, Any] = {"message": text, "recipients": list(group)}
+            if ctx is not None:
+                body["context"] = ctx
+            try:
+                results.append(await self._post(path, body, timeout, max_retries))
+            except (APIStatusError, APIConnectionError) as exc:
+                raise _batch_error(groups, index, results, exc) from exc
+        return results
+
+    async def send_legacy(
+        self,
+        *,
+        message: str,
+        recipients: Sequence[str],
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        """Deprecated: ``POST /rest/v1/messages/send``, the Events API's original endpoint.
+
+        .. deprecated::
+            Moveworks deprecated this endpoint (existing integrations keep working); use
+            :meth:`send` with an event from the Events Workspace. Emits DeprecationWarning.
+
+        Same validation, governor and error rules as :meth:`send`; the endpoint's reply has
+        no documented body (200, or 204 on older deployments), so nothing is returned.
+        """
+        warnings.warn(
+            "notifications.send_legacy() uses the deprecated POST /rest/v1/messages/send; "
+            "use notifications.send(event_id, ...) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        body = {
+            "message": check_message(message),
+            "recipients": list(check_recipients(recipients)),
+        }
+        await self._send("/rest/v1/messages/send", body, timeout, max_retries)
+
+    async def _send(
+        self,
+        path: str,
+        body: dict[str, Any],
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+    ) -> Any:
+        request = Request("POST", path, json=body, idempotent=False)
+        return await self._channel()._request(request, timeout=timeout, max_retries=max_retries)
+
+    async def _post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+    ) -> NotificationResult:
+        reply = await self._send(path, body, timeout, max_retries)
+        view = self._channel()
+        payload = view._decode(reply)
+        data = payload.get("data", payload) if isinstance(payload, Mapping) else None
+        from ._converter import structure  # here: the converter imports this module
+
+        result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
+        return attrs.evolve(
+            result,
+            recipients=tuple(body["recipients"]),
+            request_id=request_id_from(reply.headers),
+        )
+
+
+def _batch_error(
+    groups: list[tuple[str, ...]],
+    index: int,
+    results: list[NotificationResult],
+    error: APIStatusError | APIConnectionError,
+) -> NotificationBatchError:
+    scheduled = tuple(r for group in groups[:index] for r in group)
+    later = tuple(r for group in groups[index + 1 :] for r in group)
+    failed = groups[index]
+    unknown = bool(getattr(error, "outcome_unknown", False))
+    not_scheduled = later if unknown else failed + later
+    message = (
+        f"batch {index + 1} of {len(groups)} failed ({error}); {len(scheduled)} recipients "
+        f"scheduled, {len(not_scheduled)} not scheduled"
+        + (f", {len(failed)} with an unknown outcome" if unknown else "")
+    )
+    return NotificationBatchError(
+        message,
+        scheduled=scheduled,
+        not_scheduled=not_scheduled,
+        outcome_unknown=failed if unknown else (),
+        results=tuple(results),
+        error=error,
+    )

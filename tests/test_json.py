@@ -1,0 +1,78 @@
+"""The JSON bounds of ``_json`` hold with both backends (orjson and the stdlib)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+import pytest
+
+import moveworks_async as mw
+from moveworks_async import _json
+
+
+def _stdlib() -> ModuleType:
+    saved = sys.modules.get("orjson")
+    sys.modules["orjson"] = None  # type: ignore[assignment]
+    try:
+        spec = importlib.util.spec_from_file_location("moveworks_async._json_std", _json.__file__)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["orjson"]
+        else:
+            sys.modules["orjson"] = saved
+    return module
+
+
+BACKENDS = [_stdlib(), _json]
+
+
+@pytest.fixture(params=BACKENDS, ids=["stdlib", "default"])
+def j(request: pytest.FixtureRequest) -> ModuleType:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_depth_beyond_the_bound_is_a_value_error(j: ModuleType, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    ok = opener * j.MAX_DEPTH + "1" + closer * j.MAX_DEPTH
+    assert j.loads(ok) is not None
+    assert j.loads(ok.encode()) is not None
+    deep = opener * (j.MAX_DEPTH + 1) + "1" + closer * (j.MAX_DEPTH + 1)
+    for data in (deep, deep.encode(), opener * 100_000):
+        with pytest.raises(ValueError):
+            j.loads(data)
+
+
+def test_brackets_inside_strings_do_not_count(j: ModuleType) -> None:
+    text = '{"a": "' + "[{" * 5000 + '", "b": ["\\"[[["]}'
+    assert j.loads(text)["b"] == ['"[[[']
+
+
+def test_wide_documents_pass(j: ModuleType) -> None:
+    wide = "[" + ",".join(["{}"] * 5000) + "]"
+    assert len(j.loads(wide)) == 5000
+
+
+def test_size_bound(j: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(j, "MAX_SIZE", 10)
+    with pytest.raises(ValueError):
+        j.loads(b"[1,2,3,4,5,6]")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "[Infinity]", "-Infinity"])
+def test_nan_and_infinity_literals_rejected(j: ModuleType, literal: str) -> None:
+    with pytest.raises(ValueError):
+        j.loads(literal)
+
+
+@pytest.mark.parametrize("value", [object(), "\ud800", {1j: 1}])
+def test_dumps_raises_invalid_parameter_without_context(j: ModuleType, value: object) -> None:
+    with pytest.raises(mw.InvalidParameterError) as caught:
+        j.dumps({"v": value})
+    assert caught.value.__context__ is None
