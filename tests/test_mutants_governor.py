@@ -194,3 +194,98 @@ async def test_a_short_pause_is_reported_as_a_pause(vt: VirtualTime) -> None:
 
     await vt.run(g.acquire(on_wait))
     assert waits[0][1] == "paused"
+
+
+async def test_bucket_sizes_of_configured_and_lowered_rates(vt: VirtualTime) -> None:
+    """A configured rate's bucket holds one second of it (at least 1); a lowered or learned
+    rate's holds 50 ms of it (at least 1)."""
+    assert gov(vt, rate=400, adapt_below_rate=True).snapshot().burst == 400
+    assert gov(vt, rate=0.5).snapshot().burst == 1
+    g = gov(vt, rate=400, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.snapshot().burst == pytest.approx(280 * 0.05)
+    slow = gov(vt, rate=10, adapt_below_rate=True)
+    ticket = await slow.acquire()
+    slow.release(ticket, 429)
+    await slow.rate_limited(ticket, 1.0)
+    assert slow.snapshot().burst == 1
+
+
+async def test_a_pause_refills_the_bucket_by_its_length_only(vt: VirtualTime) -> None:
+    """At 10/s with a bucket of 5, a 0.2 s pause leaves 2 tokens at its end, not a full
+    bucket: two sends at the pause end, then one per 0.1 s."""
+    g = gov(vt, rate=10, burst=5)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 0.2)
+    sent: list[float] = []
+
+    async def sends() -> None:
+        for _ in range(4):
+            g.release(await g.acquire(), 200)
+            sent.append(round(vt.now - t0, 6))
+
+    await vt.run(sends())
+    assert sent == [0.2, 0.2, 0.3, 0.4]
+
+
+async def test_a_short_pause_without_a_rate_is_waited_out(vt: VirtualTime) -> None:
+    """With no rate known, a 0.5 s pause still holds the next attempt until it ends."""
+    g = gov(vt)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 0.5)
+    await vt.run(g.acquire())
+    assert vt.now - t0 >= 0.5
+
+
+async def test_max_wait_error_says_how_long_and_why() -> None:
+    """A pause beyond max_wait fails fast with the time left and the limit in the message."""
+    vt = VirtualTime()
+    g = gov(vt, max_wait=60)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 90.0)
+    with pytest.raises(mw.RateLimitError) as caught:
+        await g.acquire()
+    assert caught.value.message == (
+        "rate limited: the governor is paused for another 90.0 s (above max_wait=60 s)"
+    )
+
+
+async def test_throttle_epochs_tell_own_429s_from_collateral(vt: VirtualTime) -> None:
+    """Each own 429 starts a new epoch: a 429 for an attempt sent before the latest one is
+    collateral; the snapshot counts own 429s as throttle events."""
+    g = gov(vt)
+    first = await g.acquire()
+    g.release(first, 429)
+    assert await g.rate_limited(first, 0.1)
+    second, third = await vt.run(g.acquire(), g.acquire())
+    g.release(second, 429)
+    assert await g.rate_limited(second, 0.1)
+    g.release(third, 429)
+    assert not await g.rate_limited(third, 0.1)
+    assert g.snapshot().throttle_events == 2
+    assert g.snapshot().rate_limited == 3
+
+
+async def test_adaptive_concurrency_halves_down_to_one(vt: VirtualTime) -> None:
+    """adaptive="concurrency": each own 429 halves the limit (floor), never below 1; with no
+    limit yet, it starts from the attempts in flight when the 429 came."""
+    g = gov(vt, max_concurrency=10, adaptive="concurrency")
+    limits = []
+    for _ in range(3):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 0.1)
+        limits.append(g.snapshot().max_concurrency)
+    assert limits == [5, 2, 1]
+    unlimited = gov(vt, adaptive="concurrency")
+    tickets = [await unlimited.acquire() for _ in range(5)]
+    unlimited.release(tickets[0], 429)
+    await unlimited.rate_limited(tickets[0], 0.1)
+    assert unlimited.snapshot().max_concurrency == 2  # (4 in flight + 1) // 2
