@@ -213,8 +213,9 @@ async def test_resume_from_any_crash_point_gives_the_same_file(
     async with data_api(server, fake_time) as data:
         await data.export("interactions", out, progress=lambda _: states.append(checkpoint(out)))
         full = out.read_bytes()
-        # Before the first page: the checkpoint points at the first page (its relative URL).
-        states.insert(0, {**states[0], "next": states[0]["first"], "offset": 0, "count": 0})
+        # Before the first page: the checkpoint points at the first page.
+        first = server.url + states[0]["first"]
+        states.insert(0, {**states[0], "next": first, "offset": 0, "count": 0})
         for k in range(len(states) - 1):
             begin, end = states[k]["offset"], states[k + 1]["offset"]
             for cut in sorted({begin, begin + 1, (begin + end) // 2, end - 1, end}):
