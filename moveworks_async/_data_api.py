@@ -155,6 +155,9 @@ class AsyncDataAPI:
         self.base_url = engine.base_url
         self.governor = engine.governor
         self.retry_policy = engine.retry_policy
+        #: What an export's checkpoint records as the server it was fetched from (the CLI's
+        #: --simulate, whose fake server gets a new port every run, sets a fixed label).
+        self._checkpoint_origin = _origin(self.base_url)
 
     def __repr__(self) -> str:
         return f"AsyncDataAPI(base_url={self.base_url!r}, auth={self._engine._auth!r})"
@@ -304,9 +307,11 @@ class AsyncDataAPI:
         segment, _ = kind_path(kind)
         first = page_url(self.base_url, segment, build_query(**query))
         # File work runs in a worker thread: the event loop keeps serving other tasks.
-        sink = await anyio.to_thread.run_sync(_Sink.open, Path(path), segment, first, resume)
+        sink = await anyio.to_thread.run_sync(
+            _Sink.open, Path(path), segment, first, resume, self._checkpoint_origin
+        )
         try:
-            url = sink.next
+            url = _absolute(sink.next, self.base_url) if sink.next is not None else None
             seen = SeenLinks(url) if url is not None else None
             while url is not None:
                 records, link, request_id = await self._page(url, timeout, max_retries)
@@ -337,8 +342,9 @@ class _Sink:
             self.count += kept
 
     @classmethod
-    def open(cls, target: Path, kind: str, first: str, resume: bool) -> _Sink:
-        journal = _Checkpoint(target.with_name(target.name + ".checkpoint"), kind, first)
+    def open(cls, target: Path, kind: str, first: str, resume: bool, origin: str) -> _Sink:
+        path = target.with_name(target.name + ".checkpoint")
+        journal = _Checkpoint(path, kind, _relative(first), origin)
         state = journal.load() if resume else None
         if state is None:
             if resume and target.exists() and target.stat().st_size > 0:
@@ -392,6 +398,13 @@ def _relative(url: str) -> str:
     return parts.path + ("?" + parts.query if parts.query else "")
 
 
+def _absolute(relative: str, base_url: str) -> str:
+    """A checkpointed (relative) link on the origin of ``base_url``; the checkpoint's origin
+    was checked to be this one."""
+    here = urlsplit(base_url)
+    return f"{here.scheme}://{here.netloc}{relative}"
+
+
 def _origin(url: str) -> str:
     """``scheme://host:port`` of ``url`` (lower case, default port made explicit)."""
     try:
@@ -438,7 +451,7 @@ def _split(options: QueryOptions) -> tuple[dict[str, Any], Timeout | float | Non
 
 @attrs.frozen
 class _State:
-    #: URL of the page whose records start at ``offset`` (None: the export is complete).
+    #: Path and query of the page whose records start at ``offset`` (None: complete).
     next: str | None
     offset: int
     count: int
@@ -447,10 +460,11 @@ class _State:
 class _Checkpoint:
     """The ``<path>.checkpoint`` file of an export, replaced atomically after every page."""
 
-    def __init__(self, path: Path, kind: str, first: str) -> None:
+    def __init__(self, path: Path, kind: str, first: str, origin: str) -> None:
         self.path = path
         self.kind = kind
-        self.first = first
+        self.first = first  # relative: path and query
+        self.origin = origin
 
     def load(self) -> _State | None:
         try:
@@ -466,13 +480,13 @@ class _Checkpoint:
             not isinstance(data, dict)
             or data.get("version") != _CHECKPOINT_VERSION
             or data.get("kind") != self.kind
-            or data.get("first") != _relative(self.first)
+            or data.get("first") != self.first
         ):
             raise InvalidParameterError(
                 f"{self.path} belongs to an export of another kind or other options; pass "
                 "resume=False (CLI: --restart) to start over"
             )
-        if data.get("origin") != _origin(self.first):
+        if data.get("origin") != self.origin:
             raise InvalidParameterError(
                 f"{self.path} belongs to an export from another server "
                 f"({cap_text(str(data.get('origin')), 200)}); resume it with that base_url, "
@@ -481,9 +495,7 @@ class _Checkpoint:
         offset, count, next_url = data.get("offset"), data.get("count"), data.get("next")
         if type(offset) is not int or type(count) is not int or offset < 0 or count < 0:
             raise InvalidParameterError(f"{self.path} is not a valid export checkpoint")
-        if next_url is not None and (
-            not isinstance(next_url, str) or _origin(next_url) != _origin(self.first)
-        ):
+        if next_url is not None and (not isinstance(next_url, str) or next_url[:1] != "/"):
             raise InvalidParameterError(f"{self.path} is not a valid export checkpoint")
         return _State(next_url, offset, count)
 
@@ -499,9 +511,10 @@ class _Checkpoint:
         data = {
             "version": _CHECKPOINT_VERSION,
             "kind": self.kind,
-            "origin": _origin(self.first),
-            "first": _relative(self.first),
-            "next": next_url,
+            "origin": self.origin,
+            "first": self.first,
+            # Relative, like "first": the origin is recorded once, above.
+            "next": _relative(next_url) if next_url is not None else None,
             "offset": offset,
             "count": count,
         }

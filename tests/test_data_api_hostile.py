@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -334,14 +334,15 @@ async def test_an_unclosed_data_api_client_is_named_in_the_warning(
     await session.close()
 
 
-async def test_checkpoint_names_the_origin(tmp_path: Path) -> None:
-    from moveworks_async._data_api import _Checkpoint
-
-    journal = _Checkpoint(
-        tmp_path / "x.checkpoint", "users", "https://API.moveworks.ai/export/v1/records/users"
-    )
-    journal.start()
-    saved = json.loads((tmp_path / "x.checkpoint").read_text())
-    assert saved["origin"] == "https://api.moveworks.ai:443"
+async def test_checkpoint_names_the_origin(
+    pages: Pages, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    pages.reply = lambda request: web.json_response({"value": [{"id": "a"}]})
+    out = tmp_path / "u.jsonl"
+    async with client(pages.url.replace("127.0.0.1", "LOCALHOST"), fake_time) as data:
+        await data.export("users", out)
+    saved = json.loads(out.with_name("u.jsonl.checkpoint").read_text())
+    port = pages.url.rsplit(":", 1)[1]
+    assert saved["origin"] == f"http://localhost:{port}"
     assert saved["version"] == 2
-    assert UTC  # (imported for the datetime cases above)
+    assert saved["first"] == "/export/v1/records/users"

@@ -4,6 +4,7 @@ validation before I/O, flat error bodies, the 120/min governor, no duplicate sen
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -676,3 +677,16 @@ async def test_fake_server_refuses_malformed_addresses(server: FakeMoveworks, ad
         assert reply.status == 400
         assert (await reply.json())["code"] == "BAD_REQUEST"
     assert server.events_api.deliveries == []
+
+
+async def test_verbose_log_of_a_429_retry_does_not_claim_a_zero_wait(
+    server: FakeMoveworks, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.inject(Fault.rate_limited(retry_after=None), times=1, path_contains="/messages/send")
+    with caplog.at_level(logging.INFO, logger="moveworks_async"):
+        async with client(server, fake_time) as c:
+            await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert len(retries) == 1
+    assert "backoff 0.00s" not in retries[0]
+    assert "rate governor's pause" in retries[0]
