@@ -202,9 +202,9 @@ class RedisRateGovernor:
             type(max_concurrency) is not int or max_concurrency < 1
         ):
             raise InvalidParameterError("max_concurrency must be an int >= 1")
-        retry_redis_after = check_positive(retry_redis_after, "retry_redis_after")
-        redis_timeout = check_positive(redis_timeout, "redis_timeout")
-        key_ttl = check_positive(key_ttl, "key_ttl", minimum=_MIN_TTL - 1e-9)
+        retry_s = check_positive(retry_redis_after, "retry_redis_after") or 0.0
+        timeout_s = check_positive(redis_timeout, "redis_timeout") or 0.0
+        ttl_s = check_positive(key_ttl, "key_ttl", minimum=_MIN_TTL - 1e-9) or 0.0
         # The local governors validate rate, burst, concurrency and the timing settings.
         common: dict[str, Any] = {
             "adaptive": False,
@@ -232,12 +232,10 @@ class RedisRateGovernor:
         else:
             self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
         self._policy = on_redis_error
-        assert retry_redis_after is not None and redis_timeout is not None
-        assert key_ttl is not None
         # The bucket must outlive its own refill time, or Redis forgets it before it is full.
-        self._ttl_ms = str(int(max(key_ttl, self._burst / self._rate) * 1000))
-        self._retry_after = retry_redis_after
-        self._timeout = redis_timeout
+        self._ttl_ms = str(int(max(ttl_s, self._burst / self._rate) * 1000))
+        self._retry_after = retry_s
+        self._timeout = timeout_s
         self._backoff_base = float(backoff_base)
         self._backoff_cap = float(backoff_cap)
         self._jitter = float(jitter)

@@ -471,9 +471,10 @@ async def test_oversized_429_still_reaches_the_governor(
     monkeypatch.setattr("moveworks_async._transport.MAX_BODY", 4096)
     replies = [_big_429("gzip" if framing == "gzip-bomb" else "plain"), http_reply(200, CONV)]
     governor = mw.RateGovernor(clock=fake_time.clock, sleep=fake_time.sleep)
-    async with served(
-        fake_time, lambda n, h: replies[0 if n == 1 else 1], governor=governor
-    ) as (server, client):
+    async with served(fake_time, lambda n, h: replies[0 if n == 1 else 1], governor=governor) as (
+        server,
+        client,
+    ):
         conv = await client.conversations.get("conv_1")
     assert conv.conversation_id == "conv_1"
     assert server.requests == 2
