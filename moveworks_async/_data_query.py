@@ -82,7 +82,11 @@ def _odata_time(value: object, name: str) -> str:
         utc = value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise InvalidParameterError(f"{name} is out of range once converted to UTC") from None
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # By hand: strftime("%Y") is not zero-padded below year 1000 on glibc ('1-01-01').
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def _count(value: object, name: str, minimum: int) -> int | None:

@@ -292,6 +292,21 @@ async def test_build_query_and_page_url() -> None:
     assert page_url(HOST, "users", {}) == f"{HOST}/export/v1/records/users"
 
 
+@pytest.mark.parametrize(
+    ("when", "sent"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z"),
+        (datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "0999-12-31T23:59:59.999Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59.000Z"),
+        (datetime(2024, 3, 4, 5, 6, 7, 8000, tzinfo=timezone(timedelta(hours=2))),
+         "2024-03-04T03:06:07.008Z"),
+    ],
+)  # fmt: skip
+async def test_time_filters_are_zero_padded_in_utc(when: datetime, sent: str) -> None:
+    # strftime("%Y") gives '1' for year 1 on glibc: the filter was malformed below year 1000.
+    assert build_query(updated_since=when) == {"$filter": f"last_updated_time ge '{sent}'"}
+
+
 async def test_per_page_options_and_unknown_keywords(
     server: FakeMoveworks, fake_time: FakeTime
 ) -> None:
