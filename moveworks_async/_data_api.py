@@ -55,7 +55,7 @@ from ._notifications import derived
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout
-from ._validate import check_max_retries
+from ._validate import check_max_retries, check_regular_file
 
 __all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
 
@@ -297,7 +297,9 @@ class AsyncDataAPI:
         lone surrogate) fails with UnexpectedResponseError, so the file is always valid JSON.
 
         Raises:
-            InvalidParameterError: bad options; or ``path`` holds an export of other options
+            InvalidParameterError: bad options; ``path`` (or its checkpoint) exists and is
+                not a regular file (a device, FIFO, directory: refused before any I/O); or
+                ``path`` holds an export of other options
                 or from another origin, or records without a checkpoint, or is shorter than
                 its checkpoint says (pass ``resume=False`` to start over).
             APIError: a page failed after the retries; the file and the checkpoint stay
@@ -344,6 +346,8 @@ class _Sink:
     @classmethod
     def open(cls, target: Path, kind: str, first: str, resume: bool, origin: str) -> _Sink:
         path = target.with_name(target.name + ".checkpoint")
+        check_regular_file(target, "path")  # before anything is written beside it
+        check_regular_file(path, "checkpoint")
         journal = _Checkpoint(path, kind, _relative(first), origin)
         state = journal.load() if resume else None
         if state is None:

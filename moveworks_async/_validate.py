@@ -10,7 +10,9 @@ and the rule but never echo the value, which may be an attack string or a mispla
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping
 
 from ._errors import InvalidParameterError
@@ -24,6 +26,7 @@ __all__ = [
     "check_limit",
     "check_max_retries",
     "check_positive",
+    "check_regular_file",
     "is_positive",
     "check_text",
     "check_token",
@@ -206,3 +209,21 @@ def check_max_retries(value: object) -> int | None:
     if value is not None and (type(value) is not int or value < 0):
         raise InvalidParameterError("max_retries must be an int >= 0")
     return value
+
+
+def check_regular_file(path: str | os.PathLike[str], name: str) -> None:
+    """``path`` is absent or a regular file (a symlink to one is fine): a device, FIFO or
+    socket would be replaced by the write-then-rename of a save, or fail mid-write.
+
+    Raises:
+        InvalidParameterError: ``path`` exists and is something else (a directory, say).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:  # unreadable metadata: the open that follows says why
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InvalidParameterError(f"{name} {os.fspath(path)} is {kind}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 def page_requests(server: FakeMoveworks) -> int:
     return sum(1 for r in server.requests if r.path.startswith("/export/"))
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
 
 
 def checkpoint(path: Path) -> dict[str, Any]:
@@ -226,3 +231,28 @@ async def test_resume_from_any_crash_point_gives_the_same_file(
                 assert await data.export("interactions", out) == 95
                 assert out.read_bytes() == full, (k, cut)
                 assert page_requests(server) - before == len(states) - 1 - k
+
+
+@pytest.mark.parametrize("which", ["path", "checkpoint"])
+async def test_export_to_a_non_regular_file_is_refused_before_any_io(
+    server: FakeMoveworks, fake_time: FakeTime, tmp_path: Path, which: str
+) -> None:
+    out = tmp_path / "interactions.jsonl"
+    target = out if which == "path" else out.with_name(out.name + ".checkpoint")
+    os.mkfifo(target)  # a FIFO of our own, never a real device
+    async with data_api(server, fake_time) as data:
+        with pytest.raises(mw.InvalidParameterError, match=f"^{which} .* is not a regular file$"):
+            await data.export("interactions", out)
+    assert page_requests(server) == 0
+    assert target.is_fifo()  # not replaced
+    assert names(tmp_path) == [target.name]
+
+
+async def test_export_to_a_directory_is_refused(
+    server: FakeMoveworks, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    async with data_api(server, fake_time) as data:
+        with pytest.raises(mw.InvalidParameterError, match=r"is a directory$"):
+            await data.export("interactions", tmp_path)
+    assert page_requests(server) == 0
+    assert names(tmp_path) == []
