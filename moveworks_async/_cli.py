@@ -65,7 +65,7 @@ from ._errors import (
     UnsupportedOperationError,
 )
 from ._models import Response
-from ._validate import check_id
+from ._validate import check_id, check_regular_file
 
 __all__ = ["main"]
 
@@ -186,8 +186,8 @@ async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: Te
         if not text:
             continue
         if not _is_utf8(text):
+            # Reported, and the session goes on: it does not change the exit status.
             _error(f"that line is {_NOT_UTF8}; it was not sent", kind="UsageError")
-            status = max(status, 2)
             continue
         conversation_id = await _conversation(client, conversation_id)
         try:
@@ -254,8 +254,11 @@ def _check_checkpoint(args: argparse.Namespace) -> None:
     path: Path | None = args.checkpoint
     if path is None:
         return
-    if path.is_dir():
-        raise UsageError(f"--checkpoint {path} is a directory, not a file")
+    try:
+        # A device or FIFO would be replaced by the first save's rename, a directory fail it.
+        check_regular_file(path, "--checkpoint")
+    except InvalidParameterError as exc:
+        raise UsageError(str(exc)) from None
     probe = _partial(path)
     try:
         with probe.open("x", encoding="utf-8"):
@@ -367,6 +370,12 @@ def _text_type(text: str) -> str:
     if not _is_utf8(text):
         raise argparse.ArgumentTypeError(_NOT_UTF8)
     return text
+
+
+def _check_chat(args: argparse.Namespace) -> None:
+    if not " ".join(args.text).strip() and sys.stdin is None:
+        # Started with stdin closed (`<&-`): an interactive chat has nothing to read.
+        raise UsageError("standard input is closed: give the question as TEXT")
 
 
 def _check_question(args: argparse.Namespace) -> None:
@@ -487,6 +496,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         metavar="TEXT",
         help="the question (none: interactive, from stdin)",
     )
+    chat.set_defaults(check=_check_chat)
     conversation(chat, "continue this conversation (default: a new one)", None)
     ask = command(commands, "ask", cmd_ask, "ask and wait for the whole answer (no streaming)")
     ask.add_argument("text", nargs="+", type=_text_type, metavar="TEXT", help="the question")

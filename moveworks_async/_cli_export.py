@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -15,9 +16,18 @@ from ._cli_config import Settings, UsageError
 from ._cli_options import option
 from ._cli_render import to_json
 from ._data_api import DATA_API_KEY_ENV, AsyncDataAPI
-from ._data_query import KINDS
+from ._data_query import KINDS, build_query
+from ._errors import InvalidParameterError
+from ._validate import check_regular_file
 
-__all__ = ["SIMULATED_DATA_API_KEY", "Progress", "add_export", "cmd_export", "parse_time"]
+__all__ = [
+    "SIMULATED_DATA_API_KEY",
+    "Progress",
+    "add_export",
+    "check_export",
+    "cmd_export",
+    "parse_time",
+]
 
 #: The Data API key the simulated server accepts.
 SIMULATED_DATA_API_KEY: Final = "test-data-key"
@@ -81,11 +91,7 @@ async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) 
         key = SIMULATED_DATA_API_KEY
     if key is None:
         raise UsageError(f"no Data API key: set {DATA_API_KEY_ENV} (or --data-api-key)")
-    options: dict[str, Any] = {"updated_since": args.since, "updated_until": args.until}
-    if args.filter:
-        options["filter"] = args.filter
-    if args.select:
-        options["select"] = [name.strip() for name in args.select.split(",")]
+    options = _options(args)
     progress = Progress()
     try:
         async with AsyncDataAPI(api_key=key, base_url=settings.base_url) as data:
@@ -104,12 +110,54 @@ async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) 
     return 0
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The query options of ``AsyncDataAPI.export`` that the flags ask for."""
+    options: dict[str, Any] = {"updated_since": args.since, "updated_until": args.until}
+    if args.filter:
+        options["filter"] = args.filter
+    if args.select:
+        options["select"] = [name.strip() for name in args.select.split(",")]
+    return options
+
+
+#: The library's parameter names, as the flags that set them are spelled.
+_FLAGS: Final = (
+    ("updated_since", "--since"),
+    ("updated_until", "--until"),
+    ("filter", "--filter"),
+    ("select", "--select"),
+)
+
+
+def check_export(args: argparse.Namespace) -> None:
+    """The flags of ``export``, checked as the library will but before any I/O (the simulated
+    server included), each error naming the flag: a UsageError (exit 2)."""
+    try:
+        check_regular_file(args.output, "--output")
+        build_query(**_options(args))
+    except InvalidParameterError as exc:
+        raise UsageError(_flag_message(str(exc))) from None
+
+
+def _flag_message(text: str) -> str:
+    """The library's message about a parameter, naming the flag it came from."""
+    if "lone surrogate" in text:  # bytes of the command line that were not UTF-8
+        name = text.split(" contains ", 1)[0]
+        text = f"{name} is not valid UTF-8 (check the terminal's encoding)"
+    if found := re.match(r"select\[(\d+)\]", text):
+        return f"--select: name {int(found.group(1)) + 1}{text[found.end() :]}"
+    for name, spelled in _FLAGS:
+        text = re.sub(rf"\b{name}\b", spelled, text)
+    return text
+
+
 def _kind(text: str) -> str:
     return text.replace("-", "_")
 
 
 def add_export(sub: argparse.ArgumentParser) -> None:
     """The arguments of ``export``."""
+    sub.set_defaults(check=check_export)
     sub.add_argument(
         "kind",
         type=_kind,

@@ -150,14 +150,22 @@ def error_object(
     return {"error": error}
 
 
-# C0 controls but tab and newline, DEL and C1 controls: what can drive a terminal.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls but tab and newline, DEL and C1 controls: what can drive a terminal. And the
+# bidi controls (LRM/RLM, the embeddings and overrides, the isolates): they reorder what is
+# shown, so server text could make a line read differently from what it holds.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` with terminal control characters shown as ``\\xNN`` (tab and newline kept):
-    server-provided text must not move the cursor, recolour or retitle the terminal."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with terminal control characters shown as ``\\xNN`` and bidi controls as
+    ``\\uNNNN`` (tab and newline kept): server-provided text must not move the cursor,
+    recolour or retitle the terminal, nor reorder what a line shows."""
+    return _UNSAFE.sub(lambda m: _escaped(m.group()), text)
 
 
 def report(

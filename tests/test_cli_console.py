@@ -476,7 +476,8 @@ def test_an_interactive_line_that_is_not_utf8_is_reported_and_the_chat_goes_on()
         env=_env(),
         timeout=60,
     )
-    assert done.returncode == 2
+    # Reported on stderr, and the session ended normally: exit 0, not 2.
+    assert done.returncode == 0
     assert done.stderr == (
         b"error: that line is not valid UTF-8 (check the terminal's encoding); it was not sent\n"
     )
@@ -622,3 +623,40 @@ def test_rate_limit_error_reports_its_retry_after(
         assert err.startswith("error: ")
         assert "slow down" in err
         assert err.endswith(" (the server asks to retry after 120 s)\n")
+
+
+def test_a_fifo_checkpoint_is_a_usage_error_and_left_alone(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"  # a non-regular file of our own, never a real device
+    os.mkfifo(fifo)
+    done = cli("--json", "events", "watch", "--simulate", "--once", "--checkpoint", str(fifo))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    error = json_error(done)
+    assert error["type"] == "UsageError"
+    assert error["message"] == f"--checkpoint {fifo} is not a regular file"
+    assert fifo.is_fifo()  # not replaced by a regular file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_interactive_chat_with_stdin_closed_is_a_usage_error(as_json: bool) -> None:
+    flags = ["--json"] if as_json else []
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" "$@" <&-', SCRIPT, *flags, "chat", "--simulate"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    message = "standard input is closed: give the question as TEXT"
+    if as_json:
+        assert json_error(done) == {
+            "type": "UsageError",
+            "message": message,
+            "status": None,
+            "request_id": None,
+        }
+    else:
+        assert done.stderr == f"error: {message}\n"

@@ -244,7 +244,10 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         body = json.dumps(
-            {"code": "BAD_REQUEST", "message": "x \x1b[31mRED\x1b[0m \x1b]0;title\x07 \x9b2J"}
+            {
+                "code": "BAD_REQUEST",
+                "message": "x \x1b[31mRED\x1b[0m \x1b]0;title\x07 \x9b2J \u202etxt.exe",
+            }
         ).encode()
         self.send_response(400)
         self.send_header("Content-Type", "application/json")
@@ -275,6 +278,8 @@ def test_server_text_in_errors_never_reaches_the_terminal_raw(as_json: bool) -> 
     assert "\x07" not in done.stderr
     assert "\x9b" not in done.stderr
     assert "\\x1b[31mRED" in done.stderr
+    assert "\u202e" not in done.stderr  # a bidi override would reorder the line shown
+    assert "\\u202etxt.exe" in done.stderr
 
 
 def test_server_text_is_shown_with_control_characters_escaped() -> None:
@@ -285,3 +290,77 @@ def test_server_text_is_shown_with_control_characters_escaped() -> None:
     shown = display_text(hostile)
     assert shown == terminal_safe(hostile)
     assert shown == "ok \\x1b[2J\\x1b]0;pwned\\x07 \\x0d\\x9b31m tab\tand\nnewline kept"
+
+
+BIDI_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_server_text_is_shown_with_bidi_controls_escaped() -> None:
+    from moveworks_async._cli_options import terminal_safe
+    from moveworks_async._cli_render import display_text
+
+    hebrew = "\u05e9\u05dc\u05d5\u05dd"
+    shown = display_text("invoice\u202egpj.exe " + BIDI_CONTROLS + " caf\u00e9 " + hebrew)
+    assert not set(BIDI_CONTROLS) & set(shown)
+    assert shown == (
+        "invoice\\u202egpj.exe \\u200e\\u200f\\u202a\\u202b\\u202c\\u202d\\u202e"
+        "\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u05e9\u05dc\u05d5\u05dd"  # letters kept
+    )
+    assert terminal_safe("\u200d\u00a0") == "\u200d\u00a0"  # not a bidi control: kept
+
+
+def _fifo(tmp_path: Path) -> Path:
+    """A non-regular file to aim at (never a real device such as /dev/null)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return fifo
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_export_to_a_fifo_is_a_usage_error_naming_output(tmp_path: Path, as_json: bool) -> None:
+    fifo = _fifo(tmp_path)
+    flags = ["--json"] if as_json else []
+    done = run(*flags, "export", "users", "--simulate", "--output", str(fifo))
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    message = json.loads(done.stderr)["error"]["message"] if as_json else done.stderr
+    assert f"--output {fifo} is not a regular file" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]  # no checkpoint beside it
+    assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--select", "a,,b"], "--select: name 2 must be a field name"),
+        (["--select", ","], "--select: name 1 must be a field name"),
+        (
+            ["--filter", "caf\udcff"],
+            "--filter is not valid UTF-8 (check the terminal's encoding)",
+        ),
+        (
+            ["--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],
+            "--until must not be before --since",
+        ),
+    ],
+)
+def test_export_option_errors_name_the_flag(tmp_path: Path, flags: list[str], message: str) -> None:
+    output = tmp_path / "o.jsonl"
+    done = subprocess.run(
+        [shutil.which("moveworks-async") or "moveworks-async", "--json", "export", "users",
+         "--simulate", "--output", str(output), "--restart", *flags],
+        capture_output=True, text=True, timeout=120, env=_env(), check=False,
+        errors="surrogateescape",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stderr)["error"]
+    assert error == {"type": "UsageError", "message": message, "status": None, "request_id": None}
+    assert not output.exists()  # checked before any I/O
+
+
+def test_export_since_year_one_exports_every_record(tmp_path: Path) -> None:
+    output = tmp_path / "o.jsonl"
+    done = run("--json", "export", "users", "--simulate", "--output", str(output),
+               "--since", "0001-01-01T00:00:00+00:00")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["records"] == SIMULATED_RECORDS
