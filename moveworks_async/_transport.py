@@ -16,7 +16,7 @@ import warnings
 import zlib
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from attrs import Attribute, field, frozen
@@ -29,7 +29,16 @@ from ._errors import (
 )
 from ._validate import is_positive
 
-__all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout"]
+__all__ = [
+    "AiohttpTransport",
+    "OpenStream",
+    "Reply",
+    "StreamContext",
+    "StreamOpener",
+    "StreamReply",
+    "Timeout",
+    "Transport",
+]
 
 #: Largest non-streaming body read into memory (a compressed bomb stops here).
 MAX_BODY = 32 * 1024 * 1024
@@ -145,6 +154,108 @@ def _inflater(headers: Mapping[str, str], status: int) -> _Inflater | None:
         f"unsupported Content-Encoding {encoding[:40]!r} (offered: {STREAM_ENCODINGS})",
         status_code=status,
     )
+
+
+class OpenStream(Protocol):
+    """An open streaming reply, as every transport hands it over (see :class:`StreamReply`).
+
+    The body is the **raw** wire bytes decoded by the package's own bounded :class:`_Inflater`
+    (gzip/deflate), so every transport salvages the same events before a corrupt block and
+    inflates a bomb in the same bounded steps.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """At most ``limit`` decoded bytes of an error body; best effort, never raises."""
+        ...
+
+    async def read_chunk(self) -> bytes:
+        """The decoded bytes received so far (at least one), ``b""`` at the end of the body;
+        a broken body raises :class:`APIConnectionError` (``outcome_unknown=True``). A cancelled
+        call loses nothing."""
+        ...
+
+    @property
+    def ended(self) -> bool:
+        """True once the whole body has been received (the connection is then reusable)."""
+        ...
+
+    async def wait_eof(self) -> None:
+        """Wait until the body has ended (a broken connection counts as ended)."""
+        ...
+
+    def close(self) -> None:
+        """Let the connection go now (pooled only if the body ended); never suspends."""
+        ...
+
+
+class StreamOpener(Protocol):
+    """What :meth:`Transport.stream` returns: ``async with`` opens the stream (once)."""
+
+    async def __aenter__(self) -> OpenStream: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def close(self) -> None:
+        """Let the response go if it was opened (idempotent; never suspends)."""
+        ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """The seam between the client and the network: single attempts, no retries, no auth.
+
+    Contract shared by every transport (``AiohttpTransport``, ``PyreqwestTransport``):
+
+    - :meth:`request` sends one request and returns a :class:`Reply` whatever the status; the
+      body is decoded (gzip/deflate) and capped at ``MAX_BODY`` (``UnexpectedResponseError``
+      past it). Redirects are never followed. ``timeout.connect``/``timeout.read`` apply per
+      attempt; ``timeout.total`` is the caller's business (the attempt loop bounds the call).
+    - Failures are the package's errors only: ``APITimeoutError(phase="connect"|"read")``,
+      ``APIConnectionError`` with ``tls=True`` for certificate failures, and
+      ``outcome_unknown=False`` only when the request provably never left (connect phase).
+      No library exception is chained (their reprs may hold the bearer).
+    - :meth:`stream` returns a :class:`StreamOpener` with no total/read timeout (the caller
+      enforces stream deadlines); the body is the raw coding decoded by ``_Inflater``.
+    - Cancelling any call releases its connection. The transport is bound to the event loop
+      it was first used on and raises ``RuntimeError`` when used after :meth:`aclose`.
+    """
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    @property
+    def has_open_owned_session(self) -> bool:
+        """True while the transport holds open network resources it must close itself."""
+        ...
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply: ...
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> StreamOpener: ...
+
+    async def aclose(self) -> None: ...
 
 
 class StreamReply:
@@ -540,3 +651,7 @@ class AiohttpTransport:
                 stacklevel=2,
                 source=self,
             )
+
+
+def _conforms(transport: AiohttpTransport) -> Transport:
+    return transport  # mypy checks here that AiohttpTransport satisfies the protocol
