@@ -258,22 +258,25 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class StreamReply:
-    """An open streaming reply; read it with :meth:`read_chunk`; closed by its context manager.
+class DecodedStream:
+    """The transport-independent half of an open stream: gzip/deflate decoding in bounded
+    steps with salvage before corruption (:class:`_Inflater`), for error bodies and chunks.
 
-    The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
-    deflate coding is decoded here, chunk by chunk (see :class:`_Inflater`).
+    A transport subclasses it and supplies :meth:`_recv` (the next raw chunk, ``b""`` at the
+    end, the package's error on a broken body).
     """
 
-    __slots__ = ("_closed", "_error", "_inflater", "_response", "headers", "status")
+    __slots__ = ("_closed", "_error", "_inflater", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self._inflater = _inflater(response.headers, response.status)
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.headers: Mapping[str, str] = headers
+        self._inflater = _inflater(headers, status)
         self._error: APIConnectionError | None = None
         self._closed = False
+
+    async def _recv(self) -> bytes:  # pragma: no cover - every transport overrides it
+        raise NotImplementedError
 
     async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
         """At most ``limit`` bytes of the (decoded) body: an error reply before a stream starts.
@@ -283,15 +286,14 @@ class StreamReply:
         only up to ``limit`` (peak memory: ``limit`` plus one network chunk).
         """
         inflater = self._inflater
-        content = self._response.content
         out = bytearray()
-        with contextlib.suppress(aiohttp.ClientError):
+        with contextlib.suppress(APIConnectionError):
             while len(out) < limit:
                 if inflater is not None and inflater.pending:
                     await asyncio.sleep(0)  # one step at a time (see _INFLATE_STEP)
                     data = b""
                 else:
-                    data = await content.readany()
+                    data = await self._recv()
                     if not data:
                         break
                     if inflater is None:
@@ -312,11 +314,7 @@ class StreamReply:
         """
         inflater = self._inflater
         if inflater is None:
-            try:
-                return await self._response.content.readany()
-            except aiohttp.ClientError as exc:
-                error = _mapped(exc, ambiguous=True)
-            raise error
+            return await self._recv()
         while True:
             if self._error is not None:
                 raise self._error
@@ -329,13 +327,7 @@ class StreamReply:
                     raise APIConnectionError("the stream was closed", outcome_unknown=True)
                 data = b""
             else:
-                failure: APIConnectionError | None = None
-                try:
-                    data = await self._response.content.readany()
-                except aiohttp.ClientError as exc:
-                    failure = _mapped(exc, ambiguous=True)
-                if failure is not None:
-                    raise failure  # outside the except block (see _mapped)
+                data = await self._recv()
                 if not data:
                     return b""  # end of body; a truncated coding just ends the stream early
             out, bad = inflater.inflate(data)
@@ -346,6 +338,28 @@ class StreamReply:
                 )
             if out:
                 return out
+
+
+class StreamReply(DecodedStream):
+    """An open aiohttp streaming reply; read it with :meth:`read_chunk`; closed by its
+    context manager.
+
+    The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
+    deflate coding is decoded by :class:`DecodedStream`, chunk by chunk.
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        super().__init__(response.status, response.headers)
+        self._response = response
+
+    async def _recv(self) -> bytes:
+        try:
+            return await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            error = _mapped(exc, ambiguous=True)
+        raise error  # outside the except block (see _mapped)
 
     @property
     def ended(self) -> bool:
