@@ -1,0 +1,394 @@
+"""The optional Rust transport: pyreqwest (reqwest/hyper), installed by the ``[fast]`` extra.
+
+Same contract as :class:`~moveworks_async._transport.AiohttpTransport` (see
+:class:`~moveworks_async._transport.Transport`), with these differences, each measured and
+documented in README ("Transports"):
+
+- reqwest's connect and read timeouts are per client, not per request: one reqwest client
+  (and so one connection pool) is kept per distinct ``(connect, read)`` pair in use.
+- reqwest's own decompression is off: bodies arrive as sent and the package's bounded
+  inflater decodes them (``MAX_BODY`` for replies, the stream's byte budget for streams).
+- A cancelled attempt does not close its connection at once: pyreqwest 0.15 abandons the
+  Rust future, which keeps the socket until the server answers or reqwest's read timeout
+  fires (every client here has one, ``Timeout.read`` for calls, ``_ORPHAN_READ`` for streams).
+- A stream is closed by a task (pyreqwest closes a streamed response only by awaiting its
+  ``__aexit__``); ``aclose()`` waits for those tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from . import _transport
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidParameterError,
+    UnexpectedResponseError,
+)
+from ._transport import (
+    STREAM_ENCODINGS,
+    DecodedStream,
+    Reply,
+    Timeout,
+    _Inflater,
+    _inflater,
+)
+
+try:
+    import pyreqwest.exceptions as _px
+    from pyreqwest.client import Client, ClientBuilder
+except ImportError:  # pragma: no cover - exercised only without the [fast] extra
+    _px = None  # type: ignore[assignment]
+
+__all__ = ["PyreqwestTransport"]
+
+#: reqwest read timeout of stream clients. Streams enforce their own deadlines above the
+#: transport; this only bounds how long a connection abandoned by a cancellation can live
+#: (see the module docstring). Longer than any idle gap a stream is allowed by default.
+_ORPHAN_READ = 600.0
+
+
+def _td(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _causes(exc: BaseException) -> str:
+    details = getattr(exc, "details", None) or {}
+    causes = details.get("causes") or []
+    return "; ".join(str(c.get("message", "")) for c in causes)[:300]
+
+
+def _mapped(exc: BaseException, *, sent: bool) -> APIConnectionError:
+    """The package error for a pyreqwest exception (raise it outside the ``except`` block:
+    the library exception must not be kept as ``__context__``).
+
+    pyreqwest's class alone does not tell the phase: ``ConnectError`` also covers a connection
+    closed after the request was written ("SendRequest"), and ``ConnectTimeoutError`` a
+    stall waiting for the reply headers. Only hyper's "client error (Connect)" cause proves
+    that nothing was sent (``outcome_unknown=False``).
+    """
+    name = type(exc).__name__
+    causes = _causes(exc)
+    message = getattr(exc, "message", None) or name
+    text = f"{message} ({causes})" if causes else message
+    never_sent = not sent and "client error (Connect)" in causes
+    if isinstance(exc, _px.RequestTimeoutError):
+        if never_sent:
+            return APITimeoutError(f"connect timeout ({name})", phase="connect")
+        return APITimeoutError(f"read timeout ({name})", phase="read", outcome_unknown=True)
+    if never_sent:
+        lowered = causes.lower()
+        if "certificate" in lowered or "tls" in lowered or "ssl" in lowered:
+            return APIConnectionError(f"TLS certificate verification failed: {text}", tls=True)
+        return APIConnectionError(f"cannot connect: {text}")
+    return APIConnectionError(f"{name}: {text}", outcome_unknown=True)
+
+
+async def _carrying_cancel(awaitable: Any) -> Any:
+    """Await a pyreqwest awaitable so that a cancellation keeps its message.
+
+    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``;
+    anyio recognises its own cancellations (timeouts, cancel scopes) by their message, so
+    that one would escape a ``move_on_after`` as a plain cancellation. The cancellation is
+    raised again with the message the task was cancelled with.
+    """
+    try:
+        return await awaitable
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        message = getattr(task, "_cancel_message", None)
+        if task is None or not task.cancelling() or message is None or exc.args == (message,):
+            raise
+        error = asyncio.CancelledError(message)
+    raise error
+
+
+def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
+    """The decoded body, at most ``MAX_BODY`` bytes (a compressed bomb stops there)."""
+    if inflater is None:
+        return body
+    out = bytearray()
+    data = body
+    while True:
+        chunk, error = inflater.inflate(data, _transport.MAX_BODY + 1 - len(out))
+        out += chunk
+        if error is not None:
+            raise APIConnectionError("the compressed reply body is corrupt", outcome_unknown=True)
+        if len(out) > _transport.MAX_BODY:
+            raise UnexpectedResponseError(
+                f"reply body exceeds {_transport.MAX_BODY} bytes", status_code=status
+            )
+        if not inflater.pending:
+            return bytes(out)
+        data = b""
+
+
+class PyreqwestStreamReply(DecodedStream):
+    """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
+
+    __slots__ = ("_ended", "_opener", "_reader")
+
+    def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
+        super().__init__(response.status, response.headers)
+        self._opener = opener
+        self._reader = response.body_reader
+        self._ended = False
+
+    async def _recv(self) -> bytes:
+        if self._closed:
+            raise APIConnectionError("the stream was closed", outcome_unknown=True)
+        failure: APIConnectionError | None = None
+        try:
+            chunk = await _carrying_cancel(self._reader.read_chunk())
+        except _px.PyreqwestError as exc:
+            failure = _mapped(exc, sent=True)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # a real cancellation of this task
+            # pyreqwest cancels a pending read when the response is closed under it.
+            failure = APIConnectionError("the stream was closed", outcome_unknown=True)
+        if failure is not None:
+            raise failure
+        if chunk is None:
+            self._ended = True
+            return b""
+        return bytes(chunk)
+
+    @property
+    def ended(self) -> bool:
+        """True once the end of the body has been read (pyreqwest tells no earlier)."""
+        return self._ended
+
+    async def wait_eof(self) -> None:
+        """Read (and drop) what is left of the body; a broken connection counts as ended."""
+        with contextlib.suppress(APIConnectionError):
+            while not self._ended and not self._closed:
+                if not await self._recv():
+                    break
+
+    def close(self) -> None:
+        self._closed = True
+        self._opener.close()
+
+
+class PyreqwestStreamContext:
+    """What :meth:`PyreqwestTransport.stream` returns: ``async with`` gives the reply."""
+
+    __slots__ = ("_args", "_request", "_transport")
+
+    def __init__(
+        self,
+        transport: PyreqwestTransport,
+        args: tuple[str, str, Mapping[str, str], bytes | None, float | None],
+    ) -> None:
+        self._transport: PyreqwestTransport | None = transport
+        self._args: tuple[str, str, Mapping[str, str], bytes | None, float | None] | None = args
+        self._request: Any = None
+
+    async def __aenter__(self) -> PyreqwestStreamReply:
+        transport, args = self._transport, self._args
+        if transport is None or args is None:
+            raise RuntimeError("a stream context can be entered only once")
+        self._args = None
+        method, url, headers, data, connect_timeout = args
+        client = transport._client(connect_timeout, _ORPHAN_READ)
+        builder = client.request(method, url).headers(
+            {**headers, "Accept-Encoding": STREAM_ENCODINGS}
+        )
+        if data is not None:
+            builder = builder.body_bytes(data)
+        # A zero read buffer: pyreqwest otherwise waits for 64 KiB of body (or its end)
+        # before handing over the headers, which would hold every SSE stream back.
+        request = builder.streamed_read_buffer_limit(0).build_streamed()
+        error: APIConnectionError | None = None
+        try:
+            response = await _carrying_cancel(request.__aenter__())
+        except _px.PyreqwestError as exc:
+            error = _mapped(exc, sent=False)
+        if error is not None:
+            raise error
+        self._request = request
+        return PyreqwestStreamReply(self, response)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the response by a task (pyreqwest's close is a coroutine); idempotent."""
+        request, self._request = self._request, None
+        transport, self._transport = self._transport, None
+        if request is not None and transport is not None:
+            transport._closing(request.__aexit__(None, None, None))
+
+
+class PyreqwestTransport:
+    """A :class:`~moveworks_async._transport.Transport` on pyreqwest (``[fast]`` extra).
+
+    Args:
+        max_connections: most requests in flight per reqwest client (its pool).
+
+    Raises:
+        InvalidParameterError: pyreqwest is not installed (``pip install
+            'moveworks-async[fast]'``).
+    """
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        if _px is None:
+            raise InvalidParameterError(
+                "transport='pyreqwest' needs pyreqwest: pip install 'moveworks-async[fast]'"
+            )
+        self._max_connections = max_connections
+        self._clients: dict[tuple[float | None, float | None], Client] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._closers: set[asyncio.Task[None]] = set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def has_open_owned_session(self) -> bool:
+        return bool(self._clients)
+
+    def _client(self, connect: float | None, read: float | None) -> Client:
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise RuntimeError("this AsyncMoveworks client is closed")
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "an AsyncMoveworks client is bound to the event loop it was first used on; "
+                "create one client per event loop"
+            )
+        key = (connect, read)
+        client = self._clients.get(key)
+        if client is None:
+            builder = (
+                ClientBuilder()
+                .gzip(False)
+                .deflate(False)
+                .brotli(False)
+                .zstd(False)
+                .follow_redirects(False)
+                .referer(False)
+                .max_connections(self._max_connections)
+            )
+            connect_td, read_td = _td(connect), _td(read)
+            if connect_td is not None:
+                builder = builder.connect_timeout(connect_td)
+            if read_td is not None:
+                builder = builder.read_timeout(read_td)
+            client = self._clients[key] = builder.build()
+        return client
+
+    def _closing(self, closer: Any) -> None:
+        if self._loop is None or self._loop.is_closed():  # pragma: no cover - defensive
+            closer.close()
+            return
+        task = self._loop.create_task(closer)
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        """One attempt; returns whatever status came back (body decoded, capped)."""
+        reply: Reply = await _carrying_cancel(
+            self._request(method, url, headers, data, params, timeout)
+        )
+        return reply
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        client = self._client(timeout.connect, timeout.read)
+        builder = client.request(method, url).headers(
+            {**headers, "Accept-Encoding": "gzip, deflate"}
+        )
+        if data is not None:
+            builder = builder.body_bytes(data)
+        if params:
+            builder = builder.query(dict(params))
+        request = builder.build_streamed()
+        error: APIConnectionError | None = None
+        sent = False
+        try:
+            async with request as response:
+                sent = True
+                status = response.status
+                reply_headers = response.headers
+                inflater = _inflater(reply_headers, status)
+                length = reply_headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > _transport.MAX_BODY:
+                    raise UnexpectedResponseError(
+                        f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
+                        status_code=status,
+                    )
+                reader = response.body_reader
+                cap = _transport.MAX_BODY
+                buffer = bytearray()
+                while (chunk := await reader.read_chunk()) is not None:
+                    if len(buffer) + len(chunk) > cap:
+                        raise UnexpectedResponseError(
+                            f"reply body exceeds {cap} bytes", status_code=status
+                        )
+                    buffer += chunk
+                body = bytes(buffer)
+        except _px.PyreqwestError as exc:
+            error = _mapped(exc, sent=sent)
+        if error is not None:
+            raise error
+        return Reply(status, reply_headers, _decode(body, inflater, status))
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> PyreqwestStreamContext:
+        """Open a streaming reply (``async with``); no total or read timeout (see module)."""
+        return PyreqwestStreamContext(self, (method, url, headers, data, connect_timeout))
+
+    async def aclose(self) -> None:
+        """Close every reqwest client, after the stream closers have run."""
+        self._closed = True
+        closers = list(self._closers)
+        if closers:
+            # Bounded: pyreqwest's close of a stream whose opening was cancelled can wait
+            # for the server (see the module docstring).
+            _, pending = await asyncio.wait(closers, timeout=1.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
