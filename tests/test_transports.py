@@ -98,19 +98,30 @@ async def test_connection_refused_is_never_sent(name: str) -> None:
     assert info.value.__context__ is None
 
 
+class _Open:
+    """The port of a stalling server and how many connections it has open now."""
+
+    port = 0
+    count = 0
+
+
 @contextlib.asynccontextmanager
-async def _stalling_server() -> AsyncIterator[int]:
+async def _stalling_server() -> AsyncIterator[_Open]:
     """A server that reads a request and never answers; every connection closed on exit."""
     writers: list[asyncio.StreamWriter] = []
+    open_now = _Open()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
+        open_now.count += 1
         with contextlib.suppress(ConnectionError):
             await reader.read()  # never answers; ends when the client closes the connection
+        open_now.count -= 1
 
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
-        yield srv.sockets[0].getsockname()[1]
+        open_now.port = srv.sockets[0].getsockname()[1]
+        yield open_now
     finally:
         srv.close()
         for writer in writers:
@@ -125,8 +136,8 @@ async def _stalling_server() -> AsyncIterator[int]:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_read_timeout_is_ambiguous_read_phase(name: str) -> None:
     async with (
-        _stalling_server() as port,
-        _client(f"http://127.0.0.1:{port}", name, max_retries=0) as client,
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
     ):
         with pytest.raises(mw.APITimeoutError) as info:
             await client.conversations.create(timeout=mw.Timeout(read=0.2))
@@ -139,8 +150,8 @@ async def test_read_timeout_is_ambiguous_read_phase(name: str) -> None:
 async def test_whole_call_timeout_on_both(name: str) -> None:
     """``Timeout(total=...)`` bounds the call on both transports (phase "total")."""
     async with (
-        _stalling_server() as port,
-        _client(f"http://127.0.0.1:{port}", name, max_retries=0) as client,
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
     ):
         with pytest.raises(mw.APITimeoutError) as info:
             await client.conversations.get("conv_1", timeout=mw.Timeout(read=None, total=0.2))
@@ -197,3 +208,43 @@ def test_client_runs_on_uvloop(name: str) -> None:
 
     module, _ = uvloop.run(main())
     assert module.startswith("uvloop")
+
+
+async def _until(predicate: Any, limit: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not predicate():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
+    """A cancelled call's connection is closed: at once on aiohttp; on pyreqwest only when
+    reqwest's read timeout fires (documented: pyreqwest 0.15 abandons the Rust future)."""
+    read = 0.5
+    async with (
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        task = asyncio.create_task(client.conversations.get("c", timeout=mw.Timeout(read=30)))
+        assert await _until(lambda: srv.count == 1, 2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        if name == "aiohttp":
+            assert await _until(lambda: srv.count == 0, 1.0)
+        else:
+            # still open well after the cancellation...
+            assert not await _until(lambda: srv.count == 0, read)
+        before = srv.count
+        task = asyncio.create_task(client.conversations.get("c", timeout=mw.Timeout(read=read)))
+        assert await _until(lambda: srv.count == before + 1, 2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # ... and with a short read timeout, closed by it (bounded, not leaked for good).
+        assert await _until(lambda: srv.count == before, read + 2.0)
