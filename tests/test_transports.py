@@ -248,3 +248,19 @@ async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
             await task
         # ... and with a short read timeout, closed by it (bounded, not leaked for good).
         assert await _until(lambda: srv.count == before, read + 2.0)
+
+
+def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's runner uses uvloop when it imports, plain asyncio otherwise."""
+    import sys
+
+    from moveworks_async import _runner
+
+    pytest.importorskip("uvloop")
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert _runner.run(loop_module()).startswith("uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert _runner.run(loop_module()).startswith("asyncio")
