@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -90,23 +91,34 @@ def _mapped(exc: BaseException, *, sent: bool) -> APIConnectionError:
     return APIConnectionError(f"{name}: {text}", outcome_unknown=True)
 
 
-async def _carrying_cancel(awaitable: Any) -> Any:
-    """Await a pyreqwest awaitable so that a cancellation keeps its message.
+def _wake(waiter: asyncio.Future[None], _: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
-    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``;
-    anyio recognises its own cancellations (timeouts, cancel scopes) by their message, so
-    that one would escape a ``move_on_after`` as a plain cancellation. The cancellation is
-    raised again with the message the task was cancelled with.
+
+async def _carrying_cancel(awaitable: Any) -> Any:
+    """Await a pyreqwest coroutine so that a cancellation of the caller keeps its message.
+
+    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``,
+    and asyncio hands that one to the cancelled task. anyio recognises its own cancellations
+    (``move_on_after``, cancel scopes: the stream deadlines) by their message, so that one
+    would escape the scope as a plain cancellation. Here the caller waits on a future of its
+    own, whose cancellation carries the original message, and pyreqwest's task is cancelled
+    next to it.
     """
+    inner = asyncio.ensure_future(awaitable)
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    inner.add_done_callback(functools.partial(_wake, waiter))
     try:
-        return await awaitable
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        message = getattr(task, "_cancel_message", None)
-        if task is None or not task.cancelling() or message is None or exc.args == (message,):
-            raise
-        error = asyncio.CancelledError(message)
-    raise error
+        await waiter
+    except asyncio.CancelledError:
+        if inner.done():
+            if not inner.cancelled():
+                inner.exception()  # retrieved: the caller's cancellation wins
+        else:
+            inner.cancel()
+        raise
+    return inner.result()
 
 
 def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
