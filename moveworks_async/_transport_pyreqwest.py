@@ -121,6 +121,35 @@ async def _carrying_cancel(awaitable: Any) -> Any:
     return inner.result()
 
 
+async def _read_capped(
+    reader: Any, length: str | None, inflater: _Inflater | None, status: int
+) -> bytes:
+    """The raw body, at most ``MAX_BODY`` bytes, in one buffer returned without a copy
+    (of exactly the announced size when ``Content-Length`` gives it and nothing is coded)."""
+    cap = _transport.MAX_BODY
+    if inflater is None and length is not None and length.isdigit():
+        size = int(length)
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        filled = 0
+        try:
+            while filled < size and (chunk := await reader.read_chunk()) is not None:
+                end = min(filled + len(chunk), size)
+                view[filled:end] = memoryview(chunk)[: end - filled]
+                filled = end
+        finally:
+            view.release()
+        if filled < size:
+            del buffer[filled:]
+        return buffer  # type: ignore[return-value]  # bytes-like for every reader here
+    grown = bytearray()
+    while (chunk := await reader.read_chunk()) is not None:
+        if len(grown) + len(chunk) > cap:
+            raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
+        grown += chunk
+    return grown  # type: ignore[return-value]
+
+
 def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
     """The decoded body, at most ``MAX_BODY`` bytes (a compressed bomb stops there)."""
     if inflater is None:
@@ -362,16 +391,7 @@ class PyreqwestTransport:
                         f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
                         status_code=status,
                     )
-                reader = response.body_reader
-                cap = _transport.MAX_BODY
-                buffer = bytearray()
-                while (chunk := await reader.read_chunk()) is not None:
-                    if len(buffer) + len(chunk) > cap:
-                        raise UnexpectedResponseError(
-                            f"reply body exceeds {cap} bytes", status_code=status
-                        )
-                    buffer += chunk
-                body = bytes(buffer)
+                body = await _read_capped(response.body_reader, length, inflater, status)
         except _px.PyreqwestError as exc:
             error = _mapped(exc, sent=sent)
         if error is not None:
