@@ -53,6 +53,8 @@ __all__ = ["PyreqwestTransport"]
 #: transport; this only bounds how long a connection abandoned by a cancellation can live
 #: (see the module docstring). Longer than any idle gap a stream is allowed by default.
 _ORPHAN_READ = 600.0
+#: Most bytes one decoding step of a reply body produces.
+_STEP = 256 * 1024
 
 
 def _td(seconds: float | None) -> timedelta | None:
@@ -96,7 +98,7 @@ def _wake(waiter: asyncio.Future[None], _: object) -> None:
         waiter.set_result(None)
 
 
-async def _carrying_cancel(awaitable: Any) -> Any:
+async def _carrying_cancel(awaitable: Any, holder: list[Any] | None = None) -> Any:
     """Await a pyreqwest coroutine so that a cancellation of the caller keeps its message.
 
     pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``,
@@ -107,6 +109,8 @@ async def _carrying_cancel(awaitable: Any) -> Any:
     next to it.
     """
     inner = asyncio.ensure_future(awaitable)
+    if holder is not None:
+        holder[:] = [inner]  # so that closing the stream can stop a pending read
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     inner.add_done_callback(functools.partial(_wake, waiter))
     try:
@@ -157,7 +161,8 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
     out = bytearray()
     data = body
     while True:
-        chunk, error = inflater.inflate(data, _transport.MAX_BODY + 1 - len(out))
+        # Bounded steps into one growing buffer: never a second copy of a large body.
+        chunk, error = inflater.inflate(data, min(_STEP, _transport.MAX_BODY + 1 - len(out)))
         out += chunk
         if error is not None:
             raise APIConnectionError("the compressed reply body is corrupt", outcome_unknown=True)
@@ -166,27 +171,28 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
                 f"reply body exceeds {_transport.MAX_BODY} bytes", status_code=status
             )
         if not inflater.pending:
-            return bytes(out)
+            return out  # type: ignore[return-value]  # bytes-like, not copied
         data = b""
 
 
 class PyreqwestStreamReply(DecodedStream):
     """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
 
-    __slots__ = ("_ended", "_opener", "_reader")
+    __slots__ = ("_ended", "_inflight", "_opener", "_reader")
 
     def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
         super().__init__(response.status, response.headers)
         self._opener = opener
         self._reader = response.body_reader
         self._ended = False
+        self._inflight: list[Any] = []
 
     async def _recv(self) -> bytes:
         if self._closed:
             raise APIConnectionError("the stream was closed", outcome_unknown=True)
         failure: APIConnectionError | None = None
         try:
-            chunk = await _carrying_cancel(self._reader.read_chunk())
+            chunk = await _carrying_cancel(self._reader.read_chunk(), self._inflight)
         except _px.PyreqwestError as exc:
             failure = _mapped(exc, sent=True)
         except asyncio.CancelledError:
@@ -215,7 +221,12 @@ class PyreqwestStreamReply(DecodedStream):
                     break
 
     def close(self) -> None:
+        """Stop a pending read (it raises "the stream was closed", as aiohttp's does), then
+        close the response: pyreqwest's close waits for a pending read to end."""
         self._closed = True
+        for read in self._inflight:
+            read.cancel()
+        self._inflight.clear()
         self._opener.close()
 
 
