@@ -121,7 +121,8 @@ if _typing.TYPE_CHECKING:
     from ._redis_governor import RedisRateGovernor
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
-    from ._transport import Timeout
+    from ._transport import AiohttpTransport, Timeout, Transport
+    from ._transport_pyreqwest import PyreqwestTransport
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -132,6 +133,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "AiohttpTransport",
     "ApiVersion",
     "AsyncDataAPI",
     "AsyncMoveworks",
@@ -192,6 +194,7 @@ __all__ = [
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
+    "PyreqwestTransport",
     "RateGovernor",
     "RateLimitError",
     "RawResponse",
@@ -221,6 +224,7 @@ __all__ = [
     "StreamProtocolError",
     "Timeout",
     "TokenSource",
+    "Transport",
     "UnexpectedResponseError",
     "UnknownAction",
     "UnknownContent",
@@ -254,6 +258,7 @@ _MODULES = (
     "_retry",
     "_streaming",
     "_transport",
+    "_transport_pyreqwest",
 )
 
 
