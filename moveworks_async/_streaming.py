@@ -746,8 +746,12 @@ class ResponseStream:
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
+            # The per-call headers go with every request of the call, the polls included.
             return await self._client.responses.wait(
-                self._conversation_id, response_id, timeout=budget
+                self._conversation_id,
+                response_id,
+                timeout=budget,
+                extra_headers=self._extra_headers,
             )
         except WaitTimeoutError:
             if not deadline_bound:
