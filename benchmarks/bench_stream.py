@@ -52,7 +52,6 @@ async def _client(kind: str, url: str) -> tuple[StreamFn, Callable[[], Awaitable
             token="bench-token",
             base_url=url,
             max_connections=LIMIT,
-            api_version="v1beta1",  # the bench server's routes (payloads.PREFIX)
             transport="pyreqwest" if kind == FAST_SDK else "aiohttp",
         )
 
