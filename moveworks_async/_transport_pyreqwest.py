@@ -250,7 +250,7 @@ class PyreqwestStreamContext:
             raise RuntimeError("a stream context can be entered only once")
         self._args = None
         method, url, headers, data, connect_timeout = args
-        client = transport._client(connect_timeout, _ORPHAN_READ)
+        client = await transport._client(connect_timeout, _ORPHAN_READ)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": STREAM_ENCODINGS}
         )
@@ -315,7 +315,9 @@ class PyreqwestTransport:
     def has_open_owned_session(self) -> bool:
         return bool(self._clients)
 
-    def _client(self, connect: float | None, read: float | None) -> Client:
+    async def _client(self, connect: float | None, read: float | None) -> Client:
+        """The reqwest client for these timeouts; a new one is built in a worker thread
+        (building one loads the TLS roots: tens of ms the event loop must not stall for)."""
         loop = asyncio.get_running_loop()
         if self._closed:
             raise RuntimeError("this AsyncMoveworks client is closed")
@@ -328,24 +330,32 @@ class PyreqwestTransport:
             )
         key = (connect, read)
         client = self._clients.get(key)
-        if client is None:
-            builder = (
-                ClientBuilder()
-                .gzip(False)
-                .deflate(False)
-                .brotli(False)
-                .zstd(False)
-                .follow_redirects(False)
-                .referer(False)
-                .max_connections(self._max_connections)
-            )
-            connect_td, read_td = _td(connect), _td(read)
-            if connect_td is not None:
-                builder = builder.connect_timeout(connect_td)
-            if read_td is not None:
-                builder = builder.read_timeout(read_td)
-            client = self._clients[key] = builder.build()
-        return client
+        if client is not None:
+            return client
+        builder = (
+            ClientBuilder()
+            .gzip(False)
+            .deflate(False)
+            .brotli(False)
+            .zstd(False)
+            .follow_redirects(False)
+            .referer(False)
+            .max_connections(self._max_connections)
+        )
+        connect_td, read_td = _td(connect), _td(read)
+        if connect_td is not None:
+            builder = builder.connect_timeout(connect_td)
+        if read_td is not None:
+            builder = builder.read_timeout(read_td)
+        built: Client = await asyncio.to_thread(builder.build)
+        existing = self._clients.get(key)
+        if existing is not None or self._closed:  # built meanwhile by another task, or closed
+            await built.close()
+            if existing is None:
+                raise RuntimeError("this AsyncMoveworks client is closed")
+            return existing
+        self._clients[key] = built
+        return built
 
     def _closing(self, closer: Any) -> None:
         if self._loop is None or self._loop.is_closed():  # pragma: no cover - defensive
@@ -379,7 +389,7 @@ class PyreqwestTransport:
         params: Mapping[str, str] | None,
         timeout: Timeout,
     ) -> Reply:
-        client = self._client(timeout.connect, timeout.read)
+        client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )

@@ -109,8 +109,20 @@ async def test_relay_broadcasts_one_upstream_stream_to_every_viewer() -> None:
         assert server.stats.stream_opened == 1
 
 
-async def test_relay_closes_upstream_when_the_last_viewer_disconnects() -> None:
+async def test_relay_closes_upstream_when_the_last_viewer_disconnects(
+    request: pytest.FixtureRequest,
+) -> None:
     """A viewer leaving mid-answer closes the upstream stream long before it would end."""
+    from moveworks_async import _transport
+
+    if _transport.DEFAULT_TRANSPORT != "aiohttp":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="pyreqwest 0.15 keeps a cancelled stream's connection open until "
+                "reqwest's read timeout (README, Transports)",
+            )
+        )
     relay = example("relay")
     # 200 snapshots 50 ms apart: the stream would run for 10 s if nobody closed it.
     endless = Answer(text="x" * 2000, reasoning=(), citations=(), snapshots=200)
