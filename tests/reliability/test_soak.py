@@ -125,8 +125,9 @@ async def test_row_49_cancelled_streams_leak_nothing(request: pytest.FixtureRequ
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
-                reason="pyreqwest 0.15 keeps a cancelled attempt's connection open until "
-                "reqwest's read timeout (README, Transports): the server does not settle in 1 s",
+                reason="pyreqwest 0.15 keeps a cancelled stream open's connection until "
+                "reqwest's read timeout (README, Transports), and its idle pool cannot be "
+                "looked into, so the server-side count does not settle to it in 1 s",
             )
         )
     n = soak_size(10_000)
