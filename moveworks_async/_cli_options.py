@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "interrupted",
     "option",
     "report",
+    "terminal_safe",
     "wants_json",
 ]
 
@@ -130,10 +132,32 @@ def option(
 
 
 def error_object(
-    kind: str, message: str, status: int | None = None, request_id: str | None = None
+    kind: str,
+    message: str,
+    status: int | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The ``--json`` form of an error."""
-    return {"error": {"type": kind, "message": message, "status": status, "request_id": request_id}}
+    """The ``--json`` form of an error (``retry_after`` only when the server asked a wait)."""
+    error: dict[str, Any] = {
+        "type": kind,
+        "message": message,
+        "status": status,
+        "request_id": request_id,
+    }
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return {"error": error}
+
+
+# C0 controls but tab and newline, DEL and C1 controls: what can drive a terminal.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` (tab and newline kept):
+    server-provided text must not move the cursor, recolour or retitle the terminal."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def report(
@@ -143,12 +167,22 @@ def report(
     kind: str = "Error",
     status: int | None = None,
     request_id: str | None = None,
+    retry_after: float | None = None,
 ) -> None:
-    """Write one error to stderr: ``error: message`` or one JSON object, one line either way."""
+    """Write one error to stderr: ``error: message`` or one JSON object, one line either way.
+
+    Control characters in ``message`` (server text can hold an ANSI escape sequence) are
+    shown escaped, never sent to the terminal. ``retry_after``: the server's requested wait
+    (a rate limit), shown in both forms."""
+    message = terminal_safe(message)
     if as_json:
-        line = json.dumps(error_object(kind, message, status, request_id), ensure_ascii=False)
+        line = json.dumps(
+            error_object(kind, message, status, request_id, retry_after), ensure_ascii=False
+        )
     else:
         line = "error: " + " ".join(message.split())  # one line, whatever the message holds
+        if retry_after is not None:
+            line += f" (the server asks to retry after {retry_after:g} s)"
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()

@@ -762,13 +762,19 @@ class AsyncMoveworks:
         trace: _Trace | None,
     ) -> None:
         if logger.isEnabledFor(logging.INFO):
+            # After a 429 the wait is the governor's pause, not this (zero) backoff.
+            wait = (
+                "the rate governor's pause sets the wait"
+                if status == 429 and not decision.delay
+                else f"backoff {decision.delay:.2f}s"
+            )
             logger.info(
-                "retrying %s %s after attempt %d: %s; backoff %.2fs",
+                "retrying %s %s after attempt %d: %s; %s",
                 request.method,
                 request.path,
                 number,
                 decision.reason,
-                decision.delay,
+                wait,
             )
         hooks = self._hooks
         if trace is not None and hooks is not None and hooks.on_retry:
@@ -870,7 +876,7 @@ class AsyncMoveworks:
         server answered 2xx, so the create may well have been applied.
         """
         content_type = reply.headers.get("Content-Type", "")
-        if "json" not in content_type:
+        if "json" not in content_type.lower():  # media types are case-insensitive
             raise UnexpectedResponseError(
                 f"expected JSON, got {content_type or 'no content type'}",
                 status_code=reply.status,

@@ -33,6 +33,7 @@ from ._validate import check_id, check_unicode
 __all__ = [
     "Generation",
     "Request",
+    "cap_text",
     "create_input",
     "error_from_response",
     "parse_retry_after",
@@ -165,6 +166,16 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
 
 #: Largest error body parsed as JSON (see _error_fields).
 MAX_ERROR_JSON = 64 * 1024
+#: Longest server-provided text (an error ``code`` or ``message``) kept in an exception's text;
+#: the whole reply stays in ``.body``.
+MAX_ERROR_TEXT = 1000
+
+
+def cap_text(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with ``…`` marking a cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 _NOT_JSON: Any = object()
 
 #: What a masked credential becomes in server-provided text.
@@ -222,12 +233,12 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, object]:
         if isinstance(inner, Mapping):
             code, message = inner.get("code"), inner.get("message")
             return (
-                code if isinstance(code, str) else None,
-                message if isinstance(message, str) else None,
+                cap_text(code) if isinstance(code, str) else None,
+                cap_text(message) if isinstance(message, str) else None,
                 parsed,
             )
         if isinstance(inner, str):
-            return None, inner, parsed
+            return None, cap_text(inner), parsed
     return None, None, parsed
 
 
@@ -282,9 +293,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     Reads ``retry-after-ms`` (float milliseconds), then ``Retry-After`` as delay-seconds
     (integer or float) or as an HTTP-date measured against ``now`` (a POSIX timestamp; the
     reply's ``Date`` header is used instead when present, which cancels clock skew).
-    Negative values clamp to 0; ``inf``, ``nan``, absurd numbers and garbage return None, so
-    the caller falls back to its own backoff. The cap on what is honoured is the caller's
-    business (it raises RateLimitError above it).
+    Negative values clamp to 0 and huge ones to ~31 years (a wait that large must still fail
+    fast against the caller's cap, never read as "not given"); ``inf``, ``nan`` and garbage
+    return None, so the caller falls back to its own backoff. The cap on what is honoured is
+    the caller's business (it raises RateLimitError above it).
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -316,7 +328,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return None
 
 
-_MAX_SANE_DELAY = 10.0**9  # ~31 years: beyond this a number is noise, not a request
+_MAX_SANE_DELAY = 10.0**9  # ~31 years: any larger wait is clamped to this (still "too long")
 
 
 def _finite(text: str) -> float | None:
@@ -324,6 +336,8 @@ def _finite(text: str) -> float | None:
         value = float(text.strip())
     except ValueError:
         return None
-    if math.isnan(value) or math.isinf(value) or abs(value) > _MAX_SANE_DELAY:
+    if math.isnan(value) or math.isinf(value):
         return None
-    return value
+    # A huge number of seconds is a request to wait "forever": clamped, so that it fails fast
+    # against max_retry_after instead of being taken for a missing header and retried in 1 s.
+    return max(-_MAX_SANE_DELAY, min(value, _MAX_SANE_DELAY))

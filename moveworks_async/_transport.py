@@ -228,6 +228,9 @@ class Transport(Protocol):
       it was first used on and raises ``RuntimeError`` when used after :meth:`aclose`.
     """
 
+    #: The public class named in the "not closed" warning (the Data API client sets its own).
+    owner: str
+
     @property
     def is_closed(self) -> bool: ...
 
@@ -397,6 +400,11 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     (of the final size when ``Content-Length`` gives it) that is returned as it is.
     """
     length = response.content_length
+    if response.status >= 400:
+        # An error reply is read for its message only (no more than MAX_ERROR_BODY is ever
+        # parsed): an oversized or decompression-bomb body must not turn a 429 into an
+        # UnexpectedResponseError that the retry policy and the rate governor never see.
+        return await _read_error_body(response)
     if length is not None and length > MAX_BODY:
         response.close()
         # Not a connection error: retrying would download the same oversized body again.
@@ -422,6 +430,20 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     # A bytearray is a bytes-like body for every reader here (JSON decoding, error snippets);
     # converting it would copy up to MAX_BODY bytes.
     return buffer  # type: ignore[return-value]
+
+
+async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """At most ``MAX_ERROR_BODY`` bytes (decoded) of an error reply; a longer body is cut
+    and its connection closed (the rest is never downloaded nor inflated)."""
+    content = response.content
+    buffer = bytearray()
+    while chunk := await content.readany():
+        buffer += chunk
+        if len(buffer) >= MAX_ERROR_BODY:
+            del buffer[MAX_ERROR_BODY:]
+            response.close()
+            break
+    return bytes(buffer)
 
 
 async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
@@ -544,6 +566,9 @@ class AiohttpTransport:
         max_connections: connection pool size of an owned session.
     """
 
+    #: The public class named in the "not closed" warning (the Data API client sets its own).
+    owner = "AsyncMoveworks"
+
     def __init__(
         self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 100
     ) -> None:
@@ -660,7 +685,7 @@ class AiohttpTransport:
         session = self._session
         if self._owned and session is not None and not session.closed:
             _warn(
-                "AsyncMoveworks client was not closed; use 'async with' or 'await aclose()'",
+                f"{self.owner} client was not closed; use 'async with' or 'await aclose()'",
                 ResourceWarning,
                 stacklevel=2,
                 source=self,

@@ -154,6 +154,27 @@ async def _read_capped(
     return grown  # type: ignore[return-value]
 
 
+async def _read_error_body(reader: Any, inflater: _Inflater | None) -> bytes:
+    """At most ``MAX_ERROR_BODY`` decoded bytes of an error reply (best effort: a corrupt
+    coding just ends it); the rest is never downloaded nor inflated."""
+    limit = _transport.MAX_ERROR_BODY
+    out = bytearray()
+    while len(out) < limit and (chunk := await reader.read_chunk()) is not None:
+        if inflater is None:
+            out += chunk
+            continue
+        data = bytes(chunk)
+        while len(out) < limit:
+            piece, error = inflater.inflate(data, limit - len(out))
+            out += piece
+            if error is not None:
+                return bytes(out)
+            if not inflater.pending:
+                break
+            data = b""
+    return bytes(out[:limit])
+
+
 def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
     """The decoded body, at most ``MAX_BODY`` bytes (a compressed bomb stops there)."""
     if inflater is None:
@@ -296,6 +317,9 @@ class PyreqwestTransport:
             'moveworks-async[fast]'``).
     """
 
+    #: The public class named in errors about a closed client (the Data API sets its own).
+    owner = "AsyncMoveworks"
+
     def __init__(self, *, max_connections: int = 100) -> None:
         if _px is None:
             raise InvalidParameterError(
@@ -406,6 +430,11 @@ class PyreqwestTransport:
                 status = response.status
                 reply_headers = response.headers
                 inflater = _inflater(reply_headers, status)
+                if status >= 400:
+                    # Read for its message only, as on aiohttp: an oversized or bomb body
+                    # must not turn a 429 into an UnexpectedResponseError.
+                    message = await _read_error_body(response.body_reader, inflater)
+                    return Reply(status, reply_headers, message)
                 length = reply_headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > _transport.MAX_BODY:
                     raise UnexpectedResponseError(
