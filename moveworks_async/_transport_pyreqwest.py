@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import warnings
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -474,3 +475,12 @@ class PyreqwestTransport:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._clients and not self._closed:
+            _warn(
+                f"{self.owner} client was not closed; use 'async with' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
