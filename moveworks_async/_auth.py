@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import _json
 from ._errors import InvalidParameterError, ResponseValidationError
+from ._protocol import release_frames
 from ._validate import check_text, check_token, check_url
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
@@ -211,9 +212,17 @@ class ClientCredentials:
             "grant_type": "client_credentials",
         }
         started = self._clock()
-        payload = await fetch(url, form)
-        self.refreshes += 1
-        token, expires_in = _parse_token(payload)
+        payload: Any = None
+        try:
+            payload = await fetch(url, form)
+            self.refreshes += 1
+            token, expires_in = _parse_token(payload)
+        except BaseException as exc:
+            # The traceback keeps these frames: the token reply and the form (the client
+            # secret) must not stay alive with the error.
+            payload = form = None  # type: ignore[assignment]
+            release_frames(exc)
+            raise
         margin = self._margin if self._margin is not None else min(60.0, expires_in / 5.0)
         self._token = token
         self._refresh_at = started + max(expires_in - margin, 0.0)

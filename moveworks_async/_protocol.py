@@ -7,6 +7,7 @@ rate governor alike.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -38,6 +39,7 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
     "path",
+    "release_frames",
     "request_id_from",
 ]
 
@@ -338,3 +340,26 @@ def _finite(text: str) -> float | None:
     if math.isnan(value) or math.isinf(value) or abs(value) > _MAX_SANE_DELAY:
         return None
     return value
+
+
+def release_frames(exc: BaseException) -> None:
+    """Clear the locals of the package's finished frames in ``exc``'s traceback and chain.
+
+    A frame in a traceback keeps its locals alive as long as the exception lives: a reply body
+    (10 MiB), a token reply with its access token, a parsed payload. Called where an error is
+    about to leave a layer, so frames below it (finished) are cleared; a frame still running
+    (the caller's) is left alone, and so are frames outside the package (a user's hook).
+    Tracebacks still show every file, line and function.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if str(frame.f_globals.get("__name__", "")).startswith("moveworks_async"):
+                with contextlib.suppress(RuntimeError):  # still running: a caller's frame
+                    frame.clear()
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__

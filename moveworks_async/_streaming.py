@@ -78,7 +78,7 @@ from ._events import (
     parse_event,
 )
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
-from ._protocol import Request, create_input, ids, path, request_id_from
+from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
 from ._validate import check_headers, check_max_retries, check_positive
@@ -428,19 +428,26 @@ class ResponseStream:
         # Fast path, most events of a busy stream: one already decoded. The same loop as at
         # the top of _next, without a coroutine per event; it never suspends, so no other
         # task can see the stream meanwhile and _busy need not be set.
-        events = self._events
-        while self._index < len(events):
-            sse = events[self._index]
-            self._index += 1
-            event = self._accept(sse)
-            if event is not None:
-                return event
-            events = self._events  # a gap empties the buffer
-        self._busy = True
         try:
-            return await self._next(self._recover)
-        finally:
-            self._busy = False
+            events = self._events
+            while self._index < len(events):
+                sse = events[self._index]
+                self._index += 1
+                event = self._accept(sse)
+                if event is not None:
+                    return event
+                events = self._events  # a gap empties the buffer
+            self._busy = True
+            try:
+                return await self._next(self._recover)
+            finally:
+                self._busy = False
+        except BaseException as exc:
+            # The traceback keeps this frame and the ones below: none may keep an event's
+            # data (up to max_event_size) alive with the error.
+            sse = events = None  # type: ignore[assignment]
+            release_frames(exc)
+            raise
 
     async def _next(self, recover: bool) -> StreamEvent:
         """The next event to deliver (or StopAsyncIteration); the whole state machine."""

@@ -92,3 +92,95 @@ def test_review1_depth_check_is_exact_at_the_limit() -> None:
         _json._check_bounds(b"{" * 30_000 + b'"' + b"a" * 70_000)
     # Brackets inside strings do not count.
     _json._check_bounds(b'["' + b"[" * 70_000 + b'"]')
+
+
+# --- review 3: no traceback frame keeps a reply body alive -----------------------------------
+
+
+def _holds(exc: BaseException, marker: str) -> list[str]:
+    """Where the frames of ``exc``'s traceback (and its chain's) hold ``marker``."""
+    import gc
+    import types
+
+    hits: list[str] = []
+    seen: set[int] = set()
+
+    def visit(obj: object, where: str, depth: int) -> None:
+        if id(obj) in seen or depth > 6:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, str | bytes | bytearray):
+            text = obj if isinstance(obj, str) else bytes(obj).decode("latin-1")
+            if marker in text:
+                hits.append(where)
+            return
+        if isinstance(obj, types.ModuleType | type | types.FunctionType | types.CodeType):
+            return
+        for ref in gc.get_referents(obj):
+            visit(ref, where, depth + 1)
+
+    current: BaseException | None = exc
+    while current is not None:
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_globals.get("__name__", "").startswith("moveworks_async"):
+                for name, value in frame.f_locals.items():
+                    if name in ("self", "c", "client", "credentials"):
+                        continue  # objects the caller holds anyway (the client, its secret)
+                    visit(value, f"{frame.f_code.co_name}.{name}", 0)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return hits
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "reply",
+    [
+        R(200, body="{not json BODY-MARK" + "x" * 5000),
+        R(200, body="<html>BODY-MARK</html>", content_type="text/html"),
+        R(200, {"conversation_id": 5, "pad": "BODY-MARK"}),
+        R(500, {"error": {"code": "X", "message": "m"}, "pad": "BODY-MARK" + "x" * 5000}),
+    ],
+)
+async def test_review3_no_frame_of_an_error_keeps_the_body(wire: Wire, reply: R) -> None:
+    wire.always(reply)
+    async with client(base_url=BASE) as c:
+        with pytest.raises(mw.APIError) as caught:
+            await c.conversations.get(CID, max_retries=0)
+    assert _holds(caught.value, "BODY-MARK") == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"access_token": "tok-SECRET-abcdef", "expires_in": "x"}',
+        '{"access_token": "tok-SECRET-abcdef", oops',
+    ],
+)
+async def test_review3_no_frame_keeps_the_token_reply_or_secret(wire: Wire, body: str) -> None:
+    wire.always(R(200, body=body))
+    creds = mw.ClientCredentials("id", "client-SECRET-xyz")
+    async with client(base_url=BASE, token=None, auth=creds) as c:
+        with pytest.raises(mw.APIError) as caught:
+            await c.conversations.get(CID, max_retries=0)
+    assert _holds(caught.value, "tok-SECRET") == []
+    assert _holds(caught.value, "client-SECRET") == []
+
+
+@pytest.mark.asyncio
+async def test_review3_bad_stream_delta_keeps_no_event_data() -> None:
+    from _stream_support import event, response_json, scripted
+
+    script = [
+        event("RESPONSE_CREATED", 1, response=response_json("CREATED")),
+        event("RESPONSE_OUTPUT_DELTA", 2, output={"type": "MESSAGE", "message": {"p": "EV-MARK"}}),
+    ]
+    async with scripted(script) as (_, c), c.responses.stream(CID, text="hi") as stream:
+        with pytest.raises(mw.ResponseValidationError) as caught:
+            async for _ in stream:
+                pass
+    assert caught.value.__context__ is None
+    assert _holds(caught.value, "EV-MARK") == []
