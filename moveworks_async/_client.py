@@ -601,7 +601,8 @@ class AsyncMoveworks:
                             request.method,
                             request.path,
                             reply.status,
-                            request_id_from(reply.headers),
+                            # A server may echo anything as its request id, the bearer too.
+                            self._mask(request_id_from(reply.headers) or ""),
                         )
                     if 200 <= reply.status < 300:
                         failure, value = None, reply

@@ -184,3 +184,68 @@ async def test_review3_bad_stream_delta_keeps_no_event_data() -> None:
                 pass
     assert caught.value.__context__ is None
     assert _holds(caught.value, "EV-MARK") == []
+
+
+# --- review 4: masking covers the common encodings of an echoed credential -------------------
+
+_TOKEN = "CANARY+tok/Zq9x7Wv3K2mP8rT5yB1nL4=="
+
+
+def _u_escaped(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _echoes() -> list[tuple[str, R]]:
+    import base64
+    from urllib.parse import quote
+
+    def err(message: str) -> str:
+        return '{"code": "X", "message": "' + message + '", "debug": ["' + message + '"]}'
+
+    return [
+        ("u-escaped", R(500, body=err(_u_escaped("Bearer " + _TOKEN)))),
+        ("lower", R(500, body=err("bearer " + _TOKEN.lower()))),
+        ("upper", R(500, body=err("BEARER " + _TOKEN.upper()))),
+        ("percent", R(500, body=err("Bearer " + quote(_TOKEN, safe="")))),
+        ("base64", R(500, body=err(base64.b64encode(_TOKEN.encode()).decode()))),
+        (
+            "base64-bearer",
+            R(500, body=err(base64.b64encode(("Bearer " + _TOKEN).encode()).decode())),
+        ),
+        (
+            "html-entities",
+            R(
+                500,
+                body="<pre>" + _TOKEN.replace("+", "&#43;").replace("/", "&#x2F;") + "</pre>",
+                content_type="text/html",
+            ),
+        ),
+        ("request-id", R(404, body=err("m"), headers={"x-trace-id": _TOKEN})),
+    ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("reply", [r for _, r in _echoes()], ids=[n for n, _ in _echoes()])
+async def test_review4_encoded_echoes_of_the_bearer_are_masked(
+    wire: Wire, reply: R, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="moveworks_async")
+    wire.always(reply)
+    async with client(base_url=BASE, token=_TOKEN) as c:
+        with pytest.raises(mw.APIStatusError) as caught:
+            await c.conversations.get(CID, max_retries=0)
+    exc = caught.value
+    shown = [str(exc), repr(exc.args), repr(exc.body), repr(exc.headers), str(exc.request_id)]
+    everything = " ".join([*shown, caplog.text])
+    assert "Zq9x7Wv3K2mP8rT5yB1nL4" not in everything
+    assert "Zq9x7Wv3K2mP8rT5yB1nL4".lower() not in everything.lower()
+    assert "<redacted>" in everything
+
+
+def test_review4_mask_text_leaves_other_text_alone() -> None:
+    from moveworks_async._protocol import mask_text
+
+    text = "ordinary text 100% & more &amp; nothing secret"
+    assert mask_text(text, (_TOKEN,)) == text
