@@ -38,6 +38,7 @@ from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     ResponseValidationError,
     UnexpectedResponseError,
@@ -336,7 +337,7 @@ class AsyncMoveworks:
 
     async def __aenter__(self) -> Self:
         if self._transport.is_closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         return self
 
     async def __aexit__(

@@ -59,6 +59,7 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     ResponseValidationError,
     SlowConsumerError,
@@ -299,7 +300,7 @@ class ResponseStream:
 
     async def __aenter__(self) -> Self:
         if self._state != _NEW:
-            raise RuntimeError("a ResponseStream can be entered only once; start a new stream")
+            raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
         loop = self._loop = asyncio.get_running_loop()
         try:
@@ -402,14 +403,14 @@ class ResponseStream:
 
     def _require_open(self) -> None:
         if self._state == _NEW:
-            raise RuntimeError(
+            raise ClientStateError(
                 "a ResponseStream must be used inside 'async with': "
                 "async with client.responses.stream(...) as stream: ..."
             )
         if self._hub is not None:
-            raise RuntimeError("this stream was tee()'d: read events from its consumers")
+            raise ClientStateError("this stream was tee()'d: read events from its consumers")
         if self._busy:
-            raise RuntimeError("another task is already reading this stream")
+            raise ClientStateError("another task is already reading this stream")
 
     # --- iteration ---------------------------------------------------------------------------
 
@@ -424,7 +425,7 @@ class ResponseStream:
                 raise StopAsyncIteration
             self._require_open()
             if self._state == _CLOSED:
-                raise RuntimeError("this ResponseStream is closed")
+                raise ClientStateError("this ResponseStream is closed")
         # Fast path, most events of a busy stream: one already decoded. The same loop as at
         # the top of _next, without a coroutine per event; it never suspends, so no other
         # task can see the stream meanwhile and _busy need not be set.
@@ -705,7 +706,7 @@ class ResponseStream:
         reason = self._pending
         assert reason is not None
         if self._state != _OPEN:
-            raise RuntimeError("this ResponseStream was closed")
+            raise ClientStateError("this ResponseStream was closed")
         response_id = self._response_id
         request_id = self._request_id
         if reason == "deadline":
@@ -786,7 +787,7 @@ class ResponseStream:
             return await self._hub.final_response()
         self._require_open()
         if self._state == _CLOSED:
-            raise RuntimeError("this ResponseStream was closed before its end")
+            raise ClientStateError("this ResponseStream was closed before its end")
         self._busy = True
         try:
             final = await self._drain(None)
@@ -880,7 +881,7 @@ class ResponseStream:
             raise InvalidParameterError("max_buffer must be an int >= 1")
         self._require_open()
         if self._state == _CLOSED:
-            raise RuntimeError("this ResponseStream is closed")
+            raise ClientStateError("this ResponseStream is closed")
         hub = _Hub(self, max_buffer)
         self._hub = hub
         consumers = tuple(StreamConsumer(hub) for _ in range(n))
@@ -1001,7 +1002,7 @@ class _Hub:
                     continue  # another consumer read it meanwhile
                 stream = self._stream
                 if stream._state != _OPEN:
-                    raise RuntimeError("this ResponseStream is closed")
+                    raise ClientStateError("this ResponseStream is closed")
                 await self._pull()
 
     async def final_response(self) -> Response:
@@ -1010,7 +1011,7 @@ class _Hub:
             if stream._final is not None:
                 return stream._final
             if stream._state != _OPEN:
-                raise RuntimeError("this ResponseStream was closed before its end")
+                raise ClientStateError("this ResponseStream was closed before its end")
             items = self._items
             if items and (items[-1] is _END or type(items[-1]) is _Raise):
                 return await stream._drain(None)

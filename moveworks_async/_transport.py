@@ -24,6 +24,7 @@ from attrs import Attribute, field, frozen
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     UnexpectedResponseError,
 )
@@ -373,7 +374,7 @@ class StreamContext:
     async def __aenter__(self) -> StreamReply:
         transport, args = self._transport, self._args
         if transport is None or args is None:
-            raise RuntimeError("a stream context can be entered only once")
+            raise ClientStateError("a stream context can be entered only once")
         self._transport = self._args = None  # not kept alive by an open stream
         method, url, headers, data, connect_timeout = args
         session = transport._get_session()
@@ -443,7 +444,7 @@ class AiohttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
@@ -455,7 +456,7 @@ class AiohttpTransport:
         elif self._loop is None:
             self._loop = loop
         if loop is not self._loop:
-            raise RuntimeError(
+            raise ClientStateError(
                 "an AsyncMoveworks client is bound to the event loop it was first used on; "
                 "create one client per event loop"
             )

@@ -249,3 +249,43 @@ def test_review4_mask_text_leaves_other_text_alone() -> None:
 
     text = "ordinary text 100% & more &amp; nothing secret"
     assert mask_text(text, (_TOKEN,)) == text
+
+
+# --- review 10: the server's bad token is an APIError; misuse is a ClientStateError ----------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "token", ["tok\r\nX-Evil: 1", "tok\x00nul", "tök-non-ascii", "t" * (17 * 1024)]
+)
+async def test_review10_unsendable_access_token_is_a_response_error(wire: Wire, token: str) -> None:
+    wire.always(R(200, {"access_token": token, "expires_in": 3600}))
+    creds = mw.ClientCredentials("id", "secret-review")
+    async with client(base_url=BASE, token=None, auth=creds) as c:
+        with pytest.raises(mw.ResponseValidationError) as caught:
+            await c.conversations.get(CID, max_retries=0)
+    assert not isinstance(caught.value, mw.InvalidParameterError)
+    assert caught.value.__context__ is None
+
+
+@pytest.mark.asyncio
+async def test_review10_misuse_is_a_client_state_error() -> None:
+    from _stream_support import event, response_json, scripted
+
+    assert issubclass(mw.ClientStateError, mw.MoveworksError)
+    assert issubclass(mw.ClientStateError, RuntimeError)
+    c = client(base_url=BASE)
+    await c.aclose()
+    with pytest.raises(mw.ClientStateError):
+        await c.conversations.get(CID)
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED"))]
+    async with scripted(script) as (_, c2):
+        stream = c2.responses.stream(CID, text="hi")
+        with pytest.raises(mw.ClientStateError):
+            async for _ in stream:
+                pass
+        async with stream:
+            pass
+        with pytest.raises(mw.ClientStateError):
+            async with stream:
+                pass
