@@ -37,6 +37,7 @@ from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     ClientStateError,
     InvalidParameterError,
@@ -637,6 +638,10 @@ class AsyncMoveworks:
                 raise
             except BaseException as exc:
                 governor.release(ticket, None)
+                if isinstance(exc, APIError) and not request.idempotent:
+                    # A reply came back (a body over the cap, an undecodable encoding, a
+                    # stream that cannot start): the server got the create.
+                    exc.outcome_unknown = True
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
                 raise

@@ -140,6 +140,7 @@ class ResponseStream:
 
     __slots__ = (
         "__weakref__",
+        "_attempts_started",
         "_busy",
         "_client",
         "_connect_timeout",
@@ -249,6 +250,7 @@ class ResponseStream:
         # Timing (event-loop time). One timer per stream; see _before_read and _on_timer.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_at = 0.0
+        self._attempts_started = 0
         self._first_at: float | None = None  # first-event deadline until the first event
         self._deadline_at: float | None = None
         self._read_deadline = _INF
@@ -318,7 +320,9 @@ class ResponseStream:
                     raise APITimeoutError(
                         "the stream did not start within its deadline",
                         phase="deadline",
-                        outcome_unknown=True,
+                        # Only if the POST went out: a deadline spent fetching the token (or
+                        # waiting for the governor) sent nothing.
+                        outcome_unknown=self._attempts_started > 0,
                     )
         except BaseException:
             # Also closes a stream opened by an attempt whose success never reached us (a hook
@@ -372,6 +376,7 @@ class ResponseStream:
         try:
             assert self._loop is not None
             self._sent_at = self._loop.time()
+            self._attempts_started += 1
             with anyio.move_on_after(limit) as scope:
                 reply = await opened.__aenter__()
                 if not 200 <= reply.status < 300:

@@ -5,6 +5,7 @@ Each failed before its fix.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -289,3 +290,80 @@ async def test_review10_misuse_is_a_client_state_error() -> None:
         with pytest.raises(mw.ClientStateError):
             async with stream:
                 pass
+
+
+# --- review 8: every error after the server may have got a create is outcome_unknown ---------
+
+
+@pytest.mark.asyncio
+async def test_review8_create_answered_over_the_body_cap_is_outcome_unknown(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moveworks_async import _transport
+
+    monkeypatch.setattr(_transport, "MAX_BODY", 1000)
+    wire.always(R(200, body='{"pad": "' + "x" * 5000 + '"}'))
+    async with client(base_url=BASE) as c:
+        with pytest.raises(mw.UnexpectedResponseError) as caught:
+            await c.responses.create(CID, text="hi")
+        assert caught.value.outcome_unknown is True
+        with pytest.raises(mw.UnexpectedResponseError) as read:
+            await c.conversations.get(CID, max_retries=0)
+        assert read.value.outcome_unknown is False
+
+
+@pytest.mark.asyncio
+async def test_review8_create_answered_with_an_odd_5xx_is_outcome_unknown(wire: Wire) -> None:
+    wire.always(R(999, {"error": {"code": "X", "message": "odd"}}))
+    async with client(base_url=BASE) as c:
+        with pytest.raises(mw.InternalServerError) as caught:
+            await c.responses.create(CID, text="hi")
+        assert caught.value.outcome_unknown is True
+        with pytest.raises(mw.InternalServerError) as read:
+            await c.conversations.get(CID, max_retries=0)
+        assert read.value.outcome_unknown is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip"])
+async def test_review8_stream_create_with_an_undecodable_encoding_is_outcome_unknown(
+    encoding: str,
+) -> None:
+    from _stream_support import event, response_json, scripted
+
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED"))]
+    async with scripted(script, headers={"Content-Encoding": encoding}) as (_, c):
+        with pytest.raises(mw.APIError) as caught:
+            async with c.responses.stream(CID, text="hi") as stream:
+                async for _ in stream:
+                    pass
+    assert caught.value.outcome_unknown is True
+
+
+@pytest.mark.asyncio
+async def test_review8_stream_deadline_spent_on_the_token_is_not_outcome_unknown() -> None:
+    seen: list[bytes] = []
+    release = asyncio.Event()
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readline())  # the token request; never answered
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
+    try:
+        async with client(base_url=url, token=None, auth=creds) as c:
+            with pytest.raises(mw.APITimeoutError) as caught:
+                async with c.responses.stream(CID, text="hi", deadline=0.2):
+                    pass
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)
+    assert caught.value.outcome_unknown is False
+    assert seen
+    assert all(b"/oauth/" in line for line in seen)
