@@ -141,6 +141,7 @@ class ResponseStream:
     __slots__ = (
         "__weakref__",
         "_attempts_started",
+        "_before_send",
         "_busy",
         "_client",
         "_connect_timeout",
@@ -251,6 +252,7 @@ class ResponseStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_at = 0.0
         self._attempts_started = 0
+        self._before_send: anyio.CancelScope | None = None
         self._first_at: float | None = None  # first-event deadline until the first event
         self._deadline_at: float | None = None
         self._read_deadline = _INF
@@ -306,10 +308,26 @@ class ResponseStream:
         self._state = _OPEN
         loop = self._loop = asyncio.get_running_loop()
         try:
-            if self._deadline is None:
+            if self._deadline is None and self._first_event_timeout is None:
                 opened, reply = await self._client._execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
+            elif self._deadline is None:
+                # The time before the POST (a token fetch, a governor wait) counts against
+                # first_event_timeout too; the first attempt disarms this scope as it sends
+                # (from then on the attempt's own first-event limit applies).
+                with anyio.move_on_after(self._first_event_timeout) as scope:
+                    self._before_send = scope
+                    opened, reply = await self._client._execute(
+                        self._request, self._attempt, max_retries=self._max_retries
+                    )
+                self._before_send = None
+                if scope.cancelled_caught:
+                    raise APITimeoutError(
+                        "the stream did not start within first_event_timeout",
+                        phase="first_event",
+                        outcome_unknown=False,  # the scope is disarmed once the POST goes out
+                    )
             else:
                 self._deadline_at = loop.time() + self._deadline
                 with anyio.move_on_after(self._deadline) as scope:
@@ -377,6 +395,8 @@ class ResponseStream:
             assert self._loop is not None
             self._sent_at = self._loop.time()
             self._attempts_started += 1
+            if self._before_send is not None:
+                self._before_send.deadline = math.inf
             with anyio.move_on_after(limit) as scope:
                 reply = await opened.__aenter__()
                 if not 200 <= reply.status < 300:

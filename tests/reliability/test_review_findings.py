@@ -6,7 +6,8 @@ Each failed before its fix.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -340,30 +341,57 @@ async def test_review8_stream_create_with_an_undecodable_encoding_is_outcome_unk
     assert caught.value.outcome_unknown is True
 
 
-@pytest.mark.asyncio
-async def test_review8_stream_deadline_spent_on_the_token_is_not_outcome_unknown() -> None:
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server that reads each request line and never answers: (its URL, the lines read)."""
     seen: list[bytes] = []
     release = asyncio.Event()
 
-    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(await reader.readline())  # the token request; never answered
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readline())
         await release.wait()
         writer.close()
 
-    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
     try:
-        async with client(base_url=url, token=None, auth=creds) as c:
-            with pytest.raises(mw.APITimeoutError) as caught:
-                async with c.responses.stream(CID, text="hi", deadline=0.2):
-                    pass
+        yield f"http://127.0.0.1:{port}", seen
     finally:
         release.set()
         server.close()
         await server.wait_closed()
         await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_review8_stream_deadline_spent_on_the_token_is_not_outcome_unknown() -> None:
+    async with black_hole() as (url, seen):
+        creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
+        async with client(base_url=url, token=None, auth=creds) as c:
+            with pytest.raises(mw.APITimeoutError) as caught:
+                async with c.responses.stream(CID, text="hi", deadline=0.2):
+                    pass
     assert caught.value.outcome_unknown is False
     assert seen
+    assert all(b"/oauth/" in line for line in seen)
+
+
+# --- review 2: a stream's token fetch obeys first_event_timeout ------------------------------
+
+
+@pytest.mark.asyncio
+async def test_review2_token_fetch_of_a_stream_obeys_first_event_timeout() -> None:
+    async with black_hole() as (url, seen):
+        creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
+        async with client(base_url=url, token=None, auth=creds) as c:
+
+            async def open_stream() -> None:
+                async with c.responses.stream(CID, text="hi", first_event_timeout=0.2):
+                    pass
+
+            with pytest.raises(mw.APITimeoutError) as caught:
+                # Before: the client's default timeout and retries (minutes); the guard fails.
+                await asyncio.wait_for(open_stream(), 10)
+    assert caught.value.phase == "first_event"
+    assert caught.value.outcome_unknown is False
     assert all(b"/oauth/" in line for line in seen)
