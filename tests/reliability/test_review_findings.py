@@ -395,3 +395,28 @@ async def test_review2_token_fetch_of_a_stream_obeys_first_event_timeout() -> No
     assert caught.value.phase == "first_event"
     assert caught.value.outcome_unknown is False
     assert all(b"/oauth/" in line for line in seen)
+
+
+# --- review 6: a failed refresh fails every caller at once under the default governor --------
+
+
+@pytest.mark.asyncio
+async def test_review6_failed_refresh_fails_all_callers_with_the_default_governor() -> None:
+    from _core_support import RawServer, http_loop, http_reply
+
+    refused = http_reply(400, b'{"code":"invalid_client","message":"unknown client"}')
+
+    def reply(n: int, head: bytes) -> bytes:
+        return refused if b"/oauth/v1/token" in head else http_reply(200, b"{}")
+
+    async with RawServer(http_loop(reply)).running() as server:
+        creds = mw.ClientCredentials("id", "secret-review")
+        # The default governor admits a slow-start window at a time: 50 calls exceed it, and
+        # each admitted batch used to start a refresh of its own.
+        async with client(base_url=server.url, token=None, auth=creds) as c:
+            results = await asyncio.gather(
+                *[c.conversations.get(CID, timeout=5) for _ in range(50)],
+                return_exceptions=True,
+            )
+    assert all(isinstance(r, mw.BadRequestError) for r in results), results
+    assert server.requests == 1
