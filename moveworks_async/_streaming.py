@@ -98,6 +98,9 @@ DEFAULT_TEE_BUFFER: Final = 1024
 
 _NEW, _OPEN, _CLOSED = 0, 1, 2
 _INF: Final = math.inf
+#: Events handed out, and bytes read, between two turns given to the event loop.
+_YIELD_EVENTS: Final = 256
+_YIELD_BYTES: Final = 64 * 1024
 #: Seconds the end of the body may lag the terminal event before the connection is closed
 #: rather than pooled (see ResponseStream._after_end).
 _EOF_GRACE: Final = 0.05
@@ -150,6 +153,7 @@ class ResponseStream:
         "_deadline",
         "_deadline_at",
         "_decoder",
+        "_delivered",
         "_error",
         "_events",
         "_extra_headers",
@@ -180,6 +184,7 @@ class ResponseStream:
         "_timed_out",
         "_timer",
         "_timer_at",
+        "_unyielded",
         "_url",
     )
 
@@ -252,6 +257,8 @@ class ResponseStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_at = 0.0
         self._attempts_started = 0
+        self._unyielded = 0
+        self._delivered = 0
         self._before_send: anyio.CancelScope | None = None
         self._first_at: float | None = None  # first-event deadline until the first event
         self._deadline_at: float | None = None
@@ -456,9 +463,10 @@ class ResponseStream:
         # task can see the stream meanwhile and _busy need not be set.
         try:
             events = self._events
-            while self._index < len(events):
+            while self._index < len(events) and self._delivered < _YIELD_EVENTS:
                 sse = events[self._index]
                 self._index += 1
+                self._delivered += 1
                 event = self._accept(sse)
                 if event is not None:
                     return event
@@ -478,10 +486,22 @@ class ResponseStream:
     async def _next(self, recover: bool) -> StreamEvent:
         """The next event to deliver (or StopAsyncIteration); the whole state machine."""
         while True:
+            if self._delivered >= _YIELD_EVENTS:
+                # Buffered events are handed out without suspending: after _YIELD_EVENTS of
+                # them the loop gets a turn (the deadline timer, other tasks) and the deadline
+                # is checked, however fast the server floods.
+                self._delivered = 0
+                await asyncio.sleep(0)
+                assert self._loop is not None
+                now = self._loop.time()
+                if self._deadline_at is not None and now >= self._deadline_at:
+                    self._timed_out = "deadline"
+                    self._interrupt("deadline")
             events = self._events
             while self._index < len(events):
                 sse = events[self._index]
                 self._index += 1
+                self._delivered += 1
                 event = self._accept(sse)
                 if event is not None:
                     return event
@@ -498,6 +518,19 @@ class ResponseStream:
             reply = self._before_read()
             if reply is None:
                 continue
+            # A server flooding events keeps every read ready: the loop never runs the timer
+            # and nothing else runs. The deadline is checked here, and the loop gets a turn
+            # after every _YIELD_BYTES read without one.
+            assert self._loop is not None
+            now = self._loop.time()
+            if now >= self._read_deadline:
+                self._timed_out = self._overdue(now)
+                self._interrupt(self._timed_out)
+                continue
+            if self._unyielded >= _YIELD_BYTES:
+                self._unyielded = 0
+                await asyncio.sleep(0)
+                continue  # the stream may have changed meanwhile (closed, timed out)
             self._reading = True
             try:
                 chunk = await reply.read_chunk()
@@ -506,6 +539,7 @@ class ResponseStream:
                 continue
             finally:
                 self._reading = False
+            self._unyielded += len(chunk)
             self._after_read(chunk)
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
@@ -647,14 +681,17 @@ class ResponseStream:
         if now < self._read_deadline:
             self._arm(self._read_deadline)
             return
-        if self._deadline_at is not None and now >= self._deadline_at:
-            self._timed_out = "deadline"
-        elif self._first_at is not None:
-            self._timed_out = "first_event"
-        else:
-            self._timed_out = "idle"
+        self._timed_out = self._overdue(now)
         # Closing the response wakes the pending read with a connection error.
         reply.close()
+
+    def _overdue(self, now: float) -> str:
+        """Which limit a read past its deadline at ``now`` ran into."""
+        if self._deadline_at is not None and now >= self._deadline_at:
+            return "deadline"
+        if self._first_at is not None:
+            return "first_event"
+        return "idle"
 
     # --- endings -----------------------------------------------------------------------------
 

@@ -420,3 +420,57 @@ async def test_review6_failed_refresh_fails_all_callers_with_the_default_governo
             )
     assert all(isinstance(r, mw.BadRequestError) for r in results), results
     assert server.requests == 1
+
+
+# --- review 5: an event flood lets the loop run and cannot outrun the deadline ---------------
+
+_FLOOD = b"event: X_UNKNOWN\ndata: {}\n\n" * 6000  # buffered at once: no read waits
+
+
+@pytest.mark.asyncio
+async def test_review5_buffered_events_give_the_loop_a_turn() -> None:
+    from _stream_support import event, response_json, scripted
+
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED")), _FLOOD]
+    async with scripted(script) as (_, c), c.responses.stream(CID, text="hi") as stream:
+        seen = 0
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = ticks
+        with contextlib.suppress(mw.APIError):
+            async for _ in stream:
+                seen += 1
+                if seen == 6001:
+                    break
+        running = False
+        await task
+    # One turn per 256 events at least (before: none while the buffer lasted).
+    assert ticks - start >= seen // 256 - 1 > 10
+
+
+@pytest.mark.asyncio
+async def test_review5_deadline_passed_during_a_flood_ends_the_stream() -> None:
+    from _stream_support import event, response_json, scripted
+
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED")), _FLOOD]
+    async with scripted(script) as (_, c):
+        async with c.responses.stream(CID, text="hi", deadline=3600, recover=False) as stream:
+            seen = 0
+            with pytest.raises(mw.APITimeoutError) as caught:
+                async for _ in stream:
+                    seen += 1
+                    if seen == 300:
+                        # The deadline passes while the loop never had a turn to run a timer.
+                        assert stream._deadline_at is not None
+                        stream._deadline_at = stream._loop.time() - 1  # type: ignore[union-attr]
+    assert caught.value.phase == "deadline"
+    assert seen < 300 + 2 * 256  # before: every buffered event (6,000) was handed out
