@@ -474,3 +474,56 @@ async def test_review5_deadline_passed_during_a_flood_ends_the_stream() -> None:
                         stream._deadline_at = stream._loop.time() - 1  # type: ignore[union-attr]
     assert caught.value.phase == "deadline"
     assert seen < 300 + 2 * 256  # before: every buffered event (6,000) was handed out
+
+
+# --- review 12: the CLI's ask --timeout bounds the create too --------------------------------
+
+
+def test_review12_cli_ask_timeout_bounds_a_create_that_is_never_answered() -> None:
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    script = shutil.which("moveworks-async") or str(Path(sys.executable).parent / "moveworks-async")
+    if not os.access(script, os.X_OK):
+        pytest.skip("the moveworks-async console script is not installed")
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:  # a black hole: connections are accepted and never answered
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOVEWORKS_")}
+    env.update(
+        MOVEWORKS_BASE_URL=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        MOVEWORKS_TOKEN="tok-review-cli",
+        MOVEWORKS_ASSISTANT_NAME="acme",
+    )
+    try:
+        # Before: the create used the client's default timeout and retries (over 60 s).
+        done = subprocess.run(
+            [script, "ask", "--timeout", "1", "hello"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "timeout" in done.stderr.lower()
