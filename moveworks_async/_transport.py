@@ -72,6 +72,38 @@ class Timeout:
         raise InvalidParameterError("timeout must be a Timeout, a positive number or None")
 
 
+#: Bodies longer than this are sent as a :class:`_LargeBody` (aiohttp warns above 1 MiB).
+LARGE_BODY = 1024 * 1024
+#: Bytes written at a time of a large body.
+_BODY_SLICE = 64 * 1024
+
+
+class _LargeBody(aiohttp.payload.BytesPayload):
+    """A request body over :data:`LARGE_BODY`, written in 64 KiB slices (each write waits for
+    the socket to drain), without aiohttp's ResourceWarning about raw bytes bodies."""
+
+    def __init__(self, value: bytes) -> None:
+        aiohttp.payload.Payload.__init__(self, value, content_type="application/json")
+        self._size = len(value)
+
+    async def write(self, writer: Any) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _BODY_SLICE):
+            await writer.write(view[start : start + _BODY_SLICE])
+
+
+def body_payload(data: bytes | None) -> bytes | aiohttp.payload.Payload | None:
+    """``data`` as aiohttp should send it: a large body as a :class:`_LargeBody`."""
+    if data is not None and len(data) > LARGE_BODY:
+        return _LargeBody(data)
+    return data
+
+
 @frozen
 class Reply:
     """A complete non-streaming reply."""
@@ -385,7 +417,7 @@ class StreamContext:
                 method,
                 url,
                 headers={**headers, "Accept-Encoding": STREAM_ENCODINGS},
-                data=data,
+                data=body_payload(data),
                 timeout=timeout,
                 allow_redirects=False,
                 auto_decompress=False,  # decoded by StreamReply, which salvages before errors
@@ -490,7 +522,7 @@ class AiohttpTransport:
                 method,
                 url,
                 headers=headers,
-                data=data,
+                data=body_payload(data),
                 params=params,
                 timeout=self._client_timeout(timeout),
                 allow_redirects=False,

@@ -527,3 +527,40 @@ def test_review12_cli_ask_timeout_bounds_a_create_that_is_never_answered() -> No
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "timeout" in done.stderr.lower()
+
+
+# --- review 11: a large request body is sent whole, without aiohttp's ResourceWarning --------
+
+
+@pytest.mark.asyncio
+async def test_review11_large_text_is_sent_whole_without_a_resource_warning() -> None:
+    import json
+    import warnings
+
+    from _core_support import RawServer, http_reply
+    from _stream_support import response_json
+
+    bodies: list[bytes] = []
+
+    async def handler(
+        server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.partition(b":")[2])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        bodies.append(await reader.readexactly(length))
+        writer.write(http_reply(200, json.dumps(response_json("CREATED")).encode()))
+        await writer.drain()
+
+    text = "a" * 1_100_000  # over aiohttp's 1 MiB "large body" threshold
+    async with RawServer(handler).running() as server:
+        async with client(base_url=server.url) as c:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                await c.responses.create(CID, text=text)
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert len(bodies) == 1
+    assert bodies[0].count(b"a") >= len(text)  # the whole text arrived
