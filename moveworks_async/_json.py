@@ -7,9 +7,9 @@ Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` o
   even when orjson is installed (orjson's peak memory is ~12x the document);
 * ``loads`` raises ``ValueError`` (never ``RecursionError``) for a document nested deeper than
   :data:`MAX_DEPTH` or longer than :data:`MAX_SIZE`, for ``NaN``/``Infinity`` literals and
-  numbers too large for a float (``1e400``), and for lone surrogates, escaped (``"\\ud800"``)
-  or not (orjson rejects them all; the stdlib would hand out values that poison arithmetic or
-  cannot be written back as UTF-8);
+  numbers too large for a float (``1e400``), for bytes that are not UTF-8 (UTF-16 or 32, a
+  BOM), and for lone surrogates, escaped (``"\\ud800"``) or not (orjson rejects them all;
+  the stdlib would hand out values that poison arithmetic or cannot be written back as UTF-8);
 * :func:`loads_exact` also keeps integers beyond 64 bits exact (orjson turns them into floats,
   so such documents go to the stdlib decoder): for data kept "as received" (Data API exports);
 * ``dumps`` raises :class:`InvalidParameterError` for a value that cannot be encoded (a lone
@@ -157,8 +157,9 @@ def _stdlib_loads(data: bytes | str) -> Any:
         if not text.isascii() and _SURROGATE.search(text) is not None:
             raise ValueError("lone surrogate in JSON text")
     else:  # bytes or a bytearray body (never copied before decoding)
-        # Strict: UTF-8 bytes of a surrogate are invalid (orjson refuses them too).
-        text = data.decode(json.detect_encoding(data))
+        # Strict UTF-8, as orjson: no UTF-16/32 (whatever a charset parameter says), no BOM
+        # (it is not JSON whitespace), no UTF-8 bytes of a surrogate.
+        text = data.decode("utf-8")
     value = _decoder.decode(text)
     if "\\ud" in text or "\\uD" in text:
         # An escaped surrogate; a lone one decodes to a str that cannot be encoded as UTF-8.

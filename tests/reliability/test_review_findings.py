@@ -564,3 +564,50 @@ async def test_review11_large_text_is_sent_whole_without_a_resource_warning() ->
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert len(bodies) == 1
     assert bodies[0].count(b"a") >= len(text)  # the whole text arrived
+
+
+# --- review 9: both JSON backends accept and refuse the same documents -----------------------
+
+
+def _stdlib_loads() -> Any:
+    import importlib.util
+    import sys
+
+    saved = sys.modules.get("orjson")
+    sys.modules["orjson"] = None  # type: ignore[assignment]  # makes "import orjson" fail
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "moveworks_async._json_review_stdlib", _json.__file__
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["orjson"]
+        else:
+            sys.modules["orjson"] = saved
+    return module.loads
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"a": 1}'.encode("utf-16"),
+        '{"a": 1}'.encode("utf-16-le"),
+        '{"a": 1}'.encode("utf-32"),
+        b'\xef\xbb\xbf{"a": 1}',
+        b'{"a": "\\ud800"}',
+        b'{"a": 1e999}',
+    ],
+    ids=["utf-16", "utf-16-le", "utf-32", "bom", "escaped-surrogate", "1e999"],
+)
+def test_review9_both_backends_refuse_the_same_documents(doc: bytes) -> None:
+    with pytest.raises(ValueError):
+        _stdlib_loads()(doc)
+    with pytest.raises(ValueError):
+        _json.loads(doc)
+    if doc.startswith(b"{"):  # a large document takes the stdlib path with orjson too
+        with pytest.raises(ValueError):
+            _json.loads(doc + b" " * (2 * 1024 * 1024))
