@@ -100,15 +100,18 @@ burst-1 server), and grows by slow start (doubling per ``_DOUBLING`` of demand) 
 next 429 (or ``_PROBE_END`` x its start, from where CUBIC probes and ``_UNLIMIT`` applies);
 that 429 finds a rate in force, so the 0.7 decrease and CUBIC take over. Measured (sweep,
 4 ms replies): burst 1 from 4.03x requests / 23.5x wall / 309 failed calls to 1.07x /
-2.7x / none; burst 10 from 2.72x to 2.14x wall. Not solved: at 200 ms-1 s replies a burst-1
-server still costs 10-13x the ideal wall (fewer failures than before, none in the sweep at
-200 ms): the replies' jitter reorders paced sends, a burst-1 bucket refuses any two that
-arrive closer than its interval, and each such 429 is a full Retry-After pause. The probe
-overshoots by what it grows during one round trip (at 200 ms ~2x), and the 0.7 floor then
-costs a pause per step back down. An estimator from the accepted rate *while refusing*
-(BBR's delivery rate) and TCP's one-decrease-per-window rule are the next steps; a
-delivery-rate cap on the probe (1.5x the replies accepted in the last 0.5 s) was tried and
-starved low rates (it can only grow by what it already sees).
+2.7x / none; burst 10 from 2.72x to 2.14x wall. In the whole sweep one call fails (1 s
+replies, Retry-After 5 s), down from up to 313 per cell. Not solved: at 100 ms-1 s replies a
+burst-1 server still costs 8-14x the ideal wall (23-37x with Retry-After 5 s): the replies'
+jitter reorders paced sends, a burst-1 bucket refuses any two that arrive closer than its
+interval, and each such 429 is a full Retry-After pause. The probe overshoots by what it
+grows during one round trip (at 200 ms ~2x), and the 0.7 floor then costs a pause per step
+back down; burst 10 at 200 ms with Retry-After 2-5 s got slightly slower for that reason
+(3.7x -> 3.8x, 6.8x -> 7.7x). An estimator from the accepted rate *while refusing* (BBR's
+delivery rate) and TCP's one-decrease-per-window rule are the next steps. Tried and
+dropped: a delivery-rate cap on the probe (1.5x the replies accepted in the last 0.5 s)
+starved low rates (it can only grow by what it already sees); doubling once per sampled
+round trip instead of per 0.25 s was mixed (1 s replies: fewer requests, longer wall).
 
 **The first wave.** Before any 429 the default governor knows no rate, and a pool of 1,000
 connections would otherwise put 1,000 requests on the wire at once. It keeps a TCP-style
