@@ -21,6 +21,8 @@ Scenarios:
   then the cost of the slow-start window against an unlimited server (1,000 calls at once
   and 200 steady workers for 8 s, against ``adaptive=False``). The table it prints is in
   ``benchmarks/README.md``.
+* ``--sweep --quick``: an 18-cell subset (4 ms, 200 ms, 1 s x burst x Retry-After absent
+  or 5 s, pool 1000; ~5 s) for the design loop.
 
 The client loop mirrors ``AsyncMoveworks._attempts``: acquire, send, release with the
 status, report a 429 (``rate_limited``) and try again.
