@@ -80,7 +80,7 @@ from ._events import (
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
-from ._transport import Reply, StreamContext, StreamReply
+from ._transport import OpenStream, Reply, StreamOpener
 from ._validate import check_headers, check_max_retries, check_positive
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ _REASONS: Final = {
     "error": "the stream could not be decoded",
 }
 
-_Opened = tuple[StreamContext, StreamReply]
+_Opened = tuple[StreamOpener, OpenStream]
 _BAD_JSON: Final = object()
 
 
@@ -199,7 +199,7 @@ class ResponseStream:
     ) -> None:
         # First, before any validation can raise: __del__ reads them (issue 12, item 5).
         self._state = _NEW
-        self._opened: StreamContext | None = None  # the transport's context, once entered
+        self._opened: StreamOpener | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
         body = create_input(client.generation, text, callback_id)
         self._first_event_timeout = check_positive(
@@ -232,7 +232,7 @@ class ResponseStream:
         self._data = _json.dumps(body)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
-        self._reply: StreamReply | None = None
+        self._reply: OpenStream | None = None
         self._request_id: str | None = None
         self._response_id: str | None = None
         self._events: list[ServerSentEvent] = []
@@ -539,7 +539,7 @@ class ResponseStream:
                 self._finish(response)
         return event
 
-    def _before_read(self) -> StreamReply | None:
+    def _before_read(self) -> OpenStream | None:
         """Arm the read deadline and return the reply to read from, or None if it is gone."""
         reply = self._reply
         loop = self._loop

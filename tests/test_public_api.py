@@ -59,6 +59,9 @@ REQUIRED = {
     "NotificationResult",
     "NotificationStatus",
     "NotificationBatchError",
+    "AiohttpTransport",
+    "PyreqwestTransport",
+    "Transport",
     "__version__",
 }
 
