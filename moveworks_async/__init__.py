@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        ClientStateError,
         GovernorUnavailableError,
         InternalServerError,
         InvalidParameterError,
@@ -123,7 +124,8 @@ if TYPE_CHECKING:
     from ._redis_governor import RedisRateGovernor
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
-    from ._transport import Timeout
+    from ._transport import AiohttpTransport, Timeout, Transport
+    from ._transport_pyreqwest import PyreqwestTransport
 
 del TYPE_CHECKING  # not a public name of the package
 
@@ -136,6 +138,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "AiohttpTransport",
     "ApiVersion",
     "AsyncDataAPI",
     "AsyncMoveworks",
@@ -150,6 +153,7 @@ __all__ = [
     "CitationDisplay",
     "CitationLocation",
     "ClientCredentials",
+    "ClientStateError",
     "Content",
     "ContentReference",
     "Conversation",
@@ -196,6 +200,7 @@ __all__ = [
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
+    "PyreqwestTransport",
     "RateGovernor",
     "RateLimitError",
     "RawResponse",
@@ -225,6 +230,7 @@ __all__ = [
     "StreamProtocolError",
     "Timeout",
     "TokenSource",
+    "Transport",
     "UnexpectedResponseError",
     "UnknownAction",
     "UnknownContent",
@@ -258,6 +264,7 @@ _MODULES = (
     "_retry",
     "_streaming",
     "_transport",
+    "_transport_pyreqwest",
 )
 
 

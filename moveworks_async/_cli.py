@@ -16,7 +16,6 @@ traceback, and never contain the token. Options are declared with ``_cli_options
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import logging
 import os
@@ -65,6 +64,7 @@ from ._errors import (
     UnsupportedOperationError,
 )
 from ._models import Response
+from ._runner import run
 from ._validate import check_id, check_regular_file
 
 __all__ = ["main"]
@@ -205,7 +205,10 @@ async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: Te
 
 async def cmd_ask(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """``ask TEXT``: create a response, poll until it is terminal, print it."""
-    async with connect(settings) as client:
+    async with connect(settings) as connected:
+        # --timeout bounds each API call as a whole (attempts, retries, a token fetch), so a
+        # server that never answers the create fails within it too, not only the wait.
+        client = connected.with_options(timeout=args.timeout)
         conversation_id = await _conversation(client, args.conversation)
         created = await client.responses.create(conversation_id, text=" ".join(args.text))
         response = await client.responses.wait(
@@ -505,7 +508,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     option(
         ask,
         "--timeout",
-        help="seconds to wait for the whole answer",
+        help="seconds to wait for the whole answer; also the whole-call bound of each request",
         default=150.0,
         kind=float,
         low=1,
@@ -633,7 +636,7 @@ def _main(argv: list[str], prog: str | None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        return asyncio.run(_run(args))
+        return run(_run(args))
     except (UsageError, InvalidParameterError, UnsupportedOperationError) as exc:
         _report(exc)
         return 2

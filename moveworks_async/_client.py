@@ -37,7 +37,9 @@ from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     ResponseValidationError,
     UnexpectedResponseError,
@@ -58,11 +60,12 @@ from ._protocol import (
     error_from_response,
     mask_text,
     parse_retry_after,
+    release_frames,
     request_id_from,
 )
 from ._raw import recording
 from ._retry import Decision, RetryBudget, RetryPolicy
-from ._transport import AiohttpTransport, Reply, Timeout
+from ._transport import Reply, Timeout, Transport, make_transport
 from ._validate import check_headers, check_max_retries
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
@@ -196,6 +199,8 @@ class AsyncMoveworks:
         notifications_governor: the governor of ``client.notifications`` (Events API);
             default: ``notifications_governor()``, 120 requests per minute.
         max_connections: pool size when the client owns its session.
+        transport: ``"aiohttp"`` (default), ``"pyreqwest"`` (the ``[fast]`` extra) or a
+            ``Transport`` instance; see README "Transports".
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
 
@@ -215,6 +220,7 @@ class AsyncMoveworks:
         hooks: Iterable[object] | None = None,
         notifications_governor: Governor | None = None,
         max_connections: int = 100,
+        transport: str | Transport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
@@ -259,7 +265,7 @@ class AsyncMoveworks:
         runner = HookRunner(hooks) if hooks is not None else None
         self._hooks = runner if runner else None
         self._budget = RetryBudget()
-        self._transport = AiohttpTransport(session, max_connections=max_connections)
+        self._transport: Transport = make_transport(transport, session, max_connections)
         if isinstance(self._auth, ClientCredentials):
             # This client's view: shared token and refresh, refreshed through this client.
             self._auth = self._auth.bind(self._fetch_token, self.base_url)
@@ -335,7 +341,7 @@ class AsyncMoveworks:
 
     async def __aenter__(self) -> Self:
         if self._transport.is_closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         return self
 
     async def __aexit__(
@@ -415,6 +421,23 @@ class AsyncMoveworks:
         ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
         governor wait would pass the deadline (so tests with a fake clock see it too).
         """
+        try:
+            return await self._bounded_attempts(
+                request, attempt, max_retries, authenticated, trace, timeout
+            )
+        except BaseException as exc:
+            release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
+            raise
+
+    async def _bounded_attempts(
+        self,
+        request: Request,
+        attempt: Attempt[T] | _Send,
+        max_retries: int | None,
+        authenticated: bool,
+        trace: _Trace | None,
+        timeout: Timeout | None,
+    ) -> T:
         total = timeout.total if timeout is not None else None
         outer = _CALL_BOUNDS.get()
         if total is None and outer is None:
@@ -583,7 +606,8 @@ class AsyncMoveworks:
                             request.method,
                             request.path,
                             reply.status,
-                            request_id_from(reply.headers),
+                            # A server may echo anything as its request id, the bearer too.
+                            self._mask(request_id_from(reply.headers) or ""),
                         )
                     if 200 <= reply.status < 300:
                         failure, value = None, reply
@@ -617,6 +641,10 @@ class AsyncMoveworks:
                 raise
             except BaseException as exc:
                 governor.release(ticket, None)
+                if isinstance(exc, APIError) and not request.idempotent:
+                    # A reply came back (a body over the cap, an undecodable encoding, a
+                    # stream that cannot start): the server got the create.
+                    exc.outcome_unknown = True
                 if trace is not None:
                     await self._hook_response(trace, request, sent, None, None, started, exc)
                 raise
@@ -847,23 +875,31 @@ class AsyncMoveworks:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
-        reply = await self._request(
-            request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
-        )
-        payload = self._decode(reply, request.idempotent)
-        if key is not None:
-            payload = payload.get(key) if isinstance(payload, Mapping) else None
+        reply: Reply | None = None
+        payload: Any = None
         try:
-            return structure_fast(payload, cls)
-        except Exception:
-            pass
-        # Outside the except block (no __context__). The request id is only read for the
-        # error (a header lookup per name tried).
-        try:
-            return structure(payload, cls, request_id=request_id_from(reply.headers))
-        except ResponseValidationError as exc:
-            # A create the server answered 2xx was applied, whatever the body says.
-            exc.outcome_unknown = not request.idempotent
+            reply = await self._request(
+                request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
+            )
+            payload = self._decode(reply, request.idempotent)
+            if key is not None:
+                payload = payload.get(key) if isinstance(payload, Mapping) else None
+            try:
+                return structure_fast(payload, cls)
+            except Exception:
+                pass
+            # Outside the except block (no __context__). The request id is only read for the
+            # error (a header lookup per name tried).
+            try:
+                return structure(payload, cls, request_id=request_id_from(reply.headers))
+            except ResponseValidationError as exc:
+                # A create the server answered 2xx was applied, whatever the body says.
+                exc.outcome_unknown = not request.idempotent
+                raise
+        except BaseException as exc:
+            # The traceback keeps this frame and those below: none may keep the body alive.
+            reply = payload = None
+            release_frames(exc)
             raise
 
     def _decode(self, reply: Reply, idempotent: bool = True) -> Any:
@@ -886,12 +922,14 @@ class AsyncMoveworks:
             pass
         # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
         # document as ``.doc``) must not stay alive as ``__context__``.
-        raise UnexpectedResponseError(
+        error = UnexpectedResponseError(
             "reply is not valid JSON",
             status_code=reply.status,
             request_id=request_id_from(reply.headers),
             outcome_unknown=not idempotent,
         )
+        del reply  # this frame stays in the traceback
+        raise error
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
@@ -913,5 +951,11 @@ class AsyncMoveworks:
                 reply = await transport.request("POST", url, form_headers, encoded, None, timeout)
             return (None, reply) if 200 <= reply.status < 300 else (reply, None)
 
-        reply = await self._execute(request, attempt, authenticated=False)
-        return self._decode(reply)
+        reply: Reply | None = None
+        try:
+            reply = await self._execute(request, attempt, authenticated=False)
+            return self._decode(reply)
+        except BaseException as exc:
+            reply = None  # a token reply holds the access token
+            release_frames(exc)
+            raise

@@ -45,6 +45,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientStateError",
     "InternalServerError",
     "InvalidParameterError",
     "MoveworksError",
@@ -77,6 +78,15 @@ class InvalidParameterError(MoveworksError, ValueError):
 
     The message names the parameter and the rule, never the offending value: the value may be a
     secret (a token pasted into the wrong field) or an attack string.
+    """
+
+
+class ClientStateError(MoveworksError, RuntimeError):
+    """An object was used in a state that does not allow it: a closed client, a client used
+    from another event loop than its own, a ``ResponseStream`` used outside ``async with`` or
+    after it closed, read by two tasks at once. A programming error; nothing was sent.
+
+    A ``RuntimeError`` too, so ``except RuntimeError`` written before it existed still works.
     """
 
 

@@ -47,6 +47,7 @@ REQUIRED = {
     "APITimeoutError",
     "ResponseValidationError",
     "InvalidParameterError",
+    "ClientStateError",
     "UnsupportedOperationError",
     "WaitTimeoutError",
     "UnexpectedResponseError",
@@ -59,6 +60,9 @@ REQUIRED = {
     "NotificationResult",
     "NotificationStatus",
     "NotificationBatchError",
+    "AiohttpTransport",
+    "PyreqwestTransport",
+    "Transport",
     "__version__",
 }
 
@@ -116,6 +120,8 @@ def test_required_names_are_exported() -> None:
         ("UnexpectedResponseError", "APIError"),
         ("InvalidParameterError", "MoveworksError"),
         ("InvalidParameterError", "ValueError"),
+        ("ClientStateError", "MoveworksError"),
+        ("ClientStateError", "RuntimeError"),
         ("UnsupportedOperationError", "MoveworksError"),
         ("WaitTimeoutError", "MoveworksError"),
         ("WaitTimeoutError", "TimeoutError"),
