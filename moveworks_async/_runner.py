@@ -7,6 +7,7 @@ caller (``AsyncMoveworks`` runs on whatever loop it is used on).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -15,11 +16,27 @@ __all__ = ["run"]
 T = TypeVar("T")
 
 
+def _standard_fds_open() -> bool:
+    """Whether file descriptors 0, 1 and 2 are all open."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``uvloop.run(main)`` if uvloop imports, otherwise ``asyncio.run(main)``."""
+    """``uvloop.run(main)`` if uvloop imports, otherwise ``asyncio.run(main)``.
+
+    asyncio too when stdin, stdout or stderr is closed: a socket then gets descriptor 0-2, and
+    libuv aborts the process (an assertion, exit 134) when it closes such a descriptor.
+    """
     try:
         import uvloop
     except ImportError:
+        return asyncio.run(main)
+    if not _standard_fds_open():
         return asyncio.run(main)
     result: T = uvloop.run(main)
     return result

@@ -660,3 +660,19 @@ def test_interactive_chat_with_stdin_closed_is_a_usage_error(as_json: bool) -> N
         }
     else:
         assert done.stderr == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("args", [["ask", "--simulate", "hi"], ["chat", "--simulate", "hi"]])
+def test_a_closed_stdin_does_not_abort_a_finished_command(args: list[str]) -> None:
+    """With uvloop installed (the ``[fast]`` extra), a closed stdin let a socket take
+    descriptor 0 and libuv aborted the process at exit (exit 134) after printing the answer."""
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" "$@" <&-', SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "Assertion" not in done.stderr
