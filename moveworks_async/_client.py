@@ -37,9 +37,9 @@ from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
-    APITimeoutError,
     InvalidParameterError,
     ResponseValidationError,
+    TotalTimeout,
     UnexpectedResponseError,
 )
 from ._governor import Governor, RateGovernor, WaitCallback
@@ -409,7 +409,7 @@ class AsyncMoveworks:
 
         Rules: ``timeout.total`` seconds bound everything the call does (attempts, backoff
         sleeps, governor waits, a token fetch it triggers) and it then ends with
-        ``APITimeoutError(phase="total")``, ``outcome_unknown`` set for a create that was on
+        ``TotalTimeout`` (an ``APITimeoutError``), ``outcome_unknown`` set for a create that was on
         the wire. A loop nested in a bounded call (a token fetch) inherits that call's bound
         and per-attempt connect/read timeouts; the real-time bound is the outer call's
         ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
@@ -447,11 +447,10 @@ class AsyncMoveworks:
         finally:
             _CALL_BOUNDS.reset(reset)
 
-    def _timed_out(self, request: Request, bounds: _Bounds) -> APITimeoutError:
+    def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""
-        return APITimeoutError(
+        return TotalTimeout(
             f"the call did not complete within its timeout ({bounds.total:g} s)",
-            phase="total",
             outcome_unknown=bounds.in_flight and not request.idempotent,
         )
 

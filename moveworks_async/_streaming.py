@@ -35,7 +35,7 @@ Contract
   ``first_event_timeout`` from sending the request until the first complete event;
   ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
   ``deadline`` bounds the whole stream including recovery and raises
-  ``APITimeoutError(phase="deadline")`` with no recovery. aiohttp's own total timeout is off.
+  ``DeadlineTimeout`` (an ``APITimeoutError``) with no recovery. aiohttp's own total timeout is off.
 * **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (end, ``break``,
   exception, cancellation) closes the HTTP response at once (closed, not returned to the pool).
   The connection is also closed as soon as the terminal event arrives or the stream fails.
@@ -59,6 +59,8 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    DeadlineTimeout,
+    FirstEventTimeout,
     InvalidParameterError,
     ResponseValidationError,
     SlowConsumerError,
@@ -314,9 +316,8 @@ class ResponseStream:
                         self._request, self._attempt, max_retries=self._max_retries
                     )
                 if scope.cancelled_caught:
-                    raise APITimeoutError(
+                    raise DeadlineTimeout(
                         "the stream did not start within its deadline",
-                        phase="deadline",
                         outcome_unknown=True,
                     )
         except BaseException:
@@ -378,9 +379,8 @@ class ResponseStream:
                     opened.close()
                     return failed, None
             if scope.cancelled_caught:
-                raise APITimeoutError(
+                raise FirstEventTimeout(
                     "no reply within first_event_timeout",
-                    phase="first_event",
                     outcome_unknown=True,
                 )
             request_id = request_id_from(reply.headers)
@@ -703,9 +703,8 @@ class ResponseStream:
         request_id = self._request_id
         if reason == "deadline":
             raise self._fail(
-                APITimeoutError(
+                DeadlineTimeout(
                     "the stream passed its deadline",
-                    phase="deadline",
                     request_id=request_id,
                     outcome_unknown=response_id is None,
                 ),
@@ -753,9 +752,8 @@ class ResponseStream:
             if not deadline_bound:
                 raise
         raise self._fail(
-            APITimeoutError(
+            DeadlineTimeout(
                 "the stream passed its deadline while recovering",
-                phase="deadline",
                 request_id=self._request_id,
             ),
             fatal=True,

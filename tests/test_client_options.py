@@ -247,6 +247,7 @@ async def test_stream_timeout_is_the_overall_deadline(server: FakeMoveworks) -> 
             ) as stream:
                 await stream.final_response()
     assert info.value.phase == "deadline"
+    assert type(info.value) is mw.DeadlineTimeout
 
 
 async def test_stream_takes_timeout_or_deadline_not_both(

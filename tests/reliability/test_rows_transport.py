@@ -106,6 +106,7 @@ async def test_row_02_black_hole_connect_timeout() -> None:
                 await c.conversations.get(CID)
             elapsed = time.monotonic() - start
     assert info.value.phase == "connect"
+    assert type(info.value) is mw.ConnectTimeout
     assert elapsed < 0.2 * 2 + 0.01 + 0.3
     assert_clean(info.value)
 
@@ -227,6 +228,7 @@ async def test_row_09_stall_after_headers() -> None:
                     [e async for e in s]
                 elapsed = time.monotonic() - start
             assert info.value.phase == "idle"
+            assert type(info.value) is mw.IdleTimeout
             assert elapsed < 0.2 + 0.1
             got, final = await _stream_all(c, idle_timeout=0.2)
             assert got[-1].recovered is True
@@ -252,6 +254,7 @@ async def test_row_10_slow_loris_is_cut_by_the_deadline() -> None:
                 await _stream_all(c, deadline=0.5, idle_timeout=5)
             elapsed = time.monotonic() - start
         assert info.value.phase == "deadline"
+        assert type(info.value) is mw.DeadlineTimeout
         assert elapsed < 0.5 + 0.1
         assert await server.settle()
     record("S7", f"slow-loris overshoot {elapsed - 0.5:+.3f} s", "<= +0.100 s", elapsed < 0.6)
@@ -284,6 +287,7 @@ async def test_row_11_keepalive_comments_only(later_event: bool) -> None:
             with pytest.raises(mw.APITimeoutError) as info:
                 await _stream_all(c, first_event_timeout=0.3)
             assert info.value.phase == "first_event"
+            assert type(info.value) is mw.FirstEventTimeout
             assert_clean(info.value)
 
 
