@@ -126,7 +126,7 @@ class Client:
                 self.done.append(loop.time())
                 return
             g.release(ticket, 429)
-            await g.rate_limited(ticket, 1.0)
+            await g.report_rate_limit(ticket, 1.0)
 
     async def sample(self, until: Callable[[], bool], every: float = 0.05) -> None:
         loop = asyncio.get_running_loop()

@@ -42,7 +42,13 @@ from ._errors import (
     TotalTimeout,
     UnexpectedResponseError,
 )
-from ._governor import Governor, RateGovernor, WaitCallback
+from ._governor import (
+    Governor,
+    RateGovernor,
+    WaitCallback,
+    check_governor,
+    report_rate_limit,
+)
 from ._hooks import (
     CallEndInfo,
     CallInfo,
@@ -242,9 +248,9 @@ class AsyncMoveworks:
         self._clock = clock or anyio.current_time
         self._sleep = sleep or anyio.sleep
         self._rng = random.random
-        if governor is not None and not isinstance(governor, Governor):
-            raise InvalidParameterError(
-                "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
+        if governor is not None:
+            governor = check_governor(
+                governor, "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
             )
         if governor is None:
             # The default governor caps attempts in flight at the pool size. That costs no
@@ -663,7 +669,7 @@ class AsyncMoveworks:
             )
             own = True
             if status == 429:
-                own = await governor.rate_limited(ticket, retry_after)
+                own = await report_rate_limit(governor, ticket, retry_after)
             decision = policy.decide(
                 error,
                 attempt=retries,

@@ -31,7 +31,7 @@ from ._errors import (
     InvalidParameterError,
     NotificationBatchError,
 )
-from ._governor import Governor, RateGovernor
+from ._governor import Governor, RateGovernor, check_governor
 from ._models import _OpenEnum
 from ._protocol import Request, request_id_from
 from ._transport import Timeout
@@ -260,8 +260,8 @@ class Notifications:
     """
 
     def __init__(self, client: AsyncMoveworks, governor: Governor | None = None) -> None:
-        if governor is not None and not isinstance(governor, Governor):
-            raise InvalidParameterError("notifications_governor must be a Governor")
+        if governor is not None:
+            governor = check_governor(governor, "notifications_governor must be a Governor")
         self._client = client
         # A clock and sleep injected into the client (a test's virtual time) drive this
         # governor too; the defaults stay the governor's own (usable outside a running loop).

@@ -405,7 +405,7 @@ async def test_preset_shared_through_redis_pauses_every_process_60_seconds() -> 
         assert a.snapshot().burst == NOTIFICATIONS_BURST
         try:
             ticket = await a.acquire()
-            assert await a.rate_limited(ticket, None) is True
+            assert await a.report_rate_limit(ticket, None) is True
             a.release(ticket, 429)
             with pytest.raises(mw.RateLimitError) as info:
                 await b.acquire()  # the pause is longer than max_wait: fails fast
