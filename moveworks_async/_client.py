@@ -13,7 +13,6 @@ import copy
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
@@ -34,13 +33,10 @@ from ._auth import (
     token_body,
 )
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
     InvalidParameterError,
-    ResponseValidationError,
     TotalTimeout,
-    UnexpectedResponseError,
 )
 from ._governor import (
     Governor,
@@ -61,12 +57,12 @@ from ._hooks import (
 from ._protocol import (
     Generation,
     Request,
-    error_from_response,
     mask_text,
-    parse_retry_after,
     request_id_from,
 )
 from ._raw import recording
+from ._reply import failure as interpret_failure
+from ._reply import json_body, model
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._transport import AiohttpTransport, Reply, Timeout
 from ._validate import check_headers, check_max_retries
@@ -657,15 +653,8 @@ class AsyncMoveworks:
                     request, sent, status, Decision(True, reason="token rejected, refreshed"), trace
                 )
                 continue
-            retry_after = (
-                parse_retry_after(failure.headers, time.time()) if status in (429, 503) else None
-            )
-            error = error_from_response(
-                status,
-                failure.headers,
-                failure.body,
-                retry_after=retry_after,
-                secrets=self._secrets(token),
+            error, retry_after = interpret_failure(
+                status, failure.headers, failure.body, secrets=self._secrets(token)
             )
             own = True
             if status == 429:
@@ -849,48 +838,7 @@ class AsyncMoveworks:
         reply = await self._request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload = self._decode(reply, request.idempotent)
-        if key is not None:
-            payload = payload.get(key) if isinstance(payload, Mapping) else None
-        try:
-            return structure_fast(payload, cls)
-        except Exception:
-            pass
-        # Outside the except block (no __context__). The request id is only read for the
-        # error (a header lookup per name tried).
-        try:
-            return structure(payload, cls, request_id=request_id_from(reply.headers))
-        except ResponseValidationError as exc:
-            # A create the server answered 2xx was applied, whatever the body says.
-            exc.outcome_unknown = not request.idempotent
-            raise
-
-    def _decode(self, reply: Reply, idempotent: bool = True) -> Any:
-        """The JSON body of a successful reply, or UnexpectedResponseError.
-
-        For a create (``idempotent=False``) the error carries ``outcome_unknown=True``: the
-        server answered 2xx, so the create may well have been applied.
-        """
-        content_type = reply.headers.get("Content-Type", "")
-        if "json" not in content_type:
-            raise UnexpectedResponseError(
-                f"expected JSON, got {content_type or 'no content type'}",
-                status_code=reply.status,
-                request_id=request_id_from(reply.headers),
-                outcome_unknown=not idempotent,
-            )
-        try:
-            return _json.loads(reply.body)
-        except ValueError:
-            pass
-        # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
-        # document as ``.doc``) must not stay alive as ``__context__``.
-        raise UnexpectedResponseError(
-            "reply is not valid JSON",
-            status_code=reply.status,
-            request_id=request_id_from(reply.headers),
-            outcome_unknown=not idempotent,
-        )
+        return model(reply, cls, key=key, idempotent=request.idempotent)
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
@@ -913,4 +861,4 @@ class AsyncMoveworks:
             return (None, reply) if 200 <= reply.status < 300 else (reply, None)
 
         reply = await self._execute(request, attempt, authenticated=False)
-        return self._decode(reply)
+        return json_body(reply)

@@ -40,6 +40,7 @@ from ._errors import InvalidParameterError
 from ._governor import Governor
 from ._notifications import derived
 from ._protocol import Request, request_id_from
+from ._reply import json_body
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout
 from ._validate import check_max_retries
@@ -176,7 +177,7 @@ class AsyncDataAPI:
         send = _Send(url, None, call_timeout, None)
         reply: Reply = await engine._execute(request, send, max_retries=max_retries)
         request_id = request_id_from(reply.headers)
-        records, link = parse_page(engine._decode(reply), request_id)
+        records, link = parse_page(json_body(reply), request_id)
         return records, link, request_id
 
     async def _pages(

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import anyio
 import attrs
-from attrs import frozen
 
 from . import _json
+from ._converter import structure
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -32,8 +32,9 @@ from ._errors import (
     NotificationBatchError,
 )
 from ._governor import Governor, RateGovernor, check_governor
-from ._models import _OpenEnum
+from ._notification_models import NotificationResult, NotificationStatus
 from ._protocol import Request, request_id_from
+from ._reply import json_body
 from ._transport import Timeout
 
 if TYPE_CHECKING:
@@ -71,24 +72,6 @@ _EMAIL = re.compile(
     r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}"
 )
 _MAX_EMAIL = 254
-
-
-class NotificationStatus(_OpenEnum):
-    """What the Events API says about a send; today only ``RECEIVED`` (scheduled). Unknown
-    values are kept (``NotificationStatus("QUEUED") == "QUEUED"``)."""
-
-    RECEIVED = "RECEIVED"
-
-
-@frozen
-class NotificationResult:
-    """The reply to one send: ``status`` (``RECEIVED``: scheduled for delivery, which is
-    asynchronous and may still fail per recipient), the ``recipients`` of that request and the
-    server's ``request_id`` if it sent a trace header."""
-
-    status: NotificationStatus
-    recipients: tuple[str, ...] = ()
-    request_id: str | None = None
 
 
 _KEY: Final = "moveworks-async:events-api"
@@ -396,11 +379,8 @@ class Notifications:
         max_retries: int | None,
     ) -> NotificationResult:
         reply = await self._send(path, body, timeout, max_retries)
-        view = self._channel()
-        payload = view._decode(reply)
+        payload = json_body(reply)
         data = payload.get("data", payload) if isinstance(payload, Mapping) else None
-        from ._converter import structure  # here: the converter imports this module
-
         result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
         return attrs.evolve(
             result,

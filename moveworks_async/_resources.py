@@ -34,6 +34,7 @@ from ._models import (
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._raw import raw, raw_pages
+from ._reply import json_body
 from ._transport import Timeout
 from ._validate import (
     check_headers,
@@ -125,7 +126,7 @@ async def _paginate(
         reply = await client._request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload = client._decode(reply)
+        payload = json_body(reply)
         items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
         for item in items:
             yield item
@@ -498,7 +499,7 @@ class Messages(_Resource):
             max_retries=max_retries,
             extra_headers=extra_headers,
         )
-        payload = self._client._decode(reply)
+        payload = json_body(reply)
         return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
 
 
