@@ -54,6 +54,8 @@ from ._hooks import (
     ResponseInfo,
     RetryInfo,
 )
+from ._models import Response
+from ._notifications import Notifications
 from ._protocol import (
     Generation,
     Request,
@@ -63,19 +65,19 @@ from ._protocol import (
 from ._raw import recording
 from ._reply import failure as interpret_failure
 from ._reply import json_body, model
+from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
-from ._transport import AiohttpTransport, Reply, Timeout
+from ._seam import Attempt, Seam
+from ._transport import AiohttpTransport, Reply, StreamContext, Timeout
 from ._validate import check_headers, check_max_retries
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "derived"]
 
 #: Shortest credential masked in server text (shorter ones would mask ordinary words).
 _MIN_SECRET = 4
 logger = logging.getLogger("moveworks_async")
 
 T = TypeVar("T")
-#: One attempt: given the request headers, either a success value or the failed reply.
-Attempt = Callable[[dict[str, str]], Awaitable[tuple[Reply | None, T | None]]]
 
 
 class _Send:
@@ -278,17 +280,15 @@ class AsyncMoveworks:
         self._resources()
 
     def _resources(self) -> None:
-        from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
-
-        self.conversations = Conversations(self)
-        self.responses = Responses(self)
-        self.messages = Messages(self)
-        self.feedback = Feedback(self)
-        self.events = Events(self)
-        self.modals = Modals(self)
-        from ._notifications import Notifications
-
-        self.notifications = Notifications(self, self._notifications_governor)
+        """Build the resources of this client (or view), each given the one seam."""
+        seam = _ClientSeam(self)
+        self.conversations = Conversations(seam)
+        self.responses = Responses(seam)
+        self.messages = Messages(seam)
+        self.feedback = Feedback(seam)
+        self.events = Events(seam)
+        self.modals = Modals(seam)
+        self.notifications = Notifications(seam, self._notifications_governor)
         self._notifications_governor = self.notifications.governor  # views share it
 
     def __repr__(self) -> str:
@@ -862,3 +862,74 @@ class AsyncMoveworks:
 
         reply = await self._execute(request, attempt, authenticated=False)
         return json_body(reply)
+
+
+def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
+    """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
+
+    It shares everything else by reference: the connection pool, the token source and its
+    refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
+    differ, which is why a shallow copy is enough. (The Events API and the Data API.)
+    """
+    view = copy.copy(client)
+    view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
+    view._body_headers = {k: v for k, v in client._body_headers.items() if k != "Assistant-Name"}
+    if governor is not None:
+        view.governor = governor
+        view._try_acquire = getattr(governor, "try_acquire", None)
+    return view
+
+
+class _ClientSeam:
+    """The :class:`~moveworks_async._seam.Seam` of one client or view: what its resources
+    may ask of it. The hot entries are the client's bound methods themselves (no extra call
+    per request); settings are read from the client when asked, so they follow it."""
+
+    __slots__ = ("_client", "execute", "mask", "request", "request_model")
+
+    def __init__(self, client: AsyncMoveworks) -> None:
+        self._client = client
+        self.request = client._request
+        self.request_model = client._request_model
+        self.execute = client._execute
+        self.mask = client._mask
+
+    @property
+    def generation(self) -> Generation:
+        return self._client.generation
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._client._clock
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[Any]]:
+        return self._client._sleep
+
+    @property
+    def rng(self) -> Callable[[], float]:
+        return self._client._rng
+
+    @property
+    def base_url(self) -> str:
+        return self._client.base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        return self._client.timeout
+
+    def open_stream(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> StreamContext:
+        return self._client._transport.stream(method, url, headers, data, connect_timeout)
+
+    def derive(self, governor: Governor | None) -> Seam:
+        return _ClientSeam(derived(self._client, governor))
+
+    async def poll(self, conversation_id: str, response_id: str, timeout: float) -> Response:
+        return await self._client.responses.wait(conversation_id, response_id, timeout=timeout)

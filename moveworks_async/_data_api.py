@@ -26,7 +26,7 @@ import attrs
 
 from . import _json
 from ._auth import ClientCredentials, TokenSource
-from ._client import AsyncMoveworks, _Send
+from ._client import AsyncMoveworks, _Send, derived
 from ._converter import structure_fast
 from ._data_models import (
     DataConversation,
@@ -38,7 +38,6 @@ from ._data_models import (
 from ._data_query import build_query, check_next_link, kind_path, page_url, parse_page
 from ._errors import InvalidParameterError
 from ._governor import Governor
-from ._notifications import derived
 from ._protocol import Request, request_id_from
 from ._reply import json_body
 from ._retry import RetryPolicy

@@ -14,7 +14,6 @@ before processing) are retried; anything ambiguous raises with ``outcome_unknown
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -35,10 +34,10 @@ from ._governor import Governor, RateGovernor, check_governor
 from ._notification_models import NotificationResult, NotificationStatus
 from ._protocol import Request, request_id_from
 from ._reply import json_body
+from ._seam import Seam
 from ._transport import Timeout
 
 if TYPE_CHECKING:
-    from ._client import AsyncMoveworks
     from ._redis_governor import RedisRateGovernor
 
 __all__ = [
@@ -218,22 +217,6 @@ def batches(recipients: Sequence[str], size: int = MAX_RECIPIENTS) -> list[tuple
 # --- the resource -----------------------------------------------------------------------------
 
 
-def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
-    """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
-
-    It shares everything else by reference: the connection pool, the token source and its
-    refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
-    differ, which is why a shallow copy is enough.
-    """
-    view = copy.copy(client)
-    view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
-    view._body_headers = {k: v for k, v in client._body_headers.items() if k != "Assistant-Name"}
-    if governor is not None:
-        view.governor = governor
-        view._try_acquire = getattr(governor, "try_acquire", None)
-    return view
-
-
 class Notifications:
     """``client.notifications``: send chat messages to users for an Events Workspace event.
 
@@ -242,20 +225,21 @@ class Notifications:
     organisation so that together they keep to its 120 requests per minute.
     """
 
-    def __init__(self, client: AsyncMoveworks, governor: Governor | None = None) -> None:
+    def __init__(self, seam: Seam, governor: Governor | None = None) -> None:
         if governor is not None:
             governor = check_governor(governor, "notifications_governor must be a Governor")
-        self._client = client
+        self._seam = seam
         # A clock and sleep injected into the client (a test's virtual time) drive this
         # governor too; the defaults stay the governor's own (usable outside a running loop).
-        clock = None if client._clock is anyio.current_time else client._clock
-        sleep = None if client._sleep is anyio.sleep else client._sleep
+        clock = None if seam.clock is anyio.current_time else seam.clock
+        sleep = None if seam.sleep is anyio.sleep else seam.sleep
         self.governor: Governor = governor or notifications_governor(clock=clock, sleep=sleep)
-        self._view: AsyncMoveworks | None = None
+        self._view: Seam | None = None
 
-    def _channel(self) -> AsyncMoveworks:
+    def _channel(self) -> Seam:
+        """The seam of the Events API: no ``Assistant-Name``, paced by :attr:`governor`."""
         if self._view is None:
-            self._view = derived(self._client, self.governor)
+            self._view = self._seam.derive(self.governor)
         return self._view
 
     async def send(
@@ -369,7 +353,7 @@ class Notifications:
         max_retries: int | None,
     ) -> Any:
         request = Request("POST", path, json=body, idempotent=False)
-        return await self._channel()._request(request, timeout=timeout, max_retries=max_retries)
+        return await self._channel().request(request, timeout=timeout, max_retries=max_retries)
 
     async def _post(
         self,

@@ -50,7 +50,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 import anyio
 
@@ -81,12 +81,10 @@ from ._events import (
 )
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
+from ._seam import Seam
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
 from ._validate import check_headers, check_max_retries, check_positive
-
-if TYPE_CHECKING:
-    from ._client import AsyncMoveworks
 
 __all__ = ["ResponseStream", "StreamConsumer"]
 
@@ -142,7 +140,6 @@ class ResponseStream:
     __slots__ = (
         "__weakref__",
         "_busy",
-        "_client",
         "_connect_timeout",
         "_conversation_id",
         "_data",
@@ -174,6 +171,7 @@ class ResponseStream:
         "_request",
         "_request_id",
         "_response_id",
+        "_seam",
         "_sent_at",
         "_state",
         "_timed_out",
@@ -184,7 +182,7 @@ class ResponseStream:
 
     def __init__(
         self,
-        client: AsyncMoveworks,
+        seam: Seam,
         conversation_id: str,
         text: str | None = None,
         callback_id: str | None = None,
@@ -203,7 +201,7 @@ class ResponseStream:
         self._state = _NEW
         self._opened: StreamContext | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
-        body = create_input(client.generation, text, callback_id)
+        body = create_input(seam.generation, text, callback_id)
         self._first_event_timeout = check_positive(
             first_event_timeout, "first_event_timeout", optional=True
         )
@@ -220,17 +218,17 @@ class ResponseStream:
         self._max_retries = check_max_retries(max_retries)
         self._extra_headers = check_headers(extra_headers)
         self._connect_timeout = (
-            client.timeout.connect
+            seam.timeout.connect
             if connect_timeout is None
             else check_positive(connect_timeout, "connect_timeout")
         )
-        self._client = client
+        self._seam = seam
         self._conversation_id = p["conversation_id"]
         cid = p["conversation_id"]
-        route = path(client.generation, "conversations", cid, "responses", "stream")
+        route = path(seam.generation, "conversations", cid, "responses", "stream")
         # Not idempotent: the policy re-sends it only if it surely never reached the server.
         self._request = Request("POST", route, json=body, idempotent=False)
-        self._url = client.base_url + route
+        self._url = seam.base_url + route
         self._data = _json.dumps(body)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
@@ -306,13 +304,13 @@ class ResponseStream:
         loop = self._loop = asyncio.get_running_loop()
         try:
             if self._deadline is None:
-                opened, reply = await self._client._execute(
+                opened, reply = await self._seam.execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
             else:
                 self._deadline_at = loop.time() + self._deadline
                 with anyio.move_on_after(self._deadline) as scope:
-                    opened, reply = await self._client._execute(
+                    opened, reply = await self._seam.execute(
                         self._request, self._attempt, max_retries=self._max_retries
                     )
                 if scope.cancelled_caught:
@@ -364,8 +362,7 @@ class ResponseStream:
             headers = {**headers, "Accept": "text/event-stream"}
         else:
             headers = {**headers, **extra, "Accept": "text/event-stream"}
-        client = self._client
-        opened = client._transport.stream(
+        opened = self._seam.open_stream(
             "POST", self._url, headers, self._data, self._connect_timeout
         )
         limit = _INF if self._first_event_timeout is None else self._first_event_timeout
@@ -498,7 +495,7 @@ class ResponseStream:
             event = parse_event(sse.event, data)
         except StreamError as exc:
             failure = StreamError(
-                self._client._mask(exc.message),
+                self._seam.mask(exc.message),
                 code=exc.code,
                 response_id=self._response_id,
                 request_id=self._request_id,
@@ -745,9 +742,7 @@ class ResponseStream:
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
-            return await self._client.responses.wait(
-                self._conversation_id, response_id, timeout=budget
-            )
+            return await self._seam.poll(self._conversation_id, response_id, budget)
         except WaitTimeoutError:
             if not deadline_bound:
                 raise
