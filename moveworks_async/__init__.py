@@ -274,9 +274,9 @@ _MODULES = (
 def __getattr__(name: str) -> _typing.Any:
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
-        from importlib.metadata import version
+        from ._version import package_version
 
-        return version("moveworks-async")
+        return package_version()
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module

@@ -15,7 +15,6 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
-from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -70,6 +69,7 @@ from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam
 from ._transport import AiohttpTransport, Reply, StreamContext, Timeout
 from ._validate import check_headers, check_max_retries
+from ._version import package_version
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "derived"]
 
@@ -120,12 +120,6 @@ class _Bounds:
 #: The bounds of the call whose attempt loop runs in this context. A token fetch the call
 #: starts runs inside it and inherits them: it obeys the bounds of the call that triggered it.
 _CALL_BOUNDS: ContextVar[_Bounds | None] = ContextVar("moveworks_async_call", default=None)
-
-
-try:
-    _VERSION = version("moveworks-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    _VERSION = "0"
 
 
 def _make_auth(token: str | None, auth: object) -> TokenSource:
@@ -270,7 +264,7 @@ class AsyncMoveworks:
         self._base_headers = {
             "Assistant-Name": self.assistant_name,
             "Accept": "application/json",
-            "User-Agent": f"moveworks-async/{_VERSION}",
+            "User-Agent": f"moveworks-async/{package_version()}",
         }
         self._body_headers = {**self._base_headers, "Content-Type": "application/json"}
         #: The client whose pool, token and governor a ``with_options`` view shares (None for

@@ -2,9 +2,10 @@
 
 Why it exists: with a per-task retry sleep (what openai-python, anthropic and slack_sdk do),
 1,000 tasks that hit a 429 together sleep the same Retry-After and come back together, and
-the server sees up to 40 times its limit (reliability.md, V13). Here a 429 moves one shared
-``pause_until`` forward, every new send waits for it, and the waiting tasks are released
-gradually afterwards, so the server sees about one extra request per 429 event.
+the server sees up to 40 times its limit (measured by ``benchmarks/``' governor storm). Here a
+429 moves one shared ``pause_until`` forward, every new send waits for it, and the waiting
+tasks are released gradually afterwards, so the server sees about one extra request per 429
+event.
 
 Contract between the client and a governor (the :class:`Governor` protocol):
 

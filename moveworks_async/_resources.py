@@ -36,7 +36,12 @@ from ._protocol import Request, create_input, ids, path, request_id_from, requir
 from ._raw import raw, raw_pages
 from ._reply import json_body
 from ._seam import Seam
-from ._streaming import ResponseStream
+from ._streaming import (
+    DEFAULT_FIRST_EVENT_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_RECOVER_TIMEOUT,
+    ResponseStream,
+)
 from ._transport import Timeout
 from ._validate import (
     check_headers,
@@ -394,12 +399,12 @@ class Responses(_Resource):
         text: str | None = None,
         callback_id: str | None = None,
         *,
-        first_event_timeout: float | None = 60.0,
-        idle_timeout: float | None = 60.0,
+        first_event_timeout: float | None = DEFAULT_FIRST_EVENT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         deadline: float | None = None,
         timeout: Timeout | float | None = None,
         recover: bool = True,
-        recover_timeout: float = 150.0,
+        recover_timeout: float = DEFAULT_RECOVER_TIMEOUT,
         max_event_size: int = 4 * 1024 * 1024,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,

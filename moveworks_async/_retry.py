@@ -6,7 +6,7 @@ by the task at all: the client reports it to the rate governor, which pauses eve
 shares it (a per-task sleep is how 1,000 tasks wake together and hit the server again), and
 the retry simply queues in the governor again.
 
-Rules (RFC 9110 §9.2.2; reliability.md §5.2):
+Rules (RFC 9110 §9.2.2, idempotent methods):
 
 * idempotent calls (GET, PATCH of the same values) retry on connection errors, timeouts, 408,
   429 and 5xx;

@@ -36,14 +36,17 @@ Contract
   ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
   ``deadline`` bounds the whole stream including recovery and raises
   ``DeadlineTimeout`` (an ``APITimeoutError``) with no recovery. aiohttp's own total timeout is off.
-* **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (end, ``break``,
-  exception, cancellation) closes the HTTP response at once (closed, not returned to the pool).
-  The connection is also closed as soon as the terminal event arrives or the stream fails.
+* **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (``break``,
+  exception, cancellation) before the end closes the HTTP response at once (the connection is
+  closed, not pooled). After the terminal event the SDK waits up to ``_EOF_GRACE`` (50 ms) for
+  the end of the body and then releases the connection, which returns it to the pool when the
+  body ended (the next call skips a handshake); a failed stream closes its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import warnings
@@ -72,6 +75,7 @@ from ._errors import (
 )
 from ._events import (
     EVENT_TYPES,
+    TERMINAL_EVENTS,
     ResponseCompleted,
     ResponseFailed,
     ResponseOutputDelta,
@@ -95,7 +99,16 @@ DEFAULT_IDLE_TIMEOUT: Final = 60.0
 DEFAULT_RECOVER_TIMEOUT: Final = 150.0
 DEFAULT_TEE_BUFFER: Final = 1024
 
-_NEW, _OPEN, _CLOSED = 0, 1, 2
+
+class _State(enum.Enum):
+    """Where a ResponseStream is in its life (``async with`` opens it, ``aclose`` closes it)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+_NEW, _OPEN, _CLOSED = _State.NEW, _State.OPEN, _State.CLOSED
 _INF: Final = math.inf
 #: Seconds the end of the body may lag the terminal event before the connection is closed
 #: rather than pooled (see ResponseStream._after_end).
@@ -289,7 +302,7 @@ class ResponseStream:
         return self._final
 
     def __repr__(self) -> str:
-        state = ("new", "open", "closed")[self._state]
+        state = self._state.value
         return (
             f"ResponseStream(conversation_id={self._conversation_id!r}, "
             f"response_id={self._response_id!r}, state={state!r})"
@@ -298,7 +311,7 @@ class ResponseStream:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._state != _NEW:
+        if self._state is not _NEW:
             raise RuntimeError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
         loop = self._loop = asyncio.get_running_loop()
@@ -347,7 +360,7 @@ class ResponseStream:
             opened.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._state == _OPEN and self._opened is not None:
+        if self._state is _OPEN and self._opened is not None:
             _warn(
                 "ResponseStream was opened but never closed; use 'async with'",
                 ResourceWarning,
@@ -398,7 +411,7 @@ class ResponseStream:
             raise
 
     def _require_open(self) -> None:
-        if self._state == _NEW:
+        if self._state is _NEW:
             raise RuntimeError(
                 "a ResponseStream must be used inside 'async with': "
                 "async with client.responses.stream(...) as stream: ..."
@@ -411,16 +424,16 @@ class ResponseStream:
     # --- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> Self:
-        if self._state == _NEW:
+        if self._state is _NEW:
             self._require_open()
         return self
 
     async def __anext__(self) -> StreamEvent:
-        if self._state != _OPEN or self._busy or self._hub is not None:
-            if self._state == _CLOSED and self._final is not None and self._pending is None:
+        if self._state is not _OPEN or self._busy or self._hub is not None:
+            if self._state is _CLOSED and self._final is not None and self._pending is None:
                 raise StopAsyncIteration
             self._require_open()
-            if self._state == _CLOSED:
+            if self._state is _CLOSED:
                 raise RuntimeError("this ResponseStream is closed")
         # Fast path, most events of a busy stream: one already decoded. The same loop as at
         # the top of _next, without a coroutine per event; it never suspends, so no other
@@ -511,7 +524,7 @@ class ResponseStream:
             if last is not None and seq != last + 1:
                 if seq <= last:
                     return None  # a duplicate or a late, out-of-order event
-                if cls is not ResponseCompleted and cls is not ResponseFailed:
+                if cls not in TERMINAL_EVENTS:
                     # Something was lost: stop trusting the stream and poll for the truth.
                     # (A terminal event is the truth itself, gap or not.)
                     # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
@@ -532,7 +545,7 @@ class ResponseStream:
             response: Response = event.response  # type: ignore[union-attr]
             if self._response_id is None:
                 self._response_id = response.response_id
-            if cls is ResponseCompleted or cls is ResponseFailed:
+            if cls in TERMINAL_EVENTS:
                 self._finish(response)
         return event
 
@@ -694,7 +707,7 @@ class ResponseStream:
         """Finish a stream that ended early: poll for the truth or raise the right error."""
         reason = self._pending
         assert reason is not None
-        if self._state != _OPEN:
+        if self._state is not _OPEN:
             raise RuntimeError("this ResponseStream was closed")
         response_id = self._response_id
         request_id = self._request_id
@@ -767,7 +780,7 @@ class ResponseStream:
         if self._hub is not None:
             return await self._hub.final_response()
         self._require_open()
-        if self._state == _CLOSED:
+        if self._state is _CLOSED:
             raise RuntimeError("this ResponseStream was closed before its end")
         self._busy = True
         try:
@@ -818,7 +831,7 @@ class ResponseStream:
             items: tuple[OutputItem, ...]
             if cls is ResponseOutputDelta:
                 items = (event.output,)  # type: ignore[union-attr]
-            elif cls is ResponseCompleted or cls is ResponseFailed:
+            elif cls in TERMINAL_EVENTS:
                 items = event.response.outputs  # type: ignore[union-attr]
             else:
                 continue
@@ -861,7 +874,7 @@ class ResponseStream:
         if type(max_buffer) is not int or max_buffer < 1:
             raise InvalidParameterError("max_buffer must be an int >= 1")
         self._require_open()
-        if self._state == _CLOSED:
+        if self._state is _CLOSED:
             raise RuntimeError("this ResponseStream is closed")
         hub = _Hub(self, max_buffer)
         self._hub = hub
@@ -982,7 +995,7 @@ class _Hub:
                 if consumer.position - self._base < len(self._items) or consumer._lagged:
                     continue  # another consumer read it meanwhile
                 stream = self._stream
-                if stream._state != _OPEN:
+                if stream._state is not _OPEN:
                     raise RuntimeError("this ResponseStream is closed")
                 await self._pull()
 
@@ -991,7 +1004,7 @@ class _Hub:
         async with self._lock:
             if stream._final is not None:
                 return stream._final
-            if stream._state != _OPEN:
+            if stream._state is not _OPEN:
                 raise RuntimeError("this ResponseStream was closed before its end")
             items = self._items
             if items and (items[-1] is _END or type(items[-1]) is _Raise):

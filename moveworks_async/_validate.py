@@ -1,7 +1,7 @@
 """Validation of everything that reaches a URL path or a header, before any I/O.
 
 Path ids go through an allowlist rather than a blocklist: yarl normalises ``..`` segments and
-an f-string URL keeps ``?`` as a query (reliability.md V11), so anything outside
+an f-string URL keeps ``?`` as a query, so anything outside
 ``[A-Za-z0-9_-]`` is refused. The API documents ids as prefixed base-62 strings or ULIDs, both
 inside the allowlist; modal ids observed so far (``modal_1``) too. Messages name the parameter
 and the rule but never echo the value, which may be an attack string or a misplaced secret.
