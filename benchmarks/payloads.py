@@ -11,8 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moveworks_async._config import DEFAULT_API_VERSION
+from moveworks_async._protocol import Generation
+
 CONV = "conv_01JD4C8K3M9Q2R5T7V0W"
-PREFIX = "/rest/v1beta1"
+#: The path prefix of the SDK's default generation: the benchmark clients are built without
+#: ``api_version=``, as users build theirs (the generations differ only in this prefix).
+PREFIX = Generation(DEFAULT_API_VERSION).prefix
 TEXT = (
     "Here is what I found about resetting your VPN password \u2014 the steps are in the "
     "Employee Handbook, and the IT Help Center has the details for your device."

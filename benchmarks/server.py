@@ -5,7 +5,7 @@ until SIGTERM. Every body is built once at start (or once per stream length), so
 as little Python work per request as aiohttp.web allows; it is still single-core Python, so the
 driver reports its CPU use next to the client figures (a server near 100 % co-limits them).
 
-Routes (``/rest/v1beta1`` prefix, the SDK's default generation):
+Routes (under ``payloads.PREFIX``, the SDK's default generation's prefix, ``/rest/v1``):
 
 * ``POST /conversations/{id}/responses``: a 220 B CREATED Response.
 * ``GET /conversations/{id}/responses/{rid}``: a 2.3 KB COMPLETED Response (2 reasoning outputs,

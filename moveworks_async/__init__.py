@@ -7,11 +7,13 @@ instant: the ``moveworks-async`` command starts its Ctrl-C handling before aioht
 imported, and type checkers still see every name through the ``TYPE_CHECKING`` imports.
 """
 
-from __future__ import annotations
+# No import at all, not even ``typing`` or ``__future__``: the console script imports this
+# package before it can install its Ctrl-C handler (see ``_launch``). Type checkers treat a
+# constant named TYPE_CHECKING as ``typing.TYPE_CHECKING``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-import typing as _typing
-
-if _typing.TYPE_CHECKING:
     from ._auth import CallableToken, ClientCredentials, StaticToken, TokenSource
     from ._client import DEFAULT_BASE_URL, AsyncMoveworks
     from ._config import DEFAULT_API_VERSION, ApiVersion
@@ -129,6 +131,8 @@ if _typing.TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
     from ._transport import Timeout
+
+del TYPE_CHECKING  # not a public name of the package
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -271,7 +275,7 @@ _MODULES = (
 )
 
 
-def __getattr__(name: str) -> _typing.Any:
+def __getattr__(name: str) -> "Any":
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
         from ._version import package_version

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
 import sys
@@ -158,12 +159,19 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace, out: TextIO) ->
             return await _interactive(client, args, out)
         conversation_id = await _conversation(client, args.conversation)
         response = await _turn(client, conversation_id, text, _view(args, out))
-        _note(f"(conversation {conversation_id}: continue with --conversation {conversation_id})")
+        if not args.simulate:  # a simulated conversation ends with this run
+            _note(
+                f"(conversation {conversation_id}: continue with --conversation {conversation_id})"
+            )
         return 1 if _failed(response) else 0
 
 
 async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: TextIO) -> int:
     tty = sys.stdin.isatty()
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A line that is not valid UTF-8 arrives with its bad bytes escaped (instead of
+        # ending the session with a decode error), so it can be reported and skipped.
+        sys.stdin.reconfigure(errors="surrogateescape")
     conversation_id: str | None = args.conversation
     status = 0
     _note(f"Chatting with {client.assistant_name}. /new starts a new conversation; /quit leaves.")
@@ -176,12 +184,16 @@ async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: Te
             continue
         if not text:
             continue
+        if not _is_utf8(text):
+            _error(f"that line is {_NOT_UTF8}; it was not sent", kind="UsageError")
+            status = max(status, 2)
+            continue
         conversation_id = await _conversation(client, conversation_id)
         try:
             response = await _turn(client, conversation_id, text, _view(args, out))
-        except APIError as exc:  # one failed turn does not end the session
+        except (APIError, InvalidParameterError) as exc:  # one failed turn does not end it
             _report(exc)
-            status = 1
+            status = max(status, 1)
             continue
         if _failed(response):
             status = 1
@@ -231,10 +243,40 @@ async def cmd_messages(settings: Settings, args: argparse.Namespace, out: TextIO
     return 0
 
 
-def _load_checkpoint(path: Path | None) -> str | None:
-    if path is None or not path.exists():
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _check_checkpoint(args: argparse.Namespace) -> None:
+    """``--checkpoint`` must be readable and writable before the first event is printed:
+    found out only at the first save, the position of every event printed so far is lost."""
+    path: Path | None = args.checkpoint
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"--checkpoint {path} is a directory, not a file")
+    probe = _partial(path)
+    try:
+        with probe.open("x", encoding="utf-8"):
+            pass
+        probe.unlink()
+    except FileExistsError:  # a save interrupted earlier left it: it is rewritten anyway
+        pass
+    except OSError as exc:
+        raise UsageError(
+            f"--checkpoint {path} cannot be written ({exc.strerror or type(exc).__name__})"
+        ) from None
+    args.since = args.since or _load_checkpoint(path)
+
+
+def _load_checkpoint(path: Path) -> str | None:
+    if not path.exists():
         return None
-    event_id = path.read_text(encoding="utf-8").strip() or None
+    try:
+        event_id = path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"--checkpoint {path} cannot be read ({reason})") from None
     if event_id is not None:
         try:
             check_id(event_id, "event_id")
@@ -246,14 +288,21 @@ def _load_checkpoint(path: Path | None) -> str | None:
 
 def _save_checkpoint(path: Path, event_id: str) -> None:
     # Write-then-rename: a crash mid-write leaves the old checkpoint, never a torn one.
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(event_id + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    partial = _partial(path)
+    try:
+        partial.write_text(event_id + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:  # a full disk, say: say where the position is, not just the errno
+        raise OSError(
+            exc.errno,
+            f"--checkpoint {path} could not be saved ({exc.strerror}); the last event "
+            f"printed is {event_id}: resume with --since {event_id}",
+        ) from None
 
 
 async def cmd_events_watch(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """``events watch``: poll system-initiated events after a checkpoint, saving it as it moves."""
-    checkpoint = args.since or _load_checkpoint(args.checkpoint)
+    checkpoint = args.since  # or the checkpoint file's, read by _check_checkpoint
     async with connect(settings) as client:
         if not args.once:
             _note(f"watching events every {args.interval:g} s; Ctrl-C to stop")
@@ -297,6 +346,31 @@ async def cmd_token(settings: Settings, args: argparse.Namespace, out: TextIO) -
 
 
 # --- argument parsing ------------------------------------------------------------------------
+
+
+#: Why a text argument or line cannot be sent (bytes the terminal did not encode as UTF-8).
+_NOT_UTF8: Final = "not valid UTF-8 (check the terminal's encoding)"
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text with bytes that were not UTF-8 (escaped as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_type(text: str) -> str:
+    """An argparse type for question text: valid UTF-8 (the message names the argument)."""
+    if not _is_utf8(text):
+        raise argparse.ArgumentTypeError(_NOT_UTF8)
+    return text
+
+
+def _check_question(args: argparse.Namespace) -> None:
+    if not " ".join(args.text).strip():
+        raise UsageError("argument TEXT: the question is empty")
 
 
 def _id_type(name: str) -> Callable[[str], str]:
@@ -377,7 +451,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ) -> CliParser:
         sub = group.add_parser(name, help=summary, description=summary)
         _common(sub, top=False)
-        sub.set_defaults(run=run)
+        # The innermost command's prog wins: it is the help an unknown option points to.
+        sub.set_defaults(run=run, help_prog=sub.prog)
         return sub
 
     def conversation(sub: argparse.ArgumentParser, text: str, default: str | None) -> None:
@@ -404,10 +479,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         )
 
     chat = command(commands, "chat", cmd_chat, "stream an answer (no TEXT: interactive)")
-    chat.add_argument("text", nargs="*", help="the question (none: interactive, from stdin)")
+    chat.add_argument(
+        "text",
+        nargs="*",
+        type=_text_type,
+        metavar="TEXT",
+        help="the question (none: interactive, from stdin)",
+    )
     conversation(chat, "continue this conversation (default: a new one)", None)
     ask = command(commands, "ask", cmd_ask, "ask and wait for the whole answer (no streaming)")
-    ask.add_argument("text", nargs="+", help="the question")
+    ask.add_argument("text", nargs="+", type=_text_type, metavar="TEXT", help="the question")
+    ask.set_defaults(check=_check_question)
     conversation(ask, "continue this conversation (default: a new one)", None)
     option(
         ask,
@@ -460,6 +542,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         metavar="FILE",
         show_default=False,
     )
+    watch.set_defaults(check=_check_checkpoint)
     option(
         watch,
         "--interval",
@@ -521,7 +604,20 @@ def _main(argv: list[str], prog: str | None) -> int:
         _report(exc)
         return 2
     if getattr(args, "run", None) is None:
-        parser.print_help(sys.stderr)
+        if _as_json:  # a script asked for JSON: one object, not a page of help
+            _error(f"no command given (see {parser.prog} --help)", kind="UsageError")
+        else:
+            parser.print_help(sys.stderr)
+        return 2
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to print the result
+        _error("standard output is closed: nothing could be printed", kind="UsageError")
+        return 2
+    try:
+        check: Callable[[argparse.Namespace], None] | None = getattr(args, "check", None)
+        if check is not None:  # before any I/O, --simulate's server included
+            check(args)
+    except UsageError as exc:
+        _report(exc)
         return 2
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -539,7 +635,8 @@ def _main(argv: list[str], prog: str | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:  # the checkpoint file
-        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else exc.strerror
+        message = message or str(exc)
         report(message, as_json=_as_json, kind=type(exc).__name__)
         return 1
     except Exception as exc:

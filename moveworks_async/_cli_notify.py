@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import TextIO
 
@@ -11,9 +12,21 @@ from ._cli_config import Settings, UsageError
 from ._cli_options import option
 from ._cli_render import to_json
 from ._client import AsyncMoveworks
-from ._errors import NotificationBatchError
+from ._errors import InvalidParameterError, NotificationBatchError
 
 __all__ = ["add_notify", "cmd_notify", "read_recipients"]
+
+
+def _usage(exc: InvalidParameterError) -> UsageError:
+    """The library's message about a parameter, naming the argument or flag it came from."""
+    text = str(exc)
+    if found := re.match(r"recipients\[(\d+)\]", text):
+        where = f"recipient {int(found.group(1)) + 1} (of --recipient, then --recipients-file)"
+        return UsageError(where + text[found.end() :])
+    for name, spelled in (("event_id", "EVENT_ID"), ("message", "--message")):
+        if text.startswith(name + " "):
+            return UsageError(spelled + text[len(name) :])
+    return UsageError(text)
 
 
 def read_recipients(path: Path) -> list[str]:
@@ -46,6 +59,8 @@ async def cmd_notify(settings: Settings, args: argparse.Namespace, out: TextIO) 
             results = await client.notifications.send_many(
                 args.event_id, message=args.message, recipients=recipients
             )
+        except InvalidParameterError as exc:  # checked before any request
+            raise _usage(exc) from None
         except NotificationBatchError as exc:
             if args.json:  # what a script needs to retry only the right recipients
                 to_json(

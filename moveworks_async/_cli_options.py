@@ -8,8 +8,8 @@
   ``{"error": {"type", "message", "status", "request_id"}}``.
 * :func:`interrupted` is the one Ctrl-C path: one line, exit status 130.
 
-Standard library only, and no import of the SDK: the launcher uses this before the SDK (and
-aiohttp) is imported.
+Standard library only, and no import of the SDK but the launcher's: the command line uses
+this before the SDK (and aiohttp) is imported.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
+
+from ._launch import EXIT_INTERRUPTED, wants_json
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -35,9 +37,6 @@ __all__ = [
 
 N = TypeVar("N", int, float)
 
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
-
 
 class UsageError(Exception):
     """A usage or configuration problem found before any request (exit status 2)."""
@@ -48,6 +47,17 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown option points to the help of the command it was
+        given to (``help_prog``, set by each command), not to the top-level help."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "help_prog", self.prog)
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see {prog} --help)")
+        return parsed
 
 
 def _bounded(kind: Callable[[str], N], low: N | None, high: N | None) -> Callable[[str], N]:
@@ -117,12 +127,6 @@ def option(
         )
     text = help + (f" ({'; '.join(notes)})" if notes else "")
     return parser.add_argument(*flags, default=default, help=text, **extra)
-
-
-def wants_json(argv: Sequence[str]) -> bool:
-    """Whether ``--json`` was asked for (read from the raw arguments: it decides the format
-    of errors found while the arguments themselves are being parsed)."""
-    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
 
 
 def error_object(

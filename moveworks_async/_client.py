@@ -925,5 +925,13 @@ class _ClientSeam:
     def derive(self, governor: Governor | None) -> Seam:
         return _ClientSeam(derived(self._client, governor))
 
-    async def poll(self, conversation_id: str, response_id: str, timeout: float) -> Response:
-        return await self._client.responses.wait(conversation_id, response_id, timeout=timeout)
+    async def poll(
+        self,
+        conversation_id: str,
+        response_id: str,
+        timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        return await self._client.responses.wait(
+            conversation_id, response_id, timeout=timeout, extra_headers=extra_headers
+        )

@@ -71,10 +71,13 @@ def resolve_settings(
 ) -> Settings:
     """Resolve every setting from ``given`` (None: not given), then the environment.
 
-    Arguments win. Credentials come as a group: if any of ``token``, ``client_id``,
-    ``client_secret`` is given (or ``has_auth``: the caller passed its own auth object), the
-    credential variables are not read at all; otherwise ``MOVEWORKS_TOKEN`` wins over
-    ``MOVEWORKS_CLIENT_ID`` + ``MOVEWORKS_CLIENT_SECRET``. Empty variables count as unset.
+    Arguments win. Credentials: with ``has_auth`` (the caller passed its own auth object) no
+    credential variable is read; a given ``token`` wins over everything; a given
+    ``client_id`` or ``client_secret`` chooses client credentials, the other half coming from
+    its argument or else its variable (so ``--client-id`` combines with
+    ``MOVEWORKS_CLIENT_SECRET``, the way a secret is best passed), and ``MOVEWORKS_TOKEN`` is
+    not read; with none given, ``MOVEWORKS_TOKEN`` wins over ``MOVEWORKS_CLIENT_ID`` +
+    ``MOVEWORKS_CLIENT_SECRET``. Empty variables count as unset.
     ``spell`` names a setting in messages (``"credentials"``: every way to pass one);
     ``hint`` is appended to "missing" messages.
 
@@ -90,11 +93,17 @@ def resolve_settings(
             return value, spell(name)
         return env.get(ENV[name]) or None, ENV[name]
 
-    credentials = ("token", "client_id", "client_secret")
-    explicit = has_auth or any(given.get(name) is not None for name in credentials)
-    found: dict[str, tuple[str | None, str]] = {
-        name: (given.get(name), spell(name)) if explicit else pick(name) for name in credentials
-    }
+    def as_given(name: str) -> tuple[str | None, str]:
+        return given.get(name), spell(name)
+
+    pair = ("client_id", "client_secret")
+    pair_given = any(given.get(name) is not None for name in pair)
+    if has_auth or given.get("token") is not None:
+        found = {name: as_given(name) for name in ("token", *pair)}
+    elif pair_given:
+        found = {"token": as_given("token"), **{name: pick(name) for name in pair}}
+    else:
+        found = {name: pick(name) for name in ("token", *pair)}
     token, token_source = found["token"]
     client_id, id_source = found["client_id"]
     secret, secret_source = found["client_secret"]
@@ -102,11 +111,13 @@ def resolve_settings(
         token = check_token(token, token_source)
         client_id = secret = None  # a token wins over client credentials
     elif (client_id is None) != (secret is None):
-        raise InvalidParameterError(
-            f"{id_source} and {secret_source} must be given together"
-            if explicit
-            else f"{ENV['client_id']} and {ENV['client_secret']} must be set together"
-        )
+        if not pair_given:
+            raise InvalidParameterError(
+                f"{ENV['client_id']} and {ENV['client_secret']} must be set together"
+            )
+        missing = "client_id" if client_id is None else "client_secret"
+        present = id_source if missing == "client_secret" else secret_source
+        raise InvalidParameterError(f"{present} needs {spell(missing)} too (or set {ENV[missing]})")
     elif client_id is None and not has_auth and need_credentials:
         raise InvalidParameterError(
             f"no credentials: pass {spell('credentials')}, or set {ENV['token']} (or "

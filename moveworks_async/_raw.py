@@ -4,7 +4,8 @@ One generic mechanism instead of a raw copy of each method: a context variable a
 ``AsyncMoveworks._request`` (the one place every non-streaming call passes) to record each
 successful reply, and the wrapper returns the last one recorded together with the method's
 usual result. The method itself runs unchanged, with all its validation, retries and parsing.
-A paginated method is awaited up to its first item, so the reply is that of the first page.
+A paginated method is awaited up to its first item, so the reply is that of the first page;
+each ``parse()`` of it is a new iterator over every item (see :class:`RawResponse`).
 """
 
 from __future__ import annotations
@@ -61,8 +62,13 @@ class RawResponse(Generic[T]):
         self._value = value
 
     def parse(self) -> T:
-        """The result the method returns without ``with_raw_response`` (a model, or for a
-        list method an async iterator over every item, the first page included)."""
+        """The result the method returns without ``with_raw_response``: a model, or for a
+        list method an async iterator over every item, the first page included.
+
+        Repeatable: a model is the same object every time; for a list, every call returns a
+        new iterator over every item, the first one reusing the page already read and each
+        later one reading the list again from the start (an iterator can be read only once).
+        """
         return self._value
 
     def __repr__(self) -> str:
@@ -101,9 +107,30 @@ def raw_pages(
             first = []
         finally:
             _REPLIES.reset(token)
-        return RawResponse(replies[-1], _chain(first, items))
+        again = functools.partial(method, *args, **kwargs)
+        return _PagesResponse(replies[-1], _chain(first, items), again)
 
     return call
+
+
+class _PagesResponse(RawResponse[AsyncIterator[T]]):
+    """The raw reply of a list's first page; ``parse()`` once iterates from that page,
+    again lists anew."""
+
+    __slots__ = ("_again", "_parsed")
+
+    def __init__(
+        self, reply: Reply, value: AsyncIterator[T], again: Callable[[], AsyncIterator[T]]
+    ) -> None:
+        super().__init__(reply, value)
+        self._again = again
+        self._parsed = False
+
+    def parse(self) -> AsyncIterator[T]:
+        if self._parsed:
+            return self._again()
+        self._parsed = True
+        return self._value
 
 
 async def _chain(first: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:

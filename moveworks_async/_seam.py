@@ -106,7 +106,13 @@ class Seam(Protocol):
         """The transport's streaming request (not yet entered)."""
         ...
 
-    async def poll(self, conversation_id: str, response_id: str, timeout: float) -> Response:
+    async def poll(
+        self,
+        conversation_id: str,
+        response_id: str,
+        timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
         """``responses.wait``: poll the response until it is terminal (a stream's recovery)."""
         ...
 

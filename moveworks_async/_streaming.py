@@ -755,7 +755,10 @@ class ResponseStream:
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
-            return await self._seam.poll(self._conversation_id, response_id, budget)
+            # The per-call headers go with every request of the call, the polls included.
+            return await self._seam.poll(
+                self._conversation_id, response_id, budget, self._extra_headers
+            )
         except WaitTimeoutError:
             if not deadline_bound:
                 raise

@@ -77,6 +77,10 @@ RESERVED_HEADERS = frozenset(
         "upgrade",
         "accept",
         "accept-encoding",
+        # The client sets these from its own settings: an override would send a request
+        # to another assistant, or a JSON body labelled as compressed.
+        "assistant-name",
+        "content-encoding",
     }
 )
 

@@ -308,15 +308,26 @@ def test_events_watch_simulate_shows_the_demo_notification(
     assert "RITM0012345 was approved" in out
 
 
-def test_events_watch_unwritable_checkpoint_is_one_error_line(
+def test_events_watch_unwritable_checkpoint_is_a_usage_error_before_any_event(
     fake: ThreadedFake, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A checkpoint in a missing directory is a clear error, not a traceback."""
+    """A checkpoint that cannot be written is found before the first event is printed (found
+    at the first save, every position printed so far was lost): exit 2, naming the flag."""
     fake.call(lambda: fake.server.push_event(None, "hello"))
-    target = tmp_path / "missing" / "checkpoint"
-    status, _, err = run(capsys, "events", "watch", "--once", "--checkpoint", str(target))
-    assert status == 1
-    assert err.startswith("error: No such file or directory")
+    for target in (tmp_path / "missing" / "checkpoint", tmp_path):
+        status, out, err = run(capsys, "events", "watch", "--once", "--checkpoint", str(target))
+        assert status == 2
+        assert out == ""
+        assert err.startswith(f"error: --checkpoint {target} ")
+        assert len(err.splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # the writability probe left nothing behind
+
+
+def test_a_checkpoint_that_cannot_be_saved_says_where_to_resume(tmp_path: Path) -> None:
+    from moveworks_async._cli import _save_checkpoint
+
+    with pytest.raises(OSError, match=r"--checkpoint .* resume with --since evt_42$"):
+        _save_checkpoint(tmp_path / "gone" / "checkpoint", "evt_42")
 
 
 # --- token and secrets -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ at any moment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import require
 
+from moveworks_async._cli_options import error_object
 from moveworks_async._config import ENV
 
 SCRIPT = shutil.which("moveworks-async") or str(Path(sys.executable).parent / "moveworks-async")
@@ -322,3 +324,279 @@ def test_a_corrupt_checkpoint_file_names_the_flag(tmp_path: Path) -> None:
     done = cli("events", "watch", "--simulate", "--once", "--checkpoint", str(checkpoint))
     assert done.returncode == 2
     assert done.stderr == f"error: --checkpoint {checkpoint} does not hold an event id\n"
+
+
+# --- Ctrl-C: the adversarial review's cases ----------------------------------------------------
+
+
+def test_the_console_entry_imports_nothing_before_its_ctrl_c_handler() -> None:
+    """The console script imports ``moveworks_async._launch`` (so the package ``__init__``)
+    before ``main`` can install its handler: an import there would be a window in which
+    Ctrl-C prints a traceback. Nothing beyond what the interpreter (and the script's own
+    ``import re``) loaded may be imported."""
+    probe = (
+        "import re, sys; before = set(sys.modules); import moveworks_async._launch; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['moveworks_async', 'moveworks_async._launch']"
+
+
+def _interrupt_repeatedly(process: subprocess.Popen[str], times: int = 5) -> None:
+    for _ in range(times):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGINT)
+        time.sleep(0.002)  # Ctrl-C mashed: the moments between are the point of this test
+
+
+def test_mashed_ctrl_c_during_start_up_is_one_line_and_130(tmp_path: Path) -> None:
+    """Five SIGINTs while aiohttp is being imported: the report itself must not be
+    interrupted (it once imported json, and a second Ctrl-C there printed a traceback)."""
+    (tmp_path / "sitecustomize.py").write_text(_SLOW_IMPORT)
+    marker = tmp_path / "importing"
+    process = subprocess.Popen(
+        [SCRIPT, "--json", "ask", "--simulate", "hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(PYTHONPATH=str(tmp_path), SLOW_IMPORT_MARKER=str(marker)),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the command never started importing"
+            time.sleep(0.01)
+        _interrupt_repeatedly(process)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines() == [json.dumps(error_object("Interrupted", "interrupted"))]
+
+
+def test_mashed_ctrl_c_mid_stream_is_one_line_and_130() -> None:
+    """Five SIGINTs once the answer is streaming: one line, status 130, and none of the
+    warnings of an interrupted clean-up (unclosed sessions, un-awaited coroutines)."""
+    process = subprocess.Popen(
+        [SCRIPT, "--json", "chat", "--simulate", "Who does John Doe report to?"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["event_type"] == "RESPONSE_CREATED"
+        _interrupt_repeatedly(process)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err.splitlines() == [json.dumps(error_object("Interrupted", "interrupted"))]
+    for line in out.splitlines():  # what was printed is whole JSON lines
+        json.loads(line)
+
+
+def test_ctrl_c_on_a_terminal_starts_a_new_line() -> None:
+    """On a TTY the interrupt report is not glued onto the partial answer line."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [SCRIPT, "chat", "--simulate", "Who does John Doe report to?"],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=_env(NO_COLOR="1"),
+    )
+    os.close(terminal)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"John" not in shown:  # the answer has started
+            assert time.monotonic() < deadline, shown
+            shown += os.read(controller, 4096)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        process.kill()
+        os.close(controller)
+    text = shown.decode()
+    assert text.endswith("error: interrupted\r\n")
+    assert text[: -len("error: interrupted\r\n")].endswith("\n")
+
+
+# --- the adversarial review's CLI cases ----------------------------------------------------------
+
+
+def test_json_without_a_command_is_one_json_object_exit_2() -> None:
+    done = cli("--json")
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error["type"] == "UsageError"
+    assert "no command" in error["message"]
+
+
+def test_question_text_is_checked_by_the_cli_naming_the_argument() -> None:
+    """A blank question, or bytes that are not UTF-8, are usage errors of the CLI's own
+    (naming TEXT), not a library message about a Python parameter, nor "a bug"."""
+    done = cli("--json", "ask", "--simulate", "  ")
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error == {
+        "type": "UsageError",
+        "message": "argument TEXT: the question is empty",
+        "status": None,
+        "request_id": None,
+    }
+    for command in ("chat", "ask"):
+        bad = subprocess.run(
+            [os.fsencode(SCRIPT), command.encode(), b"--simulate", b"caf\xff"],
+            capture_output=True,
+            env=_env(),
+            timeout=60,
+        )
+        assert bad.returncode == 2
+        assert bad.stdout == b""
+        assert bad.stderr.startswith(b"error: argument TEXT: not valid UTF-8"), bad.stderr
+        assert len(bad.stderr.splitlines()) == 1
+
+
+def test_an_interactive_line_that_is_not_utf8_is_reported_and_the_chat_goes_on() -> None:
+    done = subprocess.run(
+        [SCRIPT, "chat", "--simulate"],
+        input=b"caf\xff\nWho does John Doe report to?\n",
+        capture_output=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        b"error: that line is not valid UTF-8 (check the terminal's encoding); it was not sent\n"
+    )
+    assert b"John Doe" in done.stdout  # the next line was answered
+
+
+def test_an_unwritable_checkpoint_is_a_usage_error_naming_the_flag() -> None:
+    for path, reason in (("/nonexistent/dir/f", "cannot be written"), ("/", "is a directory")):
+        done = cli("--json", "events", "watch", "--simulate", "--once", "--checkpoint", path)
+        assert done.returncode == 2
+        assert done.stdout == ""
+        error = json_error(done)
+        assert error["type"] == "UsageError"
+        assert error["message"].startswith(f"--checkpoint {path} {reason}")
+
+
+def test_client_id_flag_combines_with_the_secret_variable(tmp_path: Path) -> None:
+    """--client-secret's help says to prefer the variable: --client-id with
+    MOVEWORKS_CLIENT_SECRET is client credentials (the token request is made)."""
+    done = cli(
+        "token",
+        "--client-id",
+        "test-client",
+        "--base-url",
+        "http://127.0.0.1:9",
+        MOVEWORKS_CLIENT_SECRET="test-secret",
+    )
+    # Port 9 refuses: the request was attempted, so the credentials were accepted.
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
+    done = cli("token", "--client-id", "test-client")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --client-id needs --client-secret too (or set MOVEWORKS_CLIENT_SECRET)\n"
+    )
+
+
+def test_simulate_gives_no_advice_to_continue_a_conversation_that_ends_with_the_run() -> None:
+    """On a terminal, chat prints how to continue the conversation; a simulated one lives
+    for one run only, so the advice would not work."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    done = subprocess.run(
+        [SCRIPT, "chat", "--simulate", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=_env(),
+        timeout=60,
+    )
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(controller, 4096):
+            shown += chunk
+    os.close(controller)
+    assert done.returncode == 0
+    assert b"--conversation" not in shown
+
+
+def test_an_unknown_option_points_to_the_help_of_its_command() -> None:
+    done = cli("conversations", "list", "--json", "--bogus-flag")
+    assert done.returncode == 2
+    assert json_error(done)["message"] == (
+        "unrecognized arguments: --bogus-flag (see moveworks-async conversations list --help)"
+    )
+
+
+def test_closed_stdout_is_one_usage_error_line() -> None:
+    done = subprocess.run(
+        [SCRIPT, "conversations", "list", "--simulate"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        timeout=60,
+        # `>&-`: the child starts with file descriptor 1 closed.
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == 2
+    assert done.stderr == "error: standard output is closed: nothing could be printed\n"
+
+
+def test_simulate_reads_the_api_version_variable_as_the_readme_says() -> None:
+    """README once said no MOVEWORKS_* variable is used under --simulate, yet the generation
+    is read from MOVEWORKS_API_VERSION; README (and CHANGELOG, on the default) now agree with
+    the behaviour."""
+    root = Path(__file__).resolve().parent.parent
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert "are simply not used" not in readme
+    assert "`--api-version` or `MOVEWORKS_API_VERSION` (the fake serves all three)" in readme
+    done = cli("conversations", "list", "--simulate", MOVEWORKS_API_VERSION="v9")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: MOVEWORKS_API_VERSION must be one of")
+    assert (
+        cli("conversations", "list", "--simulate", MOVEWORKS_API_VERSION="v1beta1").returncode == 0
+    )
+    changelog = (root / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert '`api_version="v1beta1"` (default)' not in changelog
+    assert '`api_version="v1"` (default)' in changelog
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--recipient", "a@b.co", "--recipient", "notanemail"],
+            "recipient 2 (of --recipient, then --recipients-file) is not a valid email address",
+        ),
+        (["--recipient", "a@b.co", "--message", "x" * 20001], "--message must be 1-20000"),
+    ],
+    ids=["recipient", "message"],
+)
+def test_notify_input_errors_name_the_flag(argv: list[str], message: str) -> None:
+    event = "00000000-0000-4000-8000-000000000001"
+    done = cli("--json", "notify", "--simulate", event, "--message", "hi", *argv)
+    assert done.returncode == 2
+    error = json_error(done)
+    assert error["type"] == "UsageError"
+    assert error["message"].startswith(message)
+    done = cli("notify", "--simulate", "not-a-uuid", "--message", "hi", "--recipient", "a@b.co")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: EVENT_ID must be a UUID")

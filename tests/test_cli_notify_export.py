@@ -69,8 +69,8 @@ def test_notify_simulated(tmp_path: Path) -> None:
     ("args", "status", "message"),
     [
         (["00000000-0000-4000-8000-0000000000ff", "--recipient", "a@example.com"], 1, "404"),
-        (["not-a-uuid", "--recipient", "a@example.com"], 2, "event_id must be a UUID"),
-        ([SIMULATED_EVENT_ID, "--recipient", "not-an-email"], 2, "recipients[0] is not a valid"),
+        (["not-a-uuid", "--recipient", "a@example.com"], 2, "EVENT_ID must be a UUID"),
+        ([SIMULATED_EVENT_ID, "--recipient", "not-an-email"], 2, "recipient 1 (of --recipient"),
         ([SIMULATED_EVENT_ID], 2, "no recipients"),
     ],
 )

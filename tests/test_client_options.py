@@ -214,6 +214,8 @@ async def test_closing_the_original_closes_its_views(server: FakeMoveworks, fake
         {"extra_headers": {"X-Evil": "a\r\nInjected: 1"}},
         {"extra_headers": {"Authorization": "Bearer stolen"}},
         {"extra_headers": {"Host": "evil.example.com"}},
+        {"extra_headers": {"Assistant-Name": "another-bot"}},
+        {"extra_headers": {"content-encoding": "gzip"}},
         {"extra_headers": {"X:Y": "v"}},
         {"timeout": -1},
         {"max_retries": -1},
@@ -290,3 +292,18 @@ async def test_wait_refuses_a_bad_timeout_before_any_request(
             with pytest.raises(mw.InvalidParameterError, match="timeout"):
                 await client.responses.wait("conv_1", "resp_1", timeout=bad)
     assert server.stats.requests_total == 0
+
+
+async def test_a_retry_policy_is_whole_unless_max_retries_is_given_with_it(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """As README says: a later view's retry_policy replaces an earlier view's max_retries
+    (the policy's count included); max_retries= in the same call wins over the policy."""
+    policy = mw.RetryPolicy(max_retries=1)
+    async with _client(server, fake_time) as client:
+        first = client.with_options(max_retries=5)
+        assert first.retry_policy.max_retries == 5
+        assert first.with_options(retry_policy=policy).retry_policy.max_retries == 1
+        both = first.with_options(retry_policy=policy, max_retries=4)
+        assert both.retry_policy.max_retries == 4
+        assert first.with_options(timeout=3.0).retry_policy.max_retries == 5

@@ -460,3 +460,46 @@ async def test_raw_calls_do_not_leak_into_concurrent_plain_calls(
         raw = await client.conversations.with_raw_response.get(conv.conversation_id)
         assert _REPLIES.get() is None
         assert raw.parse() == await client.conversations.get(conv.conversation_id)
+
+
+async def test_parse_of_a_raw_list_can_be_called_again(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """parse() of a list is repeatable: each call iterates every item (it once returned the
+    same, exhausted iterator: zero items, no error). Only a second parse() lists anew."""
+    async with _client(server, fake_time) as client:
+        for _ in range(3):
+            await client.conversations.create()
+        plain = [c.conversation_id async for c in client.conversations.list(limit=2)]
+        server.requests.clear()
+        raw = await client.conversations.with_raw_response.list(limit=2)
+        first = [c.conversation_id async for c in raw.parse()]
+        assert len(server.requests) == 2  # the first page, then the second
+        second = [c.conversation_id async for c in raw.parse()]
+        assert len(server.requests) == 4  # listed again from the start
+        third = raw.parse()
+        fourth = raw.parse()
+        assert third is not fourth
+        assert [c.conversation_id async for c in fourth] == plain
+    assert first == second == plain
+    assert len(plain) == 3
+
+
+async def test_a_streams_recovery_polls_carry_its_extra_headers(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """A stream cut mid-answer recovers by polling: those polls are requests of the same
+    call and carry its per-call extra_headers (they carried only the view's)."""
+    async with _client(server, fake_time) as client:
+        view = client.with_options(extra_headers={"X-View": "v"})
+        cid = (await client.conversations.create()).conversation_id
+        server.inject(Fault.cut_stream(after_events=2), conversation_id=cid, times=1)
+        server.requests.clear()
+        async with view.responses.stream(cid, text="hi", extra_headers={"X-Call": "c"}) as s:
+            final = await s.final_response()
+    assert final.status is mw.ResponseStatus.COMPLETED
+    polls = [r for r in server.requests if r.method == "GET"]
+    assert polls, "the stream did not recover by polling"
+    for request in server.requests:
+        assert request.headers.get("X-View") == "v"
+        assert request.headers.get("X-Call") == "c"
