@@ -99,7 +99,7 @@ import anyio
 from attrs import frozen
 
 from ._errors import InvalidParameterError, RateLimitError
-from ._validate import check_positive
+from ._validate import check_int, check_positive
 
 __all__ = ["Governor", "GovernorSnapshot", "RateGovernor", "WaitCallback"]
 
@@ -289,10 +289,8 @@ class RateGovernor:
     ) -> None:
         self._ceiling = check_positive(rate, "rate", optional=True)
         self._burst_conf = check_positive(burst, "burst", optional=True, minimum=0.999)
-        if max_concurrency is not None and (
-            type(max_concurrency) is not int or max_concurrency < 1
-        ):
-            raise InvalidParameterError("max_concurrency must be an int >= 1")
+        if max_concurrency is not None:
+            check_int(max_concurrency, "max_concurrency", 1)
         if adaptive not in (True, False, "rate", "concurrency", "both"):
             raise InvalidParameterError(
                 "adaptive must be True, False, 'rate', 'concurrency' or 'both'"

@@ -88,7 +88,7 @@ from ._protocol import Request, create_input, ids, path, request_id_from
 from ._seam import Seam
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from ._transport import Reply, StreamContext, StreamReply
-from ._validate import check_headers, check_max_retries, check_positive
+from ._validate import check_headers, check_int, check_max_retries, check_positive
 
 __all__ = ["ResponseStream", "StreamConsumer"]
 
@@ -226,8 +226,7 @@ class ResponseStream:
         recover_seconds = check_positive(recover_timeout, "recover_timeout", optional=False)
         assert recover_seconds is not None
         self._recover_timeout = recover_seconds
-        if type(max_event_size) is not int or max_event_size < 1:
-            raise InvalidParameterError("max_event_size must be an int >= 1 (bytes)")
+        check_int(max_event_size, "max_event_size", 1)
         self._max_retries = check_max_retries(max_retries)
         self._extra_headers = check_headers(extra_headers)
         self._connect_timeout = (
@@ -872,10 +871,8 @@ class ResponseStream:
         through its consumers; ``final_response()`` still works and reads on their behalf.
         Call it inside ``async with`` before reading any event.
         """
-        if type(n) is not int or n < 1:
-            raise InvalidParameterError("n must be an int >= 1")
-        if type(max_buffer) is not int or max_buffer < 1:
-            raise InvalidParameterError("max_buffer must be an int >= 1")
+        check_int(n, "n", 1)
+        check_int(max_buffer, "max_buffer", 1)
         self._require_open()
         if self._state is _CLOSED:
             raise RuntimeError("this ResponseStream is closed")

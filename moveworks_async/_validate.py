@@ -201,8 +201,21 @@ def check_positive(
     return float(value)  # type: ignore[arg-type]
 
 
+def check_int(value: object, name: str, minimum: int = 0) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
+    if type(value) is not int or value < minimum:
+        raise InvalidParameterError(f"{name} must be an int >= {minimum}")
+    return value
+
+
+def check_number(value: object, name: str, minimum: float = 0.0) -> float:
+    """Return ``value`` if it is a real number (not a bool) >= ``minimum``; ``inf`` is allowed
+    (an unbounded cap), ``nan`` is not."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise InvalidParameterError(f"{name} must be a number >= {minimum:g}")
+    return value
+
+
 def check_max_retries(value: object) -> int | None:
     """Return ``value`` if it is None or an int >= 0 (a retry count), else raise."""
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidParameterError("max_retries must be an int >= 0")
-    return value
+    return None if value is None else check_int(value, "max_retries")
