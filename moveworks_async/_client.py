@@ -44,15 +44,7 @@ from ._governor import (
     check_governor,
     report_rate_limit,
 )
-from ._hooks import (
-    CallEndInfo,
-    CallInfo,
-    GovernorWaitInfo,
-    HookRunner,
-    RequestInfo,
-    ResponseInfo,
-    RetryInfo,
-)
+from ._hooks import CallTracer, HookRunner
 from ._models import Response
 from ._notifications import Notifications
 from ._protocol import (
@@ -138,29 +130,6 @@ def _pool_size(session: aiohttp.ClientSession) -> int:
     """The connection limit of a caller's session (0: unlimited)."""
     limit = getattr(session.connector, "limit", 0)
     return limit if type(limit) is int and limit > 0 else 0
-
-
-@attrs.define(slots=True)
-class _Trace:
-    """What the hooks of one call have seen so far (only built when the client has hooks)."""
-
-    id: int
-    started: float
-    attempts: int = 0
-    status: int | None = None
-    request_id: str | None = None
-
-    def end(self, request: Request, now: float, error: BaseException | None) -> CallEndInfo:
-        return CallEndInfo(
-            self.id,
-            request.method,
-            request.path,
-            self.attempts,
-            self.status,
-            self.request_id,
-            now - self.started,
-            type(error).__name__ if error is not None else None,
-        )
 
 
 class AsyncMoveworks:
@@ -398,7 +367,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
-        trace: _Trace | None,
+        trace: CallTracer | None,
         timeout: Timeout | None,
     ) -> T:
         """The attempt loop under the call's whole-call bound.
@@ -463,23 +432,17 @@ class AsyncMoveworks:
         timeout: Timeout | None,
     ) -> T:
         """The attempt loop wrapped in the call-level hooks (``on_call_start``/``_end``)."""
-        hooks = self._hooks
-        assert hooks is not None
-        trace = _Trace(hooks.next_call_id(), self._clock())
-        if hooks.on_call_start:
-            await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
+        assert self._hooks is not None
+        trace = CallTracer(self._hooks, self._clock, request.method, request.path)
+        await trace.call_start()
         try:
             value = await self._bounded(
                 request, attempt, max_retries, authenticated, trace, timeout
             )
         except BaseException as exc:
-            if hooks.on_call_end:
-                # Shielded: a cancelled call still closes its span / metric.
-                with anyio.CancelScope(shield=True):
-                    await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), exc))
+            await trace.call_end(exc)
             raise
-        if hooks.on_call_end:
-            await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), None))
+        await trace.call_end(None)
         return value
 
     async def _attempts(
@@ -488,7 +451,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
-        trace: _Trace | None,
+        trace: CallTracer | None,
         bounds: _Bounds | None,
     ) -> T:
         """The attempt loop; ``trace`` is None when the client has no hooks (the hot path),
@@ -502,7 +465,6 @@ class AsyncMoveworks:
         """
         policy, budget = self.retry_policy, self._budget
         governor = self.governor if authenticated else self._auth_governor
-        hooks = self._hooks
         has_body = request.json is not None
         static = self._static_token
         send = attempt if type(attempt) is _Send else None
@@ -510,7 +472,6 @@ class AsyncMoveworks:
         retries = 0  # retries counted against max_retries
         grace = 0  # free retries of collateral 429s
         sent = 0
-        started = 0.0
         replayed = False
         try_acquire = self._try_acquire if authenticated else None
         auth = self._auth if authenticated else None
@@ -553,16 +514,11 @@ class AsyncMoveworks:
                 headers.update(send.headers)
             sent += 1
             if trace is not None:
-                assert hooks is not None
-                trace.attempts = sent
-                if hooks.on_request:
-                    info = RequestInfo(trace.id, request.method, request.path, sent)
-                    try:
-                        await hooks.emit(hooks.on_request, info)
-                    except BaseException:
-                        governor.release(ticket, None)
-                        raise
-                started = self._clock()
+                try:
+                    await trace.attempt(sent)
+                except BaseException:
+                    governor.release(ticket, None)
+                    raise
             if bounds is not None:
                 bounds.in_flight = True
             try:
@@ -589,7 +545,7 @@ class AsyncMoveworks:
                     bounds.in_flight = False
                 governor.release(ticket, None)
                 if trace is not None:
-                    await self._hook_response(trace, request, sent, None, None, started, exc)
+                    await trace.response(sent, None, None, exc)
                 decision = policy.decide(
                     exc,
                     attempt=retries,
@@ -613,7 +569,7 @@ class AsyncMoveworks:
             except BaseException as exc:
                 governor.release(ticket, None)
                 if trace is not None:
-                    await self._hook_response(trace, request, sent, None, None, started, exc)
+                    await trace.response(sent, None, None, exc)
                 raise
             if bounds is not None:
                 bounds.in_flight = False
@@ -625,15 +581,13 @@ class AsyncMoveworks:
                     last = value[-1] if isinstance(value, tuple) and value else value
                     status = getattr(last, "status", 200)
                     request_id = request_id_from(getattr(last, "headers", None) or {})
-                    await self._hook_response(
-                        trace, request, sent, status, request_id, started, None
-                    )
+                    await trace.response(sent, status, request_id, None)
                 return value  # type: ignore[return-value]
             status = failure.status
             governor.release(ticket, status)
             if trace is not None:
                 request_id = request_id_from(failure.headers)
-                await self._hook_response(trace, request, sent, status, request_id, started, None)
+                await trace.response(sent, status, request_id, None)
             # A 401 was refused before processing, so a replay is safe even for a create; one
             # replay only, with whatever the source now hands out.
             if (
@@ -685,9 +639,8 @@ class AsyncMoveworks:
             if decision.delay:
                 await self._sleep(decision.delay)
 
-    def _waiter(self, request: Request, number: int, trace: _Trace | None) -> WaitCallback:
+    def _waiter(self, request: Request, number: int, trace: CallTracer | None) -> WaitCallback:
         """The governor's ``on_wait`` for one attempt: a DEBUG line and the hooks."""
-        hooks = self._hooks
 
         async def on_wait(delay: float | None, reason: str) -> None:
             if logger.isEnabledFor(logging.DEBUG):
@@ -699,44 +652,10 @@ class AsyncMoveworks:
                     reason,
                     "until a slot frees" if delay is None else f"{delay:.3f}s",
                 )
-            if trace is not None and hooks is not None and hooks.on_governor_wait:
-                info = GovernorWaitInfo(
-                    trace.id, request.method, request.path, number, delay, reason
-                )
-                await hooks.emit(hooks.on_governor_wait, info)
+            if trace is not None:
+                await trace.governor_wait(number, delay, reason)
 
         return on_wait
-
-    async def _hook_response(
-        self,
-        trace: _Trace,
-        request: Request,
-        number: int,
-        status: int | None,
-        request_id: str | None,
-        started: float,
-        error: BaseException | None,
-    ) -> None:
-        trace.status = status
-        trace.request_id = request_id
-        hooks = self._hooks
-        if hooks is None or not hooks.on_response:
-            return
-        info = ResponseInfo(
-            trace.id,
-            request.method,
-            request.path,
-            number,
-            status,
-            request_id,
-            self._clock() - started,
-            type(error).__name__ if error is not None else None,
-        )
-        if error is None or isinstance(error, Exception):
-            await hooks.emit(hooks.on_response, info)
-            return
-        with anyio.CancelScope(shield=True):  # cancellation: still close the attempt span
-            await hooks.emit(hooks.on_response, info)
 
     async def _retrying(
         self,
@@ -744,7 +663,7 @@ class AsyncMoveworks:
         number: int,
         status: int | None,
         decision: Decision,
-        trace: _Trace | None,
+        trace: CallTracer | None,
     ) -> None:
         if logger.isEnabledFor(logging.INFO):
             logger.info(
@@ -755,18 +674,8 @@ class AsyncMoveworks:
                 decision.reason,
                 decision.delay,
             )
-        hooks = self._hooks
-        if trace is not None and hooks is not None and hooks.on_retry:
-            info = RetryInfo(
-                trace.id,
-                request.method,
-                request.path,
-                number,
-                status,
-                decision.delay,
-                decision.reason,
-            )
-            await hooks.emit(hooks.on_retry, info)
+        if trace is not None:
+            await trace.retry(number, status, decision.delay, decision.reason)
 
     def _secrets(self, token: str | None = None) -> tuple[str, ...]:
         """The credentials this client may have sent: masked in any server-provided text."""
