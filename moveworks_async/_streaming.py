@@ -74,19 +74,17 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._events import (
-    EVENT_TYPES,
     TERMINAL_EVENTS,
     ResponseCompleted,
     ResponseFailed,
     ResponseOutputDelta,
     StreamEvent,
-    UnknownEvent,
-    parse_event,
 )
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, request_id_from
 from ._seam import Seam
-from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._stream_machine import GAP, StreamMachine
 from ._transport import Reply, StreamContext, StreamReply
 from ._validate import check_headers, check_int, check_max_retries, check_positive
 
@@ -124,7 +122,6 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[StreamContext, StreamReply]
-_BAD_JSON: Final = object()
 
 
 class ResponseStream:
@@ -158,32 +155,26 @@ class ResponseStream:
         "_data",
         "_deadline",
         "_deadline_at",
-        "_decoder",
         "_error",
         "_events",
         "_extra_headers",
         "_fatal",
-        "_final",
         "_first_at",
         "_first_event_timeout",
         "_hub",
         "_idle_timeout",
         "_index",
-        "_last_seq",
         "_loop",
+        "_m",
         "_max_retries",
         "_opened",
-        "_outputs",
         "_pending",
-        "_quiet",
         "_read_deadline",
         "_reading",
         "_recover",
         "_recover_timeout",
         "_reply",
         "_request",
-        "_request_id",
-        "_response_id",
         "_seam",
         "_sent_at",
         "_state",
@@ -242,16 +233,10 @@ class ResponseStream:
         self._request = Request("POST", route, json=body, idempotent=False)
         self._url = seam.base_url + route
         self._data = _json.dumps(body)
-        self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
+        self._m = StreamMachine(max_event_size, seam.mask)
         self._reply: StreamReply | None = None
-        self._request_id: str | None = None
-        self._response_id: str | None = None
         self._events: list[ServerSentEvent] = []
         self._index = 0
-        self._last_seq: int | None = None
-        self._outputs: dict[object, OutputItem] = {}
-        self._final: Response | None = None
         self._error: BaseException | None = None
         self._fatal = False
         self._pending: str | None = None  # why the stream must be recovered, if it must
@@ -273,7 +258,7 @@ class ResponseStream:
     @property
     def response_id(self) -> str | None:
         """The response id, known once ``RESPONSE_CREATED`` (or any response event) arrived."""
-        return self._response_id
+        return self._m.response_id
 
     @property
     def conversation_id(self) -> str:
@@ -283,7 +268,7 @@ class ResponseStream:
     @property
     def request_id(self) -> str | None:
         """The server trace id of the stream request (once the reply headers arrived)."""
-        return self._request_id
+        return self._m.request_id
 
     @property
     def messages(self) -> tuple[OutputItem, ...]:
@@ -293,18 +278,18 @@ class ResponseStream:
         ``reasoning_message_id``) replaces the earlier in place. The terminal response's
         outputs are upserted the same way (an empty ``outputs`` list removes nothing).
         """
-        return tuple(self._outputs.values())
+        return tuple(self._m.outputs.values())
 
     @property
     def final(self) -> Response | None:
         """The terminal Response once known (from the stream or from recovery), else None."""
-        return self._final
+        return self._m.final
 
     def __repr__(self) -> str:
         state = self._state.value
         return (
             f"ResponseStream(conversation_id={self._conversation_id!r}, "
-            f"response_id={self._response_id!r}, state={state!r})"
+            f"response_id={self._m.response_id!r}, state={state!r})"
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -402,7 +387,7 @@ class ResponseStream:
                     request_id=request_id,
                     outcome_unknown=True,  # answered 2xx: the create may have been applied
                 )
-            self._request_id = request_id
+            self._m.request_id = request_id
             self._opened, self._reply = opened, reply  # closed by aclose() whatever happens next
             return None, (opened, reply)
         except BaseException:
@@ -429,7 +414,7 @@ class ResponseStream:
 
     async def __anext__(self) -> StreamEvent:
         if self._state is not _OPEN or self._busy or self._hub is not None:
-            if self._state is _CLOSED and self._final is not None and self._pending is None:
+            if self._state is _CLOSED and self._m.final is not None and self._pending is None:
                 raise StopAsyncIteration
             self._require_open()
             if self._state is _CLOSED:
@@ -462,7 +447,7 @@ class ResponseStream:
                 if event is not None:
                     return event
                 events = self._events  # a gap empties the buffer
-            if self._final is not None:
+            if self._m.final is not None:
                 await self._after_end()
                 raise StopAsyncIteration
             if self._error is not None:
@@ -485,68 +470,21 @@ class ResponseStream:
             self._after_read(chunk)
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
-        """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
-        # Errors are raised outside the except blocks, so that no decoder error (orjson's
-        # keeps the whole data as ``.doc``) stays alive as ``__context__``.
-        try:
-            data = _json.loads(sse.data)
-        except ValueError:
-            data = _BAD_JSON
-        if data is _BAD_JSON:
-            if sse.event not in EVENT_TYPES:
-                data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
-            else:
-                raise self._fail(
-                    StreamProtocolError(
-                        f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
-                        request_id=self._request_id,
-                    )
-                )
+        """Apply one SSE frame (see ``StreamMachine.accept``) and act on the outcome: an
+        error or a gap closes the connection, a terminal event lets it go."""
         failure: APIError | None = None
         try:
-            event = parse_event(sse.event, data)
-        except StreamError as exc:
-            failure = StreamError(
-                self._seam.mask(exc.message),
-                code=exc.code,
-                response_id=self._response_id,
-                request_id=self._request_id,
-            )
-        except (StreamProtocolError, ResponseValidationError) as exc:
+            event = self._m.accept(sse)
+        except (StreamError, StreamProtocolError, ResponseValidationError) as exc:
             failure = exc
-        if failure is not None:
+        if failure is not None:  # outside the except block: no __context__
             raise self._fail(failure, fatal=type(failure) is StreamError)
-        cls = type(event)
-        seq = event.sequence_number
-        if seq is not None:
-            last = self._last_seq
-            if last is not None and seq != last + 1:
-                if seq <= last:
-                    return None  # a duplicate or a late, out-of-order event
-                if cls not in TERMINAL_EVENTS:
-                    # Something was lost: stop trusting the stream and poll for the truth.
-                    # (A terminal event is the truth itself, gap or not.)
-                    # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
-                    if (
-                        self._response_id is None
-                        and cls is not UnknownEvent
-                        and cls is not ResponseOutputDelta
-                    ):
-                        self._response_id = event.response.response_id  # type: ignore[union-attr]
-                    self._interrupt("gap")
-                    return None
-            self._last_seq = seq
-        if cls is ResponseOutputDelta:
-            output = event.output  # type: ignore[union-attr]
-            key = output.id
-            self._outputs[key if key is not None else object()] = output
-        elif cls is not UnknownEvent:
-            response: Response = event.response  # type: ignore[union-attr]
-            if self._response_id is None:
-                self._response_id = response.response_id
-            if cls in TERMINAL_EVENTS:
-                self._finish(response)
-        return event
+        if event is GAP:
+            self._interrupt("gap")
+            return None
+        if event is not None and type(event) in TERMINAL_EVENTS:
+            self._finished()
+        return event  # type: ignore[return-value]
 
     def _before_read(self) -> StreamReply | None:
         """Arm the read deadline and return the reply to read from, or None if it is gone."""
@@ -574,33 +512,20 @@ class ResponseStream:
     def _after_read(self, chunk: bytes) -> None:
         """Decode a chunk into the event buffer, or note the end of the body."""
         if not chunk:
-            self._decoder.close()  # an unterminated final event is discarded (WHATWG)
+            self._m.eof()
             self._interrupt("eof")
             return
         failure: StreamProtocolError | None = None
         try:
-            events = self._decoder.feed(chunk)
+            events = self._m.feed(chunk)
         except StreamProtocolError as exc:
-            failure = StreamProtocolError(exc.message, request_id=self._request_id)
+            failure = exc
         if failure is not None:
             raise self._fail(failure)  # outside the except block: no __context__
         if events:
-            self._quiet = 0
             self._first_at = None  # from now on the idle timeout applies
             self._events = events
             self._index = 0
-            return
-        # Comments and blank lines never reach the decoder's event cap; they count here, so a
-        # body of nothing but keep-alives (a decompressed bomb of them) ends the stream.
-        quiet = self._quiet = self._quiet + len(chunk)
-        limit = self._decoder.max_event_size
-        if quiet > limit:
-            raise self._fail(
-                StreamProtocolError(
-                    f"more than {limit} bytes without an event (comments count)",
-                    request_id=self._request_id,
-                )
-            )
 
     # --- timer -------------------------------------------------------------------------------
 
@@ -667,13 +592,13 @@ class ResponseStream:
             reply.close()
 
     def _finish(self, response: Response) -> None:
-        """A terminal response is known: record it and let the connection go."""
-        self._final = response
+        """A terminal response is known (by polling): record it and let the connection go."""
+        self._m.finish(response)
+        self._finished()
+
+    def _finished(self) -> None:
+        """The machine knows the terminal response: stop reading and timing."""
         self._pending = None
-        outputs = self._outputs
-        for output in response.outputs:
-            key = output.id
-            outputs[key if key is not None else object()] = output
         self._events = []
         self._index = 0
         self._stop_timer()  # the reply stays until _after_end(), which lets it go
@@ -694,7 +619,7 @@ class ResponseStream:
         self._close_reply()
         self._events = []
         self._index = 0
-        if self._response_id is None and type(error) is not StreamError:
+        if self._m.response_id is None and type(error) is not StreamError:
             error.outcome_unknown = True  # the create was sent; nothing says what became of it
         self._error = error
         self._fatal = fatal
@@ -708,8 +633,8 @@ class ResponseStream:
         assert reason is not None
         if self._state is not _OPEN:
             raise RuntimeError("this ResponseStream was closed")
-        response_id = self._response_id
-        request_id = self._request_id
+        response_id = self._m.response_id
+        request_id = self._m.request_id
         if reason == "deadline":
             raise self._fail(
                 DeadlineTimeout(
@@ -764,7 +689,7 @@ class ResponseStream:
         raise self._fail(
             DeadlineTimeout(
                 "the stream passed its deadline while recovering",
-                request_id=self._request_id,
+                request_id=self._m.request_id,
             ),
             fatal=True,
         )
@@ -777,8 +702,8 @@ class ResponseStream:
         :class:`StreamError` after an ``ERROR`` event, and the interruption or timeout error
         when the id is unknown. A ``FAILED`` response is returned, not raised.
         """
-        if self._final is not None:
-            return self._final
+        if self._m.final is not None:
+            return self._m.final
         if self._hub is not None:
             return await self._hub.final_response()
         self._require_open()
@@ -793,10 +718,10 @@ class ResponseStream:
             self._busy = False
 
     async def _drain(self, sink: Callable[[StreamEvent], None] | None) -> Response:
-        while self._final is None:
+        while self._m.final is None:
             error = self._error
             if error is not None:
-                if self._fatal or self._response_id is None:
+                if self._fatal or self._m.response_id is None:
                     raise error
                 # Iteration already reported it; now get the truth by polling.
                 self._error = None
@@ -806,8 +731,8 @@ class ResponseStream:
                 break
             if sink is not None:
                 sink(event)
-        assert self._final is not None
-        return self._final
+        assert self._m.final is not None
+        return self._m.final
 
     # --- helpers for relays ------------------------------------------------------------------
 
@@ -1002,8 +927,8 @@ class _Hub:
     async def final_response(self) -> Response:
         stream = self._stream
         async with self._lock:
-            if stream._final is not None:
-                return stream._final
+            if stream._m.final is not None:
+                return stream._m.final
             if stream._state is not _OPEN:
                 raise RuntimeError("this ResponseStream was closed before its end")
             items = self._items
