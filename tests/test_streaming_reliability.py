@@ -35,7 +35,7 @@ from aiohttp.test_utils import TestServer
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks, Fault
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 ANSWER = "To request a new laptop, open the hardware portal and choose the standard model."
 

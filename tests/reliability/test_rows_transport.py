@@ -216,6 +216,7 @@ async def test_row_08_truncated_last_event_is_discarded(fake_time: Any) -> None:
         assert server.count("POST") == 1
 
 
+@pytest.mark.virtual_time
 async def test_row_09_stall_after_headers() -> None:
     """Headers, then silence: the idle timeout fires (bounded), the connection is closed; with
     recovery on, the poll finishes the stream."""
@@ -238,6 +239,7 @@ async def test_row_09_stall_after_headers() -> None:
     assert_clean(info.value)
 
 
+@pytest.mark.virtual_time
 async def test_row_10_slow_loris_is_cut_by_the_deadline() -> None:
     """One byte every 20 ms forever (every byte is life for an idle timer): the overall
     deadline fires on time and the connection is closed, not pooled."""
@@ -260,6 +262,7 @@ async def test_row_10_slow_loris_is_cut_by_the_deadline() -> None:
     record("S7", f"slow-loris overshoot {elapsed - 0.5:+.3f} s", "<= +0.100 s", elapsed < 0.6)
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("later_event", [False, True], ids=["comments-only", "event-in-time"])
 async def test_row_11_keepalive_comments_only(later_event: bool) -> None:
     """Comments never surface as events and never count as progress toward the first event;
