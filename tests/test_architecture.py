@@ -11,8 +11,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 import moveworks_async
 
 PACKAGE = Path(moveworks_async.__file__).parent
@@ -94,11 +92,6 @@ def test_package_imports_form_a_dag() -> None:
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not done yet (issue 13): the fake server's handlers, SSE, modals and Events API "
-    "modules import _server back for annotations and helpers",
-)
 def test_testing_subpackage_imports_form_a_dag() -> None:
     assert _cycle(_graph(PACKAGE / "testing")) is None
 
