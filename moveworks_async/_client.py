@@ -788,18 +788,25 @@ class _ClientSeam:
     may ask of it. The hot entries are the client's bound methods themselves (no extra call
     per request); settings are read from the client when asked, so they follow it."""
 
-    __slots__ = ("_client", "execute", "mask", "request", "request_model")
+    __slots__ = (
+        "_client",
+        "base_url",
+        "execute",
+        "generation",
+        "mask",
+        "request",
+        "request_model",
+    )
 
     def __init__(self, client: AsyncMoveworks) -> None:
         self._client = client
+        # Fixed for the client's life (a view copies them): plain attributes, read per call.
+        self.generation: Generation = client.generation
+        self.base_url: str = client.base_url
         self.request = client._request
         self.request_model = client._request_model
         self.execute = client._execute
         self.mask = client._mask
-
-    @property
-    def generation(self) -> Generation:
-        return self._client.generation
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -812,10 +819,6 @@ class _ClientSeam:
     @property
     def rng(self) -> Callable[[], float]:
         return self._client._rng
-
-    @property
-    def base_url(self) -> str:
-        return self._client.base_url
 
     @property
     def timeout(self) -> Timeout:
