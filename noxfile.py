@@ -1,7 +1,13 @@
 """One entry point for every check: ``nox -s lint typecheck tests`` (and ``bench``,
-``reliability``)."""
+``reliability``, ``mutants``)."""
 
 from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import nox
 
@@ -39,6 +45,172 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw aiohttp and peers; ``nox -s bench -- --quick`` for a short run."""
     session.install("-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+# Mutation testing (``nox -s mutants``): each module is mutated on its own, against only the fast
+# test files that exercise it (no redis, no browser, no soak), so one module's run takes minutes,
+# not hours, on a shared 2-core machine. mutmut reads its settings from ``pyproject.toml`` in the
+# directory it runs in, so every module gets a scratch copy of the project under
+# ``.mutmut/<module>/`` with its own ``[tool.mutmut]`` section. Each module also gets
+# ``tests/test_mutants_<module>.py`` when that file exists: the tests written to kill the mutants
+# the suite let survive.
+MUTANT_TESTS: dict[str, list[str]] = {
+    "_sse": ["test_sse.py", "test_sse_vectors.py"],
+    "_retry": ["test_retry.py", "test_per_call_options.py", "test_hooks.py"],
+    "_errors": [
+        "test_retry.py",
+        "test_hostile_input.py",
+        "test_secrets.py",
+        "test_client.py",
+        "test_protocol.py",
+        "test_resources.py",
+    ],
+    "_auth": ["test_auth.py", "test_secrets.py"],
+    "_transport": [
+        "test_client.py",
+        "test_lifecycle.py",
+        "test_per_call_options.py",
+        "test_compression.py",
+        "test_hostile_input.py",
+        "test_secrets.py",
+    ],
+    "_streaming": ["test_streaming.py", "test_streaming_reliability.py", "test_compression.py"],
+    "_governor": ["test_governor.py", "test_retry.py"],
+}
+# Tests that assert wall-clock durations (linear-time ratios, "returns within 1.5 s") are left out:
+# on a loaded machine they fail for every mutant of the functions they call, which would count
+# as kills. The per-call timeout tests stay covered by their virtual-time siblings.
+WALL_CLOCK_TESTS = (
+    "linear_time or is_linear or per_call_timeout or per_call_read_timeout"
+    " or list_options_apply_to_every_page"
+)
+# Surviving mutants are listed in this file, one per table row, as `` `name` | verdict | why ``:
+# "equivalent" ones (no behaviour can tell them apart) are left out of the kill rate, "not worth
+# it" ones count as survivors.
+MUTANTS_DOC = Path("docs/mutants.md")
+KILL_RATE_GOAL = 0.90
+
+
+def _mutant_workdir(module: str) -> Path:
+    """A scratch copy of the package and tests with a ``[tool.mutmut]`` section for ``module``."""
+    work = Path(".mutmut") / module
+    work.mkdir(parents=True, exist_ok=True)
+    # A fresh copy every run: mutmut keeps files it already copied, so stale copies of the
+    # unmutated modules would otherwise survive edits to them.
+    for name in ("moveworks_async", "tests", "mutants"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree("moveworks_async", work / "moveworks_async", ignore=ignore)
+    shutil.copytree("tests", work / "tests", ignore=ignore)
+    tests = [*MUTANT_TESTS[module]]
+    if Path(f"tests/test_mutants{module}.py").exists():
+        tests.append(f"test_mutants{module}.py")
+    settings = {
+        "source_paths": ["moveworks_async"],
+        "only_mutate": [f"moveworks_async/{module}.py"],
+        "pytest_add_cli_args_test_selection": [f"tests/{name}" for name in tests],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-k", f"not ({WALL_CLOCK_TESTS})"],
+        "use_git_change_detection": False,
+    }
+    section = "\n[tool.mutmut]\n" + "".join(
+        f"{key} = {json.dumps(value)}\n" for key, value in settings.items()
+    )
+    (work / "pyproject.toml").write_text(Path("pyproject.toml").read_text() + section)
+    return work
+
+
+def _listed_mutants(verdict: str) -> set[str]:
+    """Mutants listed in docs/mutants.md with ``verdict`` (``equivalent`` or ``not worth it``)."""
+    if not MUTANTS_DOC.exists():
+        return set()
+    pattern = rf"^\|\s*`([^`]+)`\s*\|\s*{verdict}\s*\|"
+    return set(re.findall(pattern, MUTANTS_DOC.read_text(), re.M))
+
+
+@dataclass(frozen=True)
+class _MutantCounts:
+    total: int
+    killed: int
+    equivalent: list[str]
+    survivors: dict[str, int | None]  # name -> mutmut exit code (0 survived, 33 no tests, ...)
+
+    @property
+    def rate(self) -> float:
+        judged = self.total - len(self.equivalent)
+        return self.killed / judged if judged else 1.0
+
+
+def _mutant_counts(work: Path, module: str, equivalent: set[str], left: set[str]) -> _MutantCounts:
+    meta = json.loads((work / "mutants" / "moveworks_async" / f"{module}.py.meta").read_text())
+    codes: dict[str, int | None] = meta["exit_code_by_key"]
+    # A mutant listed as equivalent is left out whatever its verdict, and one listed as not
+    # worth killing counts as a survivor: either, if "killed", was killed by noise (a flaky
+    # test), not by a test that can tell it apart.
+    equiv = sorted(set(codes) & equivalent)
+    judged = {name: code for name, code in sorted(codes.items()) if name not in equivalent}
+    # Timeouts count as killed (the mutant broke the tests' time bounds); every other outcome
+    # (survived, no tests, not checked, suspicious) counts against the rate.
+    killed = {
+        name
+        for name, code in judged.items()
+        if code in (1, 3, -24, 24, 36, 152, 255) and name not in left
+    }
+    return _MutantCounts(
+        total=len(codes),
+        killed=len(killed),
+        equivalent=equiv,
+        survivors={name: code for name, code in judged.items() if name not in killed},
+    )
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing with mutmut over the reliability-critical modules.
+
+    ``nox -s mutants`` runs every module in ``MUTANT_TESTS``; ``nox -s mutants -- _sse _retry``
+    runs only those; ``-- --no-run _sse`` prints the table of the last run again. Prints the kill
+    rate per module and in total (equivalent mutants listed in docs/mutants.md excluded) and
+    fails below 90 %. Runs niced, one worker: a long job (minutes to an hour per module), not
+    part of ``.ci/run``.
+    """
+    run = "--no-run" not in session.posargs
+    modules = [arg for arg in session.posargs if arg != "--no-run"] or list(MUTANT_TESTS)
+    unknown = sorted(set(modules) - set(MUTANT_TESTS))
+    if unknown:
+        session.error(f"no mutation settings for {unknown}; known: {sorted(MUTANT_TESTS)}")
+    equivalent, left = _listed_mutants("equivalent"), _listed_mutants("not worth it")
+    rows = []
+    if run:
+        session.install("-e", ".[test]", "mutmut>=3.3,<4")
+    for module in modules:
+        work = Path(".mutmut") / module
+        if run:
+            work = _mutant_workdir(module)
+            with session.chdir(work):
+                session.run(
+                    "nice", "-n", "15", "mutmut", "run", "--max-children", "1", external=True
+                )
+        rows.append((module, _mutant_counts(work, module, equivalent, left)))
+    session.log("module       mutants  killed  equivalent  survived  kill rate")
+    for module, c in rows:
+        session.log(
+            f"{module:<12} {c.total:>7}  {c.killed:>6}  {len(c.equivalent):>10}"
+            f"  {len(c.survivors):>8}  {c.rate:>9.1%}"
+        )
+        for name, code in c.survivors.items():
+            session.log(f"    survived: {name} (mutmut exit code {code})")
+    total = _MutantCounts(
+        total=sum(c.total for _, c in rows),
+        killed=sum(c.killed for _, c in rows),
+        equivalent=[name for _, c in rows for name in c.equivalent],
+        survivors={name: code for _, c in rows for name, code in c.survivors.items()},
+    )
+    session.log(
+        f"{'total':<12} {total.total:>7}  {total.killed:>6}  {len(total.equivalent):>10}"
+        f"  {len(total.survivors):>8}  {total.rate:>9.1%}"
+    )
+    if total.rate < KILL_RATE_GOAL:
+        session.error(f"kill rate {total.rate:.1%} is below the {KILL_RATE_GOAL:.0%} goal")
 
 
 @nox.session(python=PYTHON)

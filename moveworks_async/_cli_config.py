@@ -33,7 +33,14 @@ __all__ = [
 #: The connection settings, each a flag (``--base-url``) and a variable (``ENV[name]``).
 CONNECTION: Final = tuple(ENV)
 #: Settings ``--simulate`` decides itself (its fake server's URL and credentials).
-_SIMULATED_SETTINGS: Final = ("token", "client_id", "client_secret", "assistant_name", "base_url")
+_SIMULATED_SETTINGS: Final = (
+    "token",
+    "client_id",
+    "client_secret",
+    "assistant_name",
+    "base_url",
+    "data_api_key",  # export's own credential: the simulated Data API has its key too
+)
 _HINT: Final = "; or try --simulate"
 
 

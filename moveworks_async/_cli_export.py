@@ -33,7 +33,14 @@ def parse_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"not an ISO 8601 date or time: {text[:40]!r} (e.g. 2026-01-31T00:00:00Z)"
         ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)  # the filter is sent in UTC
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"out of range once converted to UTC: {text[:40]!r}"
+        ) from None
+    return value
 
 
 class Progress:
@@ -82,6 +89,9 @@ async def cmd_export(settings: Settings, args: argparse.Namespace, out: TextIO) 
     progress = Progress()
     try:
         async with AsyncDataAPI(api_key=key, base_url=settings.base_url) as data:
+            if args.simulate:
+                # Every run's fake server listens on a new port: its exports resume anyway.
+                data._checkpoint_origin = "simulated"
             count = await data.export(
                 args.kind, args.output, resume=not args.restart, progress=progress, **options
             )

@@ -30,9 +30,15 @@ def _usage(exc: InvalidParameterError) -> UsageError:
 
 
 def read_recipients(path: Path) -> list[str]:
-    """Addresses from a file: one per line; blank lines and ``#`` comments are skipped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [s for line in lines if (s := line.split("#", 1)[0].strip())]
+    """Addresses from a UTF-8 file (a byte-order mark is dropped): one per line; blank lines
+    and ``#`` comments are skipped. A file that cannot be read is a UsageError (exit 2)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--recipients-file {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"--recipients-file {path}: {exc.strerror or exc}") from None
+    return [s for line in text.splitlines() if (s := line.split("#", 1)[0].strip())]
 
 
 async def cmd_notify(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "interrupted",
     "option",
     "report",
+    "terminal_safe",
     "wants_json",
 ]
 
@@ -136,6 +138,16 @@ def error_object(
     return {"error": {"type": kind, "message": message, "status": status, "request_id": request_id}}
 
 
+# C0 controls but tab and newline, DEL and C1 controls: what can drive a terminal.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` (tab and newline kept):
+    server-provided text must not move the cursor, recolour or retitle the terminal."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def report(
     message: str,
     *,
@@ -144,7 +156,11 @@ def report(
     status: int | None = None,
     request_id: str | None = None,
 ) -> None:
-    """Write one error to stderr: ``error: message`` or one JSON object, one line either way."""
+    """Write one error to stderr: ``error: message`` or one JSON object, one line either way.
+
+    Control characters in ``message`` (server text can hold an ANSI escape sequence) are
+    shown escaped, never sent to the terminal."""
+    message = terminal_safe(message)
     if as_json:
         line = json.dumps(error_object(kind, message, status, request_id), ensure_ascii=False)
     else:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO
 
+from ._cli_options import terminal_safe
 from ._converter import unstructure
 from ._events import (
     ResponseCompleted,
@@ -73,14 +74,15 @@ _BARE_LINK = re.compile(r"<(https?://[^|>\s]+)>")
 
 
 def display_text(text: str) -> str:
-    """Assistant text made readable in a terminal: ``<url|label>`` becomes ``label (url)``."""
-    return _BARE_LINK.sub(r"\1", _LABELLED_LINK.sub(r"\2 (\1)", text))
+    """Assistant text made readable in a terminal: ``<url|label>`` becomes ``label (url)``,
+    control characters are shown escaped (see ``terminal_safe``)."""
+    return terminal_safe(_BARE_LINK.sub(r"\1", _LABELLED_LINK.sub(r"\2 (\1)", text)))
 
 
 def _title(content: Content | None) -> str:
     # Titles often arrive as ``**<url|Title>**``: keep only the label.
     text = _LABELLED_LINK.sub(r"\2", content.text if content is not None else "")
-    return _BARE_LINK.sub(r"\1", text).strip().strip("*_").strip()
+    return terminal_safe(_BARE_LINK.sub(r"\1", text).strip().strip("*_").strip())
 
 
 def mask_token(token: str) -> str:
@@ -127,10 +129,14 @@ def _citations(messages: Iterable[Message]) -> list[tuple[str, str]]:
 
 def _citation_key(citation: Citation) -> tuple[str, str]:
     display = citation.display
-    return _title(display.title if display is not None else None), citation.url or ""
+    return _title(display.title if display is not None else None), terminal_safe(citation.url or "")
 
 
 def _action_line(action: object) -> str:
+    return terminal_safe(_action_text(action))
+
+
+def _action_text(action: object) -> str:
     if isinstance(action, UrlAction):
         return f"{action.label}: {action.url}"
     if isinstance(action, CallbackAction):
@@ -167,12 +173,13 @@ def conversation_line(conversation: Conversation) -> str:
     """``conv_…  2026-01-20 10:00  Title`` (``[archived]`` marks archived ones)."""
     moment = conversation.updated_at or conversation.created_at
     flag = "[archived] " if conversation.archived else ""
-    return f"{conversation.conversation_id}  {_when(moment)}  {flag}{conversation.title or ''}"
+    line = f"{conversation.conversation_id}  {_when(moment)}  {flag}{conversation.title or ''}"
+    return terminal_safe(line)
 
 
 def _text_of(message: Message) -> str:
     if message.content.callback_id is not None and not message.text:
-        return f"(pressed button {message.content.callback_id})"
+        return terminal_safe(f"(pressed button {message.content.callback_id})")
     return display_text(message.text)
 
 
@@ -181,14 +188,14 @@ def message_lines(message: Message) -> list[str]:
     author = message.actor.value
     if message.sender_info is not None and message.sender_info.display_name:
         author = f"{author} ({message.sender_info.display_name})"
-    lines = [f"{_when(message.created_at)}  {author}"]
+    lines = [terminal_safe(f"{_when(message.created_at)}  {author}")]
     lines += [f"    {line}" for line in _text_of(message).splitlines() or [""]]
     return lines
 
 
 def event_lines(event: Event) -> list[str]:
     """An event as ``evt_…  conv_…  time`` plus its message text indented."""
-    lines = [f"{event.event_id}  {event.conversation_id}  {_when(event.created_at)}"]
+    lines = [terminal_safe(f"{event.event_id}  {event.conversation_id}  {_when(event.created_at)}")]
     message = event.message
     if message is not None:
         lines += [f"    {line}" for line in _text_of(message).splitlines()]
@@ -201,8 +208,9 @@ def failure(response: Response) -> str | None:
         return None
     error = response.error
     detail = ": ".join(part for part in (error.code, error.message) if part) if error else ""
-    return f"the assistant could not answer ({response.response_id})" + (
-        f": {detail}" if detail else ""
+    return terminal_safe(
+        f"the assistant could not answer ({response.response_id})"
+        + (f": {detail}" if detail else "")
     )
 
 
@@ -291,7 +299,7 @@ class PlainChatView:
         for output_id, text in self._outputs.reasoning.items():
             if output_id not in self._printed and text:
                 self._printed.add(output_id)
-                self._out.write(f"[thinking] {text}\n")
+                self._out.write(f"[thinking] {terminal_safe(text)}\n")
         self._out.flush()
 
     def finish(self, response: Response) -> None:
@@ -322,7 +330,9 @@ class LiveChatView:
 
     def _steps(self) -> tuple[str, str]:
         """The reasoning trail as (plain, styled) lines."""
-        steps = [self._mark + text for text in self._outputs.reasoning.values() if text]
+        steps = [
+            self._mark + terminal_safe(text) for text in self._outputs.reasoning.values() if text
+        ]
         return "\n".join(steps), "\n".join(self._style("2", step) for step in steps)
 
     def _rows(self, text: str) -> int:

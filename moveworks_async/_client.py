@@ -666,13 +666,19 @@ class AsyncMoveworks:
         trace: CallTracer | None,
     ) -> None:
         if logger.isEnabledFor(logging.INFO):
+            # After a 429 the wait is the governor's pause, not this (zero) backoff.
+            wait = (
+                "the rate governor's pause sets the wait"
+                if status == 429 and not decision.delay
+                else f"backoff {decision.delay:.2f}s"
+            )
             logger.info(
-                "retrying %s %s after attempt %d: %s; backoff %.2fs",
+                "retrying %s %s after attempt %d: %s; %s",
                 request.method,
                 request.path,
                 number,
                 decision.reason,
-                decision.delay,
+                wait,
             )
         if trace is not None:
             await trace.retry(number, status, decision.delay, decision.reason)

@@ -4,9 +4,11 @@ Requests go through the same machinery as the Conversations API client (one tran
 attempt loop with auth, retry policy, rate governor and hooks); only the credentials differ:
 Data API keys are separate from every other Moveworks credential.
 
-Paging follows ``@odata.nextLink`` (a full URL, sent as given, never with the first page's
-options added again) until it is absent or a page is empty. One page is held in memory at a
-time, by the iterators and by :meth:`AsyncDataAPI.export` alike.
+Paging follows ``@odata.nextLink`` (sent as given, never with the first page's options added
+again; a relative link is resolved against the page that carried it) until it is absent or a
+page is empty; a link that repeats an earlier one stops paging with UnexpectedResponseError.
+One page is held in memory at a time, by the iterators and by :meth:`AsyncDataAPI.export`
+alike.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypedDict, TypeVar, Unpack
+from typing import Any, Final, Self, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 import anyio.to_thread
 import attrs
+from yarl import URL
 
 from . import _json
 from ._auth import ClientCredentials, TokenSource
@@ -35,11 +38,20 @@ from ._data_models import (
     DataPluginResource,
     DataUser,
 )
-from ._data_query import build_query, check_next_link, kind_path, page_url, parse_page
-from ._errors import InvalidParameterError
+from ._data_query import (
+    Kind,
+    SeenLinks,
+    build_query,
+    check_next_link,
+    kind_path,
+    page_url,
+    parse_page,
+    strip_records_path,
+    wire_url,
+)
+from ._errors import InvalidParameterError, UnexpectedResponseError
 from ._governor import Governor
-from ._protocol import Request, request_id_from
-from ._reply import json_body
+from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout
 from ._validate import check_max_retries
@@ -48,7 +60,8 @@ __all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
 
 #: The environment variable read when neither ``api_key=`` nor ``auth=`` is given.
 DATA_API_KEY_ENV: Final = "MOVEWORKS_DATA_API_KEY"
-_CHECKPOINT_VERSION: Final = 1
+#: 2: the checkpoint names the origin (scheme, host, port) the export was fetched from.
+_CHECKPOINT_VERSION: Final = 2
 _OPTIONS: Final = frozenset(
     {"filter", "select", "orderby", "top", "skip", "updated_since", "updated_until"}
 )
@@ -85,8 +98,9 @@ class AsyncDataAPI:
         api_key: a Data API key, sent as the bearer; default: ``$MOVEWORKS_DATA_API_KEY``; or
         auth: ``ClientCredentials(...)`` of a Data API OAuth credential (token from
             ``{base_url}/oauth/v1/token``), a ``TokenSource`` or an async callable.
-        base_url: API host (regional hosts allowed), without ``/export/v1``; default
-            ``$MOVEWORKS_BASE_URL``, else ``https://api.moveworks.ai``.
+        base_url: API host (regional hosts allowed); default ``$MOVEWORKS_BASE_URL``, else
+            ``https://api.moveworks.ai``. The API reference's server URL, ending in
+            ``/export/v1/records``, is accepted too (that suffix is dropped).
         session, timeout, max_retries, retry_policy, governor, hooks, max_connections,
             clock, sleep: as for ``AsyncMoveworks``. Pages are GETs, so a failed page is
             retried (connection errors, 408, 429, 5xx) and paging continues where it was.
@@ -108,6 +122,8 @@ class AsyncDataAPI:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
+        if api_key is not None and auth is not None:
+            raise InvalidParameterError("pass exactly one of api_key= and auth=")
         if api_key is None and auth is None:
             api_key = os.environ.get(DATA_API_KEY_ENV) or None
             if api_key is None:
@@ -132,10 +148,15 @@ class AsyncDataAPI:
             clock=clock,
             sleep=sleep,
         )
+        engine._transport.owner = "AsyncDataAPI"  # the "not closed" warning names this class
+        engine.base_url = strip_records_path(engine.base_url)
         self._engine = derived(engine)
         self.base_url = engine.base_url
         self.governor = engine.governor
         self.retry_policy = engine.retry_policy
+        #: What an export's checkpoint records as the server it was fetched from (the CLI's
+        #: --simulate, whose fake server gets a new port every run, sets a fixed label).
+        self._checkpoint_origin = _origin(self.base_url)
 
     def __repr__(self) -> str:
         return f"AsyncDataAPI(base_url={self.base_url!r}, auth={self._engine._auth!r})"
@@ -173,22 +194,26 @@ class AsyncDataAPI:
         call_timeout = engine.timeout if timeout is None else Timeout.coerce(timeout)
         # The path alone names the call in hooks and logs (the query can be long).
         request = Request("GET", urlsplit(url).path, idempotent=True)
-        send = _Send(url, None, call_timeout, None)
+        # A yarl URL where the link must go out exactly as written (see wire_url).
+        send = _Send(cast(str, wire_url(url)), None, call_timeout, None)
         reply: Reply = await engine._execute(request, send, max_retries=max_retries)
         request_id = request_id_from(reply.headers)
-        records, link = parse_page(json_body(reply), request_id)
+        records, link = parse_page(_decode_page(reply, request_id), request_id)
         return records, link, request_id
 
     async def _pages(
         self, url: str, timeout: Timeout | float | None, max_retries: int | None
     ) -> AsyncIterator[list[Any]]:
+        seen = SeenLinks(url)
         next_url: str | None = url
         while next_url is not None:
             records, link, request_id = await self._page(next_url, timeout, max_retries)
             if not records:
                 return
             yield records  # a page's records come before any complaint about its next link
-            next_url = check_next_link(link, self.base_url, request_id)
+            next_url = check_next_link(link, self.base_url, request_id, next_url)
+            if next_url is not None:
+                seen.add(next_url, request_id)
 
     async def _records(
         self,
@@ -242,7 +267,7 @@ class AsyncDataAPI:
 
     async def export(
         self,
-        kind: str,
+        kind: Kind,
         path: str | os.PathLike[str],
         *,
         resume: bool = True,
@@ -263,12 +288,17 @@ class AsyncDataAPI:
         are not written again (matched by ``id``, or by position when the records have no
         ``id``). A finished export is recognised and not fetched again; ``resume=False``
         starts over, overwriting ``path``. The count returned is the number of records in the
-        file. The checkpoint holds no credentials.
+        file. The checkpoint holds no credentials; it names the origin of ``base_url``, and a
+        resume against another origin is refused.
+
+        "As received" holds with or without orjson: integers beyond 64 bits are written
+        exactly, and a page holding what JSON Lines cannot carry faithfully (``1e400``, a
+        lone surrogate) fails with UnexpectedResponseError, so the file is always valid JSON.
 
         Raises:
-            InvalidParameterError: bad options; or ``path`` holds an export of other options,
-                or records without a checkpoint, or is shorter than its checkpoint says
-                (pass ``resume=False`` to start over).
+            InvalidParameterError: bad options; or ``path`` holds an export of other options
+                or from another origin, or records without a checkpoint, or is shorter than
+                its checkpoint says (pass ``resume=False`` to start over).
             APIError: a page failed after the retries; the file and the checkpoint stay
                 consistent, so calling again resumes.
         """
@@ -276,14 +306,17 @@ class AsyncDataAPI:
         segment, _ = kind_path(kind)
         first = page_url(self.base_url, segment, build_query(**query))
         # File work runs in a worker thread: the event loop keeps serving other tasks.
-        sink = await anyio.to_thread.run_sync(_Sink.open, Path(path), segment, first, resume)
-        if sink.next is not None:
-            sink.next = _rebase(sink.next, self.base_url)
+        sink = await anyio.to_thread.run_sync(
+            _Sink.open, Path(path), segment, first, resume, self._checkpoint_origin
+        )
         try:
-            url = sink.next
+            url = _absolute(sink.next, self.base_url) if sink.next is not None else None
+            seen = SeenLinks(url) if url is not None else None
             while url is not None:
                 records, link, request_id = await self._page(url, timeout, max_retries)
-                url = check_next_link(link, self.base_url, request_id) if records else None
+                url = check_next_link(link, self.base_url, request_id, url) if records else None
+                if url is not None and seen is not None:
+                    seen.add(url, request_id)
                 count = await anyio.to_thread.run_sync(sink.write, records, url)
                 if progress is not None:
                     progress(count)
@@ -308,8 +341,9 @@ class _Sink:
             self.count += kept
 
     @classmethod
-    def open(cls, target: Path, kind: str, first: str, resume: bool) -> _Sink:
-        journal = _Checkpoint(target.with_name(target.name + ".checkpoint"), kind, first)
+    def open(cls, target: Path, kind: str, first: str, resume: bool, origin: str) -> _Sink:
+        path = target.with_name(target.name + ".checkpoint")
+        journal = _Checkpoint(path, kind, _relative(first), origin)
         state = journal.load() if resume else None
         if state is None:
             if resume and target.exists() and target.stat().st_size > 0:
@@ -363,11 +397,42 @@ def _relative(url: str) -> str:
     return parts.path + ("?" + parts.query if parts.query else "")
 
 
-def _rebase(url: str, base_url: str) -> str:
-    """A checkpointed link on the current ``base_url``'s origin (the file is ours, and the
-    host may be named differently than when the export began)."""
+def _absolute(relative: str, base_url: str) -> str:
+    """A checkpointed (relative) link on the origin of ``base_url``; the checkpoint's origin
+    was checked to be this one."""
     here = urlsplit(base_url)
-    return f"{here.scheme}://{here.netloc}{_relative(url)}"
+    return f"{here.scheme}://{here.netloc}{relative}"
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (lower case, default port made explicit)."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return ""
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}".lower()
+
+
+def _decode_page(reply: Reply, request_id: str | None) -> Any:
+    """The JSON body of a page, decoded exactly (see ``_json.loads_exact``)."""
+    content_type = reply.headers.get("Content-Type", "")
+    if "json" not in content_type.lower():  # media types are case-insensitive
+        raise UnexpectedResponseError(
+            f"expected JSON, got {cap_text(content_type, 100) or 'no content type'}",
+            status_code=reply.status,
+            request_id=request_id,
+        )
+    try:
+        return _json.loads_exact(reply.body)
+    except ValueError:
+        pass
+    # Raised outside the except block: the decoder's error must not keep the page alive.
+    raise UnexpectedResponseError(
+        "reply is not valid JSON, or holds what JSON Lines cannot carry faithfully (a number "
+        "beyond the range of a float, a lone surrogate)",
+        status_code=reply.status,
+        request_id=request_id,
+    )
 
 
 def _split(options: QueryOptions) -> tuple[dict[str, Any], Timeout | float | None, int | None]:
@@ -385,7 +450,7 @@ def _split(options: QueryOptions) -> tuple[dict[str, Any], Timeout | float | Non
 
 @attrs.frozen
 class _State:
-    #: URL of the page whose records start at ``offset`` (None: the export is complete).
+    #: Path and query of the page whose records start at ``offset`` (None: complete).
     next: str | None
     offset: int
     count: int
@@ -394,10 +459,11 @@ class _State:
 class _Checkpoint:
     """The ``<path>.checkpoint`` file of an export, replaced atomically after every page."""
 
-    def __init__(self, path: Path, kind: str, first: str) -> None:
+    def __init__(self, path: Path, kind: str, first: str, origin: str) -> None:
         self.path = path
         self.kind = kind
-        self.first = first
+        self.first = first  # relative: path and query
+        self.origin = origin
 
     def load(self) -> _State | None:
         try:
@@ -413,16 +479,22 @@ class _Checkpoint:
             not isinstance(data, dict)
             or data.get("version") != _CHECKPOINT_VERSION
             or data.get("kind") != self.kind
-            or data.get("first") != _relative(self.first)
+            or data.get("first") != self.first
         ):
             raise InvalidParameterError(
                 f"{self.path} belongs to an export of another kind or other options; pass "
                 "resume=False (CLI: --restart) to start over"
             )
+        if data.get("origin") != self.origin:
+            raise InvalidParameterError(
+                f"{self.path} belongs to an export from another server "
+                f"({cap_text(str(data.get('origin')), 200)}); resume it with that base_url, "
+                "or pass resume=False (CLI: --restart) to start over here"
+            )
         offset, count, next_url = data.get("offset"), data.get("count"), data.get("next")
         if type(offset) is not int or type(count) is not int or offset < 0 or count < 0:
             raise InvalidParameterError(f"{self.path} is not a valid export checkpoint")
-        if next_url is not None and not isinstance(next_url, str):
+        if next_url is not None and (not isinstance(next_url, str) or next_url[:1] != "/"):
             raise InvalidParameterError(f"{self.path} is not a valid export checkpoint")
         return _State(next_url, offset, count)
 
@@ -438,8 +510,10 @@ class _Checkpoint:
         data = {
             "version": _CHECKPOINT_VERSION,
             "kind": self.kind,
-            "first": _relative(self.first),
-            "next": next_url,
+            "origin": self.origin,
+            "first": self.first,
+            # Relative, like "first": the origin is recorded once, above.
+            "next": _relative(next_url) if next_url is not None else None,
             "offset": offset,
             "count": count,
         }

@@ -6,11 +6,12 @@ iterators and the export.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
-from urllib.parse import quote
+from typing import Any, Final, Literal, TypeAlias
+from urllib.parse import quote, urljoin
 
 from yarl import URL
 
@@ -22,8 +23,30 @@ from ._data_models import (
     DataUser,
 )
 from ._errors import InvalidParameterError, UnexpectedResponseError
+from ._validate import check_unicode
 
-__all__ = ["KINDS", "build_query", "check_next_link", "kind_path", "page_url", "parse_page"]
+__all__ = [
+    "KINDS",
+    "Kind",
+    "SeenLinks",
+    "build_query",
+    "check_next_link",
+    "kind_path",
+    "page_url",
+    "parse_page",
+    "strip_records_path",
+]
+
+#: The record kinds ``export`` takes (``"plugin-calls"`` and ``"plugin-resources"`` work too).
+Kind: TypeAlias = Literal[
+    "conversations",
+    "interactions",
+    "plugin_calls",
+    "plugin_resources",
+    "users",
+    "plugin-calls",
+    "plugin-resources",
+]
 
 #: Record kind -> (path segment under ``/export/v1/records``, record class).
 KINDS: Final[dict[str, tuple[str, type[Any]]]] = {
@@ -55,7 +78,10 @@ def _odata_time(value: object, name: str) -> str:
         raise InvalidParameterError(f"{name} must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidParameterError(f"{name} must be timezone-aware (e.g. tzinfo=UTC)")
-    utc = value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidParameterError(f"{name} is out of range once converted to UTC") from None
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
@@ -91,7 +117,7 @@ def build_query(
     if filter is not None:
         if not isinstance(filter, str) or not filter.strip():
             raise InvalidParameterError("filter must be a non-empty str")
-        clauses.append(filter)
+        clauses.append(check_unicode(filter, "filter"))
     if updated_since is not None:
         clauses.append(f"{UPDATED_FIELD} ge '{_odata_time(updated_since, 'updated_since')}'")
     if updated_until is not None:
@@ -113,7 +139,7 @@ def build_query(
     if orderby is not None:
         if not isinstance(orderby, str) or not orderby.strip():
             raise InvalidParameterError("orderby must be a non-empty str such as 'id desc'")
-        query["$orderby"] = orderby
+        query["$orderby"] = check_unicode(orderby, "orderby")
     top_value = _count(top, "top", 1)
     if top_value is not None:
         query["$top"] = str(top_value)
@@ -132,11 +158,16 @@ def page_url(base_url: str, segment: str, query: Mapping[str, str]) -> str:
     return url + "?" + "&".join(parts)
 
 
-def check_next_link(link: object, base_url: str, request_id: str | None) -> str | None:
-    """The ``@odata.nextLink`` to follow, or None at the end.
+def check_next_link(
+    link: object, base_url: str, request_id: str | None, current: str | None = None
+) -> str | None:
+    """The ``@odata.nextLink`` to follow, as an absolute URL, or None at the end.
 
-    The link is sent as given, but only to the origin of ``base_url``: the Data API key goes
-    with it, and a link to another host (a compromised or misconfigured proxy) must not get it.
+    A relative link (``/export/v1/records/users?$skiptoken=2``, ``users?...``, ``?...``) is
+    resolved against ``current``, the URL of the page that carried it (default ``base_url``);
+    its text is otherwise kept as given. It is followed only on the origin of ``base_url``:
+    the Data API key goes with it, and a link to another host (a compromised or misconfigured
+    proxy) must not get it.
     """
     if link is None or link == "":
         return None
@@ -145,7 +176,8 @@ def check_next_link(link: object, base_url: str, request_id: str | None) -> str 
             "@odata.nextLink is not a string", status_code=200, request_id=request_id
         )
     try:
-        here, there = URL(base_url), URL(link)
+        absolute = urljoin(current or base_url, link)
+        here, there = URL(base_url), URL(absolute, encoded=True)
         same = (there.scheme, there.host, there.port) == (here.scheme, here.host, here.port)
     except (TypeError, ValueError):
         same = False
@@ -156,22 +188,74 @@ def check_next_link(link: object, base_url: str, request_id: str | None) -> str 
             status_code=200,
             request_id=request_id,
         )
-    return link
+    return absolute
+
+
+def wire_url(url: str) -> str | URL:
+    """What the transport is given for ``url``: a next link goes out exactly as the server
+    wrote it (``%2F`` stays ``%2F``), unless it is not a valid URL text as it stands (raw
+    spaces or non-ASCII), which is then percent-encoded normally."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return URL(url, encoded=True)
+    return url
+
+
+class SeenLinks:
+    """The next links one paging run has followed, to stop a server that loops.
+
+    Holds a 16-byte digest per link (a 1,000,000-record export of 1,000-record pages holds
+    1,000 of them) and at most ``limit``; past that, new links are no longer remembered.
+    """
+
+    def __init__(self, first: str, limit: int = 100_000) -> None:
+        self._seen: set[bytes] = set()
+        self._limit = limit
+        self.add(first, None)
+
+    def add(self, url: str, request_id: str | None) -> None:
+        """Remember ``url``; UnexpectedResponseError if it was followed before."""
+        digest = hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self._seen:
+            raise UnexpectedResponseError(
+                "@odata.nextLink repeats the link of an earlier page; paging stopped "
+                "(the server would send the same records again, forever)",
+                status_code=200,
+                request_id=request_id,
+            )
+        if len(self._seen) < self._limit:
+            self._seen.add(digest)
 
 
 def parse_page(payload: object, request_id: str | None) -> tuple[list[Any], Any]:
-    """``(records, next link or None)`` of a decoded page body ``{"value": [...], ...}``."""
+    """``(records, next link or None)`` of a decoded page body ``{"value": [...], ...}``.
+
+    A page without a ``value`` array (an error object sent with 200, ``"value": null``) is
+    an UnexpectedResponseError, never taken for the end of the table: only an empty
+    ``value`` or an absent next link ends it.
+    """
     if not isinstance(payload, Mapping):
         raise UnexpectedResponseError(
             "a Data API page must be a JSON object", status_code=200, request_id=request_id
         )
     records = payload.get("value")
-    if records is None:
-        records = []
     if not isinstance(records, list):
         raise UnexpectedResponseError(
-            "the 'value' of a Data API page must be an array",
+            "a Data API page must hold a 'value' array"
+            + ("" if "value" in payload else " (it has none)"),
             status_code=200,
             request_id=request_id,
         )
     return records, payload.get("@odata.nextLink")
+
+
+#: What a ``base_url`` copied from the API reference's server list ends with.
+_RECORDS_PATHS: Final = ("/export/v1/records", "/export/v1")
+
+
+def strip_records_path(base_url: str) -> str:
+    """``base_url`` without a trailing ``/export/v1/records`` (or ``/export/v1``): the API
+    reference lists the Data API server as ``https://api.moveworks.ai/export/v1/records``."""
+    for suffix in _RECORDS_PATHS:
+        if base_url.endswith(suffix):
+            return base_url[: -len(suffix)]
+    return base_url

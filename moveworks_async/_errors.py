@@ -144,7 +144,7 @@ class NotificationBatchError(MoveworksError):
         not_scheduled: tuple[str, ...],
         outcome_unknown: tuple[str, ...],
         results: tuple[Any, ...],
-        error: MoveworksError,
+        error: Exception,
     ) -> None:
         super().__init__(message)
         self.scheduled = scheduled

@@ -6,16 +6,23 @@ Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` o
 * ``loads`` decodes a document longer than :data:`ORJSON_MAX_SIZE` with the stdlib decoder
   even when orjson is installed (orjson's peak memory is ~12x the document);
 * ``loads`` raises ``ValueError`` (never ``RecursionError``) for a document nested deeper than
-  :data:`MAX_DEPTH` or longer than :data:`MAX_SIZE`, and for ``NaN``/``Infinity`` literals
-  (orjson rejects them; the stdlib would hand out floats that poison arithmetic);
+  :data:`MAX_DEPTH` or longer than :data:`MAX_SIZE`, for ``NaN``/``Infinity`` literals and
+  numbers too large for a float (``1e400``), and for lone surrogates, escaped (``"\\ud800"``)
+  or not (orjson rejects them all; the stdlib would hand out values that poison arithmetic or
+  cannot be written back as UTF-8);
+* :func:`loads_exact` also keeps integers beyond 64 bits exact (orjson turns them into floats,
+  so such documents go to the stdlib decoder): for data kept "as received" (Data API exports);
 * ``dumps`` raises :class:`InvalidParameterError` for a value that cannot be encoded (a lone
   surrogate in a string, an object JSON has no form for), so a bad argument is a typed error
-  raised before any I/O.
+  raised before any I/O; integers beyond 64 bits are written exactly by both. (orjson writes a
+  NaN as ``null`` where the stdlib refuses it: a caller that must refuse non-finite floats
+  checks its values first, as ``notifications`` does for ``context``.)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from itertools import accumulate
@@ -23,7 +30,7 @@ from typing import Any
 
 from ._errors import InvalidParameterError
 
-__all__ = ["MAX_DEPTH", "MAX_SIZE", "dumps", "loads", "using_orjson"]
+__all__ = ["MAX_DEPTH", "MAX_SIZE", "dumps", "loads", "loads_exact", "using_orjson"]
 
 #: Deepest nesting of arrays/objects accepted (the API's documents nest fewer than 10 levels).
 MAX_DEPTH = 256
@@ -73,15 +80,48 @@ def _encode_error(exc: Exception) -> InvalidParameterError:
 loads: Callable[[bytes | str], Any]
 dumps: Callable[[Any], bytes]
 
-_decoder = json.JSONDecoder(parse_constant=_no_constant)
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # "1e400": orjson refuses it, the stdlib would give inf
+        raise ValueError("number out of the range of a float")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_strict_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _stdlib_loads(data: bytes | str) -> Any:
     if isinstance(data, str):
         text = data
+        if not text.isascii() and _SURROGATE.search(text) is not None:
+            raise ValueError("lone surrogate in JSON text")
     else:  # bytes or a bytearray body (never copied before decoding)
-        text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads
-    return _decoder.decode(text)
+        # Strict: UTF-8 bytes of a surrogate are invalid (orjson refuses them too).
+        text = data.decode(json.detect_encoding(data))
+    value = _decoder.decode(text)
+    if "\\ud" in text or "\\uD" in text:
+        # An escaped surrogate; a lone one decodes to a str that cannot be encoded as UTF-8.
+        # Rare, so the whole value is checked only then (its depth is bounded already).
+        try:
+            _strict_encoder.encode(value).encode()
+        except UnicodeEncodeError:
+            raise ValueError("lone surrogate escaped in JSON text") from None
+    return value
+
+
+def _has_long_integer(data: bytes | str) -> bool:
+    """Whether ``data`` holds a run of 19+ digits: maybe an integer beyond 64 bits (the
+    run may also be inside a string; such documents merely take the stdlib decoder)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return _LONG_RUN in data.translate(_DIGITS)
+
+
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 #: Documents longer than this skip orjson: its parser (yyjson) reserves a value pool for the
@@ -98,6 +138,8 @@ except ImportError:  # pragma: no cover - exercised in environments without the 
     def loads(data: bytes | str) -> Any:
         _check_bounds(data)
         return _stdlib_loads(data)
+
+    loads_exact = loads
 
     def dumps(obj: Any) -> bytes:
         try:
@@ -117,11 +159,25 @@ else:
             return _stdlib_loads(data)
         return _orjson_loads(data)
 
+    def loads_exact(data: bytes | str) -> Any:
+        """:func:`loads`, with integers beyond 64 bits kept exact (orjson makes them floats)."""
+        _check_bounds(data)
+        if len(data) > ORJSON_MAX_SIZE or _has_long_integer(data):
+            return _stdlib_loads(data)
+        return _orjson_loads(data)
+
     def dumps(obj: Any) -> bytes:
         try:
             out = _orjson_dumps(obj)
         except (TypeError, ValueError, RecursionError) as exc:
+            # orjson refuses integers beyond 64 bits, which the stdlib writes exactly: the
+            # stdlib encoder (strict: no NaN) takes over, so both backends agree on them.
             error = _encode_error(exc)
+            if isinstance(exc, TypeError):
+                try:
+                    return _strict_encoder.encode(obj).encode()
+                except (TypeError, ValueError, RecursionError) as again:
+                    error = _encode_error(again)
         else:
             # orjson (3.8 here) returns a short result inside its 1 KiB starting buffer, so a
             # 60-byte body kept for a stream's whole life holds ~1 KiB; an exact-size copy of

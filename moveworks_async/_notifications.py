@@ -14,7 +14,9 @@ before processing) are retried; anything ambiguous raises with ``outcome_unknown
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
@@ -25,17 +27,20 @@ import attrs
 from . import _json
 from ._converter import structure
 from ._errors import (
-    APIConnectionError,
-    APIStatusError,
+    APIError,
+    GovernorUnavailableError,
     InvalidParameterError,
     NotificationBatchError,
+    ResponseValidationError,
+    UnexpectedResponseError,
 )
 from ._governor import Governor, RateGovernor, check_governor
 from ._notification_models import NotificationResult, NotificationStatus
-from ._protocol import Request, request_id_from
+from ._protocol import Request, cap_text, request_id_from
 from ._reply import json_body
 from ._seam import Seam
 from ._transport import Timeout
+from ._validate import check_unicode
 
 if TYPE_CHECKING:
     from ._redis_governor import RedisRateGovernor
@@ -65,10 +70,13 @@ NOTIFICATIONS_RATE: Final = (120 - NOTIFICATIONS_BURST) / 60
 _RATE_LIMIT_PAUSE: Final = 60.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# Pragmatic syntax check (what the API documents is "email syntax"): one @, a dotted domain,
-# no whitespace or control characters; RFC 5321 length limits.
+# Pragmatic syntax check (what the API documents is "email syntax"): one @, a local part of
+# dot-separated atoms (no leading, trailing or doubled dot), a dotted domain of LDH labels;
+# RFC 5321 length limits. Non-ASCII letters pass (internationalised addresses); invisible and
+# control characters never do (see ``_invisible``).
 _EMAIL = re.compile(
-    r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}"
+    r"(?=[^@]{1,64}@)[^@\s.\x00-\x1f\x7f]+(?:\.[^@\s.\x00-\x1f\x7f]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}"
 )
 _MAX_EMAIL = 254
 
@@ -167,14 +175,29 @@ def check_message(value: object) -> str:
         raise InvalidParameterError(f"message must be a str, not {type(value).__name__}")
     if not 1 <= len(value) <= MAX_MESSAGE_LENGTH:
         raise InvalidParameterError(f"message must be 1-{MAX_MESSAGE_LENGTH} characters")
-    return value
+    return check_unicode(value, "message")
+
+
+def _invisible(text: str) -> bool:
+    """Whether ``text`` holds a character that is not visibly part of an address: a control,
+    format (byte-order mark, zero-width space, bidi override), surrogate, private-use or
+    unassigned character, or any kind of space."""
+    return not text.isascii() and any(
+        unicodedata.category(c)[0] in "CZ" for c in text if not c.isascii()
+    )
+
+
+def is_email(value: str) -> bool:
+    """Whether ``value`` is a syntactically valid address (the rule of :func:`check_email`,
+    shared with the fake server)."""
+    return len(value) <= _MAX_EMAIL and not _invisible(value) and bool(_EMAIL.fullmatch(value))
 
 
 def check_email(value: object, name: str) -> str:
     """``value`` if it is a syntactically valid email address (never echoed in errors)."""
     if type(value) is not str:
         raise InvalidParameterError(f"{name} must be a str, not {type(value).__name__}")
-    if len(value) > _MAX_EMAIL or _EMAIL.fullmatch(value) is None:
+    if not is_email(value):
         raise InvalidParameterError(f"{name} is not a valid email address")
     return value
 
@@ -196,15 +219,41 @@ def check_recipients(value: object, *, limit: int | None = MAX_RECIPIENTS) -> tu
 
 
 def check_context(value: object) -> dict[str, Any] | None:
-    """``value`` if it is None or a JSON object (str keys, JSON-serialisable values)."""
+    """``value`` if it is None or a JSON object that both JSON backends send alike: str keys,
+    values of JSON types, finite floats, text without lone surrogates, nested at most
+    ``_json.MAX_DEPTH`` levels (checked without recursion, so any depth is a clean error)."""
     if value is None:
         return None
-    if not isinstance(value, Mapping) or not all(type(k) is str for k in value):
+    if not isinstance(value, Mapping):
         raise InvalidParameterError("context must be a JSON object (a dict with str keys)")
-    try:
-        _json.dumps(value)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("context must be JSON-serialisable") from None
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            if depth > _json.MAX_DEPTH:
+                raise InvalidParameterError(
+                    f"context must not nest deeper than {_json.MAX_DEPTH} levels"
+                )
+            if isinstance(item, Mapping):
+                for key in item:
+                    if type(key) is not str:
+                        raise InvalidParameterError(
+                            "context must be a JSON object (a dict with str keys)"
+                        )
+                    check_unicode(key, "a context key")
+                children: Iterable[object] = item.values()
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            check_unicode(item, "a context value")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidParameterError("context must not hold NaN or infinity (not JSON)")
+        elif item is not None and not isinstance(item, bool | int | float):
+            raise InvalidParameterError(
+                f"context must be JSON-serialisable (holds a {type(item).__name__})"
+            )
+    _json.dumps(value)  # what the walk cannot see (an int too long to write) is typed too
     return dict(value)
 
 
@@ -312,7 +361,8 @@ class Notifications:
                 body["context"] = ctx
             try:
                 results.append(await self._post(path, body, timeout, max_retries))
-            except (APIStatusError, APIConnectionError) as exc:
+            except Exception as exc:
+                # Whatever fails, the caller must learn which recipients were scheduled.
                 raise _batch_error(groups, index, results, exc) from exc
         return results
 
@@ -353,7 +403,13 @@ class Notifications:
         max_retries: int | None,
     ) -> Any:
         request = Request("POST", path, json=body, idempotent=False)
-        return await self._channel().request(request, timeout=timeout, max_retries=max_retries)
+        try:
+            return await self._channel().request(request, timeout=timeout, max_retries=max_retries)
+        except UnexpectedResponseError as exc:
+            # A 2xx whose body could not be read (too large, cut): the server took the send.
+            if exc.status_code is not None and 200 <= exc.status_code < 300:
+                exc.outcome_unknown = True
+            raise
 
     async def _post(
         self,
@@ -363,9 +419,16 @@ class Notifications:
         max_retries: int | None,
     ) -> NotificationResult:
         reply = await self._send(path, body, timeout, max_retries)
-        payload = json_body(reply)
+        # A 2xx means the server took the send: a body it cannot be read from is raised with
+        # outcome_unknown=True (the message was most likely scheduled; never send it again
+        # blindly), not as a failure that invites a re-send.
+        payload = json_body(reply, idempotent=False)
         data = payload.get("data", payload) if isinstance(payload, Mapping) else None
-        result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
+        try:
+            result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
+        except ResponseValidationError as exc:
+            exc.outcome_unknown = True
+            raise
         return attrs.evolve(
             result,
             recipients=tuple(body["recipients"]),
@@ -377,16 +440,27 @@ def _batch_error(
     groups: list[tuple[str, ...]],
     index: int,
     results: list[NotificationResult],
-    error: APIStatusError | APIConnectionError,
+    error: Exception,
 ) -> NotificationBatchError:
+    """The error of batch ``index`` failing with ``error``.
+
+    The failed batch counts as not scheduled only when the error says the request was
+    refused or never sent: an API error without ``outcome_unknown``, a typed error raised
+    before any I/O (bad input, the governor unavailable). Anything else (an unexpected
+    exception) may have struck after the request left, so its outcome is unknown.
+    """
     scheduled = tuple(r for group in groups[:index] for r in group)
     later = tuple(r for group in groups[index + 1 :] for r in group)
     failed = groups[index]
-    unknown = bool(getattr(error, "outcome_unknown", False))
+    if isinstance(error, APIError):
+        unknown = error.outcome_unknown
+    else:
+        unknown = not isinstance(error, InvalidParameterError | GovernorUnavailableError)
     not_scheduled = later if unknown else failed + later
     message = (
-        f"batch {index + 1} of {len(groups)} failed ({error}); {len(scheduled)} recipients "
-        f"scheduled, {len(not_scheduled)} not scheduled"
+        f"batch {index + 1} of {len(groups)} failed ({type(error).__name__}: "
+        f"{cap_text(str(error))}); {len(scheduled)} recipients scheduled, "
+        f"{len(not_scheduled)} not scheduled"
         + (f", {len(failed)} with an unknown outcome" if unknown else "")
     )
     return NotificationBatchError(

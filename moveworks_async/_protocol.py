@@ -33,6 +33,7 @@ from ._validate import check_id, check_unicode
 __all__ = [
     "Generation",
     "Request",
+    "cap_text",
     "create_input",
     "error_from_response",
     "parse_retry_after",
@@ -168,6 +169,16 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
 
 #: Largest error body parsed as JSON (see _error_fields).
 MAX_ERROR_JSON = 64 * 1024
+#: Longest server-provided text (an error ``code`` or ``message``) kept in an exception's text;
+#: the whole reply stays in ``.body``.
+MAX_ERROR_TEXT = 1000
+
+
+def cap_text(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with ``…`` marking a cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 _NOT_JSON: Any = object()
 
 #: What a masked credential becomes in server-provided text.
@@ -225,12 +236,12 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, object]:
         if isinstance(inner, Mapping):
             code, message = inner.get("code"), inner.get("message")
             return (
-                code if isinstance(code, str) else None,
-                message if isinstance(message, str) else None,
+                cap_text(code) if isinstance(code, str) else None,
+                cap_text(message) if isinstance(message, str) else None,
                 parsed,
             )
         if isinstance(inner, str):
-            return None, inner, parsed
+            return None, cap_text(inner), parsed
     return None, None, parsed
 
 

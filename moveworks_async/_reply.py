@@ -60,7 +60,7 @@ def json_body(reply: Reply, idempotent: bool = True) -> Any:
     answered 2xx, so the create may well have been applied.
     """
     content_type = reply.headers.get("Content-Type", "")
-    if "json" not in content_type:
+    if "json" not in content_type.lower():  # media types are case-insensitive
         raise UnexpectedResponseError(
             f"expected JSON, got {content_type or 'no content type'}",
             status_code=reply.status,

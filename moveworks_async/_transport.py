@@ -419,6 +419,9 @@ class AiohttpTransport:
         max_connections: connection pool size of an owned session.
     """
 
+    #: The public class named in the "not closed" warning (the Data API client sets its own).
+    owner = "AsyncMoveworks"
+
     def __init__(
         self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 100
     ) -> None:
@@ -535,7 +538,7 @@ class AiohttpTransport:
         session = self._session
         if self._owned and session is not None and not session.closed:
             _warn(
-                "AsyncMoveworks client was not closed; use 'async with' or 'await aclose()'",
+                f"{self.owner} client was not closed; use 'async with' or 'await aclose()'",
                 ResourceWarning,
                 stacklevel=2,
                 source=self,

@@ -3,11 +3,13 @@ against ``--simulate`` (and a live fake server for the progress line and the key
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,108 @@ def test_progress_line_on_a_terminal_and_in_a_log() -> None:
     progress(1000)
     progress.done()
     assert terminal.getvalue() == "\rexported 500 records\rexported 1000 records\n"
+
+
+# --- the adversarial review of issue 15 ---------------------------------------------------
+
+
+def test_notify_recipients_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    listed = tmp_path / "people.txt"
+    listed.write_bytes("\ufeffada@example.com\nbob@example.com\n".encode())
+    done = run("notify", "--simulate", SIMULATED_EVENT_ID, "--message", "hi",
+               "--recipients-file", str(listed))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "scheduled for 2 recipients (1 batch)\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"ada@example.com\n\xff\xfebob@example.com\n", "is not UTF-8 text"),
+        (None, "No such file or directory"),
+        ("dir", "Is a directory"),
+    ],
+    ids=["latin-1", "missing", "directory"],
+)
+def test_notify_unreadable_recipients_file_is_a_usage_error(
+    tmp_path: Path, content: bytes | str | None, message: str
+) -> None:
+    listed = tmp_path / "people.txt"
+    if content == "dir":
+        listed.mkdir()
+    elif isinstance(content, bytes):
+        listed.write_bytes(content)
+    done = run("notify", "--simulate", SIMULATED_EVENT_ID, "--message", "hi",
+               "--recipients-file", str(listed))  # fmt: skip
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "a bug" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "bound", [["--since", "0001-01-01T00:00:00+01:00"], ["--until", "9999-12-31T23:59:59-01:00"]]
+)
+def test_export_times_out_of_range_in_utc_are_usage_errors(
+    tmp_path: Path, bound: list[str]
+) -> None:
+    done = run("export", "users", "--simulate", "--output", str(tmp_path / "x.jsonl"), *bound)
+    assert done.returncode == 2
+    assert "out of range" in done.stderr
+    assert "a bug" not in done.stderr
+
+
+def test_export_simulate_refuses_a_data_api_key(tmp_path: Path) -> None:
+    out = str(tmp_path / "x.jsonl")
+    done = run("export", "users", "--simulate", "--output", out, "--data-api-key", "k")
+    assert done.returncode == 2
+    assert "--data-api-key cannot be used with --simulate" in done.stderr
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Every request: 400 with terminal escape sequences in the error message."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = json.dumps(
+            {"code": "BAD_REQUEST", "message": "x \x1b[31mRED\x1b[0m \x1b]0;title\x07 \x9b2J"}
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_server_text_in_errors_never_reaches_the_terminal_raw(as_json: bool) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = _env(MOVEWORKS_TOKEN="t", MOVEWORKS_BASE_URL=f"http://127.0.0.1:{server.server_port}")
+        flags = ["--json"] if as_json else []
+        done = run(*flags, "notify", SIMULATED_EVENT_ID, "--message", "hi",
+                   "--recipient", "a@example.com", env=env)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr
+    assert "\x07" not in done.stderr
+    assert "\x9b" not in done.stderr
+    assert "\\x1b[31mRED" in done.stderr
+
+
+def test_server_text_is_shown_with_control_characters_escaped() -> None:
+    from moveworks_async._cli_options import terminal_safe
+    from moveworks_async._cli_render import display_text
+
+    hostile = "ok \x1b[2J\x1b]0;pwned\x07 \r\x9b31m tab\tand\nnewline kept"
+    shown = display_text(hostile)
+    assert shown == terminal_safe(hostile)
+    assert shown == "ok \\x1b[2J\\x1b]0;pwned\\x07 \\x0d\\x9b31m tab\tand\nnewline kept"

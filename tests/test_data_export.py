@@ -188,7 +188,8 @@ def _write_checkpoint(out: Path, state: dict[str, Any]) -> None:
 
 
 def _link_after(server: FakeMoveworks, pos: int, **query: Any) -> str:
-    """The next link the fake would send after ``pos`` records of an unfiltered query."""
+    """The next link the fake would send after ``pos`` records of an unfiltered query, as a
+    checkpoint holds it (path and query: the origin is recorded once, beside it)."""
     from moveworks_async.testing._data_api import _encode_token
 
     state = {
@@ -199,7 +200,8 @@ def _link_after(server: FakeMoveworks, pos: int, **query: Any) -> str:
         "skip": 0,
         "left": None if "top" not in query else query["top"] - pos,
     }
-    return f"{server.url}/export/v1/records/interactions?$skiptoken={_encode_token(state)}"
+    assert server.url  # the link would be on this server
+    return f"/export/v1/records/interactions?$skiptoken={_encode_token(state)}"
 
 
 async def test_resume_from_any_crash_point_gives_the_same_file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,37 @@ def test_dumps_raises_invalid_parameter_without_context(j: ModuleType, value: ob
     with pytest.raises(mw.InvalidParameterError) as caught:
         j.dumps({"v": value})
     assert caught.value.__context__ is None
+
+
+# Both backends agree on what a reply may hold (adversarial review of issue 15, item 6).
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"[1e400]", b"[-1e400]", b'["\\ud800"]', b'{"\\udc00": 1}', b'["\xed\xa0\x80"]', '["\ud800"]'],
+    ids=["overflow", "neg-overflow", "escaped-lone", "escaped-lone-key", "utf8-surrogate", "str"],
+)
+def test_non_finite_numbers_and_lone_surrogates_are_value_errors(j: ModuleType, data: Any) -> None:
+    for decode in (j.loads, j.loads_exact):
+        with pytest.raises(ValueError):
+            decode(data)
+
+
+def test_escaped_surrogate_pairs_still_decode(j: ModuleType) -> None:
+    assert j.loads(b'["\\ud83d\\ude00"]') == ["\U0001f600"]
+
+
+def test_loads_exact_keeps_integers_beyond_64_bits(j: ModuleType) -> None:
+    big = 123456789012345678901234567890
+    doc = b'{"n": 123456789012345678901234567890, "m": -18446744073709551617, "s": "x"}'
+    assert j.loads_exact(doc) == {"n": big, "m": -18446744073709551617, "s": "x"}
+    assert j.loads_exact(doc.decode())["n"] == big
+
+
+def test_dumps_writes_integers_beyond_64_bits_exactly(j: ModuleType) -> None:
+    assert (
+        j.dumps({"n": 2**70, "m": -(2**70)})
+        == b'{"n":1180591620717411303424,"m":-1180591620717411303424}'
+    )
+    with pytest.raises(mw.InvalidParameterError):
+        j.dumps({"n": 2**70, "s": "\ud800"})

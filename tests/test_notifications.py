@@ -4,6 +4,7 @@ validation before I/O, flat error bodies, the 120/min governor, no duplicate sen
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -77,6 +78,13 @@ async def test_context_is_omitted_when_none(server: FakeMoveworks, fake_time: Fa
     assert "context" not in sends(server)[0].json
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
@@ -96,6 +104,21 @@ async def test_context_is_omitted_when_none(server: FakeMoveworks, fake_time: Fa
         ({"context": ["slots"]}, "context must be a JSON object"),
         ({"context": {1: "x"}}, "context must be a JSON object"),
         ({"context": {"slots": object()}}, "JSON-serialisable"),
+        # Found by the adversarial review: refused before I/O, alike with both JSON backends.
+        ({"message": "hi \ud800"}, "message contains a lone surrogate"),
+        ({"recipients": ["ada\ud800@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": ["\ufeffada@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": ["ada\u200b@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": ["\u202eada@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": [".ada@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": ["ada.@example.com"]}, "recipients[0] is not a valid"),
+        ({"recipients": ["a..b@example.com"]}, "recipients[0] is not a valid"),
+        ({"context": {"x": float("nan")}}, "NaN or infinity"),
+        ({"context": {"x": [float("inf")]}}, "NaN or infinity"),
+        ({"context": {"x": "\udc00"}}, "lone surrogate"),
+        ({"context": {"\udc00": 1}}, "lone surrogate"),
+        ({"context": {"x": 10**5000}}, "cannot be encoded"),
+        ({"context": _deep(100_000)}, "deeper than"),
     ],
 )
 async def test_bad_input_is_refused_before_any_io(
@@ -437,3 +460,233 @@ async def test_with_options_views_share_the_notifications_governor(
     (record,) = sends(server)
     assert record.headers["X-Team"] == "it"
     assert "Assistant-Name" not in record.headers
+
+
+# --- the adversarial review of issue 15 ---------------------------------------------------
+
+
+def _mocked(fake_time: FakeTime) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(assistant_name="x", token="t", sleep=fake_time.sleep)
+
+
+_URL = f"https://api.moveworks.ai/rest/v1/events/{EVENT}/messages/send"
+_OK = json.dumps({"data": {"status": "RECEIVED"}})
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        ("<html>ok</html>", "text/html", mw.UnexpectedResponseError),
+        ("", "application/json", mw.UnexpectedResponseError),
+        ("{nope", "application/json", mw.UnexpectedResponseError),
+        ("{}", "application/json", mw.ResponseValidationError),
+        ('{"data": {"status": 7}}', "application/json", mw.ResponseValidationError),
+    ],
+    ids=["html", "empty", "not-json", "no-status", "status-int"],
+)
+async def test_unreadable_2xx_reply_to_a_send_has_an_unknown_outcome(
+    fake_time: FakeTime, body: str, content_type: str, error: type[Exception]
+) -> None:
+    """A 2xx means the server took the send: never an error that invites sending again."""
+    from aioresponses import aioresponses
+
+    with aioresponses() as mock:
+        mock.post(_URL, status=200, body=body, content_type=content_type)
+        async with _mocked(fake_time) as c:
+            with pytest.raises(error) as info:
+                await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    assert isinstance(info.value, mw.APIError)
+    assert info.value.outcome_unknown is True
+
+
+async def test_send_many_unreadable_2xx_batch_is_reported_with_an_unknown_outcome(
+    fake_time: FakeTime,
+) -> None:
+    from aioresponses import aioresponses
+
+    people = [f"u{i}@example.com" for i in range(1200)]
+    with aioresponses() as mock:
+        mock.post(_URL, status=200, body=_OK, content_type="application/json")
+        mock.post(_URL, status=200, body="<html>ok</html>", content_type="text/html")
+        async with _mocked(fake_time) as c:
+            with pytest.raises(mw.NotificationBatchError) as info:
+                await c.notifications.send_many(EVENT, message="hi", recipients=people)
+    error = info.value
+    assert error.scheduled == tuple(people[:500])
+    assert error.outcome_unknown == tuple(people[500:1000])
+    assert error.not_scheduled == tuple(people[1000:])
+    assert isinstance(error.error, mw.UnexpectedResponseError)
+    assert error.__cause__ is error.error
+
+
+async def test_send_many_oversized_2xx_batch_is_reported_with_an_unknown_outcome(
+    fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aioresponses import aioresponses
+
+    from moveworks_async import _transport
+
+    monkeypatch.setattr(_transport, "MAX_BODY", 100)
+    people = [f"u{i}@example.com" for i in range(600)]
+    with aioresponses() as mock:
+        mock.post(_URL, status=200, body=_OK, content_type="application/json")
+        mock.post(_URL, status=200, body=_OK + " " * 200, content_type="application/json")
+        async with _mocked(fake_time) as c:
+            with pytest.raises(mw.NotificationBatchError) as info:
+                await c.notifications.send_many(EVENT, message="hi", recipients=people)
+    assert info.value.outcome_unknown == tuple(people[500:])
+    assert info.value.not_scheduled == ()
+    assert info.value.error.outcome_unknown  # type: ignore[attr-defined]
+
+
+class _FailingGovernor:
+    """A governor whose second turn fails with ``error`` (before the request is sent)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.inner = mw.RateGovernor(adaptive=False)
+        self.error, self.turns = error, 0
+
+    async def acquire(self, on_wait: Any = None) -> int:
+        self.turns += 1
+        if self.turns == 2:
+            raise self.error
+        return await self.inner.acquire(on_wait)
+
+    def release(self, ticket: int, status: int | None) -> None:
+        self.inner.release(ticket, status)
+
+    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        return await self.inner.rate_limited(ticket, retry_after)
+
+    def snapshot(self) -> Any:
+        return self.inner.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("error", "unknown"),
+    [
+        (mw.GovernorUnavailableError("Redis is unreachable; nothing was sent"), False),
+        (RecursionError("maximum recursion depth exceeded"), True),
+    ],
+    ids=["governor-unavailable", "unexpected"],
+)
+async def test_send_many_reports_who_was_scheduled_whatever_fails(
+    server: FakeMoveworks, fake_time: FakeTime, error: Exception, unknown: bool
+) -> None:
+    """Any exception after a batch went out is a NotificationBatchError (cause chained)."""
+    people = [f"user{i}@example.com" for i in range(1200)]
+    governor = _FailingGovernor(error)
+    async with client(server, fake_time, notifications_governor=governor) as c:
+        with pytest.raises(mw.NotificationBatchError) as info:
+            await c.notifications.send_many(EVENT, message="hi", recipients=people)
+    batch = info.value
+    assert batch.scheduled == tuple(people[:500])
+    assert batch.__cause__ is error
+    assert batch.error is error
+    if unknown:  # not known to have stopped before the wire
+        assert batch.outcome_unknown == tuple(people[500:1000])
+        assert batch.not_scheduled == tuple(people[1000:])
+    else:
+        assert batch.outcome_unknown == ()
+        assert batch.not_scheduled == tuple(people[500:])
+    assert len(server.events_api.deliveries) == 1
+
+
+async def test_send_many_validates_every_recipient_before_the_first_batch(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    people = [f"user{i}@example.com" for i in range(1200)]
+    people[700] = "user\ud800@example.com"
+    async with client(server, fake_time) as c:
+        with pytest.raises(mw.InvalidParameterError, match=r"recipients\[700\]"):
+            await c.notifications.send_many(EVENT, message="hi", recipients=people)
+    assert sends(server) == []
+
+
+async def test_context_with_a_64_bit_overflowing_int_is_sent_exactly(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    async with client(server, fake_time) as c:
+        await c.notifications.send(
+            EVENT, message="hi", recipients=["a@example.com"], context={"x": 2**64}
+        )
+    assert sends(server)[0].json["context"] == {"x": 2**64}
+
+
+async def test_timeout_bounds_the_wait_for_a_rate_limit_pause(
+    server: FakeMoveworks, fake_time: FakeTime
+) -> None:
+    """After a 429 without Retry-After the governor pauses 60 s: timeout=2 is not 60 s."""
+    server.inject(Fault.rate_limited(retry_after=None), times=1, path_contains="/messages/send")
+    async with client(server, fake_time) as c:
+        with pytest.raises(mw.RateLimitError):
+            await c.notifications.send(
+                EVENT, message="hi", recipients=["a@example.com"], max_retries=0
+            )
+        start = fake_time.now
+        with pytest.raises(mw.APITimeoutError) as info:
+            await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"], timeout=2)
+    assert info.value.phase == "total"
+    assert info.value.outcome_unknown is False  # never sent: the pause was still on
+    assert len(sends(server)) == 1
+    assert server.events_api.deliveries == []
+    assert fake_time.now - start <= 66.0  # one governor sleep at most, then the bound
+
+
+async def test_server_text_in_error_messages_is_capped(fake_time: FakeTime) -> None:
+    from aioresponses import aioresponses
+
+    code = "X" * 5_000
+    with aioresponses() as mock:
+        mock.post(
+            _URL,
+            status=400,
+            body=json.dumps({"code": code, "message": "m" * 3_000}),
+            content_type="application/json",
+        )
+        async with _mocked(fake_time) as c:
+            with pytest.raises(mw.BadRequestError) as info:
+                await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    assert len(str(info.value)) < 2_100
+    assert info.value.code == "X" * 1000 + "…"
+    assert info.value.body["code"] == code  # type: ignore[index]  # the whole reply is kept
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "\ufeffada@example.com",
+        "ada\u200b@example.com",
+        "\u202eada@example.com",
+        ".ada@example.com",
+        "ada.@example.com",
+        "a..b@example.com",
+    ],
+)
+async def test_fake_server_refuses_malformed_addresses(server: FakeMoveworks, address: str) -> None:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server.url}/rest/v1/events/{EVENT}/messages/send",
+            json={"message": "hi", "recipients": [address]},
+            headers={"Authorization": "Bearer test-token"},
+        ) as reply,
+    ):
+        assert reply.status == 400
+        assert (await reply.json())["code"] == "BAD_REQUEST"
+    assert server.events_api.deliveries == []
+
+
+async def test_verbose_log_of_a_429_retry_does_not_claim_a_zero_wait(
+    server: FakeMoveworks, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.inject(Fault.rate_limited(retry_after=None), times=1, path_contains="/messages/send")
+    with caplog.at_level(logging.INFO, logger="moveworks_async"):
+        async with client(server, fake_time) as c:
+            await c.notifications.send(EVENT, message="hi", recipients=["a@example.com"])
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert len(retries) == 1
+    assert "backoff 0.00s" not in retries[0]
+    assert "rate governor's pause" in retries[0]

@@ -35,7 +35,7 @@ async def notifications(client: mw.AsyncMoveworks) -> None:
         assert_type(exc.scheduled, tuple[str, ...])
         assert_type(exc.not_scheduled, tuple[str, ...])
         assert_type(exc.outcome_unknown, tuple[str, ...])
-        assert_type(exc.error, mw.MoveworksError)
+        assert_type(exc.error, Exception)  # any failure of a batch, typed or not
     await client.notifications.send_legacy(message="hi", recipients=["a@example.com"])
     await client.notifications.send(EVENT, message="hi")  # type: ignore[call-arg]
     await client.notifications.send(EVENT, "hi", ["a@example.com"])  # type: ignore[call-arg]
@@ -75,4 +75,6 @@ async def data_api() -> None:
         data.users(top="10")  # type: ignore[arg-type]
         data.users(limit=10)  # type: ignore[call-arg]
         await data.export("users", "u.jsonl", timeout=30.0, max_retries=5, select=["id"])
+        await data.export("plugin-calls", "p.jsonl")
+        await data.export("user", "u.jsonl")  # type: ignore[arg-type]  # not a kind
     mw.AsyncDataAPI(auth=mw.ClientCredentials("id", "secret"))

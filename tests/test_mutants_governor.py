@@ -1,0 +1,291 @@
+"""Rate governor edges (found by ``nox -s mutants``): the exact CUBIC recovery curve, the
+concurrency count, the smallest measurement window, and what a snapshot says at the pause end.
+
+Everything runs on the virtual clock of test_governor.py: no real waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_governor import VirtualTime, _learned, gov
+
+import moveworks_async as mw
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    """A fresh virtual clock."""
+    return VirtualTime()
+
+
+async def test_recovery_follows_the_cubic_curve(vt: VirtualTime) -> None:
+    """After a 429 at 400/s the rate restarts at 280/s and, while tasks queue behind it,
+    follows ``400 + 120 * ((t - 2) / 2) ** 3`` over ``t`` seconds of demand since the pause."""
+    g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(280)
+    pause_end = vt.now + 1.0
+    samples: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while vt.now < pause_end + 2.0:
+            g.release(await g.acquire(), 200)
+            rate = g.rate
+            assert rate is not None
+            samples.append((vt.now - pause_end, rate))
+
+    await vt.run(*(worker() for _ in range(20)))
+    checked = [(t, rate) for t, rate in samples if 0.05 <= t <= 1.95]
+    assert len(checked) > 300
+    for t, rate in checked:
+        assert rate == pytest.approx(400 + 120 * ((t - 2) / 2) ** 3, abs=1.0), t
+
+
+async def test_a_rate_of_one_per_second_still_drops_to_seventy_percent(vt: VirtualTime) -> None:
+    """Without a measurement the decrease is 0.7x the rate in force, even at 1/s."""
+    g = gov(vt, rate=1, adapt_below_rate=True, min_rate=0.1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(0.7)
+
+
+async def test_twenty_accepted_replies_are_a_measurement(vt: VirtualTime) -> None:
+    """A window of exactly ``_MIN_SAMPLES`` (20) accepted replies sets the learned rate."""
+    g = gov(vt)
+    tickets = [await g.acquire() for _ in range(8)]  # the initial window
+    for t in tickets:
+        g.release(t, 200)
+    for _ in range(12):
+        g.release(await g.acquire(), 200)
+    ticket = await g.acquire()
+    vt.now += 1.0
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(20 / 2.0)  # 20 accepted over 1 s busy + 1 s pause
+
+
+async def _spin() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_concurrency_slots_are_counted(vt: VirtualTime) -> None:
+    """With max_concurrency=2 a third attempt waits until one of two in flight ends."""
+    g = gov(vt, rate=1000, max_concurrency=2)
+    first, second = await g.acquire(), await g.acquire()
+    assert g.snapshot().in_flight == 2
+    third = asyncio.ensure_future(g.acquire())
+    await _spin()
+    assert not third.done()
+    g.release(first, 200)
+    await _spin()
+    assert third.done()
+    assert g.snapshot().in_flight == 2
+    g.release(second, 200)
+    g.release(third.result(), 200)
+    assert g.snapshot().in_flight == 0
+
+
+async def test_snapshot_at_the_pause_end(vt: VirtualTime) -> None:
+    """At the very moment a pause ends the snapshot no longer reports it."""
+    g = gov(vt)
+    snapshot = g.snapshot()
+    assert (snapshot.rate, snapshot.burst) == (None, None)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 2.0)
+    paused = g.snapshot()
+    assert paused.pause_until == vt.now + 2.0
+    assert paused.paused_for == pytest.approx(2.0)
+    vt.now += 2.0
+    ended = g.snapshot()
+    assert ended.pause_until is None
+    assert ended.paused_for == 0.0
+    vt.now += 5.0
+    assert g.snapshot().paused_for == 0.0
+
+
+async def _throttled_at_400(vt: VirtualTime) -> tuple[mw.RateGovernor, float]:
+    """A governor configured at 400/s that a 429 (Retry-After 1 s) just lowered to 280/s."""
+    g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.rate == pytest.approx(280)
+    return g, vt.now + 1.0
+
+
+async def test_a_single_task_waiting_on_the_rate_regrows_it(vt: VirtualTime) -> None:
+    """One task sending back to back is held by the rate, so the rate regrows (to 400/s
+    after 2 s of such demand)."""
+    g, pause_end = await _throttled_at_400(vt)
+
+    async def worker() -> None:
+        while vt.now < pause_end + 2.0:
+            g.release(await g.acquire(), 200)
+
+    await vt.run(worker())
+    assert g.rate == pytest.approx(400, abs=2.0)
+
+
+async def test_no_regrowth_without_queued_demand(vt: VirtualTime) -> None:
+    """Requests spaced wider than the rate's interval never wait, so the rate stays put."""
+    g, pause_end = await _throttled_at_400(vt)
+    vt.now = pause_end
+    for _ in range(100):
+        g.release(await g.acquire(), 200)
+        vt.now += 0.05
+    assert g.rate == pytest.approx(280)
+
+
+async def test_a_freshly_learned_rate_doubles_every_quarter_second_of_demand(
+    vt: VirtualTime,
+) -> None:
+    """Slow start: a rate learned with no rate in force grows as ``r0 * 2 ** (t / 0.25)``."""
+    g = await _learned(vt)
+    r0 = 100 / 1.1
+    assert g.rate == pytest.approx(r0)
+    pause_end = vt.now + 1.0
+    samples: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while vt.now < pause_end + 0.5:
+            g.release(await g.acquire(), 200)
+            if g.rate is not None:
+                samples.append((vt.now - pause_end, g.rate))
+
+    await vt.run(*(worker() for _ in range(20)))
+    checked = [(t, rate) for t, rate in samples if 0.05 <= t <= 0.45]
+    assert len(checked) > 20
+    for t, rate in checked:
+        assert rate == pytest.approx(r0 * 2 ** (t / 0.25), rel=0.05), t
+
+
+async def test_paced_waits_add_at_most_one_jitter_of_an_interval(vt: VirtualTime) -> None:
+    """At 10/s with jitter 0.1 and the rng at 0.5, the next slot is 0.1 s + 0.005 s away."""
+    g = gov(vt, rate=10, burst=1, jitter=0.1, rng=lambda: 0.5)
+    g.release(await g.acquire(), 200)
+    waits: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        waits.append((delay, reason))
+
+    await vt.run(g.acquire(on_wait))
+    assert waits == [(pytest.approx(0.105), "rate")]
+
+
+async def test_a_short_pause_is_reported_as_a_pause(vt: VirtualTime) -> None:
+    """A task held by a 0.5 s pause (with a rate in force) is told it waits for the pause."""
+    g = gov(vt, rate=10, burst=1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 0.5)
+    waits: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        waits.append((delay, reason))
+
+    await vt.run(g.acquire(on_wait))
+    assert waits[0][1] == "paused"
+
+
+async def test_bucket_sizes_of_configured_and_lowered_rates(vt: VirtualTime) -> None:
+    """A configured rate's bucket holds one second of it (at least 1); a lowered or learned
+    rate's holds 50 ms of it (at least 1)."""
+    assert gov(vt, rate=400, adapt_below_rate=True).snapshot().burst == 400
+    assert gov(vt, rate=0.5).snapshot().burst == 1
+    g = gov(vt, rate=400, adapt_below_rate=True)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 1.0)
+    assert g.snapshot().burst == pytest.approx(280 * 0.05)
+    slow = gov(vt, rate=10, adapt_below_rate=True)
+    ticket = await slow.acquire()
+    slow.release(ticket, 429)
+    await slow.rate_limited(ticket, 1.0)
+    assert slow.snapshot().burst == 1
+
+
+async def test_a_pause_refills_the_bucket_by_its_length_only(vt: VirtualTime) -> None:
+    """At 10/s with a bucket of 5, a 0.2 s pause leaves 2 tokens at its end, not a full
+    bucket: two sends at the pause end, then one per 0.1 s."""
+    g = gov(vt, rate=10, burst=5)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 0.2)
+    sent: list[float] = []
+
+    async def sends() -> None:
+        for _ in range(4):
+            g.release(await g.acquire(), 200)
+            sent.append(round(vt.now - t0, 6))
+
+    await vt.run(sends())
+    assert sent == [0.2, 0.2, 0.3, 0.4]
+
+
+async def test_a_short_pause_without_a_rate_is_waited_out(vt: VirtualTime) -> None:
+    """With no rate known, a 0.5 s pause still holds the next attempt until it ends."""
+    g = gov(vt)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    t0 = vt.now
+    await g.rate_limited(ticket, 0.5)
+    await vt.run(g.acquire())
+    assert vt.now - t0 >= 0.5
+
+
+async def test_max_wait_error_says_how_long_and_why() -> None:
+    """A pause beyond max_wait fails fast with the time left and the limit in the message."""
+    vt = VirtualTime()
+    g = gov(vt, max_wait=60)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.rate_limited(ticket, 90.0)
+    with pytest.raises(mw.RateLimitError) as caught:
+        await g.acquire()
+    assert caught.value.message == (
+        "rate limited: the governor is paused for another 90.0 s (above max_wait=60 s)"
+    )
+
+
+async def test_throttle_epochs_tell_own_429s_from_collateral(vt: VirtualTime) -> None:
+    """Each own 429 starts a new epoch: a 429 for an attempt sent before the latest one is
+    collateral; the snapshot counts own 429s as throttle events."""
+    g = gov(vt)
+    first = await g.acquire()
+    g.release(first, 429)
+    assert await g.rate_limited(first, 0.1)
+    second, third = await vt.run(g.acquire(), g.acquire())
+    g.release(second, 429)
+    assert await g.rate_limited(second, 0.1)
+    g.release(third, 429)
+    assert not await g.rate_limited(third, 0.1)
+    assert g.snapshot().throttle_events == 2
+    assert g.snapshot().rate_limited == 3
+
+
+async def test_adaptive_concurrency_halves_down_to_one(vt: VirtualTime) -> None:
+    """adaptive="concurrency": each own 429 halves the limit (floor), never below 1; with no
+    limit yet, it starts from the attempts in flight when the 429 came."""
+    g = gov(vt, max_concurrency=10, adaptive="concurrency")
+    limits = []
+    for _ in range(3):
+        ticket = (await vt.run(g.acquire()))[0]
+        g.release(ticket, 429)
+        await g.rate_limited(ticket, 0.1)
+        limits.append(g.snapshot().max_concurrency)
+    assert limits == [5, 2, 1]
+    unlimited = gov(vt, adaptive="concurrency")
+    tickets = [await unlimited.acquire() for _ in range(5)]
+    unlimited.release(tickets[0], 429)
+    await unlimited.rate_limited(tickets[0], 0.1)
+    assert unlimited.snapshot().max_concurrency == 2  # (4 in flight + 1) // 2
