@@ -555,8 +555,8 @@ class _FailingGovernor:
     def release(self, ticket: int, status: int | None) -> None:
         self.inner.release(ticket, status)
 
-    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
-        return await self.inner.rate_limited(ticket, retry_after)
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
+        return await self.inner.report_rate_limit(ticket, retry_after)
 
     def snapshot(self) -> Any:
         return self.inner.snapshot()
