@@ -9,79 +9,71 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import heapq
-import itertools
 import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
+from _virtual_loop import VirtualTimeLoop
 
 import moveworks_async as mw
 from moveworks_async._governor import Governor
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 T = TypeVar("T")
 
 
 class VirtualTime:
-    """A discrete-event clock: ``sleep`` parks the task; ``run`` advances time when idle."""
+    """The governor's clock and sleep on the running :class:`VirtualTimeLoop` (these tests are
+    marked ``virtual_time``): ``now`` is the loop's time plus an offset (tests start at 1000),
+    ``sleep`` records each delay and sleeps on the loop, whose clock jumps to the next timer
+    as soon as every task waits."""
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        self._start = start
+        self._offset: float | None = None
         self.sleeps: list[float] = []
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    @property
+    def now(self) -> float:
+        if self._offset is None:
+            self._offset = self._start - self._loop_time()
+        return self._loop_time() + self._offset
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._offset = value - self._loop_time()  # a jump of the governor's clock only
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self.now + seconds, next(self._seq), future))
-        await future
-
-    async def _settle(self) -> None:
-        # Let every runnable task run until all are parked on a virtual timer or an event.
-        loop = asyncio.get_running_loop()
-        for _ in range(100_000):
-            await asyncio.sleep(0)
-            if not loop._ready:  # type: ignore[attr-defined]
-                await asyncio.sleep(0)
-                if not loop._ready:  # type: ignore[attr-defined]
-                    return
-        raise AssertionError("tasks never settled")
+        await asyncio.sleep(max(seconds, 0.0))
 
     async def run(self, *coros: Awaitable[T]) -> list[T]:
-        """Run ``coros`` concurrently to completion in virtual time; return their results."""
+        """Run ``coros`` concurrently to completion; return their results."""
         tasks = [asyncio.ensure_future(c) for c in coros]
         try:
-            while True:
-                await self._settle()
-                if all(t.done() for t in tasks):
-                    return [t.result() for t in tasks]
-                await self.advance()
+            return list(await asyncio.gather(*tasks))
         finally:
             for t in tasks:
                 t.cancel()
 
+    async def _settle(self) -> None:
+        """Let every runnable task run until all wait; the clock does not move."""
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        await loop.settled()
+
     async def advance(self) -> None:
-        """Jump to the next timer and wake every sleeper due then."""
-        while self._timers and self._timers[0][2].cancelled():
-            heapq.heappop(self._timers)
-        if not self._timers:
-            raise AssertionError("deadlock: every task waits and no timer is pending")
-        when = self._timers[0][0]
-        self.now = max(self.now, when)
-        while self._timers and self._timers[0][0] <= when:
-            _, _, future = heapq.heappop(self._timers)
-            if not future.done():
-                future.set_result(None)
+        """Let every task run until all wait (the loop then jumps to the next timer)."""
+        await self._settle()
+        await asyncio.sleep(0)
 
 
 class SeqRng:

@@ -13,7 +13,7 @@ from test_governor import VirtualTime, _learned, gov
 
 import moveworks_async as mw
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 
 @pytest.fixture

@@ -71,3 +71,27 @@ async def test_a_minute_long_idle_timeout_recovers_in_virtual_time() -> None:
         assert events[-1].response.text == ANSWER
         assert loop.time() - start >= 60
         assert time.monotonic() - wall < 60
+
+
+async def test_settled_runs_every_task_to_its_wait_without_moving_the_clock() -> None:
+    from _virtual_loop import VirtualTimeLoop
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    steps: list[str] = []
+
+    async def worker() -> None:
+        for step in ("a", "b", "c"):
+            steps.append(step)
+            await asyncio.sleep(0)
+        await asyncio.sleep(5)
+        steps.append("woke")
+
+    start = loop.time()
+    task = asyncio.ensure_future(worker())
+    await loop.settled()
+    assert steps == ["a", "b", "c"]
+    assert loop.time() == start
+    await task
+    assert steps[-1] == "woke"
+    assert loop.time() - start == pytest.approx(5)
