@@ -15,6 +15,12 @@ Scenarios:
 * ``halving``: 60 workers call in a loop for 30 s; the server's limit drops from 100/s to
   50/s at t = 15 s.
 * ``shared``: two clients, each with its own governor, share one 100/s limit.
+* ``--sweep``: the default governor under realistic conditions: 1,000 concurrent calls
+  against 100/s for every reply latency {4 ms, 100 ms, 200 ms, 500 ms, 1 s} x server burst
+  {1, 10, 100} x Retry-After {absent, 1, 2, 5} x pool (connection limit) {100, 1000, 2000};
+  then the cost of the slow-start window against an unlimited server (1,000 calls at once
+  and 200 steady workers for 8 s, against ``adaptive=False``). The table it prints is in
+  ``benchmarks/README.md``.
 
 The client loop mirrors ``AsyncMoveworks._attempts``: acquire, send, release with the
 status, report a 429 (``rate_limited``) and try again.
@@ -103,11 +109,30 @@ class Server:
 
 
 class Client:
-    """One governor and the calls made through it; samples the governor's rate."""
+    """One governor and the calls made through it; samples the governor's rate.
 
-    def __init__(self, server: Server, governor: RateGovernor) -> None:
+    ``rtt`` is the mean request-to-reply time, ``retry_after`` what the server's 429 says
+    (``None``: no header), ``pool`` the connection limit (a semaphore around each send, as
+    aiohttp's connector; ``None``: unlimited)."""
+
+    def __init__(
+        self,
+        server: Server,
+        governor: RateGovernor,
+        rtt: float = RTT,
+        retry_after: float | None = 1.0,
+        pool: int | None = None,
+        max_retries: int | None = None,
+    ) -> None:
         self.server = server
         self.governor = governor
+        self.rtt = rtt
+        self.retry_after = retry_after
+        self.pool = asyncio.Semaphore(pool) if pool else None
+        # As the client's RetryPolicy: ``max_retries`` own 429s, 3 more collateral ones
+        # (``rate_limit_grace``); ``None``: retry until accepted.
+        self.max_retries = max_retries
+        self.failed = 0
         self.samples: list[tuple[float, float | None]] = []
         self.done: list[float] = []
         self.rng = random.Random(7)  # seeded: every run plays the same timeline
@@ -115,18 +140,31 @@ class Client:
     async def call(self) -> None:
         loop = asyncio.get_running_loop()
         g = self.governor
+        retries = grace = 0
         while True:
             ticket = await g.acquire()
+            if self.pool is not None:
+                await self.pool.acquire()
             # Each leg takes 25-75 % of the mean round trip, so replies are not in lockstep.
-            await asyncio.sleep(RTT * (0.25 + self.rng.random() / 2))
+            await asyncio.sleep(self.rtt * (0.25 + self.rng.random() / 2))
             ok = self.server.decide(loop.time())
-            await asyncio.sleep(RTT * (0.25 + self.rng.random() / 2))
+            await asyncio.sleep(self.rtt * (0.25 + self.rng.random() / 2))
+            if self.pool is not None:
+                self.pool.release()
             if ok:
                 g.release(ticket, 200)
                 self.done.append(loop.time())
                 return
             g.release(ticket, 429)
-            await g.report_rate_limit(ticket, 1.0)
+            own = await g.report_rate_limit(ticket, self.retry_after)
+            if self.max_retries is not None:
+                if own or grace >= 3:
+                    retries += 1
+                else:
+                    grace += 1
+                if retries > self.max_retries:
+                    self.failed += 1
+                    return
 
     async def sample(self, until: Callable[[], bool], every: float = 0.05) -> None:
         loop = asyncio.get_running_loop()
@@ -274,6 +312,88 @@ def shared(workers: int = 40, seconds: float = 20.0) -> dict[str, Any]:
     return result
 
 
+def sweep_cell(
+    rtt: float, burst: float, retry_after: float | None, pool: int, n: int = 1000
+) -> dict[str, Any]:
+    """``n`` concurrent calls through the default governor against 100/s."""
+
+    async def main() -> dict[str, Any]:
+        server = Server(100, burst)
+        client = Client(
+            server, _governor(), rtt=rtt, retry_after=retry_after, pool=pool, max_retries=2
+        )
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(client.call() for _ in range(n)))
+        return {
+            "requests": server.sent,
+            "wall": loop.time(),
+            "ideal": (n - burst) / 100,
+            "failed": client.failed,
+        }
+
+    result: dict[str, Any] = run_virtual(main)
+    return result
+
+
+def unlimited_cost(rtt: float, n: int = 1000, **kw: Any) -> float:
+    """Wall time of ``n`` calls at once against a server with no limit."""
+
+    async def main() -> float:
+        client = Client(Server(None), _governor(**kw), rtt=rtt)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(client.call() for _ in range(n)))
+        return loop.time()
+
+    result: float = run_virtual(main)
+    return result
+
+
+def steady_cost(rtt: float, workers: int = 200, seconds: float = 8.0, **kw: Any) -> int:
+    """Calls completed by ``workers`` calling in a loop for ``seconds``, no server limit."""
+
+    async def main() -> int:
+        client = Client(Server(None), _governor(**kw), rtt=rtt)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        await asyncio.gather(*(_loop_calls(client, end) for _ in range(workers)))
+        return len(client.done)
+
+    result: int = run_virtual(main)
+    return result
+
+
+LATENCIES = (0.004, 0.1, 0.2, 0.5, 1.0)
+
+
+def sweep() -> None:
+    """Print the sweep table (markdown): requests/N, wall/ideal, failures per cell."""
+    print("Each cell: requests/N / wall/ideal (/ calls failed with RateLimitError after the")
+    print("client's default 2 retries + 3 collateral ones); ideal = (N - burst) / 100 s.")
+    print()
+    print("| latency | burst | Retry-After | pool 100 | pool 1000 | pool 2000 |")
+    print("|---|---|---|---|---|---|")
+    for rtt in LATENCIES:
+        for burst in (1, 10, 100):
+            for ra in (None, 1.0, 2.0, 5.0):
+                cells = []
+                for pool in (100, 1000, 2000):
+                    r = sweep_cell(rtt, burst, ra, pool)
+                    cells.append(
+                        f"{r['requests'] / 1000:.2f} / {r['wall'] / r['ideal']:.2f}"
+                        + (f" / **{r['failed']} failed**" if r["failed"] else "")
+                    )
+                label = "absent" if ra is None else f"{ra:g} s"
+                print(f"| {rtt * 1000:g} ms | {burst} | {label} | " + " | ".join(cells) + " |")
+    print()
+    print("No server limit (cost of the slow-start window), default vs adaptive=False:")
+    print("| latency | 1,000 calls at once | 200 workers, 8 s: calls done |")
+    print("|---|---|---|")
+    for rtt in LATENCIES:
+        a, b = unlimited_cost(rtt), unlimited_cost(rtt, adaptive=False)
+        c, d = steady_cost(rtt), steady_cost(rtt, adaptive=False)
+        print(f"| {rtt * 1000:g} ms | {a:.2f} s vs {b:.2f} s | {c} vs {d} |")
+
+
 def _bins(times: list[float], end: float, width: float = 0.5) -> tuple[list[float], list[float]]:
     n = max(1, math.ceil(end / width))
     counts = [0] * n
@@ -332,7 +452,11 @@ def plot(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-plot", action="store_true", help="print figures only")
+    parser.add_argument("--sweep", action="store_true", help="the latency/burst/Retry-After sweep")
     args = parser.parse_args(argv)
+    if args.sweep:
+        sweep()
+        return 0
     draw = not args.no_plot
 
     print("one-off 429 (call 2 of 200, Retry-After 1, no server limit), then 20 calls:")

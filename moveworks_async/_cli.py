@@ -89,12 +89,14 @@ def _report(exc: BaseException) -> None:
     """One error, with its type, status and request id when it has them."""
     status = exc.status_code if isinstance(exc, APIStatusError) else None
     request_id = getattr(exc, "request_id", None)
+    retry_after = getattr(exc, "retry_after", None)
     report(
         str(exc) or type(exc).__name__,
         as_json=_as_json,
         kind=type(exc).__name__,
         status=status,
         request_id=request_id if isinstance(request_id, str) else None,
+        retry_after=retry_after if isinstance(retry_after, int | float) else None,
     )
 
 

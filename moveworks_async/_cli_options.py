@@ -132,10 +132,22 @@ def option(
 
 
 def error_object(
-    kind: str, message: str, status: int | None = None, request_id: str | None = None
+    kind: str,
+    message: str,
+    status: int | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The ``--json`` form of an error."""
-    return {"error": {"type": kind, "message": message, "status": status, "request_id": request_id}}
+    """The ``--json`` form of an error (``retry_after`` only when the server asked a wait)."""
+    error: dict[str, Any] = {
+        "type": kind,
+        "message": message,
+        "status": status,
+        "request_id": request_id,
+    }
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return {"error": error}
 
 
 # C0 controls but tab and newline, DEL and C1 controls: what can drive a terminal.
@@ -155,16 +167,22 @@ def report(
     kind: str = "Error",
     status: int | None = None,
     request_id: str | None = None,
+    retry_after: float | None = None,
 ) -> None:
     """Write one error to stderr: ``error: message`` or one JSON object, one line either way.
 
     Control characters in ``message`` (server text can hold an ANSI escape sequence) are
-    shown escaped, never sent to the terminal."""
+    shown escaped, never sent to the terminal. ``retry_after``: the server's requested wait
+    (a rate limit), shown in both forms."""
     message = terminal_safe(message)
     if as_json:
-        line = json.dumps(error_object(kind, message, status, request_id), ensure_ascii=False)
+        line = json.dumps(
+            error_object(kind, message, status, request_id, retry_after), ensure_ascii=False
+        )
     else:
         line = "error: " + " ".join(message.split())  # one line, whatever the message holds
+        if retry_after is not None:
+            line += f" (the server asks to retry after {retry_after:g} s)"
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()

@@ -50,23 +50,44 @@ This governor combines them, with three changes of our own (what the issue #11 t
 
 1. **The rate never falls below ``beta`` x the rate in force.** On a 429, with a rate in
    force ``r`` the new rate is ``max(0.7 r, m)`` (at most ``r``), where ``m`` is what the
-   server was shown to accept: replies other than 429 since the window began, divided by the
-   busy time plus the pause it now demands (for a token bucket server that is its refill rate).
-   ``m`` only counts when the window held at least ``_MIN_SAMPLES`` replies: a measurement from
-   a tiny window is not a measurement. With no rate in force (the default governor before its
-   first 429), a valid ``m`` becomes the rate and grows by slow start (doubling every
-   ``_DOUBLING`` seconds of demand); without a valid ``m`` no rate is set at all: the pause
-   and the in-flight window below are the whole reaction to a one-off 429.
+   server was shown to accept (see *The measurement* below). ``m`` only counts when the
+   window held at least ``_MIN_SAMPLES`` replies: a measurement from a tiny window is not a
+   measurement. With no rate in force (the default governor before its first 429), a valid
+   ``m`` becomes the rate and grows by slow start (doubling every ``_DOUBLING`` seconds of
+   demand) up to ``_SLOW_START_END`` x ``m``, from where CUBIC probes (rule 2); without a
+   valid ``m`` no rate is set at all: the pause and the in-flight window below are the whole
+   reaction to a one-off 429.
 2. **Recovery is CUBIC in seconds of demand, scale-free.** After a decrease from ``W_max`` to
    ``W_0`` the rate follows ``W_max + (W_max - W_0) ((t - K) / K)^3`` with ``K = 2 s``: back
    to 90 % of ``W_max`` in under 1 s of demand, flat around it, probing above it after ``K``
    (botocore's fixed ``C`` makes ``K`` grow with the rate, 20 s at 10,000/s). ``t`` counts only
    time during which tasks queued behind the rate, the time a higher rate would have been
    used. Without a configured rate, a learned rate that reaches ``_UNLIMIT`` x ``W_max``
-   without a 429 is dropped: the governor is unlimited again.
+   without a 429 (about 9 s of saturated demand after slow start ended) is dropped: the
+   governor is unlimited again. While 429s keep coming a learned rate is never dropped.
 3. **A configured ``rate`` is knowledge, not a guess.** ``RateGovernor(rate=...)`` pauses for
    each 429's Retry-After and resumes at the configured rate; only ``adapt_below_rate=True``
    lets 429s lower it (by the rules above, the configured rate as ceiling).
+
+**The measurement** (revised after an outside review found the first version right only at
+~4 ms replies). ``m`` = accepted replies / (busy time + up to ``_REFILL`` = 1 s per pause),
+over a window that spans every epoch since the governor last became busy (short epochs
+between pauses add up; past ``_SAMPLES`` replies it forgets half its past, so a limit that
+moved is re-measured within a few epochs). Why a capped pause: a token bucket server that
+answered 429 is empty, and what it accepts in the next epoch is what refilled during the
+pause (at most its burst ``B``) plus its rate ``L`` times the busy time. Dividing by the busy
+time alone (the "sending time" estimate) counts the refilled burst as rate: with 4 ms
+replies an epoch lasts ~20 ms and the estimate is 10-50x too high, and 0.7 steps down from
+there cost one pause each (we measured 1.3-1.5x requests). Dividing by the whole pause (the
+first version) is exact when the pause equals ``B / L`` but deflates a long Retry-After: 5 s
+gave 21/s for a 100/s server. Counting at most 1 s per pause is exact for the common "burst
+= one second of rate" bucket at any Retry-After, errs low for a small burst (10 for 100/s:
+learns ~10/s, then slow start and CUBIC probe up, at the cost of a few more pauses) and high
+for a burst above one second of rate (then the 0.7 decrease converges). Slow start stops at
+2x ``m`` because the server's refilled bucket absorbs about a second of overshoot before a
+429 can say so: doubling on for that second carried the rate to 16x (the earlier
+``_UNLIMIT`` rule then dropped it and the storm started over). The ``--sweep`` of
+``benchmarks/governor_sim.py`` is the design loop; its table is in ``benchmarks/README.md``.
 
 **The first wave.** Before any 429 the default governor knows no rate, and a pool of 1,000
 connections would otherwise put 1,000 requests on the wire at once. It keeps a TCP-style
@@ -75,7 +96,13 @@ per accepted reply while the window is full (~1.5x per round trip, TCP with dela
 halved (not below the initial window) by a 429 that starts a pause, and never above
 ``max_concurrency``. Against a token bucket server the overshoot of a storm is then about
 the window when the bucket runs dry (``_INITIAL_WINDOW + _WINDOW_GAIN * burst``), whatever
-the pool size. A window that opens in a few round trips costs nothing to a steady workload.
+the pool size. The cost is paid by unlimited work at high latency: N calls at once need
+about ``log1.5(N / 32)`` round trips instead of one (1,000 calls at 1 s replies: ~6 s instead
+of 1 s; 64 calls at 300 ms: 0.6 s instead of 0.3 s). TCP's doubling per round trip
+(``_WINDOW_GAIN = 1``) saves one or two round trips there but overshot a 100/s server by
+1.16-1.2x at 200 ms-1 s replies; an initial window of 32 (RFC 6928 uses 10 segments) halved
+the cost of small bursts (64 calls) at no measurable overshoot. Pass ``adaptive=False`` or a
+``rate`` when the limit is known or there is none.
 
 **The shared pause.** Each 429 asks for a pause until ``now + Retry-After`` (or the
 governor's exponential backoff when the server gave none). The pause end only ever moves
@@ -115,7 +142,10 @@ _CUBIC_K = 2.0  # seconds of demand to regrow from beta * W_max to W_max
 _MIN_SAMPLES = 20  # accepted replies a measurement window needs to count
 _DOUBLING = 0.25  # seconds of demand per doubling of a freshly learned rate (slow start)
 _UNLIMIT = 16.0  # a learned rate this many times W_max without a 429 is dropped
-_INITIAL_WINDOW = 8.0  # requests in flight before the first accepted reply (default governor)
+_SLOW_START_END = 2.0  # slow start stops at this many times the measurement; CUBIC probes on
+_REFILL = 1.0  # seconds of a pause counted as the server's bucket refilling (see above)
+_SAMPLES = 200  # accepted replies beyond which the measurement forgets half its past
+_INITIAL_WINDOW = 32.0  # requests in flight before the first accepted reply (default governor)
 _WINDOW_GAIN = 0.5  # window growth per accepted reply while the window is full
 _WINDOW_BETA = 0.5  # window decrease on a 429 that starts a pause
 _CONC_BETA = 0.5  # decrease of the adaptive concurrency limit (adaptive="concurrency")
@@ -291,7 +321,7 @@ class RateGovernor:
         self._burst_conf = check_positive(burst, "burst", optional=True, minimum=0.999)
         if max_concurrency is not None:
             check_int(max_concurrency, "max_concurrency", 1)
-        if adaptive not in (True, False, "rate", "concurrency", "both"):
+        if not isinstance(adaptive, bool) and adaptive not in ("rate", "concurrency", "both"):
             raise InvalidParameterError(
                 "adaptive must be True, False, 'rate', 'concurrency' or 'both'"
             )
@@ -332,8 +362,9 @@ class RateGovernor:
         self._cap = sys.maxsize  # min(limit, window) as an int, or "unlimited"
         # The slow-start window on requests in flight: only while no rate was configured (a
         # configured rate bounds the first wave by itself).
+        self._window_floor = min(_INITIAL_WINDOW, float(max_concurrency or _INITIAL_WINDOW))
         self._cwnd: float | None = (
-            _INITIAL_WINDOW if self._adapt_rate and self._ceiling is None else None
+            self._window_floor if self._adapt_rate and self._ceiling is None else None
         )
         self._set_limit(float(max_concurrency) if max_concurrency else None)
         self._slot_waiters: deque[anyio.Event] = deque()
@@ -349,7 +380,8 @@ class RateGovernor:
         # Adaptive measurement: replies other than 429 since the window began (the end of
         # the last pause, or the moment the governor became busy after an idle second).
         self._window_start = 0.0
-        self._window_ok = 0
+        self._window_ok = 0.0
+        self._window_time = 0.0  # busy time of earlier epochs plus their refill credit
         self._idle_since = -math.inf
         # Recovery after a decrease: rate = f(seconds of demand since the pause ended).
         self._w_max = 0.0  # the rate in force when the last 429 came
@@ -413,7 +445,8 @@ class RateGovernor:
         accepted before says nothing about now: the measurement window restarts."""
         if now - self._idle_since > _IDLE_RESET:
             self._window_start = max(now, self._pause_until)
-            self._window_ok = 0
+            self._window_ok = 0.0
+            self._window_time = 0.0
 
     async def _acquire_slow(self, on_wait: WaitCallback | None) -> int:
         if not self._in_flight and not self._waiting:
@@ -585,9 +618,15 @@ class RateGovernor:
             # CUBIC: concave back to W_max, flat around it, convex probing beyond it.
             amplitude = max(w_max - self._w_0, (1.0 - _BETA) * w_max)
             rate = w_max + amplitude * ((self._demand - _CUBIC_K) / _CUBIC_K) ** 3
+        if self._slow_start and rate >= _SLOW_START_END * w_max:
+            # Slow start ends far above the measurement: from here CUBIC probes, flat at
+            # first, and a rate only 429-free demand carries that far is dropped.
+            self._slow_start = False
+            self._w_0 = self._w_max = rate = _SLOW_START_END * w_max
+            self._demand = 0.0
         if self._ceiling is not None:
             rate = min(rate, self._ceiling)
-        elif rate >= _UNLIMIT * w_max:
+        elif not self._slow_start and rate >= _UNLIMIT * w_max:
             # Far above anything the server refused: no limit is known any more.
             self._rate = None
             self._interval = self._tau = self._burst = 0.0
@@ -627,7 +666,7 @@ class RateGovernor:
             if self._adapt_rate:
                 self._adapt_rate_down(now, until)
             if self._cwnd is not None:
-                self._cwnd = max(_INITIAL_WINDOW, self._cwnd * _WINDOW_BETA)
+                self._cwnd = max(self._window_floor, self._cwnd * _WINDOW_BETA)
                 self._recap()
             if self._adapt_conc:
                 base = self._limit if self._limit is not None else float(self._in_flight + 1)
@@ -640,8 +679,6 @@ class RateGovernor:
         if until > self._pause_until:
             self._pause_until = until
         self._window_start = self._pause_until
-        if own:
-            self._window_ok = 0
         if self._interval:
             # The server's bucket is empty now: restart the schedule from an empty bucket, so
             # that at the pause end it holds what refilled meanwhile (at most ``burst``).
@@ -651,13 +688,20 @@ class RateGovernor:
 
     def _adapt_rate_down(self, now: float, until: float) -> None:
         """A 429 that starts a pause: multiplicative decrease (see the module docstring)."""
+        # The window spans every epoch since the governor became busy: short epochs between
+        # pauses add up (a small-burst server answers only a few replies per epoch).
+        self._window_time += max(0.0, now - self._window_start) + min(until - now, _REFILL)
         ok = self._window_ok
+        if ok > _SAMPLES:
+            # Forget half the past, so a limit that moved is measured within a few epochs.
+            self._window_ok = ok = ok / 2.0
+            self._window_time /= 2.0
         measured = None
-        if ok >= _MIN_SAMPLES:
-            # What the server accepted, averaged over the busy time plus the pause it now
-            # demands: a rate it has been shown to sustain (for a token bucket server it is
-            # its refill rate when the pause refills the bucket).
-            measured = ok / (max(0.0, now - self._window_start) + (until - now))
+        if ok >= _MIN_SAMPLES and self._window_time > 0:
+            # What the server accepted per second of busy time plus, per pause, up to
+            # _REFILL seconds of refill (for a token bucket server that refills within
+            # _REFILL it is its rate; a longer pause does not deflate the measurement).
+            measured = ok / self._window_time
         rate = self._rate
         if rate is not None:
             new = max(_BETA * rate, min(measured or 0.0, rate))

@@ -296,9 +296,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     Reads ``retry-after-ms`` (float milliseconds), then ``Retry-After`` as delay-seconds
     (integer or float) or as an HTTP-date measured against ``now`` (a POSIX timestamp; the
     reply's ``Date`` header is used instead when present, which cancels clock skew).
-    Negative values clamp to 0; ``inf``, ``nan``, absurd numbers and garbage return None, so
-    the caller falls back to its own backoff. The cap on what is honoured is the caller's
-    business (it raises RateLimitError above it).
+    Negative values clamp to 0 and huge ones to ~31 years (a wait that large must still fail
+    fast against the caller's cap, never read as "not given"); ``inf``, ``nan`` and garbage
+    return None, so the caller falls back to its own backoff. The cap on what is honoured is
+    the caller's business (it raises RateLimitError above it).
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -330,7 +331,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return None
 
 
-_MAX_SANE_DELAY = 10.0**9  # ~31 years: beyond this a number is noise, not a request
+_MAX_SANE_DELAY = 10.0**9  # ~31 years: any larger wait is clamped to this (still "too long")
 
 
 def _finite(text: str) -> float | None:
@@ -338,6 +339,8 @@ def _finite(text: str) -> float | None:
         value = float(text.strip())
     except ValueError:
         return None
-    if math.isnan(value) or math.isinf(value) or abs(value) > _MAX_SANE_DELAY:
+    if math.isnan(value) or math.isinf(value):
         return None
-    return value
+    # A huge number of seconds is a request to wait "forever": clamped, so that it fails fast
+    # against max_retry_after instead of being taken for a missing header and retried in 1 s.
+    return max(-_MAX_SANE_DELAY, min(value, _MAX_SANE_DELAY))

@@ -61,6 +61,7 @@ from ._governor import (
     _deprecated_name,
     rate_limit_pause,
 )
+from ._validate import check_positive, check_text
 
 __all__ = ["RedisRateGovernor"]
 
@@ -68,6 +69,8 @@ logger = logging.getLogger("moveworks_async")
 
 #: Seconds ahead the acquire script may reserve a token (see the module docstring).
 _RESERVE = 0.1
+_MIN_TTL = 1.0  # seconds: the shortest key_ttl (the bucket also outlives its refill time)
+_MAX_KEY = 1024  # characters of a key (a Redis key is binary-safe, but keys are for people)
 
 # KEYS[1]: the bucket hash. ARGV: rate (tokens/s), burst, key ttl (ms), reserve (s).
 # Returns {kind, seconds, epoch}: kind 0 = token taken; 1 = paused for `seconds`;
@@ -191,10 +194,23 @@ class RedisRateGovernor:
         self._redis_module = _import_redis()
         if not isinstance(url, str) or not url:
             raise InvalidParameterError("url must be a Redis URL such as 'redis://localhost'")
-        if not isinstance(key, str) or not key:
-            raise InvalidParameterError("key must be a non-empty str")
+        check_text(key, "key", max_length=_MAX_KEY)  # also refuses a lone surrogate
         if on_redis_error not in ("open", "closed"):
             raise InvalidParameterError('on_redis_error must be "open" or "closed"')
+        if fallback is not None and not isinstance(fallback, RateGovernor):
+            raise InvalidParameterError("fallback must be a RateGovernor or None")
+        # Every figure is checked here, before any I/O: a zero or nan timeout, TTL or retry
+        # delay would otherwise disable the limit (key_ttl=0 lets Redis forget the bucket at
+        # once) or surface later as a bare ValueError/TimeoutError.
+        check_positive(rate, "rate")
+        check_positive(burst, "burst", optional=True, minimum=0.999)
+        if max_concurrency is not None and (
+            type(max_concurrency) is not int or max_concurrency < 1
+        ):
+            raise InvalidParameterError("max_concurrency must be an int >= 1")
+        retry_s = check_positive(retry_redis_after, "retry_redis_after") or 0.0
+        timeout_s = check_positive(redis_timeout, "redis_timeout") or 0.0
+        ttl_s = check_positive(key_ttl, "key_ttl", minimum=_MIN_TTL - 1e-9) or 0.0
         # The local governors validate rate, burst, concurrency and the timing settings.
         common: dict[str, Any] = {
             "adaptive": False,
@@ -217,11 +233,15 @@ class RedisRateGovernor:
         self.url = url
         self.key = key
         parts = urlsplit(url)
-        self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+        if parts.scheme == "unix":
+            self._where = parts.path or url
+        else:
+            self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
         self._policy = on_redis_error
-        self._retry_after = float(retry_redis_after)
-        self._timeout = float(redis_timeout)
-        self._ttl_ms = str(int(key_ttl * 1000))
+        # The bucket must outlive its own refill time, or Redis forgets it before it is full.
+        self._ttl_ms = str(int(max(ttl_s, self._burst / self._rate) * 1000))
+        self._retry_after = retry_s
+        self._timeout = timeout_s
         self._backoff_base = float(backoff_base)
         self._backoff_cap = float(backoff_cap)
         self._jitter = float(jitter)

@@ -272,6 +272,11 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     (of the final size when ``Content-Length`` gives it) that is returned as it is.
     """
     length = response.content_length
+    if response.status >= 400:
+        # An error reply is read for its message only (no more than MAX_ERROR_BODY is ever
+        # parsed): an oversized or decompression-bomb body must not turn a 429 into an
+        # UnexpectedResponseError that the retry policy and the rate governor never see.
+        return await _read_error_body(response)
     if length is not None and length > MAX_BODY:
         response.close()
         # Not a connection error: retrying would download the same oversized body again.
@@ -297,6 +302,20 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     # A bytearray is a bytes-like body for every reader here (JSON decoding, error snippets);
     # converting it would copy up to MAX_BODY bytes.
     return buffer  # type: ignore[return-value]
+
+
+async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """At most ``MAX_ERROR_BODY`` bytes (decoded) of an error reply; a longer body is cut
+    and its connection closed (the rest is never downloaded nor inflated)."""
+    content = response.content
+    buffer = bytearray()
+    while chunk := await content.readany():
+        buffer += chunk
+        if len(buffer) >= MAX_ERROR_BODY:
+            del buffer[MAX_ERROR_BODY:]
+            response.close()
+            break
+    return bytes(buffer)
 
 
 async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:

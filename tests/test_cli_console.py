@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import require
 
+from moveworks_async import RateLimitError
 from moveworks_async._cli_options import error_object
 from moveworks_async._config import ENV
 
@@ -600,3 +601,24 @@ def test_notify_input_errors_name_the_flag(argv: list[str], message: str) -> Non
     done = cli("notify", "--simulate", "not-a-uuid", "--message", "hi", "--recipient", "a@b.co")
     assert done.returncode == 2
     assert done.stderr.startswith("error: EVENT_ID must be a UUID")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_rate_limit_error_reports_its_retry_after(
+    as_json: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 429 with Retry-After 120 (above max_retry_after, so not waited for) tells the user
+    how long the server asked to wait: ``retry_after`` in --json, a note in plain text."""
+    from moveworks_async import _cli
+
+    monkeypatch.setattr(_cli, "_as_json", as_json)
+    _cli._report(RateLimitError("429 RATE_LIMITED: slow down", status_code=429, retry_after=120.0))
+    err = capsys.readouterr().err
+    if as_json:
+        error = json.loads(err)["error"]
+        assert error["retry_after"] == 120.0
+        assert error["status"] == 429
+    else:
+        assert err.startswith("error: ")
+        assert "slow down" in err
+        assert err.endswith(" (the server asks to retry after 120 s)\n")

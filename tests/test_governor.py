@@ -526,6 +526,7 @@ async def _call(
     server: _ServerBucket | None,
     stats: dict[str, int],
     rtt: float = 0.002,
+    retry_after: float = 1.0,
 ) -> None:
     """One call as the client makes it: acquire, send (``rtt``), release, report a 429, retry."""
     while True:
@@ -537,7 +538,7 @@ async def _call(
             return
         stats["429"] = stats.get("429", 0) + 1
         g.release(ticket, 429)
-        await g.report_rate_limit(ticket, 1.0)
+        await g.report_rate_limit(ticket, retry_after)
 
 
 async def _learned(vt: VirtualTime, **kwargs: Any) -> mw.RateGovernor:
@@ -591,7 +592,8 @@ async def test_a_429_never_pulls_the_rate_below_beta_times_the_rate_in_force(
 
 
 async def test_repeated_429s_lower_a_learned_rate_by_beta_each(vt: VirtualTime) -> None:
-    """A learned rate falls by 0.7 per 429 that starts a pause (never below min_rate)."""
+    """Each 429 that starts a pause lowers a learned rate, by at most 0.7x (to what the
+    window measured across its epochs when that is higher), never below min_rate."""
     g = await _learned(vt, min_rate=20)
     rate = g.rate
     assert rate is not None
@@ -599,8 +601,10 @@ async def test_repeated_429s_lower_a_learned_rate_by_beta_each(vt: VirtualTime) 
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
         await g.report_rate_limit(ticket, 0.5)
-        assert g.rate == pytest.approx(max(20.0, 0.7 * rate))
+        assert g.rate is not None
+        assert max(20.0, 0.7 * rate) - 1e-9 <= g.rate < rate
         rate = g.rate
+    assert g.rate == 20.0
 
 
 @pytest.mark.parametrize("accepted", [0, 1, 19])
@@ -669,8 +673,11 @@ async def test_default_governor_recovers_from_a_one_off_429(
 
     await vt.run(*(create() for _ in range(200)))
     t1 = vt.now
+    await vt.run(*(create() for _ in range(20)))
+    assert vt.now - t1 <= 2.0
+    t1 = vt.now
     await vt.run(*(create() for _ in range(200)))
-    assert vt.now - t1 <= 2.0  # 200 calls, so 20 calls a fortiori
+    assert vt.now - t1 <= 2.5
 
 
 @pytest.mark.parametrize("origin", ["learned", "adapt_below_rate"])
@@ -762,10 +769,13 @@ async def test_adaptive_false_keeps_the_configured_rate(vt: VirtualTime) -> None
 
 async def test_learned_rate_far_above_the_last_429_is_dropped(vt: VirtualTime) -> None:
     """Without a configured rate, a learned rate that regrows to 16x W_max without a 429
-    is dropped: the governor is unlimited (and on its free path) again."""
+    (slow start to 2x the measurement, then ~9 s of CUBIC probing) is dropped: the governor
+    is unlimited (and on its free path) again."""
     g = await _learned(vt)
     assert g.rate is not None
     await vt.run(*(_call(g, vt, None, {}) for _ in range(3000)))
+    assert g.rate is not None  # not after ~1 s of demand (review defect 4)
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(30000)))
     assert g.rate is None
     assert g.try_acquire() is not None
 
@@ -774,29 +784,29 @@ async def test_learned_rate_far_above_the_last_429_is_dropped(vt: VirtualTime) -
 
 
 async def test_default_governor_first_wave_is_a_slow_start_window(vt: VirtualTime) -> None:
-    """No rate known: 8 attempts in flight at first, +0.5 per accepted reply while full."""
+    """No rate known: 32 attempts in flight at first, +0.5 per accepted reply while full."""
     g = gov(vt, max_concurrency=1000)
     waiters = [asyncio.ensure_future(g.acquire()) for _ in range(100)]
     await vt._settle()
-    assert g.snapshot().in_flight == 8
-    assert g.snapshot().window == 8
+    assert g.snapshot().in_flight == 32
+    assert g.snapshot().window == 32
     granted = [w.result() for w in waiters if w.done()]
     for t in granted:
         g.release(t, 200)
     await vt._settle()
-    assert g.snapshot().window == 12
-    assert g.snapshot().in_flight == 12
+    assert g.snapshot().window == 48
+    assert g.snapshot().in_flight == 48
     for w in waiters:
         w.cancel()
 
 
 async def test_window_halves_on_a_429_but_not_below_its_start(vt: VirtualTime) -> None:
-    """A 429 that starts a pause halves the window (never below 8); collateral ones do not."""
+    """A 429 that starts a pause halves the window (never below 32); collateral ones do not."""
     g = gov(vt)
-    await vt.run(*(_call(g, vt, None, {}) for _ in range(200)))
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(400)))
     window = g.snapshot().window
     assert window is not None
-    assert window >= 64
+    assert window >= 128
     tickets = [await g.acquire() for _ in range(3)]
     g.release(tickets[0], 429)
     await g.report_rate_limit(tickets[0], 1.0)
@@ -809,7 +819,7 @@ async def test_window_halves_on_a_429_but_not_below_its_start(vt: VirtualTime) -
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
         await g.report_rate_limit(ticket, 0.1)
-    assert g.snapshot().window == 8
+    assert g.snapshot().window == 32
 
 
 async def test_window_does_not_grow_when_it_is_not_what_holds_tasks_back(
@@ -819,7 +829,7 @@ async def test_window_does_not_grow_when_it_is_not_what_holds_tasks_back(
     g = gov(vt)
     for _ in range(1000):
         g.release(await g.acquire(), 200)
-    assert g.snapshot().window == 8
+    assert g.snapshot().window == 32
     assert vt.sleeps == []
 
 
@@ -838,6 +848,90 @@ async def test_window_stops_at_max_concurrency(vt: VirtualTime) -> None:
     await vt.run(*(call() for _ in range(500)))
     assert peak == 20
     assert (g.snapshot().window or 0) <= 20
+
+
+@pytest.mark.parametrize("rtt", [0.1, 0.2])
+async def test_storm_at_realistic_latency_stays_within_10_percent(
+    vt: VirtualTime, rtt: float
+) -> None:
+    """Review defect 2: with replies taking 100-200 ms the first wave overshot by 1.2-1.5x.
+    1,000 calls, pool 1,000, 100/s burst 100: <= 1,100 requests, <= 1.2 x 10 s."""
+    server = _ServerBucket(vt, rate=100, burst=100)
+    g = gov(vt, max_concurrency=1000)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, server, stats, rtt=rtt) for _ in range(1000)))
+    assert stats["sent"] <= 1100, stats
+    assert vt.now - t0 <= 1.2 * 10.0
+
+
+async def test_storm_against_a_small_burst_server_learns_a_rate(vt: VirtualTime) -> None:
+    """Review defect 1: against 100/s with burst 10 no epoch held 20 accepted replies, so no
+    rate was ever learned (2.0x requests, 98 s for 1,000 calls). Now the epochs add up."""
+    server = _ServerBucket(vt, rate=100, burst=10)
+    g = gov(vt, max_concurrency=1000)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, server, stats, rtt=0.004) for _ in range(1000)))
+    assert g.rate is not None
+    assert stats["sent"] <= 1100, stats
+    assert vt.now - t0 <= 30.0
+
+
+async def test_storm_with_a_long_retry_after_keeps_its_learned_rate(vt: VirtualTime) -> None:
+    """Review defect 4: with Retry-After 5 the pause deflated the measurement (~21/s for
+    100/s) and the learned rate was dropped within ~1 s, so 429s kept coming (35.6 s)."""
+    server = _ServerBucket(vt, rate=100, burst=100)
+    g = gov(vt, max_concurrency=1000)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, server, stats, rtt=0.004, retry_after=5.0) for _ in range(1000)))
+    assert stats["sent"] <= 1100, stats
+    assert g.rate is not None
+    assert g.rate >= 70.0  # kept, near the server's 100/s
+    assert vt.now - t0 <= 32.0  # first pause 5 s + 9 s of sending + ~3 more pauses
+
+
+async def test_a_long_pause_counts_as_one_second_of_refill(vt: VirtualTime) -> None:
+    """Review defect 4: 100 accepted in 0.1 s, then a 429 with Retry-After 5 measures
+    100 / (0.1 + 1) s, as with Retry-After 1 (it measured 100 / 5.1 s)."""
+    g = gov(vt)
+    await vt.run(*(_call(g, vt, None, {}) for _ in range(400)))  # opens the window
+    vt.now += 2.0
+    tickets = [await g.acquire() for _ in range(101)]
+    vt.now += 0.1
+    for t in tickets[:100]:
+        g.release(t, 200)
+    g.release(tickets[100], 429)
+    assert await g.report_rate_limit(tickets[100], 5.0)
+    assert g.rate == pytest.approx(100 / 1.1)
+
+
+async def test_short_epochs_between_pauses_add_up_to_a_measurement(vt: VirtualTime) -> None:
+    """Review defect 1: each epoch holds only 7 accepted replies, fewer than a measurement
+    needs; they accumulate across pauses, so the third 429 sets a rate."""
+    g = gov(vt)
+    rates = []
+    for _ in range(3):
+        tickets = [await g.acquire() for _ in range(8)]
+        for t in tickets[:7]:
+            vt.now += 0.01
+            g.release(t, 200)
+        g.release(tickets[7], 429)
+        await g.report_rate_limit(tickets[7], 1.0)
+        rates.append(g.rate)
+        vt.now = g.snapshot().pause_until or vt.now
+    assert rates[:2] == [None, None]
+    assert rates[2] == pytest.approx(21 / (3 * 0.07 + 3 * 1.0))
+
+
+async def test_slow_start_costs_little_at_high_latency(vt: VirtualTime) -> None:
+    """Review defect 3: 64 calls at once with 300 ms replies and no server limit took four
+    round trips (1.25 s) through the window; now two (the window starts at 32)."""
+    g = gov(vt)
+    t0 = vt.now
+    await vt.run(*(_call(g, vt, None, {}, rtt=0.3) for _ in range(64)))
+    assert vt.now - t0 <= 0.6 + 1e-9
 
 
 @pytest.mark.parametrize("pool", [100, 1000, 2000])
@@ -994,6 +1088,8 @@ async def test_on_wait_reports_concurrency_waits(vt: VirtualTime) -> None:
         {"max_concurrency": 0},
         {"max_concurrency": 1.5},
         {"adaptive": "sometimes"},
+        {"adaptive": 1},
+        {"adaptive": 0},
         {"jitter": 2},
         {"max_wait": 0},
         {"backoff_base": -1},

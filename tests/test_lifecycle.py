@@ -454,6 +454,35 @@ async def test_body_over_the_cap_is_refused(
     assert server.requests == 1
 
 
+def _big_429(framing: str) -> bytes:
+    body = json.dumps({"error": {"code": "RATE_LIMITED", "message": "x" * 200_000}}).encode()
+    head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    if framing == "gzip":
+        packed = gzip.compress(body)
+        head += f"Content-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+        return head.encode() + packed
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+@pytest.mark.parametrize("framing", ["gzip-bomb", "content-length"])
+async def test_oversized_429_still_reaches_the_governor(
+    fake_time: Any, monkeypatch: pytest.MonkeyPatch, framing: str
+) -> None:
+    """A 429 whose body is past the cap (or a bomb) is still a 429: the status decides, the
+    governor pauses, and the create is retried (only the error's message body is cut)."""
+    monkeypatch.setattr("moveworks_async._transport.MAX_BODY", 4096)
+    replies = [_big_429("gzip" if framing == "gzip-bomb" else "plain"), http_reply(200, CONV)]
+    governor = mw.RateGovernor(clock=fake_time.clock, sleep=fake_time.sleep)
+    async with served(fake_time, lambda n, h: replies[0 if n == 1 else 1], governor=governor) as (
+        server,
+        client,
+    ):
+        conv = await client.conversations.get("conv_1")
+    assert conv.conversation_id == "conv_1"
+    assert server.requests == 2
+    assert governor.snapshot().rate_limited == 1
+
+
 @pytest.mark.parametrize(
     "reply",
     [lambda n, h: _chunked(CONV), lambda n, h: _gzipped(CONV)],

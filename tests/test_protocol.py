@@ -273,7 +273,10 @@ NOW = 1_800_000_000.0
         ({"retry-after": "soon"}, None),
         ({"retry-after": "inf"}, None),
         ({"retry-after": "nan"}, None),
-        ({"retry-after": "1e308"}, None),
+        ({"retry-after": "1e308"}, 1e9),
+        ({"retry-after": "99999999999999999999999"}, 1e9),
+        ({"retry-after": "1000000000000"}, 1e9),
+        ({"retry-after-ms": "1000000000000000000"}, 1e6),
         ({}, None),
     ],
     ids=[
@@ -288,6 +291,9 @@ NOW = 1_800_000_000.0
         "inf",
         "nan",
         "absurd",
+        "huge-integer",
+        "1e12",
+        "huge-ms",
         "absent",
     ],
 )

@@ -310,6 +310,45 @@ async def test_bad_settings_are_rejected() -> None:
         mw.RedisRateGovernor("redis://x", "k", rate=0)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"key_ttl": 0}, "key_ttl"),
+        ({"key_ttl": 0.001}, "key_ttl"),
+        ({"key_ttl": float("nan")}, "key_ttl"),
+        ({"redis_timeout": 0}, "redis_timeout"),
+        ({"redis_timeout": float("nan")}, "redis_timeout"),
+        ({"redis_timeout": float("inf")}, "redis_timeout"),
+        ({"retry_redis_after": -1}, "retry_redis_after"),
+        ({"retry_redis_after": float("nan")}, "retry_redis_after"),
+        ({"fallback": "x"}, "fallback"),
+        ({"key": "\ud800"}, "key"),
+        ({"key": "k" * 100_000}, "key"),
+        ({"key": 5}, "key"),
+        ({"rate": float("nan")}, "rate"),
+        ({"rate": True}, "rate"),
+        ({"burst": 0}, "burst"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+    ],
+    ids=lambda v: repr(v)[:40],
+)
+async def test_every_argument_is_validated_before_any_io(kwargs: dict[str, Any], name: str) -> None:
+    """Review defect 5: each of these used to be accepted and then disabled the limit
+    (key_ttl=0), failed later with a bare ValueError/TimeoutError/AttributeError, or
+    UnicodeEncodeError at acquire(). Now InvalidParameterError names the argument at once."""
+    args: dict[str, Any] = {"rate": 10, "fallback": None, **kwargs}
+    key = args.pop("key", "k")
+    with pytest.raises(mw.InvalidParameterError, match=name):
+        mw.RedisRateGovernor("redis://127.0.0.1:1", key, **args)
+
+
+async def test_unix_socket_url_is_named_in_errors() -> None:
+    """A unix:// URL is described by its path, not as localhost:6379."""
+    g = mw.RedisRateGovernor("unix:///nonexistent/redis.sock", "k", rate=1)
+    assert "/nonexistent/redis.sock" in repr(g)
+    assert "6379" not in repr(g)
+
+
 # --- four processes, one limit --------------------------------------------------------------
 
 

@@ -55,7 +55,9 @@ RETRY_AFTER_TABLE: list[tuple[dict[str, str], float | None, str]] = [
     ({"retry-after": "61"}, 61.0, "raise"),
     ({"retry-after": "121"}, 121.0, "raise"),
     ({"retry-after": "1e9"}, 1e9, "raise"),
-    ({"retry-after": "9" * 40}, None, "backoff"),
+    # A huge number is a wait beyond any cap, clamped (not "absent"): it fails fast.
+    ({"retry-after": "9" * 40}, 1e9, "raise"),
+    ({"retry-after": "1000000000000"}, 1e9, "raise"),
     ({"retry-after": "inf"}, None, "backoff"),
     ({"retry-after": "-inf"}, None, "backoff"),
     ({"retry-after": "nan"}, None, "backoff"),
