@@ -25,7 +25,18 @@ from . import payloads
 from ._common import Row, Server, Worker, fmt_mmm, human, mmm, process_cpu, rotate, worker_main
 
 LIMIT = 1000
-VARIANTS = ("moveworks_async", "aiohttp", "aiohttp+models", "httpx", "openai")
+VARIANTS = (
+    "moveworks_async",
+    "moveworks_async (pyreqwest)",
+    "aiohttp",
+    "aiohttp+models",
+    "aiohttp+uvloop",
+    "pyreqwest",
+    "httpx",
+    "openai",
+)
+#: Variants of the ``[fast]`` extra (issue 16): the SDK on the Rust transport, and its anchors.
+FAST_SDK = "moveworks_async (pyreqwest)"
 BASELINE = "aiohttp"
 RESPONSE_ID = "resp_0000000001"
 QUESTION = "How do I reset my VPN password?"
@@ -49,11 +60,15 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
     create_url = f"{base}/conversations/{payloads.CONV}/responses"
     get_url = f"{create_url}/{RESPONSE_ID}"
     body = payloads.create_request_body()
-    if kind == "moveworks_async":
+    if kind in ("moveworks_async", FAST_SDK):
         import moveworks_async as mw
 
         client = mw.AsyncMoveworks(
-            assistant_name="bench", token="bench-token", base_url=url, max_connections=LIMIT
+            assistant_name="bench",
+            token="bench-token",
+            base_url=url,
+            max_connections=LIMIT,
+            transport="pyreqwest" if kind == FAST_SDK else "aiohttp",
         )
         responses = client.responses
 
@@ -64,7 +79,30 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
             return await responses.get(payloads.CONV, RESPONSE_ID)
 
         return create, get, client.aclose
-    if kind in ("aiohttp", "aiohttp+models"):
+    if kind == "pyreqwest":
+        # Raw pyreqwest: same pool size, headers and JSON decoder as raw aiohttp.
+        from pyreqwest.client import ClientBuilder
+
+        from moveworks_async._json import loads
+
+        rclient = ClientBuilder().max_connections(LIMIT).follow_redirects(False).build()
+
+        async def create() -> Any:
+            r = await rclient.post(create_url).headers(BODY_HEADERS).body_bytes(body).build().send()
+            data = await r.bytes()
+            if r.status != 200:
+                raise RuntimeError(f"status {r.status}")
+            return loads(bytes(data))
+
+        async def get() -> Any:
+            r = await rclient.get(get_url).headers(HEADERS).build().send()
+            data = await r.bytes()
+            if r.status != 200:
+                raise RuntimeError(f"status {r.status}")
+            return loads(bytes(data))
+
+        return create, get, rclient.close
+    if kind in ("aiohttp", "aiohttp+models", "aiohttp+uvloop"):
         import aiohttp
 
         from moveworks_async._json import loads
@@ -217,10 +255,19 @@ def handle(kind: str, cmd: dict[str, Any]) -> dict[str, Any]:
                 import openai  # noqa: F401
             elif kind == "httpx":
                 import httpx  # noqa: F401
+            elif kind in ("pyreqwest", FAST_SDK):
+                import pyreqwest  # noqa: F401
+            elif kind == "aiohttp+uvloop":
+                import uvloop
         except ImportError as exc:
             return {"available": False, "reason": str(exc)}
         return {"available": True}
-    return asyncio.run(
+    runner: Any = asyncio.run
+    if kind == "aiohttp+uvloop":
+        import uvloop
+
+        runner = uvloop.run
+    return runner(
         measure(
             kind,
             cmd["url"],
@@ -317,6 +364,10 @@ def _rows(
                 if kind == sdk:
                     goal = ">= 0.85x raw aiohttp, 0 errors"
                     met = mmm(ratios)[1] >= 0.85 and errors == 0
+                elif kind == FAST_SDK and conc in (64, 512):
+                    want = 1.3 if conc == 64 else 1.5
+                    goal = f">= {want}x raw aiohttp, 0 errors (issue 16)"
+                    met = mmm(ratios)[1] >= want and errors == 0
                 rows.append(
                     Row(
                         "1",
@@ -341,6 +392,8 @@ def _rows(
                 )
         if 64 in concs and 512 in concs:
             for kind in (sdk, BASELINE):
+                if kind not in live:
+                    continue
                 hi, lo = results[(kind, method, 512)], results[(kind, method, 64)]
                 growth = [a["cpu_us"] / b["cpu_us"] for a, b in zip(hi, lo, strict=True)]
                 is_sdk = kind == sdk

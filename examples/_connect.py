@@ -8,11 +8,15 @@ Without ``--simulate``, ``mw.AsyncMoveworks()`` reads the same variables as the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -33,3 +37,14 @@ async def connect(simulate: bool, *, stream_delay: float = 0.0) -> AsyncIterator
         raise SystemExit(f"{exc}; or pass --simulate") from None
     async with client:
         yield client
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop when it is installed (``pip install 'moveworks-async[fast]'``),
+    on plain asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    result: T = uvloop.run(main)
+    return result

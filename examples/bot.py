@@ -16,14 +16,13 @@ rates every answer that came with a feedback option.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TextIO
 
 import anyio
-from _connect import connect  # examples/_connect.py: --simulate or the environment
+from _connect import connect, run  # examples/_connect.py: --simulate or the environment
 
 import moveworks_async as mw
 
@@ -89,4 +88,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(main()))
+        sys.exit(run(main()))

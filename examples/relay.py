@@ -26,7 +26,7 @@ import itertools
 import json
 from typing import Any, Final
 
-from _connect import connect  # examples/_connect.py: --simulate or the environment
+from _connect import connect, run  # examples/_connect.py: --simulate or the environment
 from aiohttp import web
 
 import moveworks_async as mw
@@ -346,4 +346,4 @@ PAGE: Final = r"""<!doctype html>
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        run(main())

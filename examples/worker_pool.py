@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 import anyio
 import attrs
-from _connect import connect  # examples/_connect.py: --simulate or the environment
+from _connect import connect, run  # examples/_connect.py: --simulate or the environment
 
 import moveworks_async as mw
 
@@ -99,4 +99,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(main()))
+        sys.exit(run(main()))

@@ -130,7 +130,8 @@ if TYPE_CHECKING:
     from ._redis_governor import RedisRateGovernor
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
-    from ._transport import Timeout
+    from ._transport import AiohttpTransport, Timeout, Transport
+    from ._transport_pyreqwest import PyreqwestTransport
 
 del TYPE_CHECKING  # not a public name of the package
 
@@ -143,6 +144,7 @@ __all__ = [
     "APITimeoutError",
     "Action",
     "ActorType",
+    "AiohttpTransport",
     "ApiVersion",
     "AsyncDataAPI",
     "AsyncMoveworks",
@@ -207,6 +209,7 @@ __all__ = [
     "OpenTelemetryHooks",
     "OutputItem",
     "PermissionDeniedError",
+    "PyreqwestTransport",
     "RateGovernor",
     "RateLimitError",
     "RawResponse",
@@ -239,6 +242,7 @@ __all__ = [
     "TimeoutPhase",
     "TokenSource",
     "TotalTimeout",
+    "Transport",
     "UnexpectedResponseError",
     "UnknownAction",
     "UnknownContent",
@@ -272,6 +276,7 @@ _MODULES = (
     "_retry",
     "_streaming",
     "_transport",
+    "_transport_pyreqwest",
 )
 
 

@@ -16,7 +16,6 @@ traceback, and never contain the token. Options are declared with ``_cli_options
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import logging
 import os
@@ -65,6 +64,7 @@ from ._errors import (
     UnsupportedOperationError,
 )
 from ._models import Response
+from ._runner import run
 from ._validate import check_id
 from ._version import package_version
 
@@ -624,7 +624,7 @@ def _main(argv: list[str], prog: str | None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        return asyncio.run(_run(args))
+        return run(_run(args))
     except (UsageError, InvalidParameterError, UnsupportedOperationError) as exc:
         _report(exc)
         return 2

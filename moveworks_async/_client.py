@@ -59,7 +59,7 @@ from ._reply import json_body, model
 from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam
-from ._transport import AiohttpTransport, Reply, StreamContext, Timeout
+from ._transport import Reply, StreamOpener, Timeout, Transport, make_transport
 from ._validate import check_headers, check_max_retries
 from ._version import package_version
 
@@ -163,6 +163,8 @@ class AsyncMoveworks:
         notifications_governor: the governor of ``client.notifications`` (Events API);
             default: ``notifications_governor()``, 120 requests per minute.
         max_connections: pool size when the client owns its session.
+        transport: ``"aiohttp"`` (default), ``"pyreqwest"`` (the ``[fast]`` extra) or a
+            ``Transport`` instance; see README "Transports".
         clock, sleep: monotonic clock and async sleep, injectable so tests never wait.
     """
 
@@ -182,6 +184,7 @@ class AsyncMoveworks:
         hooks: Iterable[object] | None = None,
         notifications_governor: Governor | None = None,
         max_connections: int = 100,
+        transport: str | Transport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
@@ -226,7 +229,7 @@ class AsyncMoveworks:
         runner = HookRunner(hooks) if hooks is not None else None
         self._hooks = runner if runner else None
         self._budget = RetryBudget()
-        self._transport = AiohttpTransport(session, max_connections=max_connections)
+        self._transport: Transport = make_transport(transport, session, max_connections)
         if isinstance(self._auth, ClientCredentials):
             # This client's view: shared token and refresh, refreshed through this client.
             self._auth = self._auth.bind(self._fetch_token, self.base_url)
@@ -837,7 +840,7 @@ class _ClientSeam:
         headers: dict[str, str],
         data: bytes | None,
         connect_timeout: float | None,
-    ) -> StreamContext:
+    ) -> StreamOpener:
         return self._client._transport.stream(method, url, headers, data, connect_timeout)
 
     def derive(self, governor: Governor | None) -> Seam:

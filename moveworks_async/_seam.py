@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 from ._governor import Governor
 from ._models import Response
 from ._protocol import Generation, Request
-from ._transport import Reply, StreamContext, Timeout
+from ._transport import Reply, StreamOpener, Timeout
 
 __all__ = ["Attempt", "Seam"]
 
@@ -102,7 +102,7 @@ class Seam(Protocol):
         headers: dict[str, str],
         data: bytes | None,
         connect_timeout: float | None,
-    ) -> StreamContext:
+    ) -> StreamOpener:
         """The transport's streaming request (not yet entered)."""
         ...
 

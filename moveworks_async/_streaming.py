@@ -85,7 +85,7 @@ from ._protocol import Request, create_input, ids, path, request_id_from
 from ._seam import Seam
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 from ._stream_machine import GAP, StreamMachine
-from ._transport import Reply, StreamContext, StreamReply
+from ._transport import OpenStream, Reply, StreamOpener
 from ._validate import check_headers, check_int, check_max_retries, check_positive
 
 __all__ = ["ResponseStream", "StreamConsumer"]
@@ -121,7 +121,7 @@ _REASONS: Final = {
     "error": "the stream could not be decoded",
 }
 
-_Opened = tuple[StreamContext, StreamReply]
+_Opened = tuple[StreamOpener, OpenStream]
 
 
 class ResponseStream:
@@ -203,7 +203,7 @@ class ResponseStream:
     ) -> None:
         # First, before any validation can raise: __del__ reads them (issue 12, item 5).
         self._state = _NEW
-        self._opened: StreamContext | None = None  # the transport's context, once entered
+        self._opened: StreamOpener | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
         body = create_input(seam.generation, text, callback_id)
         self._first_event_timeout = check_positive(
@@ -234,7 +234,7 @@ class ResponseStream:
         self._url = seam.base_url + route
         self._data = _json.dumps(body)
         self._m = StreamMachine(max_event_size, seam.mask)
-        self._reply: StreamReply | None = None
+        self._reply: OpenStream | None = None
         self._events: list[ServerSentEvent] = []
         self._index = 0
         self._error: BaseException | None = None
@@ -494,7 +494,7 @@ class ResponseStream:
             self._finished()
         return event  # type: ignore[return-value]
 
-    def _before_read(self) -> StreamReply | None:
+    def _before_read(self) -> OpenStream | None:
         """Arm the read deadline and return the reply to read from, or None if it is gone."""
         reply = self._reply
         loop = self._loop

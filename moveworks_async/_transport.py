@@ -16,7 +16,7 @@ import warnings
 import zlib
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from attrs import Attribute, field, frozen
@@ -29,7 +29,16 @@ from ._errors import (
 )
 from ._validate import is_positive
 
-__all__ = ["AiohttpTransport", "Reply", "StreamContext", "StreamReply", "Timeout"]
+__all__ = [
+    "AiohttpTransport",
+    "OpenStream",
+    "Reply",
+    "StreamContext",
+    "StreamOpener",
+    "StreamReply",
+    "Timeout",
+    "Transport",
+]
 
 #: Largest non-streaming body read into memory (a compressed bomb stops here).
 MAX_BODY = 32 * 1024 * 1024
@@ -147,22 +156,130 @@ def _inflater(headers: Mapping[str, str], status: int) -> _Inflater | None:
     )
 
 
-class StreamReply:
-    """An open streaming reply; read it with :meth:`read_chunk`; closed by its context manager.
+class OpenStream(Protocol):
+    """An open streaming reply, as every transport hands it over (see :class:`StreamReply`).
 
-    The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
-    deflate coding is decoded here, chunk by chunk (see :class:`_Inflater`).
+    The body is the **raw** wire bytes decoded by the package's own bounded :class:`_Inflater`
+    (gzip/deflate), so every transport salvages the same events before a corrupt block and
+    inflates a bomb in the same bounded steps.
     """
 
-    __slots__ = ("_closed", "_error", "_inflater", "_response", "headers", "status")
+    status: int
+    headers: Mapping[str, str]
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self._inflater = _inflater(response.headers, response.status)
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """At most ``limit`` decoded bytes of an error body; best effort, never raises."""
+        ...
+
+    async def read_chunk(self) -> bytes:
+        """The decoded bytes received so far (at least one), ``b""`` at the end of the body;
+        a broken body raises :class:`APIConnectionError` (``outcome_unknown=True``). A cancelled
+        call loses nothing."""
+        ...
+
+    @property
+    def ended(self) -> bool:
+        """True once the whole body has been received (the connection is then reusable)."""
+        ...
+
+    async def wait_eof(self) -> None:
+        """Wait until the body has ended (a broken connection counts as ended)."""
+        ...
+
+    def close(self) -> None:
+        """Let the connection go now (pooled only if the body ended); never suspends."""
+        ...
+
+
+class StreamOpener(Protocol):
+    """What :meth:`Transport.stream` returns: ``async with`` opens the stream (once)."""
+
+    async def __aenter__(self) -> OpenStream: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def close(self) -> None:
+        """Let the response go if it was opened (idempotent; never suspends)."""
+        ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """The seam between the client and the network: single attempts, no retries, no auth.
+
+    Contract shared by every transport (``AiohttpTransport``, ``PyreqwestTransport``):
+
+    - :meth:`request` sends one request and returns a :class:`Reply` whatever the status; the
+      body is decoded (gzip/deflate) and capped at ``MAX_BODY`` (``UnexpectedResponseError``
+      past it). Redirects are never followed. ``timeout.connect``/``timeout.read`` apply per
+      attempt; ``timeout.total`` is the caller's business (the attempt loop bounds the call).
+    - Failures are the package's errors only: ``APITimeoutError(phase="connect"|"read")``,
+      ``APIConnectionError`` with ``tls=True`` for certificate failures, and
+      ``outcome_unknown=False`` only when the request provably never left (connect phase).
+      No library exception is chained (their reprs may hold the bearer).
+    - :meth:`stream` returns a :class:`StreamOpener` with no total/read timeout (the caller
+      enforces stream deadlines); the body is the raw coding decoded by ``_Inflater``.
+    - Cancelling any call releases its connection. The transport is bound to the event loop
+      it was first used on and raises ``RuntimeError`` when used after :meth:`aclose`.
+    """
+
+    #: The public class named in the "not closed" warning (the Data API client sets its own).
+    owner: str
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    @property
+    def has_open_owned_session(self) -> bool:
+        """True while the transport holds open network resources it must close itself."""
+        ...
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply: ...
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> StreamOpener: ...
+
+    async def aclose(self) -> None: ...
+
+
+class DecodedStream:
+    """The transport-independent half of an open stream: gzip/deflate decoding in bounded
+    steps with salvage before corruption (:class:`_Inflater`), for error bodies and chunks.
+
+    A transport subclasses it and supplies :meth:`_recv` (the next raw chunk, ``b""`` at the
+    end, the package's error on a broken body).
+    """
+
+    __slots__ = ("_closed", "_error", "_inflater", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.headers: Mapping[str, str] = headers
+        self._inflater = _inflater(headers, status)
         self._error: APIConnectionError | None = None
         self._closed = False
+
+    async def _recv(self) -> bytes:  # pragma: no cover - every transport overrides it
+        raise NotImplementedError
 
     async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
         """At most ``limit`` bytes of the (decoded) body: an error reply before a stream starts.
@@ -172,15 +289,14 @@ class StreamReply:
         only up to ``limit`` (peak memory: ``limit`` plus one network chunk).
         """
         inflater = self._inflater
-        content = self._response.content
         out = bytearray()
-        with contextlib.suppress(aiohttp.ClientError):
+        with contextlib.suppress(APIConnectionError):
             while len(out) < limit:
                 if inflater is not None and inflater.pending:
                     await asyncio.sleep(0)  # one step at a time (see _INFLATE_STEP)
                     data = b""
                 else:
-                    data = await content.readany()
+                    data = await self._recv()
                     if not data:
                         break
                     if inflater is None:
@@ -201,11 +317,7 @@ class StreamReply:
         """
         inflater = self._inflater
         if inflater is None:
-            try:
-                return await self._response.content.readany()
-            except aiohttp.ClientError as exc:
-                error = _mapped(exc, ambiguous=True)
-            raise error
+            return await self._recv()
         while True:
             if self._error is not None:
                 raise self._error
@@ -218,13 +330,7 @@ class StreamReply:
                     raise APIConnectionError("the stream was closed", outcome_unknown=True)
                 data = b""
             else:
-                failure: APIConnectionError | None = None
-                try:
-                    data = await self._response.content.readany()
-                except aiohttp.ClientError as exc:
-                    failure = _mapped(exc, ambiguous=True)
-                if failure is not None:
-                    raise failure  # outside the except block (see _mapped)
+                data = await self._recv()
                 if not data:
                     return b""  # end of body; a truncated coding just ends the stream early
             out, bad = inflater.inflate(data)
@@ -235,6 +341,28 @@ class StreamReply:
                 )
             if out:
                 return out
+
+
+class StreamReply(DecodedStream):
+    """An open aiohttp streaming reply; read it with :meth:`read_chunk`; closed by its
+    context manager.
+
+    The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
+    deflate coding is decoded by :class:`DecodedStream`, chunk by chunk.
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        super().__init__(response.status, response.headers)
+        self._response = response
+
+    async def _recv(self) -> bytes:
+        try:
+            return await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            error = _mapped(exc, ambiguous=True)
+        raise error  # outside the except block (see _mapped)
 
     @property
     def ended(self) -> bool:
@@ -562,3 +690,43 @@ class AiohttpTransport:
                 stacklevel=2,
                 source=self,
             )
+
+
+def _conforms(transport: AiohttpTransport) -> Transport:
+    return transport  # mypy checks here that AiohttpTransport satisfies the protocol
+
+
+#: The transport of a client created without ``transport=`` (and without ``session=``).
+#: Tests switch it with ``MWA_TRANSPORT`` to run the suite against another transport.
+DEFAULT_TRANSPORT = "aiohttp"
+TRANSPORTS = ("aiohttp", "pyreqwest")
+
+
+def make_transport(
+    transport: str | Transport | None,
+    session: aiohttp.ClientSession | None,
+    max_connections: int,
+) -> Transport:
+    """The transport named or given (``AsyncMoveworks(transport=...)``); checked before any I/O.
+
+    ``session=`` is an aiohttp session, so it implies (and requires) the aiohttp transport.
+    """
+    if transport is None:
+        transport = "aiohttp" if session is not None else DEFAULT_TRANSPORT
+    if isinstance(transport, str):
+        if transport == "aiohttp":
+            return AiohttpTransport(session, max_connections=max_connections)
+        if transport == "pyreqwest":
+            if session is not None:
+                raise InvalidParameterError(
+                    "session= is an aiohttp session: use transport='aiohttp'"
+                )
+            from ._transport_pyreqwest import PyreqwestTransport
+
+            return PyreqwestTransport(max_connections=max_connections)
+        raise InvalidParameterError(f"transport must be one of {TRANSPORTS} or a Transport")
+    if not isinstance(transport, Transport):
+        raise InvalidParameterError(f"transport must be one of {TRANSPORTS} or a Transport")
+    if session is not None:
+        raise InvalidParameterError("pass session= or a transport instance, not both")
+    return transport

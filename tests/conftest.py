@@ -35,6 +35,48 @@ def _patch_aioresponses() -> None:
 _patch_aioresponses()
 
 
+def _select_transport() -> None:
+    """``MWA_TRANSPORT=pyreqwest`` runs the whole suite with clients that default to another
+    transport (CI runs the suite once per transport); tests that need aiohttp by nature
+    (aioresponses mocks, a caller's aiohttp session) pass ``session=`` or are marked
+    ``aiohttp_only``."""
+    name = os.environ.get("MWA_TRANSPORT")
+    if name:
+        from moveworks_async import _transport
+
+        if name not in _transport.TRANSPORTS:
+            raise pytest.UsageError(f"MWA_TRANSPORT must be one of {_transport.TRANSPORTS}")
+        _transport.DEFAULT_TRANSPORT = name
+        if name != "aiohttp":
+            _aioresponses_pins_aiohttp(_transport)
+
+
+def _aioresponses_pins_aiohttp(transport_module: Any) -> None:
+    """Excluded by nature: a test that mocks aiohttp with aioresponses tests the aiohttp
+    transport, so clients created while an aioresponses mock is active use aiohttp whatever
+    ``MWA_TRANSPORT`` says (the transport-neutral tests run against the fake server)."""
+    import aioresponses.core as core
+
+    cls = core.aioresponses
+    start, stop = cls.start, cls.stop
+
+    def pinned_start(self: Any) -> None:
+        self._mwa_saved_transport = transport_module.DEFAULT_TRANSPORT
+        transport_module.DEFAULT_TRANSPORT = "aiohttp"
+        start(self)
+
+    def pinned_stop(self: Any) -> None:
+        stop(self)
+        transport_module.DEFAULT_TRANSPORT = getattr(
+            self, "_mwa_saved_transport", transport_module.DEFAULT_TRANSPORT
+        )
+
+    cls.start, cls.stop = pinned_start, pinned_stop
+
+
+_select_transport()
+
+
 class FakeTime:
     """A monotonic clock and an async sleep that advances it instantly.
 

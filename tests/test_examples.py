@@ -111,6 +111,12 @@ async def test_relay_broadcasts_one_upstream_stream_to_every_viewer() -> None:
 
 async def test_relay_closes_upstream_when_the_last_viewer_disconnects() -> None:
     """A viewer leaving mid-answer closes the upstream stream long before it would end."""
+    from moveworks_async import _transport
+
+    # aiohttp's one pool: the stream reuses the conversation call's idle connection and
+    # closes it. pyreqwest keeps calls and streams in separate pools (reqwest's timeouts are
+    # per client), so the call's idle keep-alive connection stays pooled, open.
+    idle = 0 if _transport.DEFAULT_TRANSPORT == "aiohttp" else 1
     relay = example("relay")
     # 200 snapshots 50 ms apart: the stream would run for 10 s if nobody closed it.
     endless = Answer(text="x" * 2000, reasoning=(), citations=(), snapshots=200)
@@ -129,7 +135,7 @@ async def test_relay_closes_upstream_when_the_last_viewer_disconnects() -> None:
             assert server.stats.stream_opened == 1
             assert server.stats.stream_closed == 0
         await eventually(lambda: server.stats.stream_closed == 1, timeout=3.0)
-        await eventually(lambda: server.stats.open_connections == 0, timeout=3.0)
+        await eventually(lambda: server.stats.open_connections == idle, timeout=3.0)
 
 
 async def test_relay_late_viewer_catches_up_on_an_answer_in_flight() -> None:

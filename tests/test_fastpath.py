@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from moveworks_async import _converter, _fastpath
@@ -219,3 +220,109 @@ def test_non_mapping_inputs_are_rejected() -> None:
     for value in ("text", [1, 2], 3, None):
         with pytest.raises(Exception):  # noqa: B017 - any error: the public path explains
             _converter.converter.structure(value, Response)
+
+
+# --- twin construction (issue 16) -----------------------------------------------------------
+
+
+def _converter_with_twins(enabled: bool) -> Any:
+    saved = _fastpath.TWINS
+    _fastpath.TWINS = enabled
+    try:
+        conv = _converter._make(detailed=False)
+        for _, cls in CASES:  # the hooks are generated now, under this setting
+            conv.get_structure_hook(cls)
+        import attrs
+
+        from moveworks_async import _models
+
+        for model in vars(_models).values():
+            if isinstance(model, type) and attrs.has(model):
+                conv.get_structure_hook(model)
+        return conv
+    finally:
+        _fastpath.TWINS = saved
+
+
+@pytest.fixture(scope="module")
+def twins() -> Any:
+    return _converter_with_twins(True)
+
+
+@pytest.fixture(scope="module")
+def setters() -> Any:
+    return _converter_with_twins(False)
+
+
+def _full_outcome(conv: Any, data: Any, cls: type[Any]) -> tuple[str, Any]:
+    try:
+        return "ok", conv.structure(data, cls)
+    except Exception as exc:
+        return "error", (type(exc).__name__, str(exc))
+
+
+def test_every_model_passes_the_twin_self_check() -> None:
+    """On this CPython every API model gets a twin; its instances are the real class."""
+    import attrs
+
+    from moveworks_async import _models
+
+    models = [c for c in vars(_models).values() if isinstance(c, type) and attrs.has(c)]
+    assert models
+    for cls in models:
+        twin = _fastpath.twin_of(cls)
+        assert twin is not None, cls
+        assert twin.__bases__ == (cls,)
+
+
+def test_twin_generated_code_is_used(twins: Any, setters: Any) -> None:
+    import inspect
+
+    twin_src = inspect.getsource(twins.get_structure_hook(Conversation))
+    setter_src = inspect.getsource(setters.get_structure_hook(Conversation))
+    assert "__class__ =" in twin_src
+    assert "__class__ =" not in setter_src
+    built = twins.structure(CASES[3][0], Conversation)
+    assert type(built) is Conversation
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.title = "changed"  # type: ignore[misc]
+
+
+def test_twins_agree_with_setters_and_cattrs_on_mutated_payloads(
+    reference: Any, twins: Any, setters: Any
+) -> None:
+    """Thousands of mutated payloads: the same objects and the same errors (type and
+    message) from the twin build, the slot-setter build and cattrs' own code."""
+    rng = random.Random(16)
+    accepted = rejected = 0
+    for _ in range(3000):
+        base, cls = rng.choice(CASES)
+        data = _mutate(base, rng)
+        want = _full_outcome(setters, data, cls)
+        got = _full_outcome(twins, data, cls)
+        assert got == want, data
+        assert _outcome(reference, data, cls)[0] == got[0], data
+        if got[0] == "ok":
+            accepted += 1
+            assert type(got[1]) is cls or cls not in {Conversation, Response, Message}
+        else:
+            rejected += 1
+    assert accepted > 300
+    assert rejected > 300
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(range(len(CASES))), seed=st.integers(0, 2**32 - 1))
+def test_twins_agree_on_generated_payloads(case: int, seed: int) -> None:
+    """Hypothesis drives the mutations (shrinking to a minimal disagreeing payload)."""
+    base, cls = CASES[case]
+    data = _mutate(base, random.Random(seed))
+    assert _full_outcome(_TWINS, data, cls) == _full_outcome(_SETTERS, data, cls)
+
+
+_TWINS = _converter_with_twins(True)
+_SETTERS = _converter_with_twins(False)

@@ -362,8 +362,10 @@ async def test_get_reset_every_time_is_not_outcome_unknown(fake_time: Any) -> No
         with pytest.raises(mw.APIConnectionError) as info:
             await client.conversations.get("conv_1")
     assert info.value.outcome_unknown is False
-    # 3 attempts; aiohttp itself resends a GET once on a dropped connection (reliability V7).
-    assert server.requests == 6
+    # 3 attempts; aiohttp itself resends a GET once on a dropped connection (reliability V7),
+    # pyreqwest does not (a documented difference between the transports).
+    aiohttp_resends = type(client._transport).__name__ == "AiohttpTransport"
+    assert server.requests == (6 if aiohttp_resends else 3)
 
 
 async def test_redirects_are_not_followed(fake_time: Any) -> None:
@@ -398,9 +400,12 @@ async def test_max_connections_caps_the_pool(fake_time: Any) -> None:
     async with serving(ok()) as server:
         async with make_client(fake_time, base_url=server.url, max_connections=2) as client:
             await asyncio.gather(*(client.conversations.get("conv_1") for _ in range(12)))
+            aiohttp_pool = type(client._transport).__name__ == "AiohttpTransport"
         await server.wait_idle()
     assert server.requests == 12
-    assert server.max_open <= 2
+    # reqwest caps requests in flight, not sockets: one closing while the next opens can make
+    # one more briefly open (README, Transports).
+    assert server.max_open <= (2 if aiohttp_pool else 3)
 
 
 async def test_error_replies_do_not_leak_connections(fake_time: Any) -> None:

@@ -66,6 +66,9 @@ REQUIRED = {
     "NotificationResult",
     "NotificationStatus",
     "NotificationBatchError",
+    "AiohttpTransport",
+    "PyreqwestTransport",
+    "Transport",
     "__version__",
 }
 

@@ -1,0 +1,486 @@
+"""The optional Rust transport: pyreqwest (reqwest/hyper), installed by the ``[fast]`` extra.
+
+Same contract as :class:`~moveworks_async._transport.AiohttpTransport` (see
+:class:`~moveworks_async._transport.Transport`), with these differences, each measured and
+documented in README ("Transports"):
+
+- reqwest's connect and read timeouts are per client, not per request: one reqwest client
+  (and so one connection pool) is kept per distinct ``(connect, read)`` pair in use.
+- reqwest's own decompression is off: bodies arrive as sent and the package's bounded
+  inflater decodes them (``MAX_BODY`` for replies, the stream's byte budget for streams).
+- A cancelled attempt does not close its connection at once: pyreqwest 0.15 abandons the
+  Rust future, which keeps the socket until the server answers or reqwest's read timeout
+  fires (every client here has one, ``Timeout.read`` for calls, ``_ORPHAN_READ`` for streams).
+- A stream is closed by a task (pyreqwest closes a streamed response only by awaiting its
+  ``__aexit__``); ``aclose()`` waits for those tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import warnings
+from collections.abc import Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from . import _transport
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidParameterError,
+    UnexpectedResponseError,
+)
+from ._transport import (
+    STREAM_ENCODINGS,
+    DecodedStream,
+    Reply,
+    Timeout,
+    _Inflater,
+    _inflater,
+)
+
+try:
+    import pyreqwest.exceptions as _px
+    from pyreqwest.client import Client, ClientBuilder
+except ImportError:  # pragma: no cover - exercised only without the [fast] extra
+    _px = None  # type: ignore[assignment]
+
+__all__ = ["PyreqwestTransport"]
+
+#: reqwest read timeout of stream clients. Streams enforce their own deadlines above the
+#: transport; this only bounds how long a connection abandoned by a cancellation can live
+#: (see the module docstring). Longer than any idle gap a stream is allowed by default.
+_ORPHAN_READ = 600.0
+#: Most bytes one decoding step of a reply body produces.
+_STEP = 256 * 1024
+
+
+def _td(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _causes(exc: BaseException) -> str:
+    details = getattr(exc, "details", None) or {}
+    causes = details.get("causes") or []
+    return "; ".join(str(c.get("message", "")) for c in causes)[:300]
+
+
+def _mapped(exc: BaseException, *, sent: bool) -> APIConnectionError:
+    """The package error for a pyreqwest exception (raise it outside the ``except`` block:
+    the library exception must not be kept as ``__context__``).
+
+    pyreqwest's class alone does not tell the phase: ``ConnectError`` also covers a connection
+    closed after the request was written ("SendRequest"), and ``ConnectTimeoutError`` a
+    stall waiting for the reply headers. Only hyper's "client error (Connect)" cause proves
+    that nothing was sent (``outcome_unknown=False``).
+    """
+    name = type(exc).__name__
+    causes = _causes(exc)
+    message = getattr(exc, "message", None) or name
+    text = f"{message} ({causes})" if causes else message
+    never_sent = not sent and "client error (Connect)" in causes
+    if isinstance(exc, _px.RequestTimeoutError):
+        if never_sent:
+            return APITimeoutError(f"connect timeout ({name})", phase="connect")
+        return APITimeoutError(f"read timeout ({name})", phase="read", outcome_unknown=True)
+    if never_sent:
+        lowered = causes.lower()
+        if "certificate" in lowered or "tls" in lowered or "ssl" in lowered:
+            return APIConnectionError(f"TLS certificate verification failed: {text}", tls=True)
+        return APIConnectionError(f"cannot connect: {text}")
+    return APIConnectionError(f"{name}: {text}", outcome_unknown=True)
+
+
+def _wake(waiter: asyncio.Future[None], _: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _carrying_cancel(awaitable: Any, holder: list[Any] | None = None) -> Any:
+    """Await a pyreqwest coroutine so that a cancellation of the caller keeps its message.
+
+    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``,
+    and asyncio hands that one to the cancelled task. anyio recognises its own cancellations
+    (``move_on_after``, cancel scopes: the stream deadlines) by their message, so that one
+    would escape the scope as a plain cancellation. Here the caller waits on a future of its
+    own, whose cancellation carries the original message, and pyreqwest's task is cancelled
+    next to it.
+    """
+    inner = asyncio.ensure_future(awaitable)
+    if holder is not None:
+        holder[:] = [inner]  # so that closing the stream can stop a pending read
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    inner.add_done_callback(functools.partial(_wake, waiter))
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        if inner.done():
+            if not inner.cancelled():
+                inner.exception()  # retrieved: the caller's cancellation wins
+        else:
+            inner.cancel()
+        raise
+    return inner.result()
+
+
+async def _read_capped(
+    reader: Any, length: str | None, inflater: _Inflater | None, status: int
+) -> bytes:
+    """The raw body, at most ``MAX_BODY`` bytes, in one buffer returned without a copy
+    (of exactly the announced size when ``Content-Length`` gives it and nothing is coded)."""
+    cap = _transport.MAX_BODY
+    if inflater is None and length is not None and length.isdigit():
+        size = int(length)
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        filled = 0
+        try:
+            while filled < size and (chunk := await reader.read_chunk()) is not None:
+                end = min(filled + len(chunk), size)
+                view[filled:end] = memoryview(chunk)[: end - filled]
+                filled = end
+        finally:
+            view.release()
+        if filled < size:
+            del buffer[filled:]
+        return buffer  # type: ignore[return-value]  # bytes-like for every reader here
+    grown = bytearray()
+    while (chunk := await reader.read_chunk()) is not None:
+        if len(grown) + len(chunk) > cap:
+            raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
+        grown += chunk
+    return grown  # type: ignore[return-value]
+
+
+async def _read_error_body(reader: Any, inflater: _Inflater | None) -> bytes:
+    """At most ``MAX_ERROR_BODY`` decoded bytes of an error reply (best effort: a corrupt
+    coding just ends it); the rest is never downloaded nor inflated."""
+    limit = _transport.MAX_ERROR_BODY
+    out = bytearray()
+    while len(out) < limit and (chunk := await reader.read_chunk()) is not None:
+        if inflater is None:
+            out += chunk
+            continue
+        data = bytes(chunk)
+        while len(out) < limit:
+            piece, error = inflater.inflate(data, limit - len(out))
+            out += piece
+            if error is not None:
+                return bytes(out)
+            if not inflater.pending:
+                break
+            data = b""
+    return bytes(out[:limit])
+
+
+def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
+    """The decoded body, at most ``MAX_BODY`` bytes (a compressed bomb stops there)."""
+    if inflater is None:
+        return body
+    out = bytearray()
+    data = body
+    while True:
+        # Bounded steps into one growing buffer: never a second copy of a large body.
+        chunk, error = inflater.inflate(data, min(_STEP, _transport.MAX_BODY + 1 - len(out)))
+        out += chunk
+        if error is not None:
+            raise APIConnectionError("the compressed reply body is corrupt", outcome_unknown=True)
+        if len(out) > _transport.MAX_BODY:
+            raise UnexpectedResponseError(
+                f"reply body exceeds {_transport.MAX_BODY} bytes", status_code=status
+            )
+        if not inflater.pending:
+            return out  # type: ignore[return-value]  # bytes-like, not copied
+        data = b""
+
+
+class PyreqwestStreamReply(DecodedStream):
+    """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
+
+    __slots__ = ("_ended", "_inflight", "_opener", "_reader")
+
+    def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
+        super().__init__(response.status, response.headers)
+        self._opener = opener
+        self._reader = response.body_reader
+        self._ended = False
+        self._inflight: list[Any] = []
+
+    async def _recv(self) -> bytes:
+        if self._closed:
+            raise APIConnectionError("the stream was closed", outcome_unknown=True)
+        failure: APIConnectionError | None = None
+        try:
+            chunk = await _carrying_cancel(self._reader.read_chunk(), self._inflight)
+        except _px.PyreqwestError as exc:
+            failure = _mapped(exc, sent=True)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # a real cancellation of this task
+            # pyreqwest cancels a pending read when the response is closed under it.
+            failure = APIConnectionError("the stream was closed", outcome_unknown=True)
+        if failure is not None:
+            raise failure
+        if chunk is None:
+            self._ended = True
+            return b""
+        return bytes(chunk)
+
+    @property
+    def ended(self) -> bool:
+        """True once the end of the body has been read (pyreqwest tells no earlier)."""
+        return self._ended
+
+    async def wait_eof(self) -> None:
+        """Read (and drop) what is left of the body; a broken connection counts as ended."""
+        with contextlib.suppress(APIConnectionError):
+            while not self._ended and not self._closed:
+                if not await self._recv():
+                    break
+
+    def close(self) -> None:
+        """Stop a pending read (it raises "the stream was closed", as aiohttp's does), then
+        close the response: pyreqwest's close waits for a pending read to end."""
+        self._closed = True
+        for read in self._inflight:
+            read.cancel()
+        self._inflight.clear()
+        self._opener.close()
+
+
+class PyreqwestStreamContext:
+    """What :meth:`PyreqwestTransport.stream` returns: ``async with`` gives the reply."""
+
+    __slots__ = ("_args", "_request", "_transport")
+
+    def __init__(
+        self,
+        transport: PyreqwestTransport,
+        args: tuple[str, str, Mapping[str, str], bytes | None, float | None],
+    ) -> None:
+        self._transport: PyreqwestTransport | None = transport
+        self._args: tuple[str, str, Mapping[str, str], bytes | None, float | None] | None = args
+        self._request: Any = None
+
+    async def __aenter__(self) -> PyreqwestStreamReply:
+        transport, args = self._transport, self._args
+        if transport is None or args is None:
+            raise RuntimeError("a stream context can be entered only once")
+        self._args = None
+        method, url, headers, data, connect_timeout = args
+        client = await transport._client(connect_timeout, _ORPHAN_READ)
+        builder = client.request(method, url).headers(
+            {**headers, "Accept-Encoding": STREAM_ENCODINGS}
+        )
+        if data is not None:
+            builder = builder.body_bytes(data)
+        # A zero read buffer: pyreqwest otherwise waits for 64 KiB of body (or its end)
+        # before handing over the headers, which would hold every SSE stream back.
+        request = builder.streamed_read_buffer_limit(0).build_streamed()
+        error: APIConnectionError | None = None
+        try:
+            response = await _carrying_cancel(request.__aenter__())
+        except _px.PyreqwestError as exc:
+            error = _mapped(exc, sent=False)
+        if error is not None:
+            raise error
+        self._request = request
+        return PyreqwestStreamReply(self, response)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the response by a task (pyreqwest's close is a coroutine); idempotent."""
+        request, self._request = self._request, None
+        transport, self._transport = self._transport, None
+        if request is not None and transport is not None:
+            transport._closing(request.__aexit__(None, None, None))
+
+
+class PyreqwestTransport:
+    """A :class:`~moveworks_async._transport.Transport` on pyreqwest (``[fast]`` extra).
+
+    Args:
+        max_connections: most requests in flight per reqwest client (its pool).
+
+    Raises:
+        InvalidParameterError: pyreqwest is not installed (``pip install
+            'moveworks-async[fast]'``).
+    """
+
+    #: The public class named in errors about a closed client (the Data API sets its own).
+    owner = "AsyncMoveworks"
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        if _px is None:
+            raise InvalidParameterError(
+                "transport='pyreqwest' needs pyreqwest: pip install 'moveworks-async[fast]'"
+            )
+        self._max_connections = max_connections
+        self._clients: dict[tuple[float | None, float | None], Client] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._closers: set[asyncio.Task[None]] = set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def has_open_owned_session(self) -> bool:
+        return bool(self._clients)
+
+    async def _client(self, connect: float | None, read: float | None) -> Client:
+        """The reqwest client for these timeouts; a new one is built in a worker thread
+        (building one loads the TLS roots: tens of ms the event loop must not stall for)."""
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise RuntimeError("this AsyncMoveworks client is closed")
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "an AsyncMoveworks client is bound to the event loop it was first used on; "
+                "create one client per event loop"
+            )
+        key = (connect, read)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        builder = (
+            ClientBuilder()
+            .gzip(False)
+            .deflate(False)
+            .brotli(False)
+            .zstd(False)
+            .follow_redirects(False)
+            .referer(False)
+            .max_connections(self._max_connections)
+        )
+        connect_td, read_td = _td(connect), _td(read)
+        if connect_td is not None:
+            builder = builder.connect_timeout(connect_td)
+        if read_td is not None:
+            builder = builder.read_timeout(read_td)
+        built: Client = await asyncio.to_thread(builder.build)
+        existing = self._clients.get(key)
+        if existing is not None or self._closed:  # built meanwhile by another task, or closed
+            await built.close()
+            if existing is None:
+                raise RuntimeError("this AsyncMoveworks client is closed")
+            return existing
+        self._clients[key] = built
+        return built
+
+    def _closing(self, closer: Any) -> None:
+        if self._loop is None or self._loop.is_closed():  # pragma: no cover - defensive
+            closer.close()
+            return
+        task = self._loop.create_task(closer)
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        """One attempt; returns whatever status came back (body decoded, capped)."""
+        reply: Reply = await _carrying_cancel(
+            self._request(method, url, headers, data, params, timeout)
+        )
+        return reply
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        client = await self._client(timeout.connect, timeout.read)
+        builder = client.request(method, url).headers(
+            {**headers, "Accept-Encoding": "gzip, deflate"}
+        )
+        if data is not None:
+            builder = builder.body_bytes(data)
+        if params:
+            builder = builder.query(dict(params))
+        request = builder.build_streamed()
+        error: APIConnectionError | None = None
+        sent = False
+        try:
+            async with request as response:
+                sent = True
+                status = response.status
+                reply_headers = response.headers
+                inflater = _inflater(reply_headers, status)
+                if status >= 400:
+                    # Read for its message only, as on aiohttp: an oversized or bomb body
+                    # must not turn a 429 into an UnexpectedResponseError.
+                    message = await _read_error_body(response.body_reader, inflater)
+                    return Reply(status, reply_headers, message)
+                length = reply_headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > _transport.MAX_BODY:
+                    raise UnexpectedResponseError(
+                        f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
+                        status_code=status,
+                    )
+                body = await _read_capped(response.body_reader, length, inflater, status)
+        except _px.PyreqwestError as exc:
+            error = _mapped(exc, sent=sent)
+        if error is not None:
+            raise error
+        return Reply(status, reply_headers, _decode(body, inflater, status))
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> PyreqwestStreamContext:
+        """Open a streaming reply (``async with``); no total or read timeout (see module)."""
+        return PyreqwestStreamContext(self, (method, url, headers, data, connect_timeout))
+
+    async def aclose(self) -> None:
+        """Close every reqwest client, after the stream closers have run."""
+        self._closed = True
+        closers = list(self._closers)
+        if closers:
+            # Bounded: pyreqwest's close of a stream whose opening was cancelled can wait
+            # for the server (see the module docstring).
+            _, pending = await asyncio.wait(closers, timeout=1.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._clients and not self._closed:
+            _warn(
+                f"{self.owner} client was not closed; use 'async with' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )

@@ -1,0 +1,266 @@
+"""The transport seam: both transports pass the same behaviour against the fake server, the
+``transport=`` argument is checked before any I/O, and the client runs on uvloop.
+
+The whole suite runs against another transport with ``MWA_TRANSPORT=pyreqwest``; this file
+runs the core behaviours against both in every run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+import moveworks_async as mw
+from moveworks_async._transport import AiohttpTransport, Transport, make_transport
+from moveworks_async.testing import FakeMoveworks, Fault
+
+pyreqwest = pytest.importorskip("pyreqwest")
+from moveworks_async._transport_pyreqwest import PyreqwestTransport  # noqa: E402
+
+TRANSPORTS = ["aiohttp", "pyreqwest"]
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[FakeMoveworks]:
+    async with FakeMoveworks(stream_delay=0.0, polls_to_complete=2) as s:
+        yield s
+
+
+def _client(url: str, transport: Any, **kw: Any) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(
+        assistant_name="acme-capi", token="test-token", base_url=url, transport=transport, **kw
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_named_transport_is_used(server: FakeMoveworks, name: str) -> None:
+    async with _client(server.url, name) as client:
+        kind = AiohttpTransport if name == "aiohttp" else PyreqwestTransport
+        assert type(client._transport) is kind
+        conv = await client.conversations.create()
+        again = await client.conversations.get(conv.conversation_id)
+    assert again.conversation_id == conv.conversation_id
+    assert client._transport.is_closed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_stream_gives_typed_events_on_both(server: FakeMoveworks, name: str) -> None:
+    async with _client(server.url, name) as client:
+        cid = (await client.conversations.create()).conversation_id
+        async with client.responses.stream(cid, text="hi") as stream:
+            events = [event async for event in stream]
+            final = await stream.final_response()
+    assert isinstance(events[-1], mw.ResponseCompleted)
+    assert final.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_compressed_replies_on_both(server: FakeMoveworks, name: str, encoding: str) -> None:
+    """Replies and streams in gzip/deflate decode to the same objects on both transports."""
+    async with _client(server.url, name) as client:
+        plain = await client.conversations.create()
+        server.inject(Fault.compress(encoding), times=2)
+        got = await client.conversations.get(plain.conversation_id)
+        assert got.conversation_id == plain.conversation_id
+        async with client.responses.stream(plain.conversation_id, text="hi") as stream:
+            events = [event async for event in stream]
+    assert server.stats.compressed_replies >= 2
+    assert isinstance(events[-1], mw.ResponseCompleted)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_connection_refused_is_never_sent(name: str) -> None:
+    """Refused: APIConnectionError with outcome_unknown=False, even for a create."""
+    url = f"http://127.0.0.1:{_closed_port()}"
+    async with _client(url, name, max_retries=0) as client:
+        with pytest.raises(mw.APIConnectionError) as info:
+            await client.conversations.create()
+    assert info.value.outcome_unknown is False
+    assert "test-token" not in repr(info.value)
+    assert info.value.__context__ is None
+
+
+class _Open:
+    """The port of a stalling server and how many connections it has open now."""
+
+    port = 0
+    count = 0
+
+
+@contextlib.asynccontextmanager
+async def _stalling_server() -> AsyncIterator[_Open]:
+    """A server that reads a request and never answers; every connection closed on exit."""
+    writers: list[asyncio.StreamWriter] = []
+    open_now = _Open()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        open_now.count += 1
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # never answers; ends when the client closes the connection
+        open_now.count -= 1
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        open_now.port = srv.sockets[0].getsockname()[1]
+        yield open_now
+    finally:
+        srv.close()
+        for writer in writers:
+            writer.close()
+        await srv.wait_closed()
+        for writer in writers:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_read_timeout_is_ambiguous_read_phase(name: str) -> None:
+    async with (
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        with pytest.raises(mw.APITimeoutError) as info:
+            await client.conversations.create(timeout=mw.Timeout(read=0.2))
+    assert info.value.phase == "read"
+    assert info.value.outcome_unknown is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_whole_call_timeout_on_both(name: str) -> None:
+    """``Timeout(total=...)`` bounds the call on both transports (phase "total")."""
+    async with (
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        with pytest.raises(mw.APITimeoutError) as info:
+            await client.conversations.get("conv_1", timeout=mw.Timeout(read=None, total=0.2))
+    assert info.value.phase == "total"
+
+
+def test_transport_argument_is_checked_before_io() -> None:
+    with pytest.raises(mw.InvalidParameterError, match="transport must be"):
+        _client("http://127.0.0.1:1", "curl")
+    with pytest.raises(mw.InvalidParameterError, match="transport must be"):
+        _client("http://127.0.0.1:1", object())
+
+
+@pytest.mark.asyncio
+async def test_session_requires_the_aiohttp_transport() -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(mw.InvalidParameterError, match="aiohttp session"):
+            mw.AsyncMoveworks(assistant_name="a", token="t", session=session, transport="pyreqwest")
+        client = mw.AsyncMoveworks(assistant_name="a", token="t", session=session)
+        assert type(client._transport) is AiohttpTransport
+
+
+@pytest.mark.asyncio
+async def test_a_transport_instance_is_used_as_given(server: FakeMoveworks) -> None:
+    transport = PyreqwestTransport(max_connections=4)
+    assert isinstance(transport, Transport)
+    async with _client(server.url, transport) as client:
+        assert client._transport is transport
+        await client.conversations.create()
+    assert transport.is_closed
+
+
+def test_default_is_aiohttp_unless_switched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moveworks_async import _transport
+
+    monkeypatch.setattr(_transport, "DEFAULT_TRANSPORT", "aiohttp")
+    assert type(make_transport(None, None, 10)) is AiohttpTransport
+    monkeypatch.setattr(_transport, "DEFAULT_TRANSPORT", "pyreqwest")
+    assert type(make_transport(None, None, 10)) is PyreqwestTransport
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_client_runs_on_uvloop(name: str) -> None:
+    """The client (calls and a stream) works on uvloop, with either transport."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[str, type[Any]]:
+        async with FakeMoveworks(stream_delay=0.0) as fake, _client(fake.url, name) as client:
+            cid = (await client.conversations.create()).conversation_id
+            async with client.responses.stream(cid, text="hi") as stream:
+                events = [event async for event in stream]
+            assert isinstance(events[-1], mw.ResponseCompleted)
+            return type(asyncio.get_running_loop()).__module__, type(events[-1])
+
+    module, _ = uvloop.run(main())
+    assert module.startswith("uvloop")
+
+
+async def _until(predicate: Any, limit: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not predicate():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
+    """A cancelled call's connection is closed: at once on aiohttp; on pyreqwest only when
+    reqwest's read timeout fires (documented: pyreqwest 0.15 abandons the Rust future)."""
+    read = 0.5
+    async with (
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        task = asyncio.create_task(client.conversations.get("c", timeout=mw.Timeout(read=30)))
+        assert await _until(lambda: srv.count == 1, 2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        if name == "aiohttp":
+            assert await _until(lambda: srv.count == 0, 1.0)
+        else:
+            # still open well after the cancellation...
+            assert not await _until(lambda: srv.count == 0, read)
+        before = srv.count
+        task = asyncio.create_task(client.conversations.get("c", timeout=mw.Timeout(read=read)))
+        assert await _until(lambda: srv.count == before + 1, 2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # ... and with a short read timeout, closed by it (bounded, not leaked for good).
+        assert await _until(lambda: srv.count == before, read + 2.0)
+
+
+def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's runner uses uvloop when it imports, plain asyncio otherwise."""
+    import sys
+
+    from moveworks_async import _runner
+
+    pytest.importorskip("uvloop")
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert _runner.run(loop_module()).startswith("uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert _runner.run(loop_module()).startswith("asyncio")
