@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from . import _json
-from ._errors import InvalidParameterError, ResponseValidationError
+from ._errors import ClientStateError, InvalidParameterError, ResponseValidationError
+from ._protocol import release_frames
 from ._validate import check_text, check_token, check_url
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
@@ -160,7 +161,7 @@ class ClientCredentials:
 
     async def get_token(self) -> str:
         if self._fetch is None or self._default_url is None:
-            raise RuntimeError("ClientCredentials must be used through AsyncMoveworks")
+            raise ClientStateError("ClientCredentials must be used through AsyncMoveworks")
         return await self._get_token(self._fetch, self._default_url)
 
     async def _get_token(self, fetch: TokenFetcher, default_url: str) -> str:
@@ -211,9 +212,17 @@ class ClientCredentials:
             "grant_type": "client_credentials",
         }
         started = self._clock()
-        payload = await fetch(url, form)
-        self.refreshes += 1
-        token, expires_in = _parse_token(payload)
+        payload: Any = None
+        try:
+            payload = await fetch(url, form)
+            self.refreshes += 1
+            token, expires_in = _parse_token(payload)
+        except BaseException as exc:
+            # The traceback keeps these frames: the token reply and the form (the client
+            # secret) must not stay alive with the error.
+            payload = form = None  # type: ignore[assignment]
+            release_frames(exc)
+            raise
         margin = self._margin if self._margin is not None else min(60.0, expires_in / 5.0)
         self._token = token
         self._refresh_at = started + max(expires_in - margin, 0.0)
@@ -252,7 +261,18 @@ def _parse_token(payload: Any) -> tuple[str, float]:
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise ResponseValidationError("token reply has no access_token", path="$.access_token")
-    check_token(token, "access_token")
+    try:
+        check_token(token, "access_token")
+        error = None
+    except InvalidParameterError:
+        # The server's fault, not the caller's: a token with CR/LF, NUL, non-ASCII or of
+        # absurd length cannot be sent as a header.
+        error = ResponseValidationError(
+            "token reply has an access_token that cannot be sent as a header",
+            path="$.access_token",
+        )
+    if error is not None:
+        raise error  # outside the except block: no __context__
     expires_in = body.get("expires_in", 60)
     # NaN (stdlib JSON), 1e400 (inf) and 10**400 (no float) are nonsense, not lifetimes: NaN
     # would make every call refresh, and float(10**400) raises OverflowError.

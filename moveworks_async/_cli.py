@@ -206,7 +206,10 @@ async def _interactive(client: AsyncMoveworks, args: argparse.Namespace, out: Te
 
 async def cmd_ask(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """``ask TEXT``: create a response, poll until it is terminal, print it."""
-    async with connect(settings) as client:
+    async with connect(settings) as connected:
+        # --timeout bounds each API call as a whole (attempts, retries, a token fetch), so a
+        # server that never answers the create fails within it too, not only the wait.
+        client = connected.with_options(timeout=args.timeout)
         conversation_id = await _conversation(client, args.conversation)
         created = await client.responses.create(conversation_id, text=" ".join(args.text))
         response = await client.responses.wait(
@@ -496,7 +499,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     option(
         ask,
         "--timeout",
-        help="seconds to wait for the whole answer",
+        help="seconds to wait for the whole answer; also the whole-call bound of each request",
         default=150.0,
         kind=float,
         low=1,

@@ -34,6 +34,8 @@ from ._auth import (
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._errors import (
     APIConnectionError,
+    APIError,
+    ClientStateError,
     InvalidParameterError,
     TotalTimeout,
 )
@@ -51,6 +53,7 @@ from ._protocol import (
     Generation,
     Request,
     mask_text,
+    release_frames,
     request_id_from,
 )
 from ._raw import recording
@@ -303,7 +306,7 @@ class AsyncMoveworks:
 
     async def __aenter__(self) -> Self:
         if self._transport.is_closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         return self
 
     async def __aexit__(
@@ -383,6 +386,23 @@ class AsyncMoveworks:
         ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
         governor wait would pass the deadline (so tests with a fake clock see it too).
         """
+        try:
+            return await self._bounded_attempts(
+                request, attempt, max_retries, authenticated, trace, timeout
+            )
+        except BaseException as exc:
+            release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
+            raise
+
+    async def _bounded_attempts(
+        self,
+        request: Request,
+        attempt: Attempt[T] | _Send,
+        max_retries: int | None,
+        authenticated: bool,
+        trace: CallTracer | None,
+        timeout: Timeout | None,
+    ) -> T:
         total = timeout.total if timeout is not None else None
         outer = _CALL_BOUNDS.get()
         if total is None and outer is None:
@@ -537,7 +557,8 @@ class AsyncMoveworks:
                             request.method,
                             request.path,
                             reply.status,
-                            request_id_from(reply.headers),
+                            # A server may echo anything as its request id, the bearer too.
+                            self._mask(request_id_from(reply.headers) or ""),
                         )
                     if 200 <= reply.status < 300:
                         failure, value = None, reply
@@ -571,6 +592,10 @@ class AsyncMoveworks:
                 raise
             except BaseException as exc:
                 governor.release(ticket, None)
+                if isinstance(exc, APIError) and not request.idempotent:
+                    # A reply came back (a body over the cap, an undecodable encoding, a
+                    # stream that cannot start): the server got the create.
+                    exc.outcome_unknown = True
                 if trace is not None:
                     await trace.response(sent, None, None, exc)
                 raise
@@ -747,10 +772,17 @@ class AsyncMoveworks:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
-        reply = await self._request(
-            request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
-        )
-        return model(reply, cls, key=key, idempotent=request.idempotent)
+        reply: Reply | None = None
+        try:
+            reply = await self._request(
+                request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
+            )
+            return model(reply, cls, key=key, idempotent=request.idempotent)
+        except BaseException as exc:
+            # The traceback keeps this frame and those below: none may keep the body alive.
+            reply = None
+            release_frames(exc)
+            raise
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
@@ -772,8 +804,14 @@ class AsyncMoveworks:
                 reply = await transport.request("POST", url, form_headers, encoded, None, timeout)
             return (None, reply) if 200 <= reply.status < 300 else (reply, None)
 
-        reply = await self._execute(request, attempt, authenticated=False)
-        return json_body(reply)
+        reply: Reply | None = None
+        try:
+            reply = await self._execute(request, attempt, authenticated=False)
+            return json_body(reply)
+        except BaseException as exc:
+            reply = None  # a token reply holds the access token
+            release_frames(exc)
+            raise
 
 
 def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:

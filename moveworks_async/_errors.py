@@ -7,6 +7,7 @@ from it without import cycles and every attribute keeps a precise type.
 
     MoveworksError
     ├── InvalidParameterError (also ValueError)   bad input, raised before any I/O
+    ├── ClientStateError (also RuntimeError)      a closed client, another event loop, stream misuse
     ├── UnsupportedOperationError                 endpoint absent in the configured API generation
     ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
     ├── SlowConsumerError                         a tee() consumer fell too far behind
@@ -52,6 +53,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientStateError",
     "ConnectTimeout",
     "DeadlineTimeout",
     "FirstEventTimeout",
@@ -91,6 +93,15 @@ class InvalidParameterError(MoveworksError, ValueError):
 
     The message names the parameter and the rule, never the offending value: the value may be a
     secret (a token pasted into the wrong field) or an attack string.
+    """
+
+
+class ClientStateError(MoveworksError, RuntimeError):
+    """An object was used in a state that does not allow it: a closed client, a client used
+    from another event loop than its own, a ``ResponseStream`` used outside ``async with`` or
+    after it closed, read by two tasks at once. A programming error; nothing was sent.
+
+    A ``RuntimeError`` too, so ``except RuntimeError`` written before it existed still works.
     """
 
 

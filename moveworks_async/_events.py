@@ -196,6 +196,8 @@ if _delta_setters is not None and len(_delta_setters) == 2:
         try:
             output = _structure_output(value, OutputItem)
         except Exception:
+            output = None
+        if output is None:  # outside the except block: the error gets no __context__
             output = _output_error(value, "RESPONSE_OUTPUT_DELTA")
         number = data.get("sequence_number")
         event: ResponseOutputDelta = _new(ResponseOutputDelta)

@@ -54,9 +54,10 @@ This governor combines them, with three changes of our own (what the issue #11 t
    window held at least ``_MIN_SAMPLES`` replies: a measurement from a tiny window is not a
    measurement. With no rate in force (the default governor before its first 429), a valid
    ``m`` becomes the rate and grows by slow start (doubling every ``_DOUBLING`` seconds of
-   demand) up to ``_SLOW_START_END`` x ``m``, from where CUBIC probes (rule 2); without a
-   valid ``m`` no rate is set at all: the pause and the in-flight window below are the whole
-   reaction to a one-off 429.
+   demand) up to ``_SLOW_START_END`` x ``m``, from where CUBIC probes (rule 2). Without a
+   valid ``m`` the first pause sets no rate at all: the pause and the in-flight window below
+   are the whole reaction to a one-off 429. A *second* pause still without a valid ``m`` is
+   no one-off but a small-burst server (see *Small bursts* below).
 2. **Recovery is CUBIC in seconds of demand, scale-free.** After a decrease from ``W_max`` to
    ``W_0`` the rate follows ``W_max + (W_max - W_0) ((t - K) / K)^3`` with ``K = 2 s``: back
    to 90 % of ``W_max`` in under 1 s of demand, flat around it, probing above it after ``K``
@@ -88,6 +89,32 @@ for a burst above one second of rate (then the 0.7 decrease converges). Slow sta
 429 can say so: doubling on for that second carried the rate to 16x (the earlier
 ``_UNLIMIT`` rule then dropped it and the storm started over). The ``--sweep`` of
 ``benchmarks/governor_sim.py`` is the design loop; its table is in ``benchmarks/README.md``.
+
+**Small bursts** (second review round). Against a server whose bucket holds 1-10 requests
+each epoch sends the in-flight window (32) at once after the pause and the server takes its
+few tokens: 1 accepted reply per ~1 s epoch at burst 1, so a measurement (20 replies) took
+20 pauses, ~300 of 1,000 calls ran out of retries and the wall was ~24x the ideal. A window
+sent at once says nothing about a rate (all its replies come within one round trip), so on
+the second pause without a measurement the governor starts *pacing* to find out, as TCP
+restarts from a small window after a timeout: the rate starts at the low estimate
+``max(min_rate, accepted / (busy time + up to 1 s per pause))`` (~1/s at burst 1, ~10/s at
+burst 10), paced with burst 1 (a learned 50 ms burst of 5 would itself be refused by a
+burst-1 server), and grows by slow start (doubling per ``_DOUBLING`` of demand) up to the
+next 429 (or ``_PROBE_END`` x its start, from where CUBIC probes and ``_UNLIMIT`` applies);
+that 429 finds a rate in force, so the 0.7 decrease and CUBIC take over. Measured (sweep,
+4 ms replies): burst 1 from 4.03x requests / 23.5x wall / 309 failed calls to 1.07x /
+2.7x / none; burst 10 from 2.72x to 2.14x wall. In the whole sweep one call fails (1 s
+replies, Retry-After 5 s), down from up to 313 per cell. Not solved: at 100 ms-1 s replies a
+burst-1 server still costs 8-14x the ideal wall (23-37x with Retry-After 5 s): the replies'
+jitter reorders paced sends, a burst-1 bucket refuses any two that arrive closer than its
+interval, and each such 429 is a full Retry-After pause. The probe overshoots by what it
+grows during one round trip (at 200 ms ~2x), and the 0.7 floor then costs a pause per step
+back down; burst 10 at 200 ms with Retry-After 2-5 s got slightly slower for that reason
+(3.7x -> 3.8x, 6.8x -> 7.7x). An estimator from the accepted rate *while refusing* (BBR's
+delivery rate) and TCP's one-decrease-per-window rule are the next steps. Tried and
+dropped: a delivery-rate cap on the probe (1.5x the replies accepted in the last 0.5 s)
+starved low rates (it can only grow by what it already sees); doubling once per sampled
+round trip instead of per 0.25 s was mixed (1 s replies: fewer requests, longer wall).
 
 **The first wave.** Before any 429 the default governor knows no rate, and a pool of 1,000
 connections would otherwise put 1,000 requests on the wire at once. It keeps a TCP-style
@@ -143,6 +170,7 @@ _MIN_SAMPLES = 20  # accepted replies a measurement window needs to count
 _DOUBLING = 0.25  # seconds of demand per doubling of a freshly learned rate (slow start)
 _UNLIMIT = 16.0  # a learned rate this many times W_max without a 429 is dropped
 _SLOW_START_END = 2.0  # slow start stops at this many times the measurement; CUBIC probes on
+_PROBE_END = 1024.0  # a small-burst probe's slow start ends this many times its start
 _REFILL = 1.0  # seconds of a pause counted as the server's bucket refilling (see above)
 _SAMPLES = 200  # accepted replies beyond which the measurement forgets half its past
 _INITIAL_WINDOW = 32.0  # requests in flight before the first accepted reply (default governor)
@@ -354,6 +382,9 @@ class RateGovernor:
         self._burst = 0.0
         self._tat = -math.inf
         self._line: deque[anyio.Event] = deque()
+        # True once the server showed a small burst (two pauses, too few replies to measure):
+        # slow start probes up to the next 429 and the learned rate is paced with burst 1.
+        self._small_burst = False
         if self._ceiling is not None:
             self._set_rate(self._ceiling)
 
@@ -382,6 +413,8 @@ class RateGovernor:
         self._window_start = 0.0
         self._window_ok = 0.0
         self._window_time = 0.0  # busy time of earlier epochs plus their refill credit
+        self._window_busy = 0.0  # busy time of earlier epochs alone
+        self._window_pauses = 0  # 429 pauses since the window began
         self._idle_since = -math.inf
         # Recovery after a decrease: rate = f(seconds of demand since the pause ended).
         self._w_max = 0.0  # the rate in force when the last 429 came
@@ -408,7 +441,9 @@ class RateGovernor:
     def _set_rate(self, rate: float) -> None:
         self._rate = rate
         self._interval = 1.0 / rate
-        burst = self._burst_conf if self._burst_conf is not None else max(1.0, rate * 0.05)
+        burst = self._burst_conf
+        if burst is None:
+            burst = 1.0 if self._small_burst else max(1.0, rate * 0.05)
         if self._burst_conf is None and self._ceiling is not None and rate == self._ceiling:
             burst = max(1.0, rate)
         self._burst = burst
@@ -447,6 +482,8 @@ class RateGovernor:
             self._window_start = max(now, self._pause_until)
             self._window_ok = 0.0
             self._window_time = 0.0
+            self._window_busy = 0.0
+            self._window_pauses = 0
 
     async def _acquire_slow(self, on_wait: WaitCallback | None) -> int:
         if not self._in_flight and not self._waiting:
@@ -618,11 +655,12 @@ class RateGovernor:
             # CUBIC: concave back to W_max, flat around it, convex probing beyond it.
             amplitude = max(w_max - self._w_0, (1.0 - _BETA) * w_max)
             rate = w_max + amplitude * ((self._demand - _CUBIC_K) / _CUBIC_K) ** 3
-        if self._slow_start and rate >= _SLOW_START_END * w_max:
+        end = _PROBE_END if self._small_burst else _SLOW_START_END
+        if self._slow_start and rate >= end * w_max:
             # Slow start ends far above the measurement: from here CUBIC probes, flat at
             # first, and a rate only 429-free demand carries that far is dropped.
             self._slow_start = False
-            self._w_0 = self._w_max = rate = _SLOW_START_END * w_max
+            self._w_0 = self._w_max = rate = end * w_max
             self._demand = 0.0
         if self._ceiling is not None:
             rate = min(rate, self._ceiling)
@@ -690,12 +728,16 @@ class RateGovernor:
         """A 429 that starts a pause: multiplicative decrease (see the module docstring)."""
         # The window spans every epoch since the governor became busy: short epochs between
         # pauses add up (a small-burst server answers only a few replies per epoch).
-        self._window_time += max(0.0, now - self._window_start) + min(until - now, _REFILL)
+        busy = max(0.0, now - self._window_start)
+        self._window_time += busy + min(until - now, _REFILL)
+        self._window_busy += busy
+        self._window_pauses += 1
         ok = self._window_ok
         if ok > _SAMPLES:
             # Forget half the past, so a limit that moved is measured within a few epochs.
             self._window_ok = ok = ok / 2.0
             self._window_time /= 2.0
+            self._window_busy /= 2.0
         measured = None
         if ok >= _MIN_SAMPLES and self._window_time > 0:
             # What the server accepted per second of busy time plus, per pause, up to
@@ -703,12 +745,24 @@ class RateGovernor:
             # _REFILL it is its rate; a longer pause does not deflate the measurement).
             measured = ok / self._window_time
         rate = self._rate
-        if rate is not None:
+        if rate is not None and self._small_burst and measured is None:
+            # No measurement yet: the rate in force is the best estimate.
+            new = _BETA * rate
+            self._w_max, self._slow_start = rate, False
+        elif rate is not None:
             new = max(_BETA * rate, min(measured or 0.0, rate))
             self._w_max, self._slow_start = rate, False
         elif measured is not None:
             new = measured
             self._w_max, self._slow_start = measured, True
+        elif self._window_pauses >= 2:
+            # A second pause and still too few replies to measure: not a one-off but a
+            # small-burst limit (each epoch sends the window at once and the server takes
+            # its few tokens). A window sent at once says nothing about a rate, so pace to
+            # find out: start at the low estimate (refill credit counted) and slow-start up
+            # to the high one (the burst counted as rate) or the next 429, whichever first.
+            new = max(self._min_rate, ok / self._window_time)
+            self._w_max, self._slow_start, self._small_burst = new, True, True
         else:
             # Nothing in force and nothing measured (a 429 among the first replies): no
             # rate is invented; the pause and the in-flight window are the reaction.

@@ -7,9 +7,9 @@ Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` o
   even when orjson is installed (orjson's peak memory is ~12x the document);
 * ``loads`` raises ``ValueError`` (never ``RecursionError``) for a document nested deeper than
   :data:`MAX_DEPTH` or longer than :data:`MAX_SIZE`, for ``NaN``/``Infinity`` literals and
-  numbers too large for a float (``1e400``), and for lone surrogates, escaped (``"\\ud800"``)
-  or not (orjson rejects them all; the stdlib would hand out values that poison arithmetic or
-  cannot be written back as UTF-8);
+  numbers too large for a float (``1e400``), for bytes that are not UTF-8 (UTF-16 or 32, a
+  BOM), and for lone surrogates, escaped (``"\\ud800"``) or not (orjson rejects them all;
+  the stdlib would hand out values that poison arithmetic or cannot be written back as UTF-8);
 * :func:`loads_exact` also keeps integers beyond 64 bits exact (orjson turns them into floats,
   so such documents go to the stdlib decoder): for data kept "as received" (Data API exports);
 * ``dumps`` raises :class:`InvalidParameterError` for a value that cannot be encoded (a lone
@@ -25,7 +25,6 @@ import json
 import math
 import re
 from collections.abc import Callable
-from itertools import accumulate
 from typing import Any
 
 from ._errors import InvalidParameterError
@@ -40,29 +39,88 @@ MAX_SIZE = 32 * 1024 * 1024
 # Both decoders raise ValueError subclasses (UnicodeDecodeError included) on bad input.
 
 _STRINGS_B = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_STRINGS_S = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_KEEP = frozenset(b"[]{}")
-_DROP_B = bytes(b for b in range(256) if b not in _KEEP)
-_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# Objects count as arrays for depth: "{" -> "[", "}" -> "]", everything else dropped.
+_TO_BRACKETS = bytes(
+    0x5B if b in (0x5B, 0x7B) else 0x5D if b in (0x5D, 0x7D) else b for b in range(256)
+)
+_NON_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {0x5B: 1, 0x5D: -1}
+#: Bytes of the document scanned at a time: bounds the extra memory of the depth check.
+_SCAN_CHUNK = 64 * 1024
+#: Brackets tested at a time with two C-level counts before any per-bracket scan.
+_BRACKET_SLICE = 128
+
+
+def _max_depth_exceeded(data: bytes | bytearray) -> bool:
+    """Whether the brackets of ``data`` (strings included) nest deeper than ``MAX_DEPTH``.
+
+    O(n) with O(``_SCAN_CHUNK``) extra memory and an early exit: the document is scanned in
+    chunks, and a slice of brackets is walked one by one only when its opening brackets could
+    take the running depth past the limit (a shallow document costs two counts per slice).
+    Brackets inside strings are counted too: an over-count only sends the document to the
+    exact check, never to a rejection.
+    """
+    depth = 0
+    view = memoryview(data)
+    for start in range(0, len(data), _SCAN_CHUNK):
+        brackets = bytes(view[start : start + _SCAN_CHUNK]).translate(_TO_BRACKETS, _NON_BRACKETS)
+        # Removing adjacent "[]" pairs keeps every other bracket's depth and the chunk's net
+        # effect, and lowers the peak by at most one per round: a few C-speed rounds empty
+        # the bulk of a shallow document (its "[]" and "[[]]" runs).
+        reduced, rounds = brackets, 0
+        while rounds < _PAIR_ROUNDS:
+            shorter = reduced.replace(b"[]", b"")
+            if len(shorter) == len(reduced):
+                break
+            reduced, rounds = shorter, rounds + 1
+        end = _walk(reduced, depth, margin=rounds)
+        if end is None:  # maybe too deep: the exact walk of the chunk decides
+            end = _walk(brackets, depth, margin=0)
+            if end is None:
+                return True
+        depth = end
+    return False
+
+
+#: Rounds of pair removal per chunk before the slice-by-slice walk.
+_PAIR_ROUNDS = 4
+
+
+def _walk(brackets: bytes, depth: int, *, margin: int) -> int | None:
+    """The depth after ``brackets`` starting at ``depth``, or None if it may pass
+    ``MAX_DEPTH - margin`` (exactly: passes it, when ``margin`` is 0)."""
+    limit = MAX_DEPTH - margin
+    for at in range(0, len(brackets), _BRACKET_SLICE):
+        part = brackets[at : at + _BRACKET_SLICE]
+        opens = part.count(0x5B)
+        if depth + opens > limit:
+            if margin:
+                return None
+            for step in part:
+                depth += _STEP[step]
+                if depth > limit:
+                    return None
+        else:
+            depth += 2 * opens - len(part)
+    return depth
 
 
 def _check_bounds(data: bytes | bytearray | str) -> None:
     """Raise ValueError if ``data`` is too long or nests too deep (before any recursion).
 
     Cheap for the usual document: two C-level counts. Only a document with more than
-    ``MAX_DEPTH`` opening brackets is scanned (strings removed, then a running depth).
+    ``MAX_DEPTH`` opening brackets is scanned, in bounded memory (:func:`_max_depth_exceeded`);
+    if brackets alone nest too deep, the check is redone with strings removed.
     """
     if len(data) > MAX_SIZE:
         raise ValueError(f"JSON document longer than {MAX_SIZE}")
     if isinstance(data, str):
         if data.count("[") + data.count("{") <= MAX_DEPTH:
             return
-        brackets = [_STEP[ord(c)] for c in _STRINGS_S.sub("", data) if c in "[]{}"]
-    else:
-        if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-            return
-        brackets = [_STEP[b] for b in _STRINGS_B.sub(b"", data).translate(None, _DROP_B)]
-    if brackets and max(accumulate(brackets)) > MAX_DEPTH:
+        data = data.encode("utf-8", "surrogatepass")
+    elif data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return
+    if _max_depth_exceeded(data) and _max_depth_exceeded(_STRINGS_B.sub(b"", data)):
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH}")
 
 
@@ -99,8 +157,9 @@ def _stdlib_loads(data: bytes | str) -> Any:
         if not text.isascii() and _SURROGATE.search(text) is not None:
             raise ValueError("lone surrogate in JSON text")
     else:  # bytes or a bytearray body (never copied before decoding)
-        # Strict: UTF-8 bytes of a surrogate are invalid (orjson refuses them too).
-        text = data.decode(json.detect_encoding(data))
+        # Strict UTF-8, as orjson: no UTF-16/32 (whatever a charset parameter says), no BOM
+        # (it is not JSON whitespace), no UTF-8 bytes of a surrogate.
+        text = data.decode("utf-8")
     value = _decoder.decode(text)
     if "\\ud" in text or "\\uD" in text:
         # An escaped surrogate; a lone one decodes to a str that cannot be encoded as UTF-8.

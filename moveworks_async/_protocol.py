@@ -7,12 +7,17 @@ rate governor alike.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import html
 import math
+import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote
 
 from attrs import field, frozen
 
@@ -38,6 +43,7 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
     "path",
+    "release_frames",
     "request_id_from",
 ]
 
@@ -190,8 +196,8 @@ def redact(body: bytes, secrets: tuple[str, ...]) -> bytes:
 
     A server that echoes the request (a debug 500 saying "you sent Bearer ...") must not put
     the client's own credentials into exception messages, logs or CLI output. The bytes are
-    masked before parsing, so the message, the parsed body and the text snippet all agree.
-    A JSON-escaped form (``\\/`` for ``/``) is masked too.
+    masked before parsing (the raw and the JSON ``\\/``-escaped form); what is taken from the
+    parsed body is masked again with :func:`mask_text` (``\\uXXXX`` escapes, other encodings).
     """
     for secret in secrets:
         raw = secret.encode()
@@ -203,12 +209,57 @@ def redact(body: bytes, secrets: tuple[str, ...]) -> bytes:
     return body
 
 
+def _secret_forms(secret: str) -> list[str]:
+    """The forms of ``secret`` a server may echo: as is, percent-encoded (``quote`` and
+    ``quote_plus``), base64 and base64url (with and without padding) of the secret and of
+    ``Bearer <secret>``. Matched case-insensitively, except the base64 forms."""
+    forms = [secret, quote(secret, safe=""), quote_plus(secret, safe="")]
+    for value in (secret, "Bearer " + secret):
+        raw = value.encode()
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            text = encoded.decode("ascii")
+            forms.extend((text, text.rstrip("=")))
+    return list(dict.fromkeys(form for form in forms if form))
+
+
 def mask_text(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every occurrence of each secret replaced by :data:`REDACTED`."""
+    """``text`` with every occurrence of each secret replaced by :data:`REDACTED`.
+
+    Masked: the secret as is (any letter case), percent-encoded, base64/base64url (of the
+    secret and of ``Bearer <secret>``), and behind HTML character references or percent
+    escapes (then the text is shown decoded, masked). Not masked: a secret split across
+    lines or otherwise cut into pieces, or encoded in ways not listed here.
+    """
+    if not secrets or not text:
+        return text
     for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+        for number, form in enumerate(_secret_forms(secret)):
+            if number < 3:  # the secret and its percent-encodings: any letter case
+                if form.lower() in text.lower():
+                    text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+            elif form in text:
+                text = text.replace(form, REDACTED)
+    if "&" in text or "%" in text:
+        # A secret hidden behind entities (&#x2F;) or escapes (%2F): shown decoded, masked.
+        for decoded in (html.unescape(text), unquote(text)):
+            if decoded != text:
+                masked = mask_text(decoded, secrets)
+                if masked != decoded:
+                    return masked
     return text
+
+
+def mask_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (parsed JSON) with :func:`mask_text` applied to every string in it."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {mask_text(k, secrets): mask_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(item, secrets) for item in value]
+    return value
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None, object]:
@@ -262,9 +313,14 @@ def error_from_response(
     request_id = request_id_from(headers)  # before masking: the lookup is case-insensitive
     if secrets:
         body = redact(body, secrets)
-        if any(secret in value for value in headers.values() for secret in secrets):
-            headers = {name: mask_text(value, secrets) for name, value in headers.items()}
+        headers = {name: mask_text(value, secrets) for name, value in headers.items()}
     code, message, parsed = _error_fields(body)
+    if secrets:
+        # After decoding too: a \\uXXXX-escaped (or otherwise encoded) echo survives redact().
+        request_id = mask_text(request_id, secrets) if request_id else request_id
+        code = mask_text(code, secrets) if code else code
+        message = mask_text(message, secrets) if message else message
+        parsed = mask_value(parsed, secrets)
     if not message:
         message = _default_message(status)
     cls = _STATUS_ERRORS.get(status)
@@ -344,3 +400,26 @@ def _finite(text: str) -> float | None:
     # A huge number of seconds is a request to wait "forever": clamped, so that it fails fast
     # against max_retry_after instead of being taken for a missing header and retried in 1 s.
     return max(-_MAX_SANE_DELAY, min(value, _MAX_SANE_DELAY))
+
+
+def release_frames(exc: BaseException) -> None:
+    """Clear the locals of the package's finished frames in ``exc``'s traceback and chain.
+
+    A frame in a traceback keeps its locals alive as long as the exception lives: a reply body
+    (10 MiB), a token reply with its access token, a parsed payload. Called where an error is
+    about to leave a layer, so frames below it (finished) are cleared; a frame still running
+    (the caller's) is left alone, and so are frames outside the package (a user's hook).
+    Tracebacks still show every file, line and function.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if str(frame.f_globals.get("__name__", "")).startswith("moveworks_async"):
+                with contextlib.suppress(RuntimeError):  # still running: a caller's frame
+                    frame.clear()
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__

@@ -73,12 +73,14 @@ def json_body(reply: Reply, idempotent: bool = True) -> Any:
         pass
     # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
     # document as ``.doc``) must not stay alive as ``__context__``.
-    raise UnexpectedResponseError(
+    error = UnexpectedResponseError(
         "reply is not valid JSON",
         status_code=reply.status,
         request_id=request_id_from(reply.headers),
         outcome_unknown=not idempotent,
     )
+    del reply  # this frame stays in the traceback
+    raise error
 
 
 def to_model(payload: Any, cls: type[T], headers: Mapping[str, str], idempotent: bool = True) -> T:

@@ -117,6 +117,9 @@ class RetryPolicy:
             return Decision(False, reason="not retryable")
         status = error.status_code
         if status not in _RETRYABLE_STATUS:
+            if status >= 500 and not idempotent:
+                # 501, 505, 599, 999...: a server-side failure after the create arrived.
+                return Decision(False, outcome_unknown=True, reason="ambiguous failure of a create")
             return Decision(False, reason="not retryable")
         if status == 429:
             # Refused before processing, so safe for a create too. The governor holds the wait.

@@ -62,6 +62,7 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ClientStateError,
     DeadlineTimeout,
     FirstEventTimeout,
     InvalidParameterError,
@@ -81,7 +82,7 @@ from ._events import (
     StreamEvent,
 )
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
-from ._protocol import Request, create_input, ids, path, request_id_from
+from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
 from ._seam import Seam
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 from ._stream_machine import GAP, StreamMachine
@@ -108,6 +109,9 @@ class _State(enum.Enum):
 
 _NEW, _OPEN, _CLOSED = _State.NEW, _State.OPEN, _State.CLOSED
 _INF: Final = math.inf
+#: Events handed out, and bytes read, between two turns given to the event loop.
+_YIELD_EVENTS: Final = 256
+_YIELD_BYTES: Final = 64 * 1024
 #: Seconds the end of the body may lag the terminal event before the connection is closed
 #: rather than pooled (see ResponseStream._after_end).
 _EOF_GRACE: Final = 0.05
@@ -149,12 +153,15 @@ class ResponseStream:
 
     __slots__ = (
         "__weakref__",
+        "_attempts_started",
+        "_before_send",
         "_busy",
         "_connect_timeout",
         "_conversation_id",
         "_data",
         "_deadline",
         "_deadline_at",
+        "_delivered",
         "_error",
         "_events",
         "_extra_headers",
@@ -181,6 +188,7 @@ class ResponseStream:
         "_timed_out",
         "_timer",
         "_timer_at",
+        "_unyielded",
         "_url",
     )
 
@@ -245,6 +253,10 @@ class ResponseStream:
         # Timing (event-loop time). One timer per stream; see _before_read and _on_timer.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_at = 0.0
+        self._attempts_started = 0
+        self._unyielded = 0
+        self._delivered = 0
+        self._before_send: anyio.CancelScope | None = None
         self._first_at: float | None = None  # first-event deadline until the first event
         self._deadline_at: float | None = None
         self._read_deadline = _INF
@@ -296,14 +308,29 @@ class ResponseStream:
 
     async def __aenter__(self) -> Self:
         if self._state is not _NEW:
-            raise RuntimeError("a ResponseStream can be entered only once; start a new stream")
+            raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
         loop = self._loop = asyncio.get_running_loop()
         try:
-            if self._deadline is None:
+            if self._deadline is None and self._first_event_timeout is None:
                 opened, reply = await self._seam.execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
+            elif self._deadline is None:
+                # The time before the POST (a token fetch, a governor wait) counts against
+                # first_event_timeout too; the first attempt disarms this scope as it sends
+                # (from then on the attempt's own first-event limit applies).
+                with anyio.move_on_after(self._first_event_timeout) as scope:
+                    self._before_send = scope
+                    opened, reply = await self._seam.execute(
+                        self._request, self._attempt, max_retries=self._max_retries
+                    )
+                self._before_send = None
+                if scope.cancelled_caught:
+                    raise FirstEventTimeout(
+                        "the stream did not start within first_event_timeout",
+                        outcome_unknown=False,  # the scope is disarmed once the POST goes out
+                    )
             else:
                 self._deadline_at = loop.time() + self._deadline
                 with anyio.move_on_after(self._deadline) as scope:
@@ -313,7 +340,9 @@ class ResponseStream:
                 if scope.cancelled_caught:
                     raise DeadlineTimeout(
                         "the stream did not start within its deadline",
-                        outcome_unknown=True,
+                        # Only if the POST went out: a deadline spent fetching the token (or
+                        # waiting for the governor) sent nothing.
+                        outcome_unknown=self._attempts_started > 0,
                     )
         except BaseException:
             # Also closes a stream opened by an attempt whose success never reached us (a hook
@@ -365,6 +394,9 @@ class ResponseStream:
         try:
             assert self._loop is not None
             self._sent_at = self._loop.time()
+            self._attempts_started += 1
+            if self._before_send is not None:
+                self._before_send.deadline = math.inf
             # asyncio's own timeout, not anyio's cancel scope: a few µs instead of ~15 per
             # stream, the same rules (an outer cancellation is never taken for the timeout).
             scope = asyncio.timeout(self._first_event_timeout)
@@ -404,14 +436,14 @@ class ResponseStream:
 
     def _require_open(self) -> None:
         if self._state is _NEW:
-            raise RuntimeError(
+            raise ClientStateError(
                 "a ResponseStream must be used inside 'async with': "
                 "async with client.responses.stream(...) as stream: ..."
             )
         if self._hub is not None:
-            raise RuntimeError("this stream was tee()'d: read events from its consumers")
+            raise ClientStateError("this stream was tee()'d: read events from its consumers")
         if self._busy:
-            raise RuntimeError("another task is already reading this stream")
+            raise ClientStateError("another task is already reading this stream")
 
     # --- iteration ---------------------------------------------------------------------------
 
@@ -426,31 +458,51 @@ class ResponseStream:
                 raise StopAsyncIteration
             self._require_open()
             if self._state is _CLOSED:
-                raise RuntimeError("this ResponseStream is closed")
+                raise ClientStateError("this ResponseStream is closed")
         # Fast path, most events of a busy stream: one already decoded. The same loop as at
         # the top of _next, without a coroutine per event; it never suspends, so no other
         # task can see the stream meanwhile and _busy need not be set.
-        events = self._events
-        while self._index < len(events):
-            sse = events[self._index]
-            self._index += 1
-            event = self._accept(sse)
-            if event is not None:
-                return event
-            events = self._events  # a gap empties the buffer
-        self._busy = True
         try:
-            return await self._next(self._recover)
-        finally:
-            self._busy = False
+            events = self._events
+            while self._index < len(events) and self._delivered < _YIELD_EVENTS:
+                sse = events[self._index]
+                self._index += 1
+                self._delivered += 1
+                event = self._accept(sse)
+                if event is not None:
+                    return event
+                events = self._events  # a gap empties the buffer
+            self._busy = True
+            try:
+                return await self._next(self._recover)
+            finally:
+                self._busy = False
+        except BaseException as exc:
+            # The traceback keeps this frame and the ones below: none may keep an event's
+            # data (up to max_event_size) alive with the error.
+            sse = events = None  # type: ignore[assignment]
+            release_frames(exc)
+            raise
 
     async def _next(self, recover: bool) -> StreamEvent:
         """The next event to deliver (or StopAsyncIteration); the whole state machine."""
         while True:
+            if self._delivered >= _YIELD_EVENTS:
+                # Buffered events are handed out without suspending: after _YIELD_EVENTS of
+                # them the loop gets a turn (the deadline timer, other tasks) and the deadline
+                # is checked, however fast the server floods.
+                self._delivered = 0
+                await asyncio.sleep(0)
+                assert self._loop is not None
+                now = self._loop.time()
+                if self._deadline_at is not None and now >= self._deadline_at:
+                    self._timed_out = "deadline"
+                    self._interrupt("deadline")
             events = self._events
             while self._index < len(events):
                 sse = events[self._index]
                 self._index += 1
+                self._delivered += 1
                 event = self._accept(sse)
                 if event is not None:
                     return event
@@ -467,6 +519,19 @@ class ResponseStream:
             reply = self._before_read()
             if reply is None:
                 continue
+            # A server flooding events keeps every read ready: the loop never runs the timer
+            # and nothing else runs. The deadline is checked here, and the loop gets a turn
+            # after every _YIELD_BYTES read without one.
+            assert self._loop is not None
+            now = self._loop.time()
+            if now >= self._read_deadline:
+                self._timed_out = self._overdue(now)
+                self._interrupt(self._timed_out)
+                continue
+            if self._unyielded >= _YIELD_BYTES:
+                self._unyielded = 0
+                await asyncio.sleep(0)
+                continue  # the stream may have changed meanwhile (closed, timed out)
             self._reading = True
             try:
                 chunk = await reply.read_chunk()
@@ -475,6 +540,7 @@ class ResponseStream:
                 continue
             finally:
                 self._reading = False
+            self._unyielded += len(chunk)
             self._after_read(chunk)
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
@@ -556,14 +622,17 @@ class ResponseStream:
         if now < self._read_deadline:
             self._arm(self._read_deadline)
             return
-        if self._deadline_at is not None and now >= self._deadline_at:
-            self._timed_out = "deadline"
-        elif self._first_at is not None:
-            self._timed_out = "first_event"
-        else:
-            self._timed_out = "idle"
+        self._timed_out = self._overdue(now)
         # Closing the response wakes the pending read with a connection error.
         reply.close()
+
+    def _overdue(self, now: float) -> str:
+        """Which limit a read past its deadline at ``now`` ran into."""
+        if self._deadline_at is not None and now >= self._deadline_at:
+            return "deadline"
+        if self._first_at is not None:
+            return "first_event"
+        return "idle"
 
     # --- endings -----------------------------------------------------------------------------
 
@@ -645,7 +714,7 @@ class ResponseStream:
         reason = self._pending
         assert reason is not None
         if self._state is not _OPEN:
-            raise RuntimeError("this ResponseStream was closed")
+            raise ClientStateError("this ResponseStream was closed")
         response_id = self._m.response_id
         request_id = self._m.request_id
         if reason == "deadline":
@@ -721,7 +790,7 @@ class ResponseStream:
             return await self._hub.final_response()
         self._require_open()
         if self._state is _CLOSED:
-            raise RuntimeError("this ResponseStream was closed before its end")
+            raise ClientStateError("this ResponseStream was closed before its end")
         self._busy = True
         try:
             final = await self._drain(None)
@@ -813,7 +882,7 @@ class ResponseStream:
         check_int(max_buffer, "max_buffer", 1)
         self._require_open()
         if self._state is _CLOSED:
-            raise RuntimeError("this ResponseStream is closed")
+            raise ClientStateError("this ResponseStream is closed")
         hub = _Hub(self, max_buffer)
         self._hub = hub
         consumers = tuple(StreamConsumer(hub) for _ in range(n))
@@ -934,7 +1003,7 @@ class _Hub:
                     continue  # another consumer read it meanwhile
                 stream = self._stream
                 if stream._state is not _OPEN:
-                    raise RuntimeError("this ResponseStream is closed")
+                    raise ClientStateError("this ResponseStream is closed")
                 await self._pull()
 
     async def final_response(self) -> Response:
@@ -943,7 +1012,7 @@ class _Hub:
             if stream._m.final is not None:
                 return stream._m.final
             if stream._state is not _OPEN:
-                raise RuntimeError("this ResponseStream was closed before its end")
+                raise ClientStateError("this ResponseStream was closed before its end")
             items = self._items
             if items and (items[-1] is _END or type(items[-1]) is _Raise):
                 return await stream._drain(None)

@@ -24,6 +24,7 @@ from attrs import Attribute, field, frozen
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     UnexpectedResponseError,
 )
@@ -78,6 +79,38 @@ class Timeout:
         if is_positive(value):
             return cls(total=float(value))
         raise InvalidParameterError("timeout must be a Timeout, a positive number or None")
+
+
+#: Bodies longer than this are sent as a :class:`_LargeBody` (aiohttp warns above 1 MiB).
+LARGE_BODY = 1024 * 1024
+#: Bytes written at a time of a large body.
+_BODY_SLICE = 64 * 1024
+
+
+class _LargeBody(aiohttp.payload.BytesPayload):
+    """A request body over :data:`LARGE_BODY`, written in 64 KiB slices (each write waits for
+    the socket to drain), without aiohttp's ResourceWarning about raw bytes bodies."""
+
+    def __init__(self, value: bytes) -> None:
+        aiohttp.payload.Payload.__init__(self, value, content_type="application/json")
+        self._size = len(value)
+
+    async def write(self, writer: Any) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _BODY_SLICE):
+            await writer.write(view[start : start + _BODY_SLICE])
+
+
+def body_payload(data: bytes | None) -> bytes | aiohttp.payload.Payload | None:
+    """``data`` as aiohttp should send it: a large body as a :class:`_LargeBody`."""
+    if data is not None and len(data) > LARGE_BODY:
+        return _LargeBody(data)
+    return data
 
 
 @frozen
@@ -225,7 +258,7 @@ class Transport(Protocol):
     - :meth:`stream` returns a :class:`StreamOpener` with no total/read timeout (the caller
       enforces stream deadlines); the body is the raw coding decoded by ``_Inflater``.
     - Cancelling any call releases its connection. The transport is bound to the event loop
-      it was first used on and raises ``RuntimeError`` when used after :meth:`aclose`.
+      it was first used on and raises ``ClientStateError`` when used after :meth:`aclose`.
     """
 
     #: The public class named in the "not closed" warning (the Data API client sets its own).
@@ -520,7 +553,7 @@ class StreamContext:
     async def __aenter__(self) -> StreamReply:
         transport, args = self._transport, self._args
         if transport is None or args is None:
-            raise RuntimeError("a stream context can be entered only once")
+            raise ClientStateError("a stream context can be entered only once")
         self._transport = self._args = None  # not kept alive by an open stream
         method, url, headers, data, connect_timeout = args
         session = transport._get_session()
@@ -531,7 +564,7 @@ class StreamContext:
                 method,
                 url,
                 headers={**headers, "Accept-Encoding": STREAM_ENCODINGS},
-                data=data,
+                data=body_payload(data),
                 timeout=timeout,
                 allow_redirects=False,
                 auto_decompress=False,  # decoded by StreamReply, which salvages before errors
@@ -590,7 +623,7 @@ class AiohttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
@@ -602,7 +635,7 @@ class AiohttpTransport:
         elif self._loop is None:
             self._loop = loop
         if loop is not self._loop:
-            raise RuntimeError(
+            raise ClientStateError(
                 "an AsyncMoveworks client is bound to the event loop it was first used on; "
                 "create one client per event loop"
             )
@@ -636,7 +669,7 @@ class AiohttpTransport:
                 method,
                 url,
                 headers=headers,
-                data=data,
+                data=body_payload(data),
                 params=params,
                 timeout=self._client_timeout(timeout),
                 allow_redirects=False,

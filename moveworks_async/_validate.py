@@ -179,14 +179,17 @@ def is_positive(value: object, minimum: float = 0.0) -> bool:
     """True for a finite real number above ``minimum`` (bools excluded).
 
     inf and nan are refused: aiohttp turns an infinite timeout into an OverflowError, and a nan
-    deadline never expires.
+    deadline never expires; so is an int too large for a float (``10**400``).
     """
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > minimum
-    )
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        # float() first: an int beyond a float's range (10**400) would make isfinite raise
+        # OverflowError, an untyped error where an InvalidParameterError is owed.
+        number = float(value)
+    except OverflowError:
+        return False
+    return math.isfinite(number) and number > minimum
 
 
 def check_positive(

@@ -507,10 +507,11 @@ async def test_malformed_token_reply(wire: Wire, fake_time: Any, body: Any, path
 
 
 async def test_token_with_crlf_is_refused(wire: Wire, fake_time: Any) -> None:
-    """A token that could split headers is refused before it is ever sent."""
+    """A token that could split headers is refused before it is ever sent: the server's fault,
+    so a ResponseValidationError (an APIError), not the caller's InvalidParameterError."""
     wire.always({"access_token": "mwt\r\nX-Evil: 1", "expires_in": 60})
     async with make_client(fake_time, credentials(fake_time)) as client:
-        with pytest.raises(mw.InvalidParameterError):
+        with pytest.raises(mw.ResponseValidationError):
             await client.conversations.get("conv_1")
     assert api_calls(wire) == []
 

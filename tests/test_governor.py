@@ -907,12 +907,15 @@ async def test_a_long_pause_counts_as_one_second_of_refill(vt: VirtualTime) -> N
     assert g.rate == pytest.approx(100 / 1.1)
 
 
-async def test_short_epochs_between_pauses_add_up_to_a_measurement(vt: VirtualTime) -> None:
-    """Review defect 1: each epoch holds only 7 accepted replies, fewer than a measurement
-    needs; they accumulate across pauses, so the third 429 sets a rate."""
+async def test_a_second_pause_without_a_measurement_starts_a_paced_probe(vt: VirtualTime) -> None:
+    """Small-burst server: each epoch holds only 7 accepted replies, fewer than a measurement
+    needs. The first pause sets no rate (it may be a one-off); the second shows a real limit,
+    so the governor paces from the low estimate (accepted / (busy + 1 s per pause)) with
+    burst 1 (a window sent at once says nothing about a rate). Until govfix2 the rate stayed
+    unset until 20 replies had accumulated over many pauses."""
     g = gov(vt)
     rates = []
-    for _ in range(3):
+    for _ in range(2):
         tickets = [await g.acquire() for _ in range(8)]
         for t in tickets[:7]:
             vt.now += 0.01
@@ -921,8 +924,50 @@ async def test_short_epochs_between_pauses_add_up_to_a_measurement(vt: VirtualTi
         await g.report_rate_limit(tickets[7], 1.0)
         rates.append(g.rate)
         vt.now = g.snapshot().pause_until or vt.now
-    assert rates[:2] == [None, None]
-    assert rates[2] == pytest.approx(21 / (3 * 0.07 + 3 * 1.0))
+    assert rates[0] is None
+    assert rates[1] == pytest.approx(14 / (2 * 0.07 + 2 * 1.0))
+    assert g.snapshot().burst == 1.0
+
+
+async def _strict_call(
+    g: Governor, vt: VirtualTime, server: _ServerBucket, stats: dict[str, int], rtt: float
+) -> None:
+    """As ``_call``, but gives up as the client's default RetryPolicy does (2 retries for
+    its own 429s, 3 more for collateral ones) and counts the calls that failed."""
+    retries = grace = 0
+    while True:
+        ticket = await g.acquire()
+        stats["sent"] = stats.get("sent", 0) + 1
+        await vt.sleep(rtt)
+        if server.take():
+            g.release(ticket, 200)
+            return
+        g.release(ticket, 429)
+        if await g.report_rate_limit(ticket, 1.0) or grace >= 3:
+            retries += 1
+        else:
+            grace += 1
+        if retries > 2:
+            stats["failed"] = stats.get("failed", 0) + 1
+            return
+
+
+@pytest.mark.parametrize("burst", [1, 10])
+async def test_storm_against_a_small_burst_server_fails_no_call(
+    vt: VirtualTime, burst: int
+) -> None:
+    """1,000 concurrent calls, default governor, server 100/s with burst 1 or 10, 4 ms replies:
+    no call fails with RateLimitError, <= 1.1x requests, wall <= 2.5x the ideal (virtual time).
+    Before govfix2 burst 1 failed ~300 calls and took ~24x the ideal: each 1 s epoch sent the
+    window of 32 at once and the server took one."""
+    server = _ServerBucket(vt, rate=100, burst=burst)
+    g = gov(vt)
+    stats: dict[str, int] = {}
+    t0 = vt.now
+    await vt.run(*(_strict_call(g, vt, server, stats, rtt=0.004) for _ in range(1000)))
+    assert stats.get("failed", 0) == 0, stats
+    assert stats["sent"] <= 1100, stats
+    assert vt.now - t0 <= 2.5 * (1000 - burst) / 100, vt.now - t0
 
 
 async def test_slow_start_costs_little_at_high_latency(vt: VirtualTime) -> None:

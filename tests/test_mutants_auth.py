@@ -162,8 +162,9 @@ async def test_control_characters_in_an_issued_token_name_the_field() -> None:
         return {"access_token": "tok\r\nX-Injected: 1", "expires_in": 60}
 
     source = ClientCredentials("id", "secret", clock=Clock()).bind(fetch, "https://h/api")
-    with pytest.raises(mw.InvalidParameterError, match=r"^access_token ") as caught:
+    with pytest.raises(mw.ResponseValidationError, match=r"access_token") as caught:
         await source.get_token()
+    assert caught.value.path == "$.access_token"
     assert "Injected" not in str(caught.value)
 
 
