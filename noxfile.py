@@ -75,6 +75,14 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_secrets.py",
     ],
     "_streaming": ["test_streaming.py", "test_streaming_reliability.py", "test_compression.py"],
+    # The stream's content rules, moved out of _streaming (issue 13): the machine's own tests
+    # (no network) first, then the stream tests that drive it through the shell.
+    "_stream_machine": [
+        "test_stream_machine.py",
+        "test_streaming.py",
+        "test_streaming_reliability.py",
+    ],
+    "_reply": ["test_reply.py", "test_client.py", "test_resources.py", "test_hostile_input.py"],
     "_governor": ["test_governor.py", "test_retry.py"],
 }
 # Tests that assert wall-clock durations (linear-time ratios, "returns within 1.5 s") are left out:

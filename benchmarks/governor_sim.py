@@ -158,7 +158,7 @@ class Client:
                 self.done.append(loop.time())
                 return
             g.release(ticket, 429)
-            own = await g.rate_limited(ticket, self.retry_after)
+            own = await g.report_rate_limit(ticket, self.retry_after)
             if self.max_retries is not None:
                 if own or grace >= 3:
                     retries += 1

@@ -37,7 +37,11 @@ if TYPE_CHECKING:
         AuthenticationError,
         BadRequestError,
         ClientStateError,
+        ConnectTimeout,
+        DeadlineTimeout,
+        FirstEventTimeout,
         GovernorUnavailableError,
+        IdleTimeout,
         InternalServerError,
         InvalidParameterError,
         MoveworksError,
@@ -45,11 +49,14 @@ if TYPE_CHECKING:
         NotificationBatchError,
         PermissionDeniedError,
         RateLimitError,
+        ReadTimeout,
         ResponseValidationError,
         SlowConsumerError,
         StreamError,
         StreamInterruptedError,
         StreamProtocolError,
+        TimeoutPhase,
+        TotalTimeout,
         UnexpectedResponseError,
         UnsupportedOperationError,
         WaitTimeoutError,
@@ -154,6 +161,7 @@ __all__ = [
     "CitationLocation",
     "ClientCredentials",
     "ClientStateError",
+    "ConnectTimeout",
     "Content",
     "ContentReference",
     "Conversation",
@@ -166,6 +174,7 @@ __all__ = [
     "DataPluginResource",
     "DataPluginResourceDetail",
     "DataUser",
+    "DeadlineTimeout",
     "ErrorDetail",
     "Event",
     "EventPayload",
@@ -173,6 +182,7 @@ __all__ = [
     "FeedbackOption",
     "FeedbackResult",
     "FileRef",
+    "FirstEventTimeout",
     "Generation",
     "Governor",
     "GovernorSnapshot",
@@ -182,6 +192,7 @@ __all__ = [
     "HandoffCategory",
     "HandoffItem",
     "Hooks",
+    "IdleTimeout",
     "InternalServerError",
     "InvalidParameterError",
     "Message",
@@ -204,6 +215,7 @@ __all__ = [
     "RateGovernor",
     "RateLimitError",
     "RawResponse",
+    "ReadTimeout",
     "ReasoningMessage",
     "ReasoningOutput",
     "RedisRateGovernor",
@@ -229,7 +241,9 @@ __all__ = [
     "StreamInterruptedError",
     "StreamProtocolError",
     "Timeout",
+    "TimeoutPhase",
     "TokenSource",
+    "TotalTimeout",
     "Transport",
     "UnexpectedResponseError",
     "UnknownAction",
@@ -271,9 +285,9 @@ _MODULES = (
 def __getattr__(name: str) -> "Any":
     # The version comes from the installed metadata, computed only when asked for.
     if name == "__version__":
-        from importlib.metadata import version
+        from ._version import package_version
 
-        return version("moveworks-async")
+        return package_version()
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module

@@ -54,7 +54,7 @@ from ._cli_render import (
     read_line,
     to_json,
 )
-from ._client import _VERSION, AsyncMoveworks
+from ._client import AsyncMoveworks
 from ._config import API_VERSIONS, DEFAULT_BASE_URL
 from ._errors import (
     APIError,
@@ -66,6 +66,7 @@ from ._errors import (
 from ._models import Response
 from ._runner import run
 from ._validate import check_id, check_regular_file
+from ._version import package_version
 
 __all__ = ["main"]
 
@@ -452,7 +453,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Talk to a Moveworks assistant through the Conversations API.",
         epilog='Try: moveworks-async chat --simulate "Who does John Doe report to?"',
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_VERSION}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     _common(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -13,10 +13,8 @@ import copy
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
-from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -34,49 +32,47 @@ from ._auth import (
     token_body,
 )
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._converter import structure, structure_fast
 from ._errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     ClientStateError,
     InvalidParameterError,
-    ResponseValidationError,
-    UnexpectedResponseError,
+    TotalTimeout,
 )
-from ._governor import Governor, RateGovernor, WaitCallback
-from ._hooks import (
-    CallEndInfo,
-    CallInfo,
-    GovernorWaitInfo,
-    HookRunner,
-    RequestInfo,
-    ResponseInfo,
-    RetryInfo,
+from ._governor import (
+    Governor,
+    RateGovernor,
+    WaitCallback,
+    check_governor,
+    report_rate_limit,
 )
+from ._hooks import CallTracer, HookRunner
+from ._models import Response
+from ._notifications import Notifications
 from ._protocol import (
     Generation,
     Request,
-    error_from_response,
     mask_text,
-    parse_retry_after,
     release_frames,
     request_id_from,
 )
 from ._raw import recording
+from ._reply import failure as interpret_failure
+from ._reply import json_body, model
+from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
-from ._transport import Reply, Timeout, Transport, make_transport
+from ._seam import Attempt, Seam
+from ._transport import Reply, StreamOpener, Timeout, Transport, make_transport
 from ._validate import check_headers, check_max_retries
+from ._version import package_version
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "derived"]
 
 #: Shortest credential masked in server text (shorter ones would mask ordinary words).
 _MIN_SECRET = 4
 logger = logging.getLogger("moveworks_async")
 
 T = TypeVar("T")
-#: One attempt: given the request headers, either a success value or the failed reply.
-Attempt = Callable[[dict[str, str]], Awaitable[tuple[Reply | None, T | None]]]
 
 
 class _Send:
@@ -121,12 +117,6 @@ class _Bounds:
 _CALL_BOUNDS: ContextVar[_Bounds | None] = ContextVar("moveworks_async_call", default=None)
 
 
-try:
-    _VERSION = version("moveworks-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    _VERSION = "0"
-
-
 def _make_auth(token: str | None, auth: object) -> TokenSource:
     if token is not None:
         return StaticToken(token)
@@ -143,29 +133,6 @@ def _pool_size(session: aiohttp.ClientSession) -> int:
     """The connection limit of a caller's session (0: unlimited)."""
     limit = getattr(session.connector, "limit", 0)
     return limit if type(limit) is int and limit > 0 else 0
-
-
-@attrs.define(slots=True)
-class _Trace:
-    """What the hooks of one call have seen so far (only built when the client has hooks)."""
-
-    id: int
-    started: float
-    attempts: int = 0
-    status: int | None = None
-    request_id: str | None = None
-
-    def end(self, request: Request, now: float, error: BaseException | None) -> CallEndInfo:
-        return CallEndInfo(
-            self.id,
-            request.method,
-            request.path,
-            self.attempts,
-            self.status,
-            self.request_id,
-            now - self.started,
-            type(error).__name__ if error is not None else None,
-        )
 
 
 class AsyncMoveworks:
@@ -248,9 +215,9 @@ class AsyncMoveworks:
         self._clock = clock or anyio.current_time
         self._sleep = sleep or anyio.sleep
         self._rng = random.random
-        if governor is not None and not isinstance(governor, Governor):
-            raise InvalidParameterError(
-                "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
+        if governor is not None:
+            governor = check_governor(
+                governor, "governor must be a RateGovernor, a RedisRateGovernor or another Governor"
             )
         if governor is None:
             # The default governor caps attempts in flight at the pool size. That costs no
@@ -272,7 +239,7 @@ class AsyncMoveworks:
         self._base_headers = {
             "Assistant-Name": self.assistant_name,
             "Accept": "application/json",
-            "User-Agent": f"moveworks-async/{_VERSION}",
+            "User-Agent": f"moveworks-async/{package_version()}",
         }
         self._body_headers = {**self._base_headers, "Content-Type": "application/json"}
         #: The client whose pool, token and governor a ``with_options`` view shares (None for
@@ -282,17 +249,15 @@ class AsyncMoveworks:
         self._resources()
 
     def _resources(self) -> None:
-        from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
-
-        self.conversations = Conversations(self)
-        self.responses = Responses(self)
-        self.messages = Messages(self)
-        self.feedback = Feedback(self)
-        self.events = Events(self)
-        self.modals = Modals(self)
-        from ._notifications import Notifications
-
-        self.notifications = Notifications(self, self._notifications_governor)
+        """Build the resources of this client (or view), each given the one seam."""
+        seam = _ClientSeam(self)
+        self.conversations = Conversations(seam)
+        self.responses = Responses(seam)
+        self.messages = Messages(seam)
+        self.feedback = Feedback(seam)
+        self.events = Events(seam)
+        self.modals = Modals(seam)
+        self.notifications = Notifications(seam, self._notifications_governor)
         self._notifications_governor = self.notifications.governor  # views share it
 
     def __repr__(self) -> str:
@@ -408,14 +373,14 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
-        trace: _Trace | None,
+        trace: CallTracer | None,
         timeout: Timeout | None,
     ) -> T:
         """The attempt loop under the call's whole-call bound.
 
         Rules: ``timeout.total`` seconds bound everything the call does (attempts, backoff
         sleeps, governor waits, a token fetch it triggers) and it then ends with
-        ``APITimeoutError(phase="total")``, ``outcome_unknown`` set for a create that was on
+        ``TotalTimeout`` (an ``APITimeoutError``), ``outcome_unknown`` set for a create that was on
         the wire. A loop nested in a bounded call (a token fetch) inherits that call's bound
         and per-attempt connect/read timeouts; the real-time bound is the outer call's
         ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
@@ -435,7 +400,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
-        trace: _Trace | None,
+        trace: CallTracer | None,
         timeout: Timeout | None,
     ) -> T:
         total = timeout.total if timeout is not None else None
@@ -470,11 +435,10 @@ class AsyncMoveworks:
         finally:
             _CALL_BOUNDS.reset(reset)
 
-    def _timed_out(self, request: Request, bounds: _Bounds) -> APITimeoutError:
+    def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""
-        return APITimeoutError(
+        return TotalTimeout(
             f"the call did not complete within its timeout ({bounds.total:g} s)",
-            phase="total",
             outcome_unknown=bounds.in_flight and not request.idempotent,
         )
 
@@ -491,23 +455,17 @@ class AsyncMoveworks:
         timeout: Timeout | None,
     ) -> T:
         """The attempt loop wrapped in the call-level hooks (``on_call_start``/``_end``)."""
-        hooks = self._hooks
-        assert hooks is not None
-        trace = _Trace(hooks.next_call_id(), self._clock())
-        if hooks.on_call_start:
-            await hooks.emit(hooks.on_call_start, CallInfo(trace.id, request.method, request.path))
+        assert self._hooks is not None
+        trace = CallTracer(self._hooks, self._clock, request.method, request.path)
+        await trace.call_start()
         try:
             value = await self._bounded(
                 request, attempt, max_retries, authenticated, trace, timeout
             )
         except BaseException as exc:
-            if hooks.on_call_end:
-                # Shielded: a cancelled call still closes its span / metric.
-                with anyio.CancelScope(shield=True):
-                    await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), exc))
+            await trace.call_end(exc)
             raise
-        if hooks.on_call_end:
-            await hooks.emit(hooks.on_call_end, trace.end(request, self._clock(), None))
+        await trace.call_end(None)
         return value
 
     async def _attempts(
@@ -516,7 +474,7 @@ class AsyncMoveworks:
         attempt: Attempt[T] | _Send,
         max_retries: int | None,
         authenticated: bool,
-        trace: _Trace | None,
+        trace: CallTracer | None,
         bounds: _Bounds | None,
     ) -> T:
         """The attempt loop; ``trace`` is None when the client has no hooks (the hot path),
@@ -530,7 +488,6 @@ class AsyncMoveworks:
         """
         policy, budget = self.retry_policy, self._budget
         governor = self.governor if authenticated else self._auth_governor
-        hooks = self._hooks
         has_body = request.json is not None
         static = self._static_token
         send = attempt if type(attempt) is _Send else None
@@ -538,7 +495,6 @@ class AsyncMoveworks:
         retries = 0  # retries counted against max_retries
         grace = 0  # free retries of collateral 429s
         sent = 0
-        started = 0.0
         replayed = False
         try_acquire = self._try_acquire if authenticated else None
         auth = self._auth if authenticated else None
@@ -581,16 +537,11 @@ class AsyncMoveworks:
                 headers.update(send.headers)
             sent += 1
             if trace is not None:
-                assert hooks is not None
-                trace.attempts = sent
-                if hooks.on_request:
-                    info = RequestInfo(trace.id, request.method, request.path, sent)
-                    try:
-                        await hooks.emit(hooks.on_request, info)
-                    except BaseException:
-                        governor.release(ticket, None)
-                        raise
-                started = self._clock()
+                try:
+                    await trace.attempt(sent)
+                except BaseException:
+                    governor.release(ticket, None)
+                    raise
             if bounds is not None:
                 bounds.in_flight = True
             try:
@@ -618,7 +569,7 @@ class AsyncMoveworks:
                     bounds.in_flight = False
                 governor.release(ticket, None)
                 if trace is not None:
-                    await self._hook_response(trace, request, sent, None, None, started, exc)
+                    await trace.response(sent, None, None, exc)
                 decision = policy.decide(
                     exc,
                     attempt=retries,
@@ -646,7 +597,7 @@ class AsyncMoveworks:
                     # stream that cannot start): the server got the create.
                     exc.outcome_unknown = True
                 if trace is not None:
-                    await self._hook_response(trace, request, sent, None, None, started, exc)
+                    await trace.response(sent, None, None, exc)
                 raise
             if bounds is not None:
                 bounds.in_flight = False
@@ -658,15 +609,13 @@ class AsyncMoveworks:
                     last = value[-1] if isinstance(value, tuple) and value else value
                     status = getattr(last, "status", 200)
                     request_id = request_id_from(getattr(last, "headers", None) or {})
-                    await self._hook_response(
-                        trace, request, sent, status, request_id, started, None
-                    )
+                    await trace.response(sent, status, request_id, None)
                 return value  # type: ignore[return-value]
             status = failure.status
             governor.release(ticket, status)
             if trace is not None:
                 request_id = request_id_from(failure.headers)
-                await self._hook_response(trace, request, sent, status, request_id, started, None)
+                await trace.response(sent, status, request_id, None)
             # A 401 was refused before processing, so a replay is safe even for a create; one
             # replay only, with whatever the source now hands out.
             if (
@@ -680,19 +629,12 @@ class AsyncMoveworks:
                     request, sent, status, Decision(True, reason="token rejected, refreshed"), trace
                 )
                 continue
-            retry_after = (
-                parse_retry_after(failure.headers, time.time()) if status in (429, 503) else None
-            )
-            error = error_from_response(
-                status,
-                failure.headers,
-                failure.body,
-                retry_after=retry_after,
-                secrets=self._secrets(token),
+            error, retry_after = interpret_failure(
+                status, failure.headers, failure.body, secrets=self._secrets(token)
             )
             own = True
             if status == 429:
-                own = await governor.rate_limited(ticket, retry_after)
+                own = await report_rate_limit(governor, ticket, retry_after)
             decision = policy.decide(
                 error,
                 attempt=retries,
@@ -725,9 +667,8 @@ class AsyncMoveworks:
             if decision.delay:
                 await self._sleep(decision.delay)
 
-    def _waiter(self, request: Request, number: int, trace: _Trace | None) -> WaitCallback:
+    def _waiter(self, request: Request, number: int, trace: CallTracer | None) -> WaitCallback:
         """The governor's ``on_wait`` for one attempt: a DEBUG line and the hooks."""
-        hooks = self._hooks
 
         async def on_wait(delay: float | None, reason: str) -> None:
             if logger.isEnabledFor(logging.DEBUG):
@@ -739,44 +680,10 @@ class AsyncMoveworks:
                     reason,
                     "until a slot frees" if delay is None else f"{delay:.3f}s",
                 )
-            if trace is not None and hooks is not None and hooks.on_governor_wait:
-                info = GovernorWaitInfo(
-                    trace.id, request.method, request.path, number, delay, reason
-                )
-                await hooks.emit(hooks.on_governor_wait, info)
+            if trace is not None:
+                await trace.governor_wait(number, delay, reason)
 
         return on_wait
-
-    async def _hook_response(
-        self,
-        trace: _Trace,
-        request: Request,
-        number: int,
-        status: int | None,
-        request_id: str | None,
-        started: float,
-        error: BaseException | None,
-    ) -> None:
-        trace.status = status
-        trace.request_id = request_id
-        hooks = self._hooks
-        if hooks is None or not hooks.on_response:
-            return
-        info = ResponseInfo(
-            trace.id,
-            request.method,
-            request.path,
-            number,
-            status,
-            request_id,
-            self._clock() - started,
-            type(error).__name__ if error is not None else None,
-        )
-        if error is None or isinstance(error, Exception):
-            await hooks.emit(hooks.on_response, info)
-            return
-        with anyio.CancelScope(shield=True):  # cancellation: still close the attempt span
-            await hooks.emit(hooks.on_response, info)
 
     async def _retrying(
         self,
@@ -784,7 +691,7 @@ class AsyncMoveworks:
         number: int,
         status: int | None,
         decision: Decision,
-        trace: _Trace | None,
+        trace: CallTracer | None,
     ) -> None:
         if logger.isEnabledFor(logging.INFO):
             # After a 429 the wait is the governor's pause, not this (zero) backoff.
@@ -801,18 +708,8 @@ class AsyncMoveworks:
                 decision.reason,
                 wait,
             )
-        hooks = self._hooks
-        if trace is not None and hooks is not None and hooks.on_retry:
-            info = RetryInfo(
-                trace.id,
-                request.method,
-                request.path,
-                number,
-                status,
-                decision.delay,
-                decision.reason,
-            )
-            await hooks.emit(hooks.on_retry, info)
+        if trace is not None:
+            await trace.retry(number, status, decision.delay, decision.reason)
 
     def _secrets(self, token: str | None = None) -> tuple[str, ...]:
         """The credentials this client may have sent: masked in any server-provided text."""
@@ -876,60 +773,16 @@ class AsyncMoveworks:
     ) -> T:
         """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
         reply: Reply | None = None
-        payload: Any = None
         try:
             reply = await self._request(
                 request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
             )
-            payload = self._decode(reply, request.idempotent)
-            if key is not None:
-                payload = payload.get(key) if isinstance(payload, Mapping) else None
-            try:
-                return structure_fast(payload, cls)
-            except Exception:
-                pass
-            # Outside the except block (no __context__). The request id is only read for the
-            # error (a header lookup per name tried).
-            try:
-                return structure(payload, cls, request_id=request_id_from(reply.headers))
-            except ResponseValidationError as exc:
-                # A create the server answered 2xx was applied, whatever the body says.
-                exc.outcome_unknown = not request.idempotent
-                raise
+            return model(reply, cls, key=key, idempotent=request.idempotent)
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.
-            reply = payload = None
+            reply = None
             release_frames(exc)
             raise
-
-    def _decode(self, reply: Reply, idempotent: bool = True) -> Any:
-        """The JSON body of a successful reply, or UnexpectedResponseError.
-
-        For a create (``idempotent=False``) the error carries ``outcome_unknown=True``: the
-        server answered 2xx, so the create may well have been applied.
-        """
-        content_type = reply.headers.get("Content-Type", "")
-        if "json" not in content_type.lower():  # media types are case-insensitive
-            raise UnexpectedResponseError(
-                f"expected JSON, got {content_type or 'no content type'}",
-                status_code=reply.status,
-                request_id=request_id_from(reply.headers),
-                outcome_unknown=not idempotent,
-            )
-        try:
-            return _json.loads(reply.body)
-        except ValueError:
-            pass
-        # Raised here, not in the except block: the decoder's error (orjson's keeps the whole
-        # document as ``.doc``) must not stay alive as ``__context__``.
-        error = UnexpectedResponseError(
-            "reply is not valid JSON",
-            status_code=reply.status,
-            request_id=request_id_from(reply.headers),
-            outcome_unknown=not idempotent,
-        )
-        del reply  # this frame stays in the traceback
-        raise error
 
     async def _fetch_token(self, url: str, form: Mapping[str, str]) -> Any:
         """POST a client-credentials request (JSON, then form-encoded if JSON is refused)."""
@@ -954,8 +807,90 @@ class AsyncMoveworks:
         reply: Reply | None = None
         try:
             reply = await self._execute(request, attempt, authenticated=False)
-            return self._decode(reply)
+            return json_body(reply)
         except BaseException as exc:
             reply = None  # a token reply holds the access token
             release_frames(exc)
             raise
+
+
+def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
+    """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
+
+    It shares everything else by reference: the connection pool, the token source and its
+    refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
+    differ, which is why a shallow copy is enough. (The Events API and the Data API.)
+    """
+    view = copy.copy(client)
+    view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
+    view._body_headers = {k: v for k, v in client._body_headers.items() if k != "Assistant-Name"}
+    if governor is not None:
+        view.governor = governor
+        view._try_acquire = getattr(governor, "try_acquire", None)
+    return view
+
+
+class _ClientSeam:
+    """The :class:`~moveworks_async._seam.Seam` of one client or view: what its resources
+    may ask of it. The hot entries are the client's bound methods themselves (no extra call
+    per request); settings are read from the client when asked, so they follow it."""
+
+    __slots__ = (
+        "_client",
+        "base_url",
+        "execute",
+        "generation",
+        "mask",
+        "request",
+        "request_model",
+    )
+
+    def __init__(self, client: AsyncMoveworks) -> None:
+        self._client = client
+        # Fixed for the client's life (a view copies them): plain attributes, read per call.
+        self.generation: Generation = client.generation
+        self.base_url: str = client.base_url
+        self.request = client._request
+        self.request_model = client._request_model
+        self.execute = client._execute
+        self.mask = client._mask
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._client._clock
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[Any]]:
+        return self._client._sleep
+
+    @property
+    def rng(self) -> Callable[[], float]:
+        return self._client._rng
+
+    @property
+    def timeout(self) -> Timeout:
+        return self._client.timeout
+
+    def open_stream(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> StreamOpener:
+        return self._client._transport.stream(method, url, headers, data, connect_timeout)
+
+    def derive(self, governor: Governor | None) -> Seam:
+        return _ClientSeam(derived(self._client, governor))
+
+    async def poll(
+        self,
+        conversation_id: str,
+        response_id: str,
+        timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        return await self._client.responses.wait(
+            conversation_id, response_id, timeout=timeout, extra_headers=extra_headers
+        )

@@ -60,7 +60,7 @@ from ._models import (
     UnknownOutput,
     UrlAction,
 )
-from ._notifications import NotificationStatus
+from ._notification_models import NotificationStatus
 
 __all__ = ["converter", "structure", "structure_fast", "unstructure"]
 

@@ -29,7 +29,7 @@ from yarl import URL
 
 from . import _json
 from ._auth import ClientCredentials, TokenSource
-from ._client import AsyncMoveworks, _Send
+from ._client import AsyncMoveworks, _Send, derived
 from ._converter import structure_fast
 from ._data_models import (
     DataConversation,
@@ -51,7 +51,6 @@ from ._data_query import (
 )
 from ._errors import InvalidParameterError, UnexpectedResponseError
 from ._governor import Governor
-from ._notifications import derived
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout

@@ -7,6 +7,7 @@ from it without import cycles and every attribute keeps a precise type.
 
     MoveworksError
     ├── InvalidParameterError (also ValueError)   bad input, raised before any I/O
+    ├── ClientStateError (also RuntimeError)      a closed client, another event loop, stream misuse
     ├── UnsupportedOperationError                 endpoint absent in the configured API generation
     ├── GovernorUnavailableError                  Redis governor down with on_redis_error="closed"
     ├── SlowConsumerError                         a tee() consumer fell too far behind
@@ -21,7 +22,13 @@ from it without import cycles and every attribute keeps a precise type.
         │   ├── RateLimitError                    429 (.retry_after)
         │   └── InternalServerError               5xx
         ├── APIConnectionError                    transport failure
-        │   ├── APITimeoutError                   a timeout (.phase)
+        │   ├── APITimeoutError                   a timeout (.phase, a TimeoutPhase)
+        │   │   ├── ConnectTimeout                connecting (Timeout.connect)
+        │   │   ├── ReadTimeout                   waiting for the reply (Timeout.read)
+        │   │   ├── TotalTimeout                  the whole call (Timeout.total)
+        │   │   ├── FirstEventTimeout             a stream's first_event_timeout
+        │   │   ├── IdleTimeout                   a stream's idle_timeout
+        │   │   └── DeadlineTimeout               a stream's deadline
         │   └── StreamInterruptedError            a stream ended before its terminal event
         ├── StreamError                           an ERROR event in a stream (.code .response_id)
         ├── StreamProtocolError                   undecodable stream (event too large, bad JSON)
@@ -35,6 +42,7 @@ chained as ``__cause__``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +54,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientStateError",
+    "ConnectTimeout",
+    "DeadlineTimeout",
+    "FirstEventTimeout",
+    "IdleTimeout",
     "InternalServerError",
     "InvalidParameterError",
     "MoveworksError",
@@ -53,12 +65,15 @@ __all__ = [
     "NotificationBatchError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReadTimeout",
     "GovernorUnavailableError",
     "ResponseValidationError",
     "SlowConsumerError",
     "StreamError",
     "StreamInterruptedError",
     "StreamProtocolError",
+    "TimeoutPhase",
+    "TotalTimeout",
     "UnexpectedResponseError",
     "UnsupportedOperationError",
     "WaitTimeoutError",
@@ -252,20 +267,116 @@ class APIConnectionError(APIError):
         self.tls = tls
 
 
+class TimeoutPhase(enum.StrEnum):
+    """Which bound an :class:`APITimeoutError` reached (a ``str``: ``phase == "read"`` works)."""
+
+    CONNECT = "connect"
+    """Establishing the connection (``Timeout.connect``, a stream's ``connect_timeout``)."""
+    READ = "read"
+    """Waiting for the reply (``Timeout.read``)."""
+    TOTAL = "total"
+    """The whole call, retries and waits included (``Timeout.total``)."""
+    FIRST_EVENT = "first_event"
+    """A stream's ``first_event_timeout``."""
+    IDLE = "idle"
+    """A stream's ``idle_timeout``."""
+    DEADLINE = "deadline"
+    """A stream's ``deadline``."""
+
+
 class APITimeoutError(APIConnectionError):
-    """A timeout; ``.phase`` says which one (``connect``, ``read``, ``total``, ``first_event``,
-    ``idle``, ``deadline``)."""
+    """A timeout. Catch a subclass for one kind (:class:`ConnectTimeout`, :class:`ReadTimeout`,
+    :class:`TotalTimeout`, :class:`FirstEventTimeout`, :class:`IdleTimeout`,
+    :class:`DeadlineTimeout`), or this class for all; ``.phase`` (a :class:`TimeoutPhase`)
+    says which one.
+
+    ``APITimeoutError(message, phase=...)`` builds the subclass of that phase, so code written
+    before the subclasses existed raises and catches the same errors as before.
+    """
+
+    #: Set by each subclass; the base class takes it from the ``phase`` argument.
+    phase: TimeoutPhase
+
+    def __new__(cls, message: str, *, phase: str | None = None, **_: Any) -> APITimeoutError:
+        if cls is APITimeoutError:
+            if phase is None:
+                raise TypeError("APITimeoutError needs phase= (or use one of its subclasses)")
+            cls = _TIMEOUTS[TimeoutPhase(phase)]
+        return super().__new__(cls, message)
 
     def __init__(
         self,
         message: str,
         *,
-        phase: str,
+        phase: str | None = None,
         request_id: str | None = None,
         outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
-        self.phase = phase
+        if phase is not None and TimeoutPhase(phase) is not type(self).phase:
+            raise ValueError(f"{type(self).__name__} has phase {type(self).phase.value!r}")
+
+    def __reduce__(self) -> Any:
+        # Keyword-only arguments: pickle (multiprocessing, a worker's result) rebuilds it so.
+        return (_rebuild_timeout, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_timeout(
+    cls: type[APITimeoutError], args: tuple[Any, ...], state: dict[str, Any]
+) -> APITimeoutError:
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ConnectTimeout(APITimeoutError):
+    """The connection could not be established in time (nothing was sent)."""
+
+    phase = TimeoutPhase.CONNECT
+
+
+class ReadTimeout(APITimeoutError):
+    """No (complete) reply within ``Timeout.read``."""
+
+    phase = TimeoutPhase.READ
+
+
+class TotalTimeout(APITimeoutError):
+    """The whole call passed ``Timeout.total`` (retries, backoff and waits included)."""
+
+    phase = TimeoutPhase.TOTAL
+
+
+class FirstEventTimeout(APITimeoutError):
+    """A stream sent no reply or no first event within ``first_event_timeout``."""
+
+    phase = TimeoutPhase.FIRST_EVENT
+
+
+class IdleTimeout(APITimeoutError):
+    """A stream was silent for longer than ``idle_timeout``."""
+
+    phase = TimeoutPhase.IDLE
+
+
+class DeadlineTimeout(APITimeoutError):
+    """A stream passed its ``deadline`` (recovery included; no recovery is attempted)."""
+
+    phase = TimeoutPhase.DEADLINE
+
+
+_TIMEOUTS: dict[TimeoutPhase, type[APITimeoutError]] = {
+    cls.phase: cls
+    for cls in (
+        ConnectTimeout,
+        ReadTimeout,
+        TotalTimeout,
+        FirstEventTimeout,
+        IdleTimeout,
+        DeadlineTimeout,
+    )
+}
 
 
 class StreamInterruptedError(APIConnectionError):

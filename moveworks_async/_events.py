@@ -1,8 +1,8 @@
 """Typed events of ``POST .../responses/stream`` and their conversion from decoded JSON.
 
-The wire format (moveworks-api.md §5) is one SSE frame per event: the ``event`` field names the
-type and ``data`` holds a JSON object that repeats it as ``event_type`` next to a
-``sequence_number`` and either a ``response`` or an ``output``::
+The wire format (the API reference, "Streaming") is one SSE frame per event: the ``event``
+field names the type and ``data`` holds a JSON object that repeats it as ``event_type`` next to
+a ``sequence_number`` and either a ``response`` or an ``output``::
 
     event: RESPONSE_OUTPUT_DELTA
     data: {"event_type":"RESPONSE_OUTPUT_DELTA","sequence_number":4,"output":{"type":"MESSAGE",...}}

@@ -2,9 +2,10 @@
 
 Why it exists: with a per-task retry sleep (what openai-python, anthropic and slack_sdk do),
 1,000 tasks that hit a 429 together sleep the same Retry-After and come back together, and
-the server sees up to 40 times its limit (reliability.md, V13). Here a 429 moves one shared
-``pause_until`` forward, every new send waits for it, and the waiting tasks are released
-gradually afterwards, so the server sees about one extra request per 429 event.
+the server sees up to 40 times its limit (measured by ``benchmarks/``' governor storm). Here a
+429 moves one shared ``pause_until`` forward, every new send waits for it, and the waiting
+tasks are released gradually afterwards, so the server sees about one extra request per 429
+event.
 
 Contract between the client and a governor (the :class:`Governor` protocol):
 
@@ -13,10 +14,12 @@ Contract between the client and a governor (the :class:`Governor` protocol):
   ``max_wait``. ``on_wait(delay, reason)`` is awaited before each wait (for hooks and logs).
 * ``release(ticket, status)`` after the attempt, with the HTTP status or ``None`` (transport
   error, cancellation).
-* ``await rate_limited(ticket, retry_after)`` after a 429. It returns True when this 429 is the
-  first one since the attempt was let through (the governor's pace was wrong: it counts as a
-  retry) and False when another task's 429 had already paused the governor while this attempt
-  was in flight ("collateral": the client retries it without using up a retry).
+* ``await report_rate_limit(ticket, retry_after)`` after a 429 (a command: it pauses every
+  task sharing the governor; ``rate_limited`` is its deprecated old name). It returns True
+  when this 429 is the first one since the attempt was let through (the governor's pace was
+  wrong: it counts as a retry) and False when another task's 429 had already paused the
+  governor while this attempt was in flight ("collateral": the client retries it without
+  using up a retry).
 * ``snapshot()`` for observability.
 
 :class:`RateGovernor` is the in-process implementation; ``RedisRateGovernor`` shares the
@@ -141,15 +144,16 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import anyio
 from attrs import frozen
 
 from ._errors import InvalidParameterError, RateLimitError
-from ._validate import check_positive
+from ._validate import check_int, check_positive
 
 __all__ = ["Governor", "GovernorSnapshot", "RateGovernor", "WaitCallback"]
 
@@ -211,20 +215,61 @@ class Governor(Protocol):
     """What ``AsyncMoveworks`` needs from a rate governor (see the module docstring)."""
 
     async def acquire(self, on_wait: WaitCallback | None = None) -> int:
-        """Wait for a turn; return a ticket for :meth:`release` and :meth:`rate_limited`."""
+        """Wait for a turn; return a ticket for :meth:`release` and :meth:`report_rate_limit`."""
         ...
 
     def release(self, ticket: int, status: int | None) -> None:
         """The attempt of ``ticket`` finished with ``status`` (``None``: no HTTP status)."""
         ...
 
-    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
-        """Report a 429; True if it is the first since ``ticket`` was issued."""
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
+        """Report a 429 (pause everyone); True if it is the first since ``ticket`` was issued."""
         ...
 
     def snapshot(self) -> GovernorSnapshot:
         """Current state."""
         ...
+
+
+def _deprecated_name(cls: type) -> None:
+    warnings.warn(
+        f"{cls.__name__}.rate_limited() is deprecated: call report_rate_limit()",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def check_governor(governor: object, error: str) -> Governor:
+    """``governor`` as a :class:`Governor`, or :class:`InvalidParameterError` saying ``error``.
+
+    A custom governor written before the rename, with ``rate_limited`` instead of
+    ``report_rate_limit``, still works: a ``DeprecationWarning`` now, and
+    :func:`report_rate_limit` calls its old method.
+    """
+    if isinstance(governor, Governor):
+        return governor
+    if all(callable(getattr(governor, name, None)) for name in _LEGACY_MEMBERS):
+        warnings.warn(
+            f"{type(governor).__name__} implements rate_limited(), the deprecated name of "
+            "Governor.report_rate_limit(); rename the method",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return governor  # type: ignore[return-value]
+    raise InvalidParameterError(error)
+
+
+_LEGACY_MEMBERS: Final = ("acquire", "release", "rate_limited", "snapshot")
+
+
+def report_rate_limit(
+    governor: Governor, ticket: int, retry_after: float | None
+) -> Awaitable[bool]:
+    """``governor.report_rate_limit(...)``, or the old ``rate_limited`` of a legacy governor."""
+    report = getattr(governor, "report_rate_limit", None)
+    if report is None:
+        report = governor.rate_limited  # type: ignore[attr-defined]
+    return report(ticket, retry_after)  # type: ignore[no-any-return]
 
 
 def rate_limit_pause(
@@ -302,10 +347,8 @@ class RateGovernor:
     ) -> None:
         self._ceiling = check_positive(rate, "rate", optional=True)
         self._burst_conf = check_positive(burst, "burst", optional=True, minimum=0.999)
-        if max_concurrency is not None and (
-            type(max_concurrency) is not int or max_concurrency < 1
-        ):
-            raise InvalidParameterError("max_concurrency must be an int >= 1")
+        if max_concurrency is not None:
+            check_int(max_concurrency, "max_concurrency", 1)
         if not isinstance(adaptive, bool) and adaptive not in ("rate", "concurrency", "both"):
             raise InvalidParameterError(
                 "adaptive must be True, False, 'rate', 'concurrency' or 'both'"
@@ -632,6 +675,11 @@ class RateGovernor:
             self._set_rate(rate)
 
     async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        """Deprecated name of :meth:`report_rate_limit`."""
+        _deprecated_name(type(self))
+        return await self.report_rate_limit(ticket, retry_after)
+
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
         """Report a 429 for the attempt of ``ticket``; pause everyone.
 
         ``retry_after`` is the server's wait in seconds; ``None`` or ``<= 0`` means "not

@@ -23,10 +23,12 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import anyio
 from attrs import frozen
 
 __all__ = [
     "CallEndInfo",
+    "CallTracer",
     "CallInfo",
     "GovernorWaitInfo",
     "HookRunner",
@@ -230,3 +232,116 @@ class HookRunner:
             result = callback(info)
             if result is not None and inspect.isawaitable(result):
                 await result
+
+
+class CallTracer:
+    """The hooks' side of one call: built once per call, and only when the client has hooks.
+
+    The attempt loop tells it what happens (an attempt sent, its reply or error, a retry, a
+    governor wait); it keeps what the hooks have seen so far (attempts, last status and
+    request id) and builds the info objects, for the events someone listens to only.
+    """
+
+    __slots__ = (
+        "_attempt_started",
+        "_clock",
+        "_hooks",
+        "attempts",
+        "id",
+        "method",
+        "path",
+        "request_id",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self, hooks: HookRunner, clock: Callable[[], float], method: str, path: str
+    ) -> None:
+        self._hooks = hooks
+        self._clock = clock
+        self.id = hooks.next_call_id()
+        self.method = method
+        self.path = path
+        self.started = clock()
+        self._attempt_started = self.started
+        self.attempts = 0
+        self.status: int | None = None
+        self.request_id: str | None = None
+
+    async def call_start(self) -> None:
+        hooks = self._hooks
+        if hooks.on_call_start:
+            await hooks.emit(hooks.on_call_start, CallInfo(self.id, self.method, self.path))
+
+    async def call_end(self, error: BaseException | None) -> None:
+        """``on_call_end``; shielded after an error, so a cancelled call still closes its
+        span or metric."""
+        hooks = self._hooks
+        if not hooks.on_call_end:
+            return
+        info = CallEndInfo(
+            self.id,
+            self.method,
+            self.path,
+            self.attempts,
+            self.status,
+            self.request_id,
+            self._clock() - self.started,
+            type(error).__name__ if error is not None else None,
+        )
+        if error is None:
+            await hooks.emit(hooks.on_call_end, info)
+            return
+        with anyio.CancelScope(shield=True):
+            await hooks.emit(hooks.on_call_end, info)
+
+    async def attempt(self, number: int) -> None:
+        """Attempt ``number`` is about to be sent (``on_request``); its timing starts after
+        the callbacks."""
+        self.attempts = number
+        hooks = self._hooks
+        if hooks.on_request:
+            await hooks.emit(hooks.on_request, RequestInfo(self.id, self.method, self.path, number))
+        self._attempt_started = self._clock()
+
+    async def response(
+        self,
+        number: int,
+        status: int | None,
+        request_id: str | None,
+        error: BaseException | None,
+    ) -> None:
+        """Attempt ``number`` ended: a reply (``status``) or ``error`` (``on_response``)."""
+        self.status = status
+        self.request_id = request_id
+        hooks = self._hooks
+        if not hooks.on_response:
+            return
+        info = ResponseInfo(
+            self.id,
+            self.method,
+            self.path,
+            number,
+            status,
+            request_id,
+            self._clock() - self._attempt_started,
+            type(error).__name__ if error is not None else None,
+        )
+        if error is None or isinstance(error, Exception):
+            await hooks.emit(hooks.on_response, info)
+            return
+        with anyio.CancelScope(shield=True):  # cancellation: still close the attempt span
+            await hooks.emit(hooks.on_response, info)
+
+    async def retry(self, number: int, status: int | None, delay: float, reason: str) -> None:
+        hooks = self._hooks
+        if hooks.on_retry:
+            info = RetryInfo(self.id, self.method, self.path, number, status, delay, reason)
+            await hooks.emit(hooks.on_retry, info)
+
+    async def governor_wait(self, number: int, delay: float | None, reason: str) -> None:
+        hooks = self._hooks
+        if hooks.on_governor_wait:
+            info = GovernorWaitInfo(self.id, self.method, self.path, number, delay, reason)
+            await hooks.emit(hooks.on_governor_wait, info)

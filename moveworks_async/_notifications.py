@@ -14,7 +14,6 @@ before processing) are retried; anything ambiguous raises with ``outcome_unknown
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import unicodedata
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import anyio
 import attrs
-from attrs import frozen
 
 from . import _json
+from ._converter import structure
 from ._errors import (
     APIError,
     GovernorUnavailableError,
@@ -35,14 +34,15 @@ from ._errors import (
     ResponseValidationError,
     UnexpectedResponseError,
 )
-from ._governor import Governor, RateGovernor
-from ._models import _OpenEnum
+from ._governor import Governor, RateGovernor, check_governor
+from ._notification_models import NotificationResult, NotificationStatus
 from ._protocol import Request, cap_text, request_id_from
+from ._reply import json_body
+from ._seam import Seam
 from ._transport import Timeout
 from ._validate import check_unicode
 
 if TYPE_CHECKING:
-    from ._client import AsyncMoveworks
     from ._redis_governor import RedisRateGovernor
 
 __all__ = [
@@ -79,24 +79,6 @@ _EMAIL = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}"
 )
 _MAX_EMAIL = 254
-
-
-class NotificationStatus(_OpenEnum):
-    """What the Events API says about a send; today only ``RECEIVED`` (scheduled). Unknown
-    values are kept (``NotificationStatus("QUEUED") == "QUEUED"``)."""
-
-    RECEIVED = "RECEIVED"
-
-
-@frozen
-class NotificationResult:
-    """The reply to one send: ``status`` (``RECEIVED``: scheduled for delivery, which is
-    asynchronous and may still fail per recipient), the ``recipients`` of that request and the
-    server's ``request_id`` if it sent a trace header."""
-
-    status: NotificationStatus
-    recipients: tuple[str, ...] = ()
-    request_id: str | None = None
 
 
 _KEY: Final = "moveworks-async:events-api"
@@ -284,22 +266,6 @@ def batches(recipients: Sequence[str], size: int = MAX_RECIPIENTS) -> list[tuple
 # --- the resource -----------------------------------------------------------------------------
 
 
-def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
-    """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
-
-    It shares everything else by reference: the connection pool, the token source and its
-    refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
-    differ, which is why a shallow copy is enough.
-    """
-    view = copy.copy(client)
-    view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
-    view._body_headers = {k: v for k, v in client._body_headers.items() if k != "Assistant-Name"}
-    if governor is not None:
-        view.governor = governor
-        view._try_acquire = getattr(governor, "try_acquire", None)
-    return view
-
-
 class Notifications:
     """``client.notifications``: send chat messages to users for an Events Workspace event.
 
@@ -308,20 +274,21 @@ class Notifications:
     organisation so that together they keep to its 120 requests per minute.
     """
 
-    def __init__(self, client: AsyncMoveworks, governor: Governor | None = None) -> None:
-        if governor is not None and not isinstance(governor, Governor):
-            raise InvalidParameterError("notifications_governor must be a Governor")
-        self._client = client
+    def __init__(self, seam: Seam, governor: Governor | None = None) -> None:
+        if governor is not None:
+            governor = check_governor(governor, "notifications_governor must be a Governor")
+        self._seam = seam
         # A clock and sleep injected into the client (a test's virtual time) drive this
         # governor too; the defaults stay the governor's own (usable outside a running loop).
-        clock = None if client._clock is anyio.current_time else client._clock
-        sleep = None if client._sleep is anyio.sleep else client._sleep
+        clock = None if seam.clock is anyio.current_time else seam.clock
+        sleep = None if seam.sleep is anyio.sleep else seam.sleep
         self.governor: Governor = governor or notifications_governor(clock=clock, sleep=sleep)
-        self._view: AsyncMoveworks | None = None
+        self._view: Seam | None = None
 
-    def _channel(self) -> AsyncMoveworks:
+    def _channel(self) -> Seam:
+        """The seam of the Events API: no ``Assistant-Name``, paced by :attr:`governor`."""
         if self._view is None:
-            self._view = derived(self._client, self.governor)
+            self._view = self._seam.derive(self.governor)
         return self._view
 
     async def send(
@@ -437,7 +404,7 @@ class Notifications:
     ) -> Any:
         request = Request("POST", path, json=body, idempotent=False)
         try:
-            return await self._channel()._request(request, timeout=timeout, max_retries=max_retries)
+            return await self._channel().request(request, timeout=timeout, max_retries=max_retries)
         except UnexpectedResponseError as exc:
             # A 2xx whose body could not be read (too large, cut): the server took the send.
             if exc.status_code is not None and 200 <= exc.status_code < 300:
@@ -452,14 +419,11 @@ class Notifications:
         max_retries: int | None,
     ) -> NotificationResult:
         reply = await self._send(path, body, timeout, max_retries)
-        view = self._channel()
         # A 2xx means the server took the send: a body it cannot be read from is raised with
         # outcome_unknown=True (the message was most likely scheduled; never send it again
         # blindly), not as a failure that invites a re-send.
-        payload = view._decode(reply, idempotent=False)
+        payload = json_body(reply, idempotent=False)
         data = payload.get("data", payload) if isinstance(payload, Mapping) else None
-        from ._converter import structure  # here: the converter imports this module
-
         try:
             result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))
         except ResponseValidationError as exc:

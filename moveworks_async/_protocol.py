@@ -58,7 +58,7 @@ class Generation(StrEnum):
     @property
     def prefix(self) -> str:
         """The path prefix: ``/rest/v1beta1``, ``/assistant/v1`` or ``/rest/v1``."""
-        return _PREFIXES[self]
+        return _PREFIX_OF[self._value_]
 
     @classmethod
     def parse(cls, value: object) -> Generation:
@@ -75,6 +75,7 @@ _PREFIXES = {
     Generation.ASSISTANT_V1: "/assistant/v1",
     Generation.V1: "/rest/v1",
 }
+_PREFIX_OF: dict[str, str] = {g.value: prefix for g, prefix in _PREFIXES.items()}
 
 
 @frozen
@@ -98,7 +99,9 @@ def path(generation: Generation, *segments: str) -> str:
     Callers validate id segments with :func:`check_id` first (see ``ids``); literal segments
     such as ``"conversations"`` are trusted.
     """
-    return generation.prefix + "/" + "/".join(segments)
+    # By the member's value: an enum member's own hash runs in Python (per-call cost counts
+    # here, every request builds its route).
+    return _PREFIX_OF[generation._value_] + "/" + "/".join(segments)
 
 
 def ids(**values: object) -> dict[str, str]:

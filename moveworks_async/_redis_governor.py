@@ -54,7 +54,13 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._errors import GovernorUnavailableError, InvalidParameterError, RateLimitError
-from ._governor import GovernorSnapshot, RateGovernor, WaitCallback, rate_limit_pause
+from ._governor import (
+    GovernorSnapshot,
+    RateGovernor,
+    WaitCallback,
+    _deprecated_name,
+    rate_limit_pause,
+)
 from ._validate import check_positive, check_text
 
 __all__ = ["RedisRateGovernor"]
@@ -403,10 +409,15 @@ class RedisRateGovernor:
             self._strikes = 0
 
     async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        """Deprecated name of :meth:`report_rate_limit`."""
+        _deprecated_name(type(self))
+        return await self.report_rate_limit(ticket, retry_after)
+
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
         """Report a 429 to every process: pause the shared bucket and empty it."""
         self._rate_limited += 1
         if ticket < 0:
-            return await self._fallback.rate_limited(-1 - ticket, retry_after)
+            return await self._fallback.report_rate_limit(-1 - ticket, retry_after)
         pause = rate_limit_pause(
             retry_after, self._strikes, self._backoff_base, self._backoff_cap, self._max_pause
         )

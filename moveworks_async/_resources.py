@@ -16,7 +16,7 @@ Every resource has ``with_raw_response``: the same non-streaming methods, return
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -34,6 +34,14 @@ from ._models import (
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._raw import raw, raw_pages
+from ._reply import json_body
+from ._seam import Seam
+from ._streaming import (
+    DEFAULT_FIRST_EVENT_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_RECOVER_TIMEOUT,
+    ResponseStream,
+)
 from ._transport import Timeout
 from ._validate import (
     check_headers,
@@ -43,10 +51,6 @@ from ._validate import (
     check_text,
     is_positive,
 )
-
-if TYPE_CHECKING:
-    from ._client import AsyncMoveworks
-    from ._streaming import ResponseStream
 
 __all__ = [
     "Conversations",
@@ -106,7 +110,7 @@ def _page_params(limit: int | None, **extra: str | None) -> dict[str, str]:
 
 
 async def _paginate(
-    client: AsyncMoveworks,
+    seam: Seam,
     route: str,
     params: dict[str, str],
     key: str,
@@ -122,10 +126,10 @@ async def _paginate(
     seen: set[str] = set()
     while True:
         request = Request("GET", route, params=dict(params))
-        reply = await client._request(
+        reply = await seam.request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload = client._decode(reply)
+        payload = json_body(reply)
         items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
         for item in items:
             yield item
@@ -157,13 +161,13 @@ def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
 
 
 class _Resource:
-    __slots__ = ("_client",)
+    __slots__ = ("_seam",)
 
-    def __init__(self, client: AsyncMoveworks) -> None:
-        self._client = client
+    def __init__(self, seam: Seam) -> None:
+        self._seam = seam
 
     def _path(self, *segments: str) -> str:
-        return path(self._client.generation, *segments)
+        return path(self._seam.generation, *segments)
 
 
 class Conversations(_Resource):
@@ -194,7 +198,7 @@ class Conversations(_Resource):
             body["title"] = check_text(title, "title", max_length=_TITLE_MAX)
         # Not idempotent: a retried create could leave an empty conversation behind.
         request = Request("POST", self._path("conversations"), json=body, idempotent=False)
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request,
             Conversation,
             timeout=timeout,
@@ -213,7 +217,7 @@ class Conversations(_Resource):
         """Get one conversation."""
         p = ids(conversation_id=conversation_id)
         request = Request("GET", self._path("conversations", p["conversation_id"]))
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request,
             Conversation,
             timeout=timeout,
@@ -244,7 +248,7 @@ class Conversations(_Resource):
             raise InvalidParameterError("update needs title= or archived=")
         # Setting the same values again is harmless, so the PATCH may be retried.
         request = Request("PATCH", self._path("conversations", p["conversation_id"]), json=body)
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request,
             Conversation,
             timeout=timeout,
@@ -270,7 +274,7 @@ class Conversations(_Resource):
         params = _page_params(check_limit(limit), archived="true" if archived else "false")
         options = _page_options(timeout, max_retries, extra_headers)
         return _paginate(
-            self._client,
+            self._seam,
             self._path("conversations"),
             params,
             "conversations",
@@ -306,13 +310,13 @@ class Responses(_Resource):
         failures (nothing was sent) and 429 (refused before processing); a 5xx, a timeout or
         a lost reply is never retried, whatever ``max_retries`` says.
         """
-        client = self._client
+        seam = self._seam
         # The hot calls (create, get) do inline what ids() and _path() do for the others.
         cid = check_id(conversation_id, "conversation_id")
-        body = create_input(client.generation, text, callback_id)
-        route = f"{client._prefix}/conversations/{cid}/responses"
+        body = create_input(seam.generation, text, callback_id)
+        route = path(seam.generation, "conversations", cid, "responses")
         request = Request("POST", route, json=body, idempotent=False)
-        return await client._request_model(
+        return await seam.request_model(
             request, Response, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
@@ -326,11 +330,11 @@ class Responses(_Resource):
         extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Get the current state and outputs of a response."""
-        client = self._client
+        seam = self._seam
         cid = check_id(conversation_id, "conversation_id")
         rid = check_id(response_id, "response_id")
-        route = f"{client._prefix}/conversations/{cid}/responses/{rid}"
-        return await client._request_model(
+        route = path(seam.generation, "conversations", cid, "responses", rid)
+        return await seam.request_model(
             Request("GET", route),
             Response,
             timeout=timeout,
@@ -362,11 +366,11 @@ class Responses(_Resource):
         total, poll_timeout = _wait_bounds(timeout)
         check_max_retries(max_retries)
         headers = check_headers(extra_headers)
-        client = self._client
-        deadline = client._clock() + total
+        seam = self._seam
+        deadline = seam.clock() + total
         last: Response | None = None
-        for delay in poll_delays(rng=client._rng):
-            remaining = deadline - client._clock()
+        for delay in poll_delays(rng=seam.rng):
+            remaining = deadline - seam.clock()
             if remaining <= 0:
                 break
             with anyio.move_on_after(remaining):
@@ -379,10 +383,10 @@ class Responses(_Resource):
                 )
                 if last.status.is_terminal:
                     return last
-            remaining = deadline - client._clock()
+            remaining = deadline - seam.clock()
             if remaining <= 0:
                 break
-            await client._sleep(min(delay, remaining))
+            await seam.sleep(min(delay, remaining))
         raise WaitTimeoutError(
             f"response did not reach a terminal status within {total:g} s",
             response_id=response_id,
@@ -395,12 +399,12 @@ class Responses(_Resource):
         text: str | None = None,
         callback_id: str | None = None,
         *,
-        first_event_timeout: float | None = 60.0,
-        idle_timeout: float | None = 60.0,
+        first_event_timeout: float | None = DEFAULT_FIRST_EVENT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         deadline: float | None = None,
         timeout: Timeout | float | None = None,
         recover: bool = True,
-        recover_timeout: float = 150.0,
+        recover_timeout: float = DEFAULT_RECOVER_TIMEOUT,
         max_event_size: int = 4 * 1024 * 1024,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -420,9 +424,8 @@ class Responses(_Resource):
         ``Timeout`` gives the deadline as its ``total`` and the connect timeout as its
         ``connect``. See :class:`~moveworks_async.ResponseStream`.
         """
-        from ._streaming import ResponseStream
 
-        connect: float | None = self._client.timeout.connect
+        connect: float | None = self._seam.timeout.connect
         if timeout is not None:
             if deadline is not None:
                 raise InvalidParameterError(
@@ -433,7 +436,7 @@ class Responses(_Resource):
             if isinstance(timeout, Timeout):
                 connect = bound.connect
         return ResponseStream(
-            self._client,
+            self._seam,
             conversation_id,
             text,
             callback_id,
@@ -476,7 +479,7 @@ class Messages(_Resource):
         params = _page_params(check_limit(limit))
         options = _page_options(timeout, max_retries, extra_headers)
         route = self._path("conversations", p["conversation_id"], "messages")
-        return _paginate(self._client, route, params, "messages", Message, options)
+        return _paginate(self._seam, route, params, "messages", Message, options)
 
     async def list_for_response(
         self,
@@ -492,13 +495,13 @@ class Messages(_Resource):
         route = self._path(
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
-        reply = await self._client._request(
+        reply = await self._seam.request(
             Request("GET", route),
             timeout=timeout,
             max_retries=max_retries,
             extra_headers=extra_headers,
         )
-        payload = self._client._decode(reply)
+        payload = json_body(reply)
         return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
 
 
@@ -543,7 +546,7 @@ class Feedback(_Resource):
         )
         # The same callback id records the same rating, so a retry cannot double-count.
         request = Request("POST", route, json=body, idempotent=True)
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request,
             FeedbackResult,
             timeout=timeout,
@@ -587,7 +590,7 @@ class Events(_Resource):
         params = _page_params(check_limit(limit), **bounds)
         options = _page_options(timeout, max_retries, extra_headers)
         route = self._path("conversations", p["conversation_id"], "events")
-        return _paginate(self._client, route, params, "events", Event, options)
+        return _paginate(self._seam, route, params, "events", Event, options)
 
     async def get(
         self,
@@ -599,12 +602,12 @@ class Events(_Resource):
         extra_headers: Mapping[str, str] | None = None,
     ) -> Event:
         """One event (``/rest/v1`` only; ``"-"`` is not accepted here)."""
-        require_v1(self._client.generation, "events.get")
+        require_v1(self._seam.generation, "events.get")
         p = ids(conversation_id=conversation_id, event_id=event_id)
         if p["conversation_id"] == "-":
             raise InvalidParameterError("events.get needs a real conversation_id, not '-'")
         route = self._path("conversations", p["conversation_id"], "events", p["event_id"])
-        return await self._client._request_model(
+        return await self._seam.request_model(
             Request("GET", route),
             Event,
             timeout=timeout,
@@ -624,7 +627,7 @@ class Modals(_Resource):
         return ModalsWithRawResponse(self)
 
     def _route(self, operation: str, *id_values: str) -> list[str]:
-        require_v1(self._client.generation, f"modals.{operation}")
+        require_v1(self._seam.generation, f"modals.{operation}")
         conversation_id, response_id, message_id, modal_id = id_values
         p = ids(
             conversation_id=conversation_id,
@@ -657,7 +660,7 @@ class Modals(_Resource):
         """The modal definition, with visibility and requirements resolved by the server."""
         route = self._route("get", conversation_id, response_id, message_id, modal_id)
         request = Request("GET", self._path(*route))
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request, Modal, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
@@ -676,7 +679,7 @@ class Modals(_Resource):
         """Re-evaluate the modal against all current ``values`` (nothing is persisted)."""
         route = self._route("refresh", conversation_id, response_id, message_id, modal_id)
         request = Request("POST", self._path(*route, "refresh"), json=_values(values))
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request, Modal, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
 
@@ -701,7 +704,7 @@ class Modals(_Resource):
         request = Request(
             "POST", self._path(*route, "submit"), json=_values(values), idempotent=False
         )
-        return await self._client._request_model(
+        return await self._seam.request_model(
             request,
             ModalSubmission,
             timeout=timeout,

@@ -6,7 +6,7 @@ by the task at all: the client reports it to the rate governor, which pauses eve
 shares it (a per-task sleep is how 1,000 tasks wake together and hit the server again), and
 the retry simply queues in the governor again.
 
-Rules (RFC 9110 §9.2.2; reliability.md §5.2):
+Rules (RFC 9110 §9.2.2, idempotent methods):
 
 * idempotent calls (GET, PATCH of the same values) retry on connection errors, timeouts, 408,
   429 and 5xx;
@@ -35,8 +35,8 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
-    InvalidParameterError,
 )
+from ._validate import check_int, check_number
 
 __all__ = ["Decision", "RetryBudget", "RetryPolicy"]
 
@@ -56,11 +56,6 @@ class Decision:
     delay: float = 0.0
     outcome_unknown: bool = False
     reason: str = ""
-
-
-def _check_number(name: str, value: float, minimum: float = 0.0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise InvalidParameterError(f"{name} must be a number >= {minimum:g}")
 
 
 @frozen
@@ -84,12 +79,10 @@ class RetryPolicy:
 
     def __attrs_post_init__(self) -> None:
         for name in ("max_retries", "rate_limit_grace"):
-            value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise InvalidParameterError(f"{name} must be an int >= 0")
-        _check_number("backoff_base", self.backoff_base)
-        _check_number("backoff_cap", self.backoff_cap)
-        _check_number("max_retry_after", self.max_retry_after)
+            check_int(getattr(self, name), name)
+        check_number(self.backoff_base, "backoff_base")
+        check_number(self.backoff_cap, "backoff_cap")
+        check_number(self.max_retry_after, "max_retry_after")
 
     def backoff(self, retry: int, rng: Callable[[], float] = random.random) -> float:
         """Full-jitter delay before retry ``retry + 1``, in ``[0, min(cap, base * 2**retry)]``."""

@@ -35,22 +35,25 @@ Contract
   ``first_event_timeout`` from sending the request until the first complete event;
   ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
   ``deadline`` bounds the whole stream including recovery and raises
-  ``APITimeoutError(phase="deadline")`` with no recovery. aiohttp's own total timeout is off.
-* **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (end, ``break``,
-  exception, cancellation) closes the HTTP response at once (closed, not returned to the pool).
-  The connection is also closed as soon as the terminal event arrives or the stream fails.
+  ``DeadlineTimeout`` (an ``APITimeoutError``) with no recovery. aiohttp's own total timeout is off.
+* **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (``break``,
+  exception, cancellation) before the end closes the HTTP response at once (the connection is
+  closed, not pooled). After the terminal event the SDK waits up to ``_EOF_GRACE`` (50 ms) for
+  the end of the body and then releases the connection, which returns it to the pool when the
+  body ended (the next call skips a handshake); a failed stream closes its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 import anyio
 
@@ -60,6 +63,8 @@ from ._errors import (
     APIError,
     APITimeoutError,
     ClientStateError,
+    DeadlineTimeout,
+    FirstEventTimeout,
     InvalidParameterError,
     ResponseValidationError,
     SlowConsumerError,
@@ -70,22 +75,19 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._events import (
-    EVENT_TYPES,
+    TERMINAL_EVENTS,
     ResponseCompleted,
     ResponseFailed,
     ResponseOutputDelta,
     StreamEvent,
-    UnknownEvent,
-    parse_event,
 )
 from ._models import MessageOutput, OutputItem, Response, ResponseStatus
 from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
-from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from ._seam import Seam
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._stream_machine import GAP, StreamMachine
 from ._transport import OpenStream, Reply, StreamOpener
-from ._validate import check_headers, check_max_retries, check_positive
-
-if TYPE_CHECKING:
-    from ._client import AsyncMoveworks
+from ._validate import check_headers, check_int, check_max_retries, check_positive
 
 __all__ = ["ResponseStream", "StreamConsumer"]
 
@@ -96,7 +98,16 @@ DEFAULT_IDLE_TIMEOUT: Final = 60.0
 DEFAULT_RECOVER_TIMEOUT: Final = 150.0
 DEFAULT_TEE_BUFFER: Final = 1024
 
-_NEW, _OPEN, _CLOSED = 0, 1, 2
+
+class _State(enum.Enum):
+    """Where a ResponseStream is in its life (``async with`` opens it, ``aclose`` closes it)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+_NEW, _OPEN, _CLOSED = _State.NEW, _State.OPEN, _State.CLOSED
 _INF: Final = math.inf
 #: Events handed out, and bytes read, between two turns given to the event loop.
 _YIELD_EVENTS: Final = 256
@@ -115,7 +126,6 @@ _REASONS: Final = {
 }
 
 _Opened = tuple[StreamOpener, OpenStream]
-_BAD_JSON: Final = object()
 
 
 class ResponseStream:
@@ -146,39 +156,33 @@ class ResponseStream:
         "_attempts_started",
         "_before_send",
         "_busy",
-        "_client",
         "_connect_timeout",
         "_conversation_id",
         "_data",
         "_deadline",
         "_deadline_at",
-        "_decoder",
         "_delivered",
         "_error",
         "_events",
         "_extra_headers",
         "_fatal",
-        "_final",
         "_first_at",
         "_first_event_timeout",
         "_hub",
         "_idle_timeout",
         "_index",
-        "_last_seq",
         "_loop",
+        "_m",
         "_max_retries",
         "_opened",
-        "_outputs",
         "_pending",
-        "_quiet",
         "_read_deadline",
         "_reading",
         "_recover",
         "_recover_timeout",
         "_reply",
         "_request",
-        "_request_id",
-        "_response_id",
+        "_seam",
         "_sent_at",
         "_state",
         "_timed_out",
@@ -190,7 +194,7 @@ class ResponseStream:
 
     def __init__(
         self,
-        client: AsyncMoveworks,
+        seam: Seam,
         conversation_id: str,
         text: str | None = None,
         callback_id: str | None = None,
@@ -209,7 +213,7 @@ class ResponseStream:
         self._state = _NEW
         self._opened: StreamOpener | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
-        body = create_input(client.generation, text, callback_id)
+        body = create_input(seam.generation, text, callback_id)
         self._first_event_timeout = check_positive(
             first_event_timeout, "first_event_timeout", optional=True
         )
@@ -221,33 +225,26 @@ class ResponseStream:
         recover_seconds = check_positive(recover_timeout, "recover_timeout", optional=False)
         assert recover_seconds is not None
         self._recover_timeout = recover_seconds
-        if type(max_event_size) is not int or max_event_size < 1:
-            raise InvalidParameterError("max_event_size must be an int >= 1 (bytes)")
+        check_int(max_event_size, "max_event_size", 1)
         self._max_retries = check_max_retries(max_retries)
         self._extra_headers = check_headers(extra_headers)
         self._connect_timeout = (
-            client.timeout.connect
+            seam.timeout.connect
             if connect_timeout is None
             else check_positive(connect_timeout, "connect_timeout")
         )
-        self._client = client
+        self._seam = seam
         self._conversation_id = p["conversation_id"]
         cid = p["conversation_id"]
-        route = path(client.generation, "conversations", cid, "responses", "stream")
+        route = path(seam.generation, "conversations", cid, "responses", "stream")
         # Not idempotent: the policy re-sends it only if it surely never reached the server.
         self._request = Request("POST", route, json=body, idempotent=False)
-        self._url = client.base_url + route
+        self._url = seam.base_url + route
         self._data = _json.dumps(body)
-        self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._quiet = 0  # body bytes (decompressed) since the last chunk that completed an event
+        self._m = StreamMachine(max_event_size, seam.mask)
         self._reply: OpenStream | None = None
-        self._request_id: str | None = None
-        self._response_id: str | None = None
         self._events: list[ServerSentEvent] = []
         self._index = 0
-        self._last_seq: int | None = None
-        self._outputs: dict[object, OutputItem] = {}
-        self._final: Response | None = None
         self._error: BaseException | None = None
         self._fatal = False
         self._pending: str | None = None  # why the stream must be recovered, if it must
@@ -273,7 +270,7 @@ class ResponseStream:
     @property
     def response_id(self) -> str | None:
         """The response id, known once ``RESPONSE_CREATED`` (or any response event) arrived."""
-        return self._response_id
+        return self._m.response_id
 
     @property
     def conversation_id(self) -> str:
@@ -283,7 +280,7 @@ class ResponseStream:
     @property
     def request_id(self) -> str | None:
         """The server trace id of the stream request (once the reply headers arrived)."""
-        return self._request_id
+        return self._m.request_id
 
     @property
     def messages(self) -> tuple[OutputItem, ...]:
@@ -293,30 +290,30 @@ class ResponseStream:
         ``reasoning_message_id``) replaces the earlier in place. The terminal response's
         outputs are upserted the same way (an empty ``outputs`` list removes nothing).
         """
-        return tuple(self._outputs.values())
+        return tuple(self._m.outputs.values())
 
     @property
     def final(self) -> Response | None:
         """The terminal Response once known (from the stream or from recovery), else None."""
-        return self._final
+        return self._m.final
 
     def __repr__(self) -> str:
-        state = ("new", "open", "closed")[self._state]
+        state = self._state.value
         return (
             f"ResponseStream(conversation_id={self._conversation_id!r}, "
-            f"response_id={self._response_id!r}, state={state!r})"
+            f"response_id={self._m.response_id!r}, state={state!r})"
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._state != _NEW:
+        if self._state is not _NEW:
             raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
         loop = self._loop = asyncio.get_running_loop()
         try:
             if self._deadline is None and self._first_event_timeout is None:
-                opened, reply = await self._client._execute(
+                opened, reply = await self._seam.execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
             elif self._deadline is None:
@@ -325,26 +322,24 @@ class ResponseStream:
                 # (from then on the attempt's own first-event limit applies).
                 with anyio.move_on_after(self._first_event_timeout) as scope:
                     self._before_send = scope
-                    opened, reply = await self._client._execute(
+                    opened, reply = await self._seam.execute(
                         self._request, self._attempt, max_retries=self._max_retries
                     )
                 self._before_send = None
                 if scope.cancelled_caught:
-                    raise APITimeoutError(
+                    raise FirstEventTimeout(
                         "the stream did not start within first_event_timeout",
-                        phase="first_event",
                         outcome_unknown=False,  # the scope is disarmed once the POST goes out
                     )
             else:
                 self._deadline_at = loop.time() + self._deadline
                 with anyio.move_on_after(self._deadline) as scope:
-                    opened, reply = await self._client._execute(
+                    opened, reply = await self._seam.execute(
                         self._request, self._attempt, max_retries=self._max_retries
                     )
                 if scope.cancelled_caught:
-                    raise APITimeoutError(
+                    raise DeadlineTimeout(
                         "the stream did not start within its deadline",
-                        phase="deadline",
                         # Only if the POST went out: a deadline spent fetching the token (or
                         # waiting for the governor) sent nothing.
                         outcome_unknown=self._attempts_started > 0,
@@ -378,7 +373,7 @@ class ResponseStream:
             opened.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._state == _OPEN and self._opened is not None:
+        if self._state is _OPEN and self._opened is not None:
             _warn(
                 "ResponseStream was opened but never closed; use 'async with'",
                 ResourceWarning,
@@ -393,27 +388,33 @@ class ResponseStream:
             headers = {**headers, "Accept": "text/event-stream"}
         else:
             headers = {**headers, **extra, "Accept": "text/event-stream"}
-        client = self._client
-        opened = client._transport.stream(
+        opened = self._seam.open_stream(
             "POST", self._url, headers, self._data, self._connect_timeout
         )
-        limit = _INF if self._first_event_timeout is None else self._first_event_timeout
         try:
             assert self._loop is not None
             self._sent_at = self._loop.time()
             self._attempts_started += 1
             if self._before_send is not None:
                 self._before_send.deadline = math.inf
-            with anyio.move_on_after(limit) as scope:
-                reply = await opened.__aenter__()
-                if not 200 <= reply.status < 300:
-                    failed = Reply(reply.status, reply.headers, await reply.read())
-                    opened.close()
-                    return failed, None
-            if scope.cancelled_caught:
-                raise APITimeoutError(
+            # asyncio's own timeout, not anyio's cancel scope: a few µs instead of ~15 per
+            # stream, the same rules (an outer cancellation is never taken for the timeout).
+            scope = asyncio.timeout(self._first_event_timeout)
+            expired = False
+            try:
+                async with scope:
+                    reply = await opened.__aenter__()
+                    if not 200 <= reply.status < 300:
+                        failed = Reply(reply.status, reply.headers, await reply.read())
+                        opened.close()
+                        return failed, None
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                expired = True
+            if expired:
+                raise FirstEventTimeout(
                     "no reply within first_event_timeout",
-                    phase="first_event",
                     outcome_unknown=True,
                 )
             request_id = request_id_from(reply.headers)
@@ -426,7 +427,7 @@ class ResponseStream:
                     request_id=request_id,
                     outcome_unknown=True,  # answered 2xx: the create may have been applied
                 )
-            self._request_id = request_id
+            self._m.request_id = request_id
             self._opened, self._reply = opened, reply  # closed by aclose() whatever happens next
             return None, (opened, reply)
         except BaseException:
@@ -434,7 +435,7 @@ class ResponseStream:
             raise
 
     def _require_open(self) -> None:
-        if self._state == _NEW:
+        if self._state is _NEW:
             raise ClientStateError(
                 "a ResponseStream must be used inside 'async with': "
                 "async with client.responses.stream(...) as stream: ..."
@@ -447,16 +448,16 @@ class ResponseStream:
     # --- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> Self:
-        if self._state == _NEW:
+        if self._state is _NEW:
             self._require_open()
         return self
 
     async def __anext__(self) -> StreamEvent:
-        if self._state != _OPEN or self._busy or self._hub is not None:
-            if self._state == _CLOSED and self._final is not None and self._pending is None:
+        if self._state is not _OPEN or self._busy or self._hub is not None:
+            if self._state is _CLOSED and self._m.final is not None and self._pending is None:
                 raise StopAsyncIteration
             self._require_open()
-            if self._state == _CLOSED:
+            if self._state is _CLOSED:
                 raise ClientStateError("this ResponseStream is closed")
         # Fast path, most events of a busy stream: one already decoded. The same loop as at
         # the top of _next, without a coroutine per event; it never suspends, so no other
@@ -506,7 +507,7 @@ class ResponseStream:
                 if event is not None:
                     return event
                 events = self._events  # a gap empties the buffer
-            if self._final is not None:
+            if self._m.final is not None:
                 await self._after_end()
                 raise StopAsyncIteration
             if self._error is not None:
@@ -543,68 +544,21 @@ class ResponseStream:
             self._after_read(chunk)
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
-        """Convert one SSE frame and apply it to the stream state; None if it is dropped."""
-        # Errors are raised outside the except blocks, so that no decoder error (orjson's
-        # keeps the whole data as ``.doc``) stays alive as ``__context__``.
-        try:
-            data = _json.loads(sse.data)
-        except ValueError:
-            data = _BAD_JSON
-        if data is _BAD_JSON:
-            if sse.event not in EVENT_TYPES:
-                data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
-            else:
-                raise self._fail(
-                    StreamProtocolError(
-                        f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
-                        request_id=self._request_id,
-                    )
-                )
+        """Apply one SSE frame (see ``StreamMachine.accept``) and act on the outcome: an
+        error or a gap closes the connection, a terminal event lets it go."""
         failure: APIError | None = None
         try:
-            event = parse_event(sse.event, data)
-        except StreamError as exc:
-            failure = StreamError(
-                self._client._mask(exc.message),
-                code=exc.code,
-                response_id=self._response_id,
-                request_id=self._request_id,
-            )
-        except (StreamProtocolError, ResponseValidationError) as exc:
+            event = self._m.accept(sse)
+        except (StreamError, StreamProtocolError, ResponseValidationError) as exc:
             failure = exc
-        if failure is not None:
+        if failure is not None:  # outside the except block: no __context__
             raise self._fail(failure, fatal=type(failure) is StreamError)
-        cls = type(event)
-        seq = event.sequence_number
-        if seq is not None:
-            last = self._last_seq
-            if last is not None and seq != last + 1:
-                if seq <= last:
-                    return None  # a duplicate or a late, out-of-order event
-                if cls is not ResponseCompleted and cls is not ResponseFailed:
-                    # Something was lost: stop trusting the stream and poll for the truth.
-                    # (A terminal event is the truth itself, gap or not.)
-                    # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
-                    if (
-                        self._response_id is None
-                        and cls is not UnknownEvent
-                        and cls is not ResponseOutputDelta
-                    ):
-                        self._response_id = event.response.response_id  # type: ignore[union-attr]
-                    self._interrupt("gap")
-                    return None
-            self._last_seq = seq
-        if cls is ResponseOutputDelta:
-            output = event.output  # type: ignore[union-attr]
-            key = output.id
-            self._outputs[key if key is not None else object()] = output
-        elif cls is not UnknownEvent:
-            response: Response = event.response  # type: ignore[union-attr]
-            if self._response_id is None:
-                self._response_id = response.response_id
-            if cls is ResponseCompleted or cls is ResponseFailed:
-                self._finish(response)
-        return event
+        if event is GAP:
+            self._interrupt("gap")
+            return None
+        if event is not None and type(event) in TERMINAL_EVENTS:
+            self._finished()
+        return event  # type: ignore[return-value]
 
     def _before_read(self) -> OpenStream | None:
         """Arm the read deadline and return the reply to read from, or None if it is gone."""
@@ -632,33 +586,20 @@ class ResponseStream:
     def _after_read(self, chunk: bytes) -> None:
         """Decode a chunk into the event buffer, or note the end of the body."""
         if not chunk:
-            self._decoder.close()  # an unterminated final event is discarded (WHATWG)
+            self._m.eof()
             self._interrupt("eof")
             return
         failure: StreamProtocolError | None = None
         try:
-            events = self._decoder.feed(chunk)
+            events = self._m.feed(chunk)
         except StreamProtocolError as exc:
-            failure = StreamProtocolError(exc.message, request_id=self._request_id)
+            failure = exc
         if failure is not None:
             raise self._fail(failure)  # outside the except block: no __context__
         if events:
-            self._quiet = 0
             self._first_at = None  # from now on the idle timeout applies
             self._events = events
             self._index = 0
-            return
-        # Comments and blank lines never reach the decoder's event cap; they count here, so a
-        # body of nothing but keep-alives (a decompressed bomb of them) ends the stream.
-        quiet = self._quiet = self._quiet + len(chunk)
-        limit = self._decoder.max_event_size
-        if quiet > limit:
-            raise self._fail(
-                StreamProtocolError(
-                    f"more than {limit} bytes without an event (comments count)",
-                    request_id=self._request_id,
-                )
-            )
 
     # --- timer -------------------------------------------------------------------------------
 
@@ -722,19 +663,24 @@ class ResponseStream:
         self._reply = None
         try:
             if not reply.ended:
-                with anyio.move_on_after(_EOF_GRACE):
-                    await reply.wait_eof()
+                scope = asyncio.timeout(_EOF_GRACE)
+                try:
+                    async with scope:
+                        await reply.wait_eof()
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
         finally:
             reply.close()
 
     def _finish(self, response: Response) -> None:
-        """A terminal response is known: record it and let the connection go."""
-        self._final = response
+        """A terminal response is known (by polling): record it and let the connection go."""
+        self._m.finish(response)
+        self._finished()
+
+    def _finished(self) -> None:
+        """The machine knows the terminal response: stop reading and timing."""
         self._pending = None
-        outputs = self._outputs
-        for output in response.outputs:
-            key = output.id
-            outputs[key if key is not None else object()] = output
         self._events = []
         self._index = 0
         self._stop_timer()  # the reply stays until _after_end(), which lets it go
@@ -755,7 +701,7 @@ class ResponseStream:
         self._close_reply()
         self._events = []
         self._index = 0
-        if self._response_id is None and type(error) is not StreamError:
+        if self._m.response_id is None and type(error) is not StreamError:
             error.outcome_unknown = True  # the create was sent; nothing says what became of it
         self._error = error
         self._fatal = fatal
@@ -767,15 +713,14 @@ class ResponseStream:
         """Finish a stream that ended early: poll for the truth or raise the right error."""
         reason = self._pending
         assert reason is not None
-        if self._state != _OPEN:
+        if self._state is not _OPEN:
             raise ClientStateError("this ResponseStream was closed")
-        response_id = self._response_id
-        request_id = self._request_id
+        response_id = self._m.response_id
+        request_id = self._m.request_id
         if reason == "deadline":
             raise self._fail(
-                APITimeoutError(
+                DeadlineTimeout(
                     "the stream passed its deadline",
-                    phase="deadline",
                     request_id=request_id,
                     outcome_unknown=response_id is None,
                 ),
@@ -817,20 +762,16 @@ class ResponseStream:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
             # The per-call headers go with every request of the call, the polls included.
-            return await self._client.responses.wait(
-                self._conversation_id,
-                response_id,
-                timeout=budget,
-                extra_headers=self._extra_headers,
+            return await self._seam.poll(
+                self._conversation_id, response_id, budget, self._extra_headers
             )
         except WaitTimeoutError:
             if not deadline_bound:
                 raise
         raise self._fail(
-            APITimeoutError(
+            DeadlineTimeout(
                 "the stream passed its deadline while recovering",
-                phase="deadline",
-                request_id=self._request_id,
+                request_id=self._m.request_id,
             ),
             fatal=True,
         )
@@ -843,12 +784,12 @@ class ResponseStream:
         :class:`StreamError` after an ``ERROR`` event, and the interruption or timeout error
         when the id is unknown. A ``FAILED`` response is returned, not raised.
         """
-        if self._final is not None:
-            return self._final
+        if self._m.final is not None:
+            return self._m.final
         if self._hub is not None:
             return await self._hub.final_response()
         self._require_open()
-        if self._state == _CLOSED:
+        if self._state is _CLOSED:
             raise ClientStateError("this ResponseStream was closed before its end")
         self._busy = True
         try:
@@ -859,10 +800,10 @@ class ResponseStream:
             self._busy = False
 
     async def _drain(self, sink: Callable[[StreamEvent], None] | None) -> Response:
-        while self._final is None:
+        while self._m.final is None:
             error = self._error
             if error is not None:
-                if self._fatal or self._response_id is None:
+                if self._fatal or self._m.response_id is None:
                     raise error
                 # Iteration already reported it; now get the truth by polling.
                 self._error = None
@@ -872,8 +813,8 @@ class ResponseStream:
                 break
             if sink is not None:
                 sink(event)
-        assert self._final is not None
-        return self._final
+        assert self._m.final is not None
+        return self._m.final
 
     # --- helpers for relays ------------------------------------------------------------------
 
@@ -899,7 +840,7 @@ class ResponseStream:
             items: tuple[OutputItem, ...]
             if cls is ResponseOutputDelta:
                 items = (event.output,)  # type: ignore[union-attr]
-            elif cls is ResponseCompleted or cls is ResponseFailed:
+            elif cls in TERMINAL_EVENTS:
                 items = event.response.outputs  # type: ignore[union-attr]
             else:
                 continue
@@ -937,12 +878,10 @@ class ResponseStream:
         through its consumers; ``final_response()`` still works and reads on their behalf.
         Call it inside ``async with`` before reading any event.
         """
-        if type(n) is not int or n < 1:
-            raise InvalidParameterError("n must be an int >= 1")
-        if type(max_buffer) is not int or max_buffer < 1:
-            raise InvalidParameterError("max_buffer must be an int >= 1")
+        check_int(n, "n", 1)
+        check_int(max_buffer, "max_buffer", 1)
         self._require_open()
-        if self._state == _CLOSED:
+        if self._state is _CLOSED:
             raise ClientStateError("this ResponseStream is closed")
         hub = _Hub(self, max_buffer)
         self._hub = hub
@@ -1063,16 +1002,16 @@ class _Hub:
                 if consumer.position - self._base < len(self._items) or consumer._lagged:
                     continue  # another consumer read it meanwhile
                 stream = self._stream
-                if stream._state != _OPEN:
+                if stream._state is not _OPEN:
                     raise ClientStateError("this ResponseStream is closed")
                 await self._pull()
 
     async def final_response(self) -> Response:
         stream = self._stream
         async with self._lock:
-            if stream._final is not None:
-                return stream._final
-            if stream._state != _OPEN:
+            if stream._m.final is not None:
+                return stream._m.final
+            if stream._state is not _OPEN:
                 raise ClientStateError("this ResponseStream was closed before its end")
             items = self._items
             if items and (items[-1] is _END or type(items[-1]) is _Raise):

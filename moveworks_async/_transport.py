@@ -258,7 +258,7 @@ class Transport(Protocol):
     - :meth:`stream` returns a :class:`StreamOpener` with no total/read timeout (the caller
       enforces stream deadlines); the body is the raw coding decoded by ``_Inflater``.
     - Cancelling any call releases its connection. The transport is bound to the event loop
-      it was first used on and raises ``RuntimeError`` when used after :meth:`aclose`.
+      it was first used on and raises ``ClientStateError`` when used after :meth:`aclose`.
     """
 
     #: The public class named in the "not closed" warning (the Data API client sets its own).

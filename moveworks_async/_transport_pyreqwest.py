@@ -30,6 +30,7 @@ from . import _transport
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ClientStateError,
     InvalidParameterError,
     UnexpectedResponseError,
 )
@@ -269,7 +270,7 @@ class PyreqwestStreamContext:
     async def __aenter__(self) -> PyreqwestStreamReply:
         transport, args = self._transport, self._args
         if transport is None or args is None:
-            raise RuntimeError("a stream context can be entered only once")
+            raise ClientStateError("a stream context can be entered only once")
         self._args = None
         method, url, headers, data, connect_timeout = args
         client = await transport._client(connect_timeout, _ORPHAN_READ)
@@ -345,11 +346,11 @@ class PyreqwestTransport:
         (building one loads the TLS roots: tens of ms the event loop must not stall for)."""
         loop = asyncio.get_running_loop()
         if self._closed:
-            raise RuntimeError("this AsyncMoveworks client is closed")
+            raise ClientStateError("this AsyncMoveworks client is closed")
         if self._loop is None:
             self._loop = loop
         elif loop is not self._loop:
-            raise RuntimeError(
+            raise ClientStateError(
                 "an AsyncMoveworks client is bound to the event loop it was first used on; "
                 "create one client per event loop"
             )
@@ -377,7 +378,7 @@ class PyreqwestTransport:
         if existing is not None or self._closed:  # built meanwhile by another task, or closed
             await built.close()
             if existing is None:
-                raise RuntimeError("this AsyncMoveworks client is closed")
+                raise ClientStateError("this AsyncMoveworks client is closed")
             return existing
         self._clients[key] = built
         return built

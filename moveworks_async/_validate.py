@@ -1,7 +1,7 @@
 """Validation of everything that reaches a URL path or a header, before any I/O.
 
 Path ids go through an allowlist rather than a blocklist: yarl normalises ``..`` segments and
-an f-string URL keeps ``?`` as a query (reliability.md V11), so anything outside
+an f-string URL keeps ``?`` as a query, so anything outside
 ``[A-Za-z0-9_-]`` is refused. The API documents ids as prefixed base-62 strings or ULIDs, both
 inside the allowlist; modal ids observed so far (``modal_1``) too. Messages name the parameter
 and the rule but never echo the value, which may be an attack string or a misplaced secret.
@@ -207,11 +207,24 @@ def check_positive(
     return float(value)  # type: ignore[arg-type]
 
 
+def check_int(value: object, name: str, minimum: int = 0) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
+    if type(value) is not int or value < minimum:
+        raise InvalidParameterError(f"{name} must be an int >= {minimum}")
+    return value
+
+
+def check_number(value: object, name: str, minimum: float = 0.0) -> float:
+    """Return ``value`` if it is a real number (not a bool) >= ``minimum``; ``inf`` is allowed
+    (an unbounded cap), ``nan`` is not."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise InvalidParameterError(f"{name} must be a number >= {minimum:g}")
+    return value
+
+
 def check_max_retries(value: object) -> int | None:
     """Return ``value`` if it is None or an int >= 0 (a retry count), else raise."""
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidParameterError("max_retries must be an int >= 0")
-    return value
+    return None if value is None else check_int(value, "max_retries")
 
 
 def check_regular_file(path: str | os.PathLike[str], name: str) -> None:

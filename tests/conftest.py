@@ -99,6 +99,19 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Tests marked ``virtual_time`` run on :class:`VirtualTimeLoop`: the loop's clock (the
+    streams' timers, the fake server's stalls, ``asyncio.sleep``) jumps to the next timer
+    whenever nothing else can happen. The others run on a plain asyncio loop."""
+    import asyncio
+
+    from _virtual_loop import VirtualTimeLoop
+
+    if item.get_closest_marker("virtual_time") is not None:
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
+
+
 @pytest.fixture
 def fake_time() -> FakeTime:
     """A fresh FakeTime."""

@@ -235,6 +235,7 @@ async def test_with_options_refuses_bad_values(
 # --- one meaning of timeout= -----------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 async def test_stream_timeout_is_the_overall_deadline(server: FakeMoveworks) -> None:
     """stream(timeout=) bounds the whole stream exactly as deadline= does: a stream whose
     events stall past it ends with APITimeoutError(phase="deadline")."""
@@ -249,6 +250,7 @@ async def test_stream_timeout_is_the_overall_deadline(server: FakeMoveworks) -> 
             ) as stream:
                 await stream.final_response()
     assert info.value.phase == "deadline"
+    assert type(info.value) is mw.DeadlineTimeout
 
 
 async def test_stream_takes_timeout_or_deadline_not_both(

@@ -9,79 +9,71 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import heapq
-import itertools
 import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
+from _virtual_loop import VirtualTimeLoop
 
 import moveworks_async as mw
 from moveworks_async._governor import Governor
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 T = TypeVar("T")
 
 
 class VirtualTime:
-    """A discrete-event clock: ``sleep`` parks the task; ``run`` advances time when idle."""
+    """The governor's clock and sleep on the running :class:`VirtualTimeLoop` (these tests are
+    marked ``virtual_time``): ``now`` is the loop's time plus an offset (tests start at 1000),
+    ``sleep`` records each delay and sleeps on the loop, whose clock jumps to the next timer
+    as soon as every task waits."""
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        self._start = start
+        self._offset: float | None = None
         self.sleeps: list[float] = []
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    @property
+    def now(self) -> float:
+        if self._offset is None:
+            self._offset = self._start - self._loop_time()
+        return self._loop_time() + self._offset
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._offset = value - self._loop_time()  # a jump of the governor's clock only
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self.now + seconds, next(self._seq), future))
-        await future
-
-    async def _settle(self) -> None:
-        # Let every runnable task run until all are parked on a virtual timer or an event.
-        loop = asyncio.get_running_loop()
-        for _ in range(100_000):
-            await asyncio.sleep(0)
-            if not loop._ready:  # type: ignore[attr-defined]
-                await asyncio.sleep(0)
-                if not loop._ready:  # type: ignore[attr-defined]
-                    return
-        raise AssertionError("tasks never settled")
+        await asyncio.sleep(max(seconds, 0.0))
 
     async def run(self, *coros: Awaitable[T]) -> list[T]:
-        """Run ``coros`` concurrently to completion in virtual time; return their results."""
+        """Run ``coros`` concurrently to completion; return their results."""
         tasks = [asyncio.ensure_future(c) for c in coros]
         try:
-            while True:
-                await self._settle()
-                if all(t.done() for t in tasks):
-                    return [t.result() for t in tasks]
-                await self.advance()
+            return list(await asyncio.gather(*tasks))
         finally:
             for t in tasks:
                 t.cancel()
 
+    async def _settle(self) -> None:
+        """Let every runnable task run until all wait; the clock does not move."""
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        await loop.settled()
+
     async def advance(self) -> None:
-        """Jump to the next timer and wake every sleeper due then."""
-        while self._timers and self._timers[0][2].cancelled():
-            heapq.heappop(self._timers)
-        if not self._timers:
-            raise AssertionError("deadlock: every task waits and no timer is pending")
-        when = self._timers[0][0]
-        self.now = max(self.now, when)
-        while self._timers and self._timers[0][0] <= when:
-            _, _, future = heapq.heappop(self._timers)
-            if not future.done():
-                future.set_result(None)
+        """Let every task run until all wait (the loop then jumps to the next timer)."""
+        await self._settle()
+        await asyncio.sleep(0)
 
 
 class SeqRng:
@@ -152,7 +144,7 @@ async def test_try_acquire_refuses_while_paused_or_paced(vt: VirtualTime) -> Non
     g = gov(vt)
     ticket = g.try_acquire()
     assert ticket is not None
-    await g.rate_limited(ticket, 2.0)
+    await g.report_rate_limit(ticket, 2.0)
     g.release(ticket, 429)
     assert g.try_acquire() is None
     assert g.snapshot().in_flight == 0  # a refused try takes nothing
@@ -168,7 +160,7 @@ async def test_429_pauses_every_new_send_until_the_retry_after_moment(vt: Virtua
     t0 = vt.now
     ticket = await g.acquire()
     g.release(ticket, 429)
-    assert await g.rate_limited(ticket, 2.0) is True
+    assert await g.report_rate_limit(ticket, 2.0) is True
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(50)))
     assert len(times) == 50
@@ -182,7 +174,7 @@ async def test_release_after_pause_is_gradual_with_positive_jitter(vt: VirtualTi
     t0 = vt.now
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 10.0)
+    await g.report_rate_limit(ticket, 10.0)
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(100)))
     assert min(times) >= t0 + 10.0
@@ -210,14 +202,14 @@ async def test_absent_retry_after_backs_off_exponentially_from_one_second(
     for _ in range(4):
         first = (await vt.run(g.acquire()))[0]
         g.release(first, 429)
-        await g.rate_limited(first, None)
+        await g.report_rate_limit(first, None)
         pauses.append(g.snapshot().paused_for)
     assert pauses == [1.0, 2.0, 4.0, 8.0]
     ticket = (await vt.run(g.acquire()))[0]
     g.release(ticket, 200)
     ticket = (await vt.run(g.acquire()))[0]
     g.release(ticket, 429)
-    await g.rate_limited(ticket, None)
+    await g.report_rate_limit(ticket, None)
     assert g.snapshot().paused_for == 1.0
 
 
@@ -227,7 +219,7 @@ async def test_backoff_pause_is_capped(vt: VirtualTime) -> None:
     for _ in range(6):
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
-        await g.rate_limited(ticket, None)
+        await g.report_rate_limit(ticket, None)
     assert g.snapshot().paused_for == 5.0
 
 
@@ -239,7 +231,7 @@ async def test_non_positive_retry_after_falls_back_to_backoff(
     g = gov(vt, adaptive=False)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, value)
+    await g.report_rate_limit(ticket, value)
     assert g.snapshot().paused_for == 1.0
 
 
@@ -249,7 +241,7 @@ async def test_collateral_429_does_not_start_a_new_epoch(vt: VirtualTime) -> Non
     tickets = [await g.acquire() for _ in range(5)]
     for t in tickets:
         g.release(t, 429)
-    results = [await g.rate_limited(t, 1.0) for t in tickets]
+    results = [await g.report_rate_limit(t, 1.0) for t in tickets]
     assert results == [True, False, False, False, False]
     snap = g.snapshot()
     assert (snap.rate_limited, snap.throttle_events) == (5, 1)
@@ -260,10 +252,10 @@ async def test_collateral_429_extends_the_pause_to_its_own_moment(vt: VirtualTim
     g = gov(vt, adaptive=False)
     a, b = await g.acquire(), await g.acquire()
     g.release(a, 429)
-    await g.rate_limited(a, 1.0)
+    await g.report_rate_limit(a, 1.0)
     vt.now += 0.5
     g.release(b, 429)
-    await g.rate_limited(b, 1.0)
+    await g.report_rate_limit(b, 1.0)
     assert g.snapshot().paused_for == pytest.approx(1.0)
 
 
@@ -279,9 +271,9 @@ async def test_collateral_shorter_retry_after_at_once_keeps_the_pause(
     a, b = await g.acquire(), await g.acquire()
     t0 = vt.now
     g.release(a, 429)
-    assert await g.rate_limited(a, 5.0)
+    assert await g.report_rate_limit(a, 5.0)
     g.release(b, 429)
-    assert not await g.rate_limited(b, 1.0)
+    assert not await g.report_rate_limit(b, 1.0)
     assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
 
 
@@ -291,10 +283,10 @@ async def test_collateral_shorter_retry_after_later_keeps_the_pause(vt: VirtualT
     a, b = await g.acquire(), await g.acquire()
     t0 = vt.now
     g.release(a, 429)
-    await g.rate_limited(a, 5.0)
+    await g.report_rate_limit(a, 5.0)
     vt.now += 2.0
     g.release(b, 429)
-    await g.rate_limited(b, 1.0)
+    await g.report_rate_limit(b, 1.0)
     assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
 
 
@@ -304,12 +296,12 @@ async def test_collateral_without_retry_after_keeps_the_pause(vt: VirtualTime) -
     a, b, c = await g.acquire(), await g.acquire(), await g.acquire()
     t0 = vt.now
     g.release(a, 429)
-    await g.rate_limited(a, 5.0)
+    await g.report_rate_limit(a, 5.0)
     g.release(b, 429)
-    await g.rate_limited(b, None)
+    await g.report_rate_limit(b, None)
     vt.now += 3.0
     g.release(c, 429)
-    await g.rate_limited(c, None)
+    await g.report_rate_limit(c, None)
     assert g.snapshot().pause_until is not None
     assert g.snapshot().pause_until >= t0 + 5.0
 
@@ -323,9 +315,9 @@ async def test_collateral_non_positive_retry_after_keeps_the_pause(
     a, b = await g.acquire(), await g.acquire()
     t0 = vt.now
     g.release(a, 429)
-    await g.rate_limited(a, 5.0)
+    await g.report_rate_limit(a, 5.0)
     g.release(b, 429)
-    await g.rate_limited(b, value)
+    await g.report_rate_limit(b, value)
     assert g.snapshot().pause_until == pytest.approx(t0 + 5.0)
 
 
@@ -341,12 +333,12 @@ async def test_tasks_waiting_in_the_pause_are_not_released_early_by_a_collateral
     b = (await vt.run(g.acquire()))[0]
     t0 = vt.now
     g.release(a, 429)
-    await g.rate_limited(a, 5.0)
+    await g.report_rate_limit(a, 5.0)
     times: list[float] = []
     waiters = [asyncio.ensure_future(send_at(g, vt, times)) for _ in range(3)]
     await vt._settle()
     g.release(b, 429)
-    assert not await g.rate_limited(b, 0.5)
+    assert not await g.report_rate_limit(b, 0.5)
     vt.now += 1.0  # after the collateral's moment: newcomers wait for the pause too
     waiters += [asyncio.ensure_future(send_at(g, vt, times)) for _ in range(3)]
     await vt.run(*waiters)
@@ -359,7 +351,7 @@ async def test_long_pause_fails_fast_with_rate_limit_error(vt: VirtualTime) -> N
     g = gov(vt, max_wait=60.0)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 121.0)
+    await g.report_rate_limit(ticket, 121.0)
     with pytest.raises(mw.RateLimitError) as info:
         await g.acquire()
     assert info.value.retry_after == pytest.approx(121.0)
@@ -373,7 +365,7 @@ async def test_absurd_retry_after_is_capped_at_max_pause(vt: VirtualTime) -> Non
     g = gov(vt, max_pause=3600.0)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1e9)
+    await g.report_rate_limit(ticket, 1e9)
     assert g.snapshot().paused_for == 3600.0
 
 
@@ -382,7 +374,7 @@ async def test_pause_ends_and_fast_path_returns_without_a_rate(vt: VirtualTime) 
     g = gov(vt, adaptive=False)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     await vt.run(send_at(g, vt, []))
     count = len(vt.sleeps)
     for _ in range(10):
@@ -451,7 +443,7 @@ async def test_429_empties_the_bucket_and_pause_refills_it(vt: VirtualTime) -> N
     ticket = await g.acquire()
     g.release(ticket, 429)
     t0 = vt.now
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(7)))
     offsets = sorted(round(t - t0, 6) for t in times)
@@ -467,7 +459,7 @@ async def test_429_while_queued_applies_to_everyone_in_line(vt: VirtualTime) -> 
     await vt._settle()
     t0 = vt.now
     g.release(first, 429)
-    await g.rate_limited(first, 5.0)
+    await g.report_rate_limit(first, 5.0)
     await vt.run(asyncio.gather(*queued))
     assert min(times) >= t0 + 5.0
 
@@ -546,7 +538,7 @@ async def _call(
             return
         stats["429"] = stats.get("429", 0) + 1
         g.release(ticket, 429)
-        await g.rate_limited(ticket, retry_after)
+        await g.report_rate_limit(ticket, retry_after)
 
 
 async def _learned(vt: VirtualTime, **kwargs: Any) -> mw.RateGovernor:
@@ -560,7 +552,7 @@ async def _learned(vt: VirtualTime, **kwargs: Any) -> mw.RateGovernor:
     for t in tickets[:100]:
         g.release(t, 200)
     g.release(tickets[100], 429)
-    assert await g.rate_limited(tickets[100], 1.0)
+    assert await g.report_rate_limit(tickets[100], 1.0)
     return g
 
 
@@ -575,11 +567,11 @@ async def test_collateral_429s_do_not_adapt_the_rate_again(vt: VirtualTime) -> N
     g = gov(vt, rate=100, adapt_below_rate=True)
     tickets = [await g.acquire() for _ in range(5)]
     g.release(tickets[0], 429)
-    assert await g.rate_limited(tickets[0], 1.0)
+    assert await g.report_rate_limit(tickets[0], 1.0)
     assert g.rate == pytest.approx(70)
     for t in tickets[1:]:
         g.release(t, 429)
-        assert not await g.rate_limited(t, 1.0)
+        assert not await g.report_rate_limit(t, 1.0)
     assert g.rate == pytest.approx(70)
 
 
@@ -594,7 +586,7 @@ async def test_a_429_never_pulls_the_rate_below_beta_times_the_rate_in_force(
     for t in tickets[:accepted]:
         g.release(t, 200)
     g.release(tickets[-1], 429)
-    await g.rate_limited(tickets[-1], 1.0)
+    await g.report_rate_limit(tickets[-1], 1.0)
     assert g.rate is not None
     assert g.rate >= 0.7 * 200 - 1e-9
 
@@ -608,7 +600,7 @@ async def test_repeated_429s_lower_a_learned_rate_by_beta_each(vt: VirtualTime) 
     for _ in range(8):
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
-        await g.rate_limited(ticket, 0.5)
+        await g.report_rate_limit(ticket, 0.5)
         assert g.rate is not None
         assert max(20.0, 0.7 * rate) - 1e-9 <= g.rate < rate
         rate = g.rate
@@ -625,7 +617,7 @@ async def test_a_tiny_window_is_not_a_measurement(vt: VirtualTime, accepted: int
     for _ in range(accepted - len(tickets) + 1):
         g.release(await g.acquire(), 200)
     g.release(tickets[-1], 429)
-    await g.rate_limited(tickets[-1], 1.0)
+    await g.report_rate_limit(tickets[-1], 1.0)
     assert g.rate is None
 
 
@@ -647,7 +639,7 @@ async def test_issue_11_one_off_429_on_the_second_call_costs_one_pause(vt: Virtu
                 g.release(ticket, 200)
                 return
             g.release(ticket, 429)
-            await g.rate_limited(ticket, 1.0)
+            await g.report_rate_limit(ticket, 1.0)
 
     t0 = vt.now
     await vt.run(*(create() for _ in range(200)))
@@ -677,7 +669,7 @@ async def test_default_governor_recovers_from_a_one_off_429(
                 g.release(ticket, 200)
                 return
             g.release(ticket, 429)
-            await g.rate_limited(ticket, 1.0)
+            await g.report_rate_limit(ticket, 1.0)
 
     await vt.run(*(create() for _ in range(200)))
     t1 = vt.now
@@ -702,7 +694,7 @@ async def test_rate_is_back_to_90_percent_within_retry_after_plus_5_s(
     assert before is not None
     ticket = (await vt.run(g.acquire()))[0]
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(0.7 * before)
     t0 = vt.now
     rates: list[tuple[float, float | None]] = []
@@ -734,7 +726,7 @@ async def test_configured_rate_pauses_then_resumes_at_the_configured_rate(
     ticket = await g.acquire()
     g.release(ticket, 429)
     t0 = vt.now
-    await g.rate_limited(ticket, 2.0)
+    await g.report_rate_limit(ticket, 2.0)
     assert g.rate == 100
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(101)))
@@ -749,7 +741,7 @@ async def test_adapt_below_rate_lets_429s_lower_a_configured_rate(vt: VirtualTim
     g = gov(vt, rate=100, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(70)
 
 
@@ -758,7 +750,7 @@ async def test_learned_rate_never_exceeds_configured_ceiling(vt: VirtualTime) ->
     g = gov(vt, rate=100, burst=1, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 0.01)
+    await g.report_rate_limit(ticket, 0.01)
     times: list[float] = []
     await vt.run(*(send_at(g, vt, times) for _ in range(3000)))
     assert g.rate == pytest.approx(100)
@@ -771,7 +763,7 @@ async def test_adaptive_false_keeps_the_configured_rate(vt: VirtualTime) -> None
     g = gov(vt, rate=100, adaptive=False, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == 100
 
 
@@ -817,16 +809,16 @@ async def test_window_halves_on_a_429_but_not_below_its_start(vt: VirtualTime) -
     assert window >= 128
     tickets = [await g.acquire() for _ in range(3)]
     g.release(tickets[0], 429)
-    await g.rate_limited(tickets[0], 1.0)
+    await g.report_rate_limit(tickets[0], 1.0)
     assert g.snapshot().window == window // 2
     for t in tickets[1:]:
         g.release(t, 429)
-        await g.rate_limited(t, 1.0)
+        await g.report_rate_limit(t, 1.0)
     assert g.snapshot().window == window // 2
     for _ in range(10):
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
-        await g.rate_limited(ticket, 0.1)
+        await g.report_rate_limit(ticket, 0.1)
     assert g.snapshot().window == 32
 
 
@@ -911,7 +903,7 @@ async def test_a_long_pause_counts_as_one_second_of_refill(vt: VirtualTime) -> N
     for t in tickets[:100]:
         g.release(t, 200)
     g.release(tickets[100], 429)
-    assert await g.rate_limited(tickets[100], 5.0)
+    assert await g.report_rate_limit(tickets[100], 5.0)
     assert g.rate == pytest.approx(100 / 1.1)
 
 
@@ -929,7 +921,7 @@ async def test_a_second_pause_without_a_measurement_starts_a_paced_probe(vt: Vir
             vt.now += 0.01
             g.release(t, 200)
         g.release(tickets[7], 429)
-        await g.rate_limited(tickets[7], 1.0)
+        await g.report_rate_limit(tickets[7], 1.0)
         rates.append(g.rate)
         vt.now = g.snapshot().pause_until or vt.now
     assert rates[0] is None
@@ -951,7 +943,7 @@ async def _strict_call(
             g.release(ticket, 200)
             return
         g.release(ticket, 429)
-        if await g.rate_limited(ticket, 1.0) or grace >= 3:
+        if await g.report_rate_limit(ticket, 1.0) or grace >= 3:
             retries += 1
         else:
             grace += 1
@@ -1041,7 +1033,7 @@ async def test_adaptive_concurrency_halves_on_429_and_grows_on_success(vt: Virtu
     g = gov(vt, adaptive="concurrency")
     tickets = [await g.acquire() for _ in range(40)]
     g.release(tickets[0], 429)
-    await g.rate_limited(tickets[0], 0.1)
+    await g.report_rate_limit(tickets[0], 0.1)
     assert g.snapshot().max_concurrency == 20
     assert g.rate is None
     for t in tickets[1:]:
@@ -1071,7 +1063,7 @@ async def test_snapshot_reports_rate_pause_waiting_and_counts(vt: VirtualTime) -
     g = gov(vt, rate=50, burst=10)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 3.0)
+    await g.report_rate_limit(ticket, 3.0)
     waiters = [asyncio.ensure_future(g.acquire()) for _ in range(4)]
     await vt._settle()
     snap = g.snapshot()
@@ -1103,7 +1095,7 @@ async def test_on_wait_reports_delay_and_reason(vt: VirtualTime) -> None:
     assert seen[0][0] == pytest.approx(0.1)
     ticket = (await vt.run(g.acquire(on_wait)))[0]
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 2.0)
+    await g.report_rate_limit(ticket, 2.0)
     seen.clear()
     await vt.run(g.acquire(on_wait))
     assert seen[0][1] == "paused"

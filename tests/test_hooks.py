@@ -501,3 +501,56 @@ async def test_logging_never_shows_the_token_or_secret(
         while chain is not None:
             assert "CANARY" not in repr(chain)
             chain = chain.__cause__ or chain.__context__
+
+
+async def test_call_tracer_reports_one_call_in_order() -> None:
+    """The tracer the client builds per call (only with hooks): it numbers the call, times
+    each attempt from after ``on_request`` and keeps the last status for ``on_call_end``."""
+    from moveworks_async._hooks import CallTracer
+
+    seen: list[object] = []
+
+    class Record(mw.Hooks):
+        def on_call_start(self, info: mw.CallInfo) -> None:
+            seen.append(info)
+
+        def on_request(self, info: mw.RequestInfo) -> None:
+            seen.append(info)
+
+        def on_response(self, info: mw.ResponseInfo) -> None:
+            seen.append(info)
+
+        def on_retry(self, info: mw.RetryInfo) -> None:
+            seen.append(info)
+
+        def on_governor_wait(self, info: mw.GovernorWaitInfo) -> None:
+            seen.append(info)
+
+        def on_call_end(self, info: mw.CallEndInfo) -> None:
+            seen.append(info)
+
+    now = [10.0]
+    tracer = CallTracer(HookRunner([Record()]), lambda: now[0], "GET", "/p")
+    await tracer.call_start()
+    await tracer.governor_wait(1, 0.5, "rate")
+    now[0] = 11.0
+    await tracer.attempt(1)
+    now[0] = 11.25
+    await tracer.response(1, 503, "r1", None)
+    await tracer.retry(1, 503, 0.5, "503")
+    await tracer.attempt(2)
+    await tracer.response(2, None, None, mw.APIConnectionError("reset"))
+    now[0] = 12.0
+    await tracer.call_end(mw.APIConnectionError("reset"))
+    cid = tracer.id
+    assert seen == [
+        mw.CallInfo(cid, "GET", "/p"),
+        mw.GovernorWaitInfo(cid, "GET", "/p", 1, 0.5, "rate"),
+        mw.RequestInfo(cid, "GET", "/p", 1),
+        mw.ResponseInfo(cid, "GET", "/p", 1, 503, "r1", 0.25, None),
+        mw.RetryInfo(cid, "GET", "/p", 1, 503, 0.5, "503"),
+        mw.RequestInfo(cid, "GET", "/p", 2),
+        mw.ResponseInfo(cid, "GET", "/p", 2, None, None, 0.0, "APIConnectionError"),
+        mw.CallEndInfo(cid, "GET", "/p", 2, None, None, 2.0, "APIConnectionError"),
+    ]
+    assert CallTracer(HookRunner([Record()]), lambda: 0.0, "GET", "/p").id > cid

@@ -221,6 +221,7 @@ async def test_per_call_timeout_overrides_client_timeout(fake_time: Any) -> None
             await client.conversations.get("conv_1", timeout=0.2)
         assert time.monotonic() - started < 5
     assert info.value.phase == "total"
+    assert type(info.value) is mw.TotalTimeout
     assert isinstance(info.value, mw.APIConnectionError)
 
 
@@ -230,6 +231,7 @@ async def test_per_call_read_timeout(fake_time: Any) -> None:
         with pytest.raises(mw.APITimeoutError) as info:
             await client.conversations.get("conv_1", timeout=mw.Timeout(read=0.2))
     assert info.value.phase == "read"
+    assert type(info.value) is mw.ReadTimeout
 
 
 async def test_client_timeout_applies_to_every_call(fake_time: Any) -> None:

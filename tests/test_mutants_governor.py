@@ -13,7 +13,7 @@ from test_governor import VirtualTime, _learned, gov
 
 import moveworks_async as mw
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ async def test_recovery_follows_the_cubic_curve(vt: VirtualTime) -> None:
     g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(280)
     pause_end = vt.now + 1.0
     samples: list[tuple[float, float]] = []
@@ -52,7 +52,7 @@ async def test_a_rate_of_one_per_second_still_drops_to_seventy_percent(vt: Virtu
     g = gov(vt, rate=1, adapt_below_rate=True, min_rate=0.1)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(0.7)
 
 
@@ -67,7 +67,7 @@ async def test_twenty_accepted_replies_are_a_measurement(vt: VirtualTime) -> Non
     ticket = await g.acquire()
     vt.now += 1.0
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(20 / 2.0)  # 20 accepted over 1 s busy + 1 s pause
 
 
@@ -100,7 +100,7 @@ async def test_snapshot_at_the_pause_end(vt: VirtualTime) -> None:
     assert (snapshot.rate, snapshot.burst) == (None, None)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 2.0)
+    await g.report_rate_limit(ticket, 2.0)
     paused = g.snapshot()
     assert paused.pause_until == vt.now + 2.0
     assert paused.paused_for == pytest.approx(2.0)
@@ -117,7 +117,7 @@ async def _throttled_at_400(vt: VirtualTime) -> tuple[mw.RateGovernor, float]:
     g = gov(vt, rate=400, burst=1, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(280)
     return g, vt.now + 1.0
 
@@ -191,7 +191,7 @@ async def test_a_short_pause_is_reported_as_a_pause(vt: VirtualTime) -> None:
     g = gov(vt, rate=10, burst=1)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 0.5)
+    await g.report_rate_limit(ticket, 0.5)
     waits: list[tuple[float | None, str]] = []
 
     async def on_wait(delay: float | None, reason: str) -> None:
@@ -209,12 +209,12 @@ async def test_bucket_sizes_of_configured_and_lowered_rates(vt: VirtualTime) -> 
     g = gov(vt, rate=400, adapt_below_rate=True)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 1.0)
+    await g.report_rate_limit(ticket, 1.0)
     assert g.snapshot().burst == pytest.approx(280 * 0.05)
     slow = gov(vt, rate=10, adapt_below_rate=True)
     ticket = await slow.acquire()
     slow.release(ticket, 429)
-    await slow.rate_limited(ticket, 1.0)
+    await slow.report_rate_limit(ticket, 1.0)
     assert slow.snapshot().burst == 1
 
 
@@ -225,7 +225,7 @@ async def test_a_pause_refills_the_bucket_by_its_length_only(vt: VirtualTime) ->
     ticket = await g.acquire()
     g.release(ticket, 429)
     t0 = vt.now
-    await g.rate_limited(ticket, 0.2)
+    await g.report_rate_limit(ticket, 0.2)
     sent: list[float] = []
 
     async def sends() -> None:
@@ -243,7 +243,7 @@ async def test_a_short_pause_without_a_rate_is_waited_out(vt: VirtualTime) -> No
     ticket = await g.acquire()
     g.release(ticket, 429)
     t0 = vt.now
-    await g.rate_limited(ticket, 0.5)
+    await g.report_rate_limit(ticket, 0.5)
     await vt.run(g.acquire())
     assert vt.now - t0 >= 0.5
 
@@ -254,7 +254,7 @@ async def test_max_wait_error_says_how_long_and_why() -> None:
     g = gov(vt, max_wait=60)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 90.0)
+    await g.report_rate_limit(ticket, 90.0)
     with pytest.raises(mw.RateLimitError) as caught:
         await g.acquire()
     assert caught.value.message == (
@@ -268,12 +268,12 @@ async def test_throttle_epochs_tell_own_429s_from_collateral(vt: VirtualTime) ->
     g = gov(vt)
     first = await g.acquire()
     g.release(first, 429)
-    assert await g.rate_limited(first, 0.1)
+    assert await g.report_rate_limit(first, 0.1)
     second, third = await vt.run(g.acquire(), g.acquire())
     g.release(second, 429)
-    assert await g.rate_limited(second, 0.1)
+    assert await g.report_rate_limit(second, 0.1)
     g.release(third, 429)
-    assert not await g.rate_limited(third, 0.1)
+    assert not await g.report_rate_limit(third, 0.1)
     assert g.snapshot().throttle_events == 2
     assert g.snapshot().rate_limited == 3
 
@@ -286,11 +286,11 @@ async def test_adaptive_concurrency_halves_down_to_one(vt: VirtualTime) -> None:
     for _ in range(3):
         ticket = (await vt.run(g.acquire()))[0]
         g.release(ticket, 429)
-        await g.rate_limited(ticket, 0.1)
+        await g.report_rate_limit(ticket, 0.1)
         limits.append(g.snapshot().max_concurrency)
     assert limits == [5, 2, 1]
     unlimited = gov(vt, adaptive="concurrency")
     tickets = [await unlimited.acquire() for _ in range(5)]
     unlimited.release(tickets[0], 429)
-    await unlimited.rate_limited(tickets[0], 0.1)
+    await unlimited.report_rate_limit(tickets[0], 0.1)
     assert unlimited.snapshot().max_concurrency == 2  # (4 in flight + 1) // 2

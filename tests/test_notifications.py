@@ -428,7 +428,7 @@ async def test_preset_shared_through_redis_pauses_every_process_60_seconds() -> 
         assert a.snapshot().burst == NOTIFICATIONS_BURST
         try:
             ticket = await a.acquire()
-            assert await a.rate_limited(ticket, None) is True
+            assert await a.report_rate_limit(ticket, None) is True
             a.release(ticket, 429)
             with pytest.raises(mw.RateLimitError) as info:
                 await b.acquire()  # the pause is longer than max_wait: fails fast
@@ -555,8 +555,8 @@ class _FailingGovernor:
     def release(self, ticket: int, status: int | None) -> None:
         self.inner.release(ticket, status)
 
-    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
-        return await self.inner.rate_limited(ticket, retry_after)
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
+        return await self.inner.report_rate_limit(ticket, retry_after)
 
     def snapshot(self) -> Any:
         return self.inner.snapshot()

@@ -109,7 +109,7 @@ async def test_429_on_one_governor_pauses_the_other(redis_url: str, key: str) ->
     b = mw.RedisRateGovernor(redis_url, key, rate=100)
     ticket = await a.acquire()
     a.release(ticket, 429)
-    assert await a.rate_limited(ticket, 0.5) is True
+    assert await a.report_rate_limit(ticket, 0.5) is True
     waits: list[tuple[float | None, str]] = []
 
     async def on_wait(delay: float | None, reason: str) -> None:
@@ -121,7 +121,7 @@ async def test_429_on_one_governor_pauses_the_other(redis_url: str, key: str) ->
     assert waits[0][1] == "paused"
     b.release(other, 200)
     # A second 429 for a ticket issued before the pause is collateral: no new epoch.
-    assert await b.rate_limited(ticket, 0.1) is False
+    assert await b.report_rate_limit(ticket, 0.1) is False
     assert b.snapshot().rate_limited == 1
     await a.aclose()
     await b.aclose()
@@ -137,9 +137,9 @@ async def test_collateral_shorter_retry_after_never_shortens_the_shared_pause(
     first, second = await a.acquire(), await b.acquire()
     t0 = time.monotonic()
     a.release(first, 429)
-    assert await a.rate_limited(first, 0.6) is True
+    assert await a.report_rate_limit(first, 0.6) is True
     b.release(second, 429)
-    assert await b.rate_limited(second, 0.1) is False
+    assert await b.report_rate_limit(second, 0.1) is False
     assert b.snapshot().paused_for > 0.45
     ticket = await b.acquire()
     assert time.monotonic() - t0 >= 0.55
@@ -156,7 +156,7 @@ async def test_one_off_429_pauses_then_resumes_at_the_configured_rate(
     g = mw.RedisRateGovernor(redis_url, key, rate=100, burst=10)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 0.3)
+    await g.report_rate_limit(ticket, 0.3)
     t0 = time.monotonic()
     times: list[float] = []
 
@@ -192,7 +192,7 @@ async def test_shared_pause_above_max_wait_fails_fast(redis_url: str, key: str) 
     g = mw.RedisRateGovernor(redis_url, key, rate=10, max_wait=5)
     ticket = await g.acquire()
     g.release(ticket, 429)
-    await g.rate_limited(ticket, 30.0)
+    await g.report_rate_limit(ticket, 30.0)
     t0 = time.monotonic()
     with pytest.raises(mw.RateLimitError) as info:
         await g.acquire()
@@ -242,7 +242,7 @@ async def test_unreachable_redis_fails_open_with_one_warning(
     # A 429 while degraded pauses the local fallback.
     ticket = await g.acquire()
     g.release(ticket, 429)
-    assert await g.rate_limited(ticket, 0.2) is True
+    assert await g.report_rate_limit(ticket, 0.2) is True
     assert g.snapshot().paused_for > 0.1
     await g.aclose()
 
@@ -273,7 +273,7 @@ async def test_unreachable_redis_fails_closed_with_a_typed_error() -> None:
         await g.acquire()
     assert g.snapshot().in_flight == 0
     with pytest.raises(mw.GovernorUnavailableError):
-        await g.rate_limited(0, 1.0)
+        await g.report_rate_limit(0, 1.0)
     await g.aclose()
 
 

@@ -96,7 +96,7 @@ async def test_retry_after_table(
     governor = mw.RateGovernor(adaptive=False, clock=fake_time.clock, sleep=fake_time.sleep)
     ticket = await governor.acquire()
     governor.release(ticket, 429)
-    await governor.rate_limited(ticket, value)
+    await governor.report_rate_limit(ticket, value)
     paused = governor.snapshot().paused_for
     if outcome == "raise":
         assert decision == Decision(False, reason="Retry-After above max_retry_after")
@@ -498,7 +498,7 @@ class _CollateralGovernor:
     def release(self, ticket: int, status: int | None) -> None:
         pass
 
-    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+    async def report_rate_limit(self, ticket: int, retry_after: float | None) -> bool:
         self.reports += 1
         return self.own
 
@@ -573,6 +573,79 @@ async def test_own_429s_use_up_retries(server: FakeMoveworks, fake_time: Any) ->
     assert _gets(server) == 2
 
 
+class _LegacyGovernor:
+    """A custom governor written before the rename: ``rate_limited``, no ``report_rate_limit``."""
+
+    def __init__(self, own: bool) -> None:
+        self.own = own
+        self.reports = 0
+
+    async def acquire(self, on_wait: Any = None) -> int:
+        return 0
+
+    def release(self, ticket: int, status: int | None) -> None:
+        pass
+
+    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        self.reports += 1
+        return self.own
+
+    def snapshot(self) -> GovernorSnapshot:
+        return GovernorSnapshot(None, None, None, 0, 0, None, 0.0, self.reports, 0)
+
+
+async def test_legacy_governor_with_rate_limited_still_works(
+    server: FakeMoveworks, fake_time: Any
+) -> None:
+    """A governor with the old method name is accepted with a DeprecationWarning and its
+    ``rate_limited`` is called for each 429 (collateral ones retried for free, as before)."""
+    governor = _LegacyGovernor(own=False)
+    with pytest.warns(DeprecationWarning, match="report_rate_limit"):
+        client = _client(server.url, fake_time, governor=governor, max_retries=1)
+    async with client:
+        cid, rid = await _conversation_and_response(client)
+        server.inject(Fault.rate_limited("1"), times=2)
+        await client.responses.get(cid, rid)
+    assert governor.reports == 2
+    assert _gets(server) == 3
+
+
+async def test_an_object_without_the_governor_methods_is_refused() -> None:
+    """Neither name of the 429 report: InvalidParameterError, no warning."""
+
+    class Half:
+        async def acquire(self, on_wait: Any = None) -> int:
+            return 0
+
+        def release(self, ticket: int, status: int | None) -> None:
+            pass
+
+        def snapshot(self) -> None:
+            pass
+
+    with pytest.raises(mw.InvalidParameterError, match="governor must be"):
+        mw.AsyncMoveworks(assistant_name="a", token="t", governor=Half())  # type: ignore[arg-type]
+
+
+async def test_rate_governor_old_method_name_warns_and_reports(fake_time: Any) -> None:
+    """``RateGovernor.rate_limited`` is a deprecated alias: same effect, plus a warning."""
+    old = mw.RateGovernor(clock=fake_time.clock, sleep=fake_time.sleep)
+    new = mw.RateGovernor(clock=fake_time.clock, sleep=fake_time.sleep)
+    results = []
+    for governor in (old, new):
+        ticket = await governor.acquire()
+        governor.release(ticket, 429)
+        if governor is old:
+            with pytest.warns(DeprecationWarning, match="report_rate_limit"):
+                results.append(await governor.rate_limited(ticket, 2.0))
+        else:
+            results.append(await governor.report_rate_limit(ticket, 2.0))
+    assert results == [True, True]
+    assert old.snapshot() == new.snapshot()
+    assert old.snapshot().rate_limited == 1
+    assert old.snapshot().paused_for == 2.0
+
+
 async def test_no_free_retries_when_retries_are_disabled(
     server: FakeMoveworks, fake_time: Any
 ) -> None:
@@ -613,7 +686,7 @@ async def test_governor_shared_by_two_clients_pauses_both(
         cid, rid = await _conversation_and_response(a)
         ticket = await governor.acquire()
         governor.release(ticket, 429)
-        await governor.rate_limited(ticket, 4.0)  # as if A had just been told to wait 4 s
+        await governor.report_rate_limit(ticket, 4.0)  # as if A had just been told to wait 4 s
         t0 = fake_time.now
         await b.responses.get(cid, rid, max_retries=0)
         assert fake_time.now - t0 >= 4.0
@@ -663,7 +736,7 @@ async def test_a_task_that_waited_sends_the_current_token(fake_time: Any) -> Non
             cid, rid = await _conversation_and_response(client)
             ticket = await governor.acquire()
             governor.release(ticket, 429)
-            await governor.rate_limited(ticket, 3.0)
+            await governor.report_rate_limit(ticket, 3.0)
             seen.clear()
             await client.responses.get(cid, rid)
     assert seen == ["new-token"]

@@ -35,7 +35,7 @@ from aiohttp.test_utils import TestServer
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks, Fault
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 ANSWER = "To request a new laptop, open the hardware portal and choose the standard model."
 
@@ -235,6 +235,7 @@ async def test_first_event_timeout(server: FakeMoveworks, client: mw.AsyncMovewo
             await collect(stream)
     assert anyio.current_time() - start < 1.0
     assert info.value.phase == "first_event"
+    assert type(info.value) is mw.FirstEventTimeout
     assert info.value.outcome_unknown is True
     assert server.stats.creates == 1
     await _no_leak(server, client)
@@ -265,6 +266,7 @@ async def test_first_event_timeout_covers_the_reply_headers() -> None:
                     pass
             assert anyio.current_time() - start < 1.0
             assert info.value.phase == "first_event"
+            assert type(info.value) is mw.FirstEventTimeout
             assert info.value.outcome_unknown is True
             assert acquired(client) == 0
     finally:
@@ -281,6 +283,7 @@ async def test_comments_before_first_event_do_not_count(
         with pytest.raises(mw.APITimeoutError) as info:
             await collect(stream)
     assert info.value.phase == "first_event"
+    assert type(info.value) is mw.FirstEventTimeout
 
 
 async def test_idle_timeout_recovers(server: FakeMoveworks, client: mw.AsyncMoveworks) -> None:
@@ -309,6 +312,7 @@ async def test_idle_timeout_without_recovery(
         with pytest.raises(mw.APITimeoutError) as info:
             await collect(stream)
         assert info.value.phase == "idle"
+        assert type(info.value) is mw.IdleTimeout
         assert info.value.outcome_unknown is False
         assert (await stream.final_response()).text == ANSWER
 
@@ -360,6 +364,7 @@ async def test_slow_loris_is_cut_by_the_deadline(
             await stream.final_response()
     assert 0.25 <= anyio.current_time() - start < 1.5
     assert info.value.phase == "deadline"
+    assert type(info.value) is mw.DeadlineTimeout
     assert server.stats.creates == 1
     await _no_leak(server, client)
 
@@ -378,6 +383,7 @@ async def test_deadline_bounds_the_recovery() -> None:
         with pytest.raises(mw.APITimeoutError):
             await stream.final_response()
     assert info.value.phase == "deadline"
+    assert type(info.value) is mw.DeadlineTimeout
     assert server.polls >= 1
     assert server.creates == 1
 
@@ -676,6 +682,7 @@ async def test_deadline_before_the_stream_starts() -> None:
                 async with client.responses.stream(CID, text="q", deadline=0.1):
                     pass
             assert info.value.phase == "deadline"
+            assert type(info.value) is mw.DeadlineTimeout
             assert acquired(client) == 0
     finally:
         await test_server.close()

@@ -17,14 +17,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
+from ._host import Host
 from ._wire import dumps, flat_error
-
-if TYPE_CHECKING:
-    from ._server import FakeMoveworks
 
 __all__ = ["DATA_PREFIX", "DataApi"]
 
@@ -262,7 +260,7 @@ class DataApi:
         tables: kind (``"plugin-calls"`` style) -> its records.
     """
 
-    def __init__(self, server: FakeMoveworks, *, api_key: str, page_size: int = 500) -> None:
+    def __init__(self, server: Host, *, api_key: str, page_size: int = 500) -> None:
         self._server = server
         self.api_key = api_key
         self.page_size = page_size

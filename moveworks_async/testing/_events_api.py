@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 from aiohttp import web
 
 from moveworks_async._notifications import is_email
 
+from ._host import Host
 from ._stats import TokenBucket
 from ._wire import REST_V1, flat_error, json_response
-
-if TYPE_CHECKING:
-    from ._server import FakeMoveworks
 
 __all__ = ["EVENTS_PREFIXES", "Delivery", "EventsApi"]
 
@@ -52,7 +50,7 @@ class EventsApi:
         bucket: the organisation's 120-per-minute token bucket (server clock).
     """
 
-    def __init__(self, server: FakeMoveworks, *, per_minute: float = 120.0) -> None:
+    def __init__(self, server: Host, *, per_minute: float = 120.0) -> None:
         self._server = server
         self.events: set[str] = set()
         self.deliveries: list[Delivery] = []

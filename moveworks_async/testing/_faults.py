@@ -1,4 +1,5 @@
-"""Injectable faults (reliability.md section 4) as frozen values.
+"""Injectable faults (the failures the reliability suite ``tests/reliability/`` plays) as frozen
+values.
 
 Faults are built with the ``Fault.<kind>(...)`` constructors. Each kind says where it acts:
 

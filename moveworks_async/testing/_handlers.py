@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from . import _render as render
 from ._answers import CALLBACK_ANSWER, Answer, resolve_answer
+from ._host import Host
 from ._sse import stream_response
 from ._stats import FeedbackRecord
 from ._store import ConversationRecord, InvalidCursorError, ResponseRecord
 from ._wire import ApiError, Generation, json_response, not_found
-
-if TYPE_CHECKING:
-    from ._server import FakeMoveworks
 
 __all__ = ["Api", "read_json"]
 
@@ -106,7 +104,7 @@ def parse_input(gen: Generation, body: Any) -> tuple[str, str]:
 class Api:
     """The handlers of one generation, bound to the server state."""
 
-    def __init__(self, server: FakeMoveworks, gen: Generation) -> None:
+    def __init__(self, server: Host, gen: Generation) -> None:
         self.server = server
         self.store = server.store
         self.gen = gen
@@ -210,8 +208,10 @@ class Api:
         resp = self._response(request)
         self.store.poll(resp, self.server.polls_to_complete)
         if resp.status in render.TERMINAL:
-            return web.Response(body=resp.terminal_bytes(self.gen), headers=self.gen.headers())
-        return self._ok(resp.snapshot(self.gen))
+            return web.Response(
+                body=render.terminal_bytes(resp, self.gen), headers=self.gen.headers()
+            )
+        return self._ok(render.snapshot(resp, self.gen))
 
     # -- messages --------------------------------------------------------------------------
 

@@ -9,17 +9,15 @@ are stable per message, and submit answers ``{"status": "SUBMITTED"}``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from ._handlers import read_json
+from ._host import Host
 from ._stats import ModalSubmission
 from ._store import MessageRecord, ResponseRecord
 from ._wire import REST_V1, ApiError, json_response, not_found
-
-if TYPE_CHECKING:
-    from ._server import FakeMoveworks
 
 __all__ = ["Modals"]
 
@@ -93,7 +91,7 @@ def _missing(values: dict[str, Any]) -> list[str]:
 class Modals:
     """Get, refresh and submit handlers."""
 
-    def __init__(self, server: FakeMoveworks) -> None:
+    def __init__(self, server: Host) -> None:
         self.server = server
         self.store = server.store
 

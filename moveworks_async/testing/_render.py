@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any
 
-from ._wire import Generation
-
-if TYPE_CHECKING:
-    from ._store import ConversationRecord, EventRecord, MessageRecord, ResponseRecord
+from ._records import (
+    COMPLETED,
+    CREATED,
+    FAILED,
+    IN_PROGRESS,
+    TERMINAL,
+    ConversationRecord,
+    EventRecord,
+    MessageRecord,
+    ResponseRecord,
+)
+from ._wire import Generation, dumps
 
 __all__ = [
     "COMPLETED",
@@ -20,15 +28,12 @@ __all__ = [
     "event",
     "message",
     "message_item",
+    "outputs",
     "plain_text",
     "response",
+    "snapshot",
+    "terminal_bytes",
 ]
-
-CREATED: Final = "CREATED"
-IN_PROGRESS: Final = "IN_PROGRESS"
-COMPLETED: Final = "COMPLETED"
-FAILED: Final = "FAILED"
-TERMINAL: Final = frozenset((COMPLETED, FAILED))
 
 
 def plain_text(text: str) -> dict[str, Any]:
@@ -119,3 +124,32 @@ def event(evt: EventRecord, gen: Generation) -> dict[str, Any]:
         out["created_at"] = evt.created_at
     out["event_payload"] = {"type": "MESSAGE_EVENT", "message": message(evt.message, gen)}
     return out
+
+
+def outputs(
+    resp: ResponseRecord, gen: Generation, reasoning_count: int | None = None
+) -> list[dict[str, Any]]:
+    """The outputs of ``resp``: the first ``reasoning_count`` reasoning items, or all + the
+    message."""
+    if reasoning_count is not None:
+        return resp.reasoning[:reasoning_count]
+    items = list(resp.reasoning)
+    if resp.message is not None and resp.status == COMPLETED:
+        items.append(message_item(resp.message, gen))
+    return items
+
+
+def snapshot(resp: ResponseRecord, gen: Generation) -> dict[str, Any]:
+    """The response as a GET shows it now."""
+    if resp.status in TERMINAL:
+        return response(resp, gen, resp.status, outputs(resp, gen))
+    count = resp.polls if resp.status == IN_PROGRESS else 0
+    return response(resp, gen, resp.status, outputs(resp, gen, count))
+
+
+def terminal_bytes(resp: ResponseRecord, gen: Generation) -> bytes:
+    """The serialised terminal response (cached on the record: it never changes again)."""
+    cached = resp.terminal_cache.get(gen.name)
+    if cached is None:
+        cached = resp.terminal_cache[gen.name] = dumps(snapshot(resp, gen))
+    return cached

@@ -14,7 +14,7 @@ import asyncio
 import json
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 from aiohttp import web
@@ -22,11 +22,9 @@ from aiohttp import web
 from . import _faults as f
 from . import _render as render
 from ._chaos import CORRUPT_BYTES, abort_connection, add_unknown_fields, compressor
+from ._host import Host
 from ._store import ResponseRecord
 from ._wire import Generation, ServerClosingError
-
-if TYPE_CHECKING:
-    from ._server import FakeMoveworks
 
 __all__ = ["stream_response"]
 
@@ -64,10 +62,10 @@ def _snapshot_item(resp: ResponseRecord, gen: Generation, k: int, n: int) -> dic
     return {"type": "MESSAGE", "message": partial}
 
 
-def _plan(server: FakeMoveworks, gen: Generation, resp: ResponseRecord) -> list[_Planned]:
+def _plan(server: Host, gen: Generation, resp: ResponseRecord) -> list[_Planned]:
     def terminal() -> dict[str, Any]:
         server.store.finalize(resp)
-        return {"response": resp.snapshot(gen)}
+        return {"response": render.snapshot(resp, gen)}
 
     plan = [
         _Planned("RESPONSE_CREATED", {"response": render.response(resp, gen, render.CREATED, [])}),
@@ -122,9 +120,7 @@ def _first(faults: list[f.Fault], kind: type[_F]) -> _F | None:
 class _Writer:
     """Writes stream bytes, honouring line-ending, compress, trickle and slow-loris faults."""
 
-    def __init__(
-        self, server: FakeMoveworks, out: web.StreamResponse, faults: list[f.Fault]
-    ) -> None:
+    def __init__(self, server: Host, out: web.StreamResponse, faults: list[f.Fault]) -> None:
         self.server = server
         self.out = out
         ending = _first(faults, f.LineEnding)
@@ -185,7 +181,7 @@ def _frame(name: str, data: dict[str, Any]) -> bytes:
 
 
 async def stream_response(
-    server: FakeMoveworks, gen: Generation, request: web.Request, resp: ResponseRecord
+    server: Host, gen: Generation, request: web.Request, resp: ResponseRecord
 ) -> web.StreamResponse:
     """Answer a stream request for ``resp`` (already created), honouring stream faults."""
     headers = gen.headers()
@@ -227,7 +223,7 @@ async def stream_response(
 
 
 async def _write_stream(
-    server: FakeMoveworks,
+    server: Host,
     out: web.StreamResponse,
     resp: ResponseRecord,
     plan: list[_Planned],
@@ -239,7 +235,7 @@ async def _write_stream(
 
 
 async def _write_events(
-    server: FakeMoveworks,
+    server: Host,
     writer: _Writer,
     resp: ResponseRecord,
     plan: list[_Planned],

@@ -11,14 +11,12 @@ import binascii
 import bisect
 import functools
 import itertools
-from collections.abc import Mapping
 from typing import Any, Final
-
-import attrs
 
 from . import _render as render
 from ._answers import Answer
-from ._wire import Generation, dumps, new_id, now_iso
+from ._records import ConversationRecord, EventRecord, MessageRecord, ResponseRecord
+from ._wire import new_id, now_iso
 
 __all__ = [
     "ConversationRecord",
@@ -67,98 +65,6 @@ def decode_cursor(kind: str, cursor: str) -> str:
     if found != kind or not sep or not key:
         raise InvalidCursorError(cursor)
     return key
-
-
-@attrs.define(eq=False)
-class MessageRecord:
-    """One message; immutable once created, so its per-generation renders are cached."""
-
-    message_id: str
-    conversation_id: str
-    response_id: str
-    actor: str
-    content: dict[str, Any]
-    created_at: str
-    citations: list[dict[str, Any]] = attrs.Factory(list)
-    content_references: list[dict[str, Any]] = attrs.Factory(list)
-    feedback: dict[str, Any] | None = None
-    actions: tuple[Mapping[str, Any], ...] = ()
-    modal_id: str | None = None
-    seq: int = 0  # position in the conversation, set when the message becomes visible
-    rendered: dict[str, dict[str, Any]] = attrs.Factory(dict)
-
-    @property
-    def text(self) -> str:
-        """Return the message text ('' for callback content)."""
-        body = self.content.get(self.content["type"].lower(), {})
-        return str(body.get("text", "")) if isinstance(body, dict) else ""
-
-
-@attrs.define(eq=False)
-class ResponseRecord:
-    """One assistant turn and its deterministic progression."""
-
-    response_id: str
-    conversation_id: str
-    created_at: str
-    answer: Answer
-    user_message: MessageRecord | None
-    reasoning: list[dict[str, Any]]  # REASONING_MESSAGE output items (same on every generation)
-    message: MessageRecord | None  # the assistant reply; None when the answer fails
-    status: str = render.CREATED
-    completed_at: str | None = None
-    error: dict[str, str] | None = None
-    polls: int = 0
-    followups: list[MessageRecord] = attrs.Factory(list)  # system messages filed under it
-    terminal_cache: dict[str, bytes] = attrs.Factory(dict)
-
-    def outputs(self, gen: Generation, reasoning_count: int | None = None) -> list[dict[str, Any]]:
-        """Return the outputs: the first ``reasoning_count`` reasoning items, or all + message."""
-        if reasoning_count is not None:
-            return self.reasoning[:reasoning_count]
-        items = list(self.reasoning)
-        if self.message is not None and self.status == render.COMPLETED:
-            items.append(render.message_item(self.message, gen))
-        return items
-
-    def snapshot(self, gen: Generation) -> dict[str, Any]:
-        """Return the response as a GET shows it now."""
-        if self.status in render.TERMINAL:
-            return render.response(self, gen, self.status, self.outputs(gen))
-        count = self.polls if self.status == render.IN_PROGRESS else 0
-        return render.response(self, gen, self.status, self.outputs(gen, count))
-
-    def terminal_bytes(self, gen: Generation) -> bytes:
-        """Return the serialised terminal response (cached: it never changes again)."""
-        cached = self.terminal_cache.get(gen.name)
-        if cached is None:
-            cached = self.terminal_cache[gen.name] = dumps(self.snapshot(gen))
-        return cached
-
-
-@attrs.define(eq=False)
-class EventRecord:
-    """A system-initiated message event."""
-
-    event_id: str
-    conversation_id: str
-    created_at: str
-    message: MessageRecord
-
-
-@attrs.define(eq=False)
-class ConversationRecord:
-    """A conversation with its visible messages (chronological) and events."""
-
-    conversation_id: str
-    title: str | None
-    archived: bool
-    created_at: str
-    updated_at: str
-    order: int  # rises on every update; the listing order and the paging key
-    messages: list[MessageRecord] = attrs.Factory(list)
-    message_seqs: list[int] = attrs.Factory(list)
-    event_ids: list[str] = attrs.Factory(list)
 
 
 class Store:

@@ -204,6 +204,7 @@ async def test_item2_backoff_never_passes_the_call_timeout(fake_time: Any, wire:
             with pytest.raises(mw.APITimeoutError) as caught:
                 await c.conversations.get(CID, timeout=timeout)
             assert caught.value.phase == "total"
+            assert type(caught.value) is mw.TotalTimeout
             assert fake_time.now - started <= 2  # before: two ~3.3 s sleeps, then the 503
     assert fake_time.sleeps == []  # no sleep was started that would end past the deadline
 
@@ -221,6 +222,7 @@ async def test_item2_stalled_attempts_and_retries_end_within_100ms() -> None:
         with pytest.raises(mw.APITimeoutError) as create:
             await c.responses.create(CID, text="hi", timeout=0.2)
     assert caught.value.phase == "total"
+    assert type(caught.value) is mw.TotalTimeout
     assert caught.value.outcome_unknown is False  # a read
     assert create.value.outcome_unknown is True  # the create was on the wire
     assert overshoot < 0.1, overshoot
@@ -384,6 +386,7 @@ async def test_item3_deadline_fires_while_inflating_a_bomb() -> None:
             await consume(c.responses.stream(CID, text="hi", deadline=0.5, max_event_size=2**31))
         elapsed = loop.time() - started
     assert caught.value.phase == "deadline"
+    assert type(caught.value) is mw.DeadlineTimeout
     assert elapsed < 5.0  # 19 s before the fix; the bound is loose for a loaded machine
 
 

@@ -29,6 +29,7 @@ from moveworks_async import _json
 from moveworks_async._converter import structure
 from moveworks_async._events import parse_event
 from moveworks_async._protocol import error_from_response, parse_retry_after
+from moveworks_async._reply import json_body
 from moveworks_async._retry import RetryPolicy
 from moveworks_async._sse import SSEDecoder
 from moveworks_async._transport import Reply
@@ -233,12 +234,11 @@ def test_row_22_json_replies_decode_or_raise_typed(body: bytes) -> None:
     surrogates): a value or a MoveworksError, with either JSON backend (issue 12 item 1: the
     stdlib decoder raised RecursionError)."""
     _count("JSON decoding")
-    client = mw.AsyncMoveworks(assistant_name="a", token="t")
     reply = Reply(200, {"Content-Type": "application/json"}, body)
     for backend in BACKENDS:
         with _json_backend(backend):
             with contextlib.suppress(mw.MoveworksError):
-                client._decode(reply)
+                json_body(reply)
             error = error_from_response(400, {}, body)
             assert isinstance(error, mw.BadRequestError)
 

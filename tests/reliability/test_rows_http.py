@@ -365,6 +365,7 @@ async def test_row_42_header_timeout_is_typed(fake_time: Any) -> None:
             with pytest.raises(mw.APITimeoutError) as created:
                 await c.responses.create(CID, text="q")
     assert got.value.phase == "read"
+    assert type(got.value) is mw.ReadTimeout
     assert server.count("GET") == 3
     assert created.value.outcome_unknown is True
     assert server.count("POST") == 1

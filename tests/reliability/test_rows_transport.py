@@ -106,6 +106,7 @@ async def test_row_02_black_hole_connect_timeout() -> None:
                 await c.conversations.get(CID)
             elapsed = time.monotonic() - start
     assert info.value.phase == "connect"
+    assert type(info.value) is mw.ConnectTimeout
     assert elapsed < 0.2 * 2 + 0.01 + 0.3
     assert_clean(info.value)
 
@@ -215,6 +216,7 @@ async def test_row_08_truncated_last_event_is_discarded(fake_time: Any) -> None:
         assert server.count("POST") == 1
 
 
+@pytest.mark.virtual_time
 async def test_row_09_stall_after_headers() -> None:
     """Headers, then silence: the idle timeout fires (bounded), the connection is closed; with
     recovery on, the poll finishes the stream."""
@@ -227,6 +229,7 @@ async def test_row_09_stall_after_headers() -> None:
                     [e async for e in s]
                 elapsed = time.monotonic() - start
             assert info.value.phase == "idle"
+            assert type(info.value) is mw.IdleTimeout
             assert elapsed < 0.2 + 0.1
             got, final = await _stream_all(c, idle_timeout=0.2)
             assert got[-1].recovered is True
@@ -236,6 +239,7 @@ async def test_row_09_stall_after_headers() -> None:
     assert_clean(info.value)
 
 
+@pytest.mark.virtual_time
 async def test_row_10_slow_loris_is_cut_by_the_deadline() -> None:
     """One byte every 20 ms forever (every byte is life for an idle timer): the overall
     deadline fires on time and the connection is closed, not pooled."""
@@ -252,11 +256,13 @@ async def test_row_10_slow_loris_is_cut_by_the_deadline() -> None:
                 await _stream_all(c, deadline=0.5, idle_timeout=5)
             elapsed = time.monotonic() - start
         assert info.value.phase == "deadline"
+        assert type(info.value) is mw.DeadlineTimeout
         assert elapsed < 0.5 + 0.1
         assert await server.settle()
     record("S7", f"slow-loris overshoot {elapsed - 0.5:+.3f} s", "<= +0.100 s", elapsed < 0.6)
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("later_event", [False, True], ids=["comments-only", "event-in-time"])
 async def test_row_11_keepalive_comments_only(later_event: bool) -> None:
     """Comments never surface as events and never count as progress toward the first event;
@@ -284,6 +290,7 @@ async def test_row_11_keepalive_comments_only(later_event: bool) -> None:
             with pytest.raises(mw.APITimeoutError) as info:
                 await _stream_all(c, first_event_timeout=0.3)
             assert info.value.phase == "first_event"
+            assert type(info.value) is mw.FirstEventTimeout
             assert_clean(info.value)
 
 

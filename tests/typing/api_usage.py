@@ -181,7 +181,7 @@ async def errors(client: mw.AsyncMoveworks) -> None:
         assert_type(exc.request_id, str | None)
         assert_type(exc.outcome_unknown, bool)
     except mw.APITimeoutError as exc:
-        assert_type(exc.phase, str)
+        assert_type(exc.phase, mw.TimeoutPhase)
     except mw.APIConnectionError as exc:
         assert_type(exc.outcome_unknown, bool)
     except mw.ResponseValidationError as exc:

@@ -1,0 +1,138 @@
+"""The stream machine (``_stream_machine``), without aiohttp, sockets, loops or clocks: bytes
+in, typed events out, as h11's connection object is tested."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from _stream_support import RID, event, happy_events, message_item, response_json
+
+import moveworks_async as mw
+from moveworks_async._stream_machine import GAP, StreamMachine
+
+
+def run(machine: StreamMachine, *chunks: bytes) -> list[Any]:
+    """Feed ``chunks`` and accept every frame; the outcomes in order (events, None, GAP)."""
+    out: list[Any] = []
+    for chunk in chunks:
+        for sse in machine.feed(chunk):
+            out.append(machine.accept(sse))
+    return out
+
+
+def test_needs_no_network_stack() -> None:
+    """The machine module imports neither aiohttp nor the transport or the client."""
+    import subprocess
+
+    probe = (
+        "import sys, moveworks_async._stream_machine; "
+        "print(sorted(m for m in sys.modules if 'aiohttp' in m or m.endswith(('_transport', "
+        "'_client', '_streaming'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_whole_stream_in_one_chunk_and_byte_by_byte() -> None:
+    body = b"".join(happy_events())
+    whole = run(StreamMachine(1 << 20), body)
+    machine = StreamMachine(1 << 20)
+    single = run(machine, *(body[i : i + 1] for i in range(len(body))))
+    assert whole == single
+    assert [type(e).__name__ for e in whole] == [
+        "ResponseCreated",
+        "ResponseInProgress",
+        "ResponseOutputDelta",
+        "ResponseOutputDelta",
+        "ResponseOutputDelta",
+        "ResponseOutputDelta",
+        "ResponseCompleted",
+    ]
+    assert machine.response_id == RID
+    assert machine.final is not None
+    assert machine.final.status is mw.ResponseStatus.COMPLETED
+    assert len(machine.outputs) == 2  # the reasoning item and the message, upserted by id
+
+
+def test_duplicates_and_late_events_are_dropped() -> None:
+    machine = StreamMachine(1 << 20)
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    delta = event("RESPONSE_OUTPUT_DELTA", 2, output=message_item("a"))
+    out = run(machine, created, delta, delta, created)
+    assert [type(e).__name__ if e is not None else None for e in out] == [
+        "ResponseCreated",
+        "ResponseOutputDelta",
+        None,
+        None,
+    ]
+    assert machine.last_seq == 2
+
+
+def test_a_skipped_number_is_a_gap_but_a_terminal_event_is_the_truth() -> None:
+    machine = StreamMachine(1 << 20)
+    out = run(
+        machine,
+        event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("a")),
+        event("RESPONSE_IN_PROGRESS", 3, response=response_json("IN_PROGRESS")),
+    )
+    assert out[1] is GAP
+    assert machine.response_id == RID  # learned from the event after the gap, for polling
+    terminal = StreamMachine(1 << 20)
+    done = response_json("COMPLETED", [message_item("done")])
+    out = run(
+        terminal,
+        event("RESPONSE_CREATED", 1, response=response_json("CREATED")),
+        event("RESPONSE_COMPLETED", 5, response=done),
+    )
+    assert isinstance(out[1], mw.ResponseCompleted)
+    assert terminal.final is not None
+
+
+def test_error_event_is_raised_masked() -> None:
+    machine = StreamMachine(1 << 20, mask=lambda text: text.replace("sk-1", "<redacted>"))
+    machine.request_id = "req-9"
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    with pytest.raises(mw.StreamError) as info:
+        run(machine, event("ERROR", 2, error={"code": "E", "message": "bad sk-1"}))
+    assert "sk-1" not in str(info.value)
+    assert (info.value.response_id, info.value.request_id) == (RID, "req-9")
+
+
+def test_bad_json_in_a_known_event_is_a_protocol_error_and_unknown_events_pass() -> None:
+    machine = StreamMachine(1 << 20)
+    out = run(machine, b"event: PING\ndata: not json\n\n")
+    assert out == [mw.UnknownEvent("PING", None, {"data": "not json"})]
+    with pytest.raises(mw.StreamProtocolError, match="not valid JSON"):
+        run(machine, b"event: RESPONSE_CREATED\ndata: {oops\n\n")
+
+
+def test_bytes_without_an_event_are_capped() -> None:
+    machine = StreamMachine(64)
+    for _ in range(10):  # 60 bytes of keep-alive comments, each one complete
+        assert machine.feed(b": ka\n\n") == []
+    assert machine.quiet == 60
+    with pytest.raises(mw.StreamProtocolError, match="more than 64 bytes without an event"):
+        machine.feed(b": ka\n\n")
+
+
+def test_eof_discards_an_unterminated_event() -> None:
+    machine = StreamMachine(1 << 20)
+    frame = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    assert machine.feed(frame[:-1]) == []
+    machine.eof()
+    assert machine.response_id is None
+
+
+def test_finish_upserts_outputs_by_id() -> None:
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("a")))
+    response = mw.Response  # the converter builds it from the wire shape
+    from moveworks_async._converter import structure
+
+    final = structure(response_json("COMPLETED", [message_item("a, then b")]), response)
+    machine.finish(final)
+    assert machine.final is final
+    assert len(machine.outputs) == 1
+    assert next(iter(machine.outputs.values())) == final.outputs[0]
