@@ -159,5 +159,16 @@ def reply_json(status: int, body: Any, headers: Any = ()) -> bytes:
     return reply(status, body, headers=[("x-moveworks-root-uuid", "req-rel"), *headers])
 
 
+#: A conversation as the API returns it, and a raw 200 reply carrying it.
+CONVERSATION = {
+    "conversation_id": CID,
+    "created_at": "2026-01-01T00:00:00Z",
+    "updated_at": "2026-01-01T00:00:00Z",
+    "title": None,
+    "archived": False,
+}
+OK_GET = reply_json(200, CONVERSATION)
+
+
 def token_reply(expires_in: float = 3600) -> bytes:
     return reply_json(200, {"access_token": JWT, "expires_in": expires_in, "token_type": "Bearer"})

@@ -12,6 +12,7 @@ import pytest
 from _reliability_support import (
     CID,
     JWT,
+    OK_GET,
     RID,
     SECRET,
     TOKEN,
@@ -31,14 +32,6 @@ from moveworks_async.testing import FakeMoveworks, Fault
 
 pytestmark = pytest.mark.asyncio
 
-CONVERSATION = {
-    "conversation_id": CID,
-    "created_at": "2026-01-01T00:00:00Z",
-    "updated_at": "2026-01-01T00:00:00Z",
-    "title": None,
-    "archived": False,
-}
-OK_GET = reply_json(200, CONVERSATION)
 CREATED = reply_json(200, response_json("CREATED"))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from _reliability_support import (
     CID,
+    OK_GET,
     SECRET,
     TOKEN,
     api,
@@ -34,15 +35,6 @@ import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks
 
 pytestmark = pytest.mark.asyncio
-
-CONVERSATION = {
-    "conversation_id": CID,
-    "created_at": "2026-01-01T00:00:00Z",
-    "updated_at": "2026-01-01T00:00:00Z",
-    "title": None,
-    "archived": False,
-}
-OK_GET = reply_json(200, CONVERSATION)
 
 
 async def silent(conn: Any, _request: Any) -> bool:

@@ -13,7 +13,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from _reliability_support import CID, api, assert_clean, client, reply_json
+from _reliability_support import CID, OK_GET, api, assert_clean, client, reply_json
 from _scorecard import record, soak_scale
 from _stream_support import (
     FINAL_TEXT,
@@ -34,14 +34,6 @@ from moveworks_async.testing import FakeMoveworks, Fault
 
 pytestmark = pytest.mark.asyncio
 
-CONVERSATION = {
-    "conversation_id": CID,
-    "created_at": "2026-01-01T00:00:00Z",
-    "updated_at": "2026-01-01T00:00:00Z",
-    "title": None,
-    "archived": False,
-}
-OK_GET = reply_json(200, CONVERSATION)
 CREATED = reply_json(200, response_json("CREATED"))
 POLL_DONE = reply_json(200, completed_response())
 
