@@ -96,6 +96,9 @@ WALL_CLOCK_TESTS = (
 # "equivalent" ones (no behaviour can tell them apart) are left out of the kill rate, "not worth
 # it" ones count as survivors.
 MUTANTS_DOC = Path("docs/mutants.md")
+# Per-test and per-mutant time bounds of a mutation run (see _mutant_workdir).
+MUTANT_TEST_TIMEOUT = 20
+MUTANT_TIMEOUT_MULTIPLIER = 4.0
 KILL_RATE_GOAL = 0.90
 
 
@@ -117,7 +120,19 @@ def _mutant_workdir(module: str) -> Path:
         "source_paths": ["moveworks_async"],
         "only_mutate": [f"moveworks_async/{module}.py"],
         "pytest_add_cli_args_test_selection": [f"tests/{name}" for name in tests],
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-k", f"not ({WALL_CLOCK_TESTS})"],
+        "pytest_add_cli_args": [
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            f"not ({WALL_CLOCK_TESTS})",
+            # A mutant that turns a bounded wait into a hang fails its test here (a kill)
+            # instead of holding the run for pytest's default 120 s per test.
+            f"--timeout={MUTANT_TEST_TIMEOUT}",
+        ],
+        # mutmut stops a mutant's run after (its tests' clean duration + 1 s) x this factor of
+        # wall time (its default 15 let one hung function take minutes) and counts it as a
+        # timeout, i.e. killed.
+        "timeout_multiplier": MUTANT_TIMEOUT_MULTIPLIER,
         "use_git_change_detection": False,
     }
     section = "\n[tool.mutmut]\n" + "".join(

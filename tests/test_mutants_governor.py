@@ -12,6 +12,7 @@ import pytest
 from test_governor import VirtualTime, _learned, gov
 
 import moveworks_async as mw
+from moveworks_async import GovernorSnapshot
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
@@ -294,3 +295,139 @@ async def test_adaptive_concurrency_halves_down_to_one(vt: VirtualTime) -> None:
     unlimited.release(tickets[0], 429)
     await unlimited.report_rate_limit(tickets[0], 0.1)
     assert unlimited.snapshot().max_concurrency == 2  # (4 in flight + 1) // 2
+
+
+# --- construction: each setting's bounds, message and default -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 0}, "rate must be a positive number or None"),
+        ({"burst": 0.999}, "burst must be a number > 0.999 or None"),
+        ({"max_concurrency": 0}, "max_concurrency must be an int >= 1"),
+        ({"adaptive": "yes"}, "adaptive must be True, False, 'rate', 'concurrency' or 'both'"),
+        ({"adapt_below_rate": 1}, "adapt_below_rate must be True or False"),
+        ({"backoff_base": 0}, "backoff_base must be a positive number or None"),
+        ({"backoff_cap": -1.0}, "backoff_cap must be a positive number or None"),
+        ({"jitter": -0.001}, "jitter must be a number in [0, 1]"),
+        ({"jitter": 1.001}, "jitter must be a number in [0, 1]"),
+        ({"jitter": True}, "jitter must be a number in [0, 1]"),
+        ({"jitter": "0.1"}, "jitter must be a number in [0, 1]"),
+        ({"max_wait": 0}, "max_wait must be a positive number or None"),
+        ({"max_pause": 0}, "max_pause must be a positive number or None"),
+        ({"min_rate": 0}, "min_rate must be a positive number or None"),
+    ],
+)
+async def test_each_bad_setting_is_named_in_its_error(
+    kwargs: dict[str, object], message: str
+) -> None:
+    """The error says which argument is wrong and what it accepts, in so many words."""
+    with pytest.raises(mw.InvalidParameterError) as caught:
+        mw.RateGovernor(**kwargs)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate": 0.001},
+        {"burst": 1},
+        {"max_concurrency": 1},
+        {"adaptive": False},
+        {"adaptive": "rate"},
+        {"adaptive": "concurrency"},
+        {"adaptive": "both"},
+        {"adapt_below_rate": True},
+        {"jitter": 0},
+        {"jitter": 1},
+        {"jitter": 0.5},
+        {"backoff_base": None, "backoff_cap": None, "max_wait": None},
+        {"max_pause": None, "min_rate": None, "rate": None, "burst": None},
+    ],
+)
+async def test_settings_at_their_bounds_are_accepted(kwargs: dict[str, object]) -> None:
+    """The smallest allowed value of each bound, every ``adaptive`` mode and ``None`` for
+    every optional number build a governor."""
+    assert isinstance(mw.RateGovernor(**kwargs), mw.RateGovernor)  # type: ignore[arg-type]
+
+
+async def test_a_fresh_governor_snapshot() -> None:
+    """What a new governor reports before any traffic, with and without a configured rate."""
+    plain = mw.RateGovernor().snapshot()
+    assert plain == GovernorSnapshot(
+        rate=None,
+        burst=None,
+        max_concurrency=None,
+        in_flight=0,
+        waiting=0,
+        pause_until=None,
+        paused_for=0.0,
+        rate_limited=0,
+        throttle_events=0,
+        window=32,
+    )
+    configured = mw.RateGovernor(rate=5, max_concurrency=3, burst=2).snapshot()
+    assert (configured.rate, configured.burst, configured.max_concurrency) == (5.0, 2.0, 3)
+    assert configured.window is None
+    assert mw.RateGovernor(max_concurrency=3).snapshot().window == 3
+    assert mw.RateGovernor(adaptive=False).snapshot().window is None
+
+
+async def _pause_after_429s(g: mw.RateGovernor, vt: VirtualTime, count: int) -> float:
+    """Report ``count`` 429s in a row without Retry-After; the pause the last one set."""
+    for _ in range(count):
+        vt.now += 10_000.0  # past any pause: each 429 is the task's own, a new strike
+        ticket = await g.acquire()
+        g.release(ticket, 429)
+        await g.report_rate_limit(ticket, None)
+    return g.snapshot().paused_for
+
+
+async def test_default_backoff_is_one_second_doubling_up_to_a_minute(vt: VirtualTime) -> None:
+    """Without Retry-After, ``backoff_base=None`` and ``backoff_cap=None`` mean the defaults:
+    1 s, 2 s, 4 s ... for 429s in a row, never more than 60 s."""
+    g = gov(vt, backoff_base=None, backoff_cap=None, max_wait=None)
+    assert await _pause_after_429s(g, vt, 1) == pytest.approx(1.0)
+    assert await _pause_after_429s(g, vt, 1) == pytest.approx(2.0)
+    assert await _pause_after_429s(g, vt, 4) == pytest.approx(32.0)
+    assert await _pause_after_429s(g, vt, 1) == pytest.approx(60.0)
+    explicit = gov(vt, backoff_base=0.25, backoff_cap=0.75)
+    assert await _pause_after_429s(explicit, vt, 1) == pytest.approx(0.25)
+    assert await _pause_after_429s(explicit, vt, 2) == pytest.approx(0.75)
+
+
+async def test_default_max_pause_is_an_hour(vt: VirtualTime) -> None:
+    """``max_pause=None`` honours a Retry-After of two hours for one hour."""
+    g = gov(vt, max_pause=None)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 7200.0)
+    assert g.snapshot().paused_for == pytest.approx(3600.0)
+
+
+@pytest.mark.parametrize(("retry_after", "fails_fast"), [(60.0, False), (60.5, True)])
+async def test_default_max_wait_is_a_minute(
+    vt: VirtualTime, retry_after: float, fails_fast: bool
+) -> None:
+    """``max_wait=None``: a task waits out a 60 s pause and fails fast on a longer one."""
+    g = gov(vt, max_wait=None)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, retry_after)
+    if fails_fast:
+        with pytest.raises(mw.RateLimitError):
+            await g.acquire()
+    else:
+        start = vt.now
+        await vt.run(g.acquire())
+        assert vt.now - start == pytest.approx(60.0)
+
+
+async def test_default_min_rate_is_half_a_request_per_second(vt: VirtualTime) -> None:
+    """``min_rate=None``: a 429 at 0.6/s lowers the rate to 0.5/s, not to 0.42/s."""
+    g = gov(vt, rate=0.6, adapt_below_rate=True, min_rate=None)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 1.0)
+    assert g.rate == pytest.approx(0.5)
