@@ -13,6 +13,7 @@ from test_governor import VirtualTime, _learned, gov
 
 import moveworks_async as mw
 from moveworks_async import GovernorSnapshot
+from moveworks_async._governor import report_rate_limit
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
@@ -431,3 +432,61 @@ async def test_default_min_rate_is_half_a_request_per_second(vt: VirtualTime) ->
     g.release(ticket, 429)
     await g.report_rate_limit(ticket, 1.0)
     assert g.rate == pytest.approx(0.5)
+
+
+# --- the deprecated ``rate_limited`` name ---------------------------------------------------
+
+
+class _OldStyleGovernor:
+    """A custom governor written before the rename: ``rate_limited``, no ``report_rate_limit``."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, float | None]] = []
+
+    async def acquire(self, on_wait: object = None) -> int:
+        return 7
+
+    def release(self, ticket: int, status: int | None) -> None:
+        pass
+
+    async def rate_limited(self, ticket: int, retry_after: float | None) -> bool:
+        self.reports.append((ticket, retry_after))
+        return True
+
+    def snapshot(self) -> GovernorSnapshot:
+        return GovernorSnapshot(None, None, None, 0, 0, None, 0.0, len(self.reports), 0)
+
+
+async def test_old_style_governor_warning_points_at_the_callers_line() -> None:
+    """Passing an old-style governor warns once, naming its class and the new method name,
+    attributed to the line that built the client (not to the package's internals)."""
+    old = _OldStyleGovernor()
+    with pytest.warns(DeprecationWarning, match="rate_limited") as caught:
+        client = mw.AsyncMoveworks(assistant_name="a", token="t", governor=old)  # type: ignore[arg-type]
+    await client.aclose()
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        "_OldStyleGovernor implements rate_limited(), the deprecated name of "
+        "Governor.report_rate_limit(); rename the method"
+    )
+    assert caught[0].filename == __file__
+
+
+async def test_old_style_governor_gets_each_ticket_and_retry_after() -> None:
+    """The client's 429 report reaches an old-style governor's ``rate_limited`` unchanged."""
+    old = _OldStyleGovernor()
+    assert await report_rate_limit(old, 7, 1.5) is True  # type: ignore[arg-type]
+    assert old.reports == [(7, 1.5)]
+
+
+async def test_rate_limited_alias_warning_points_at_the_callers_line(vt: VirtualTime) -> None:
+    """``RateGovernor.rate_limited`` warns with its class name, at the caller's line."""
+    g = gov(vt)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    with pytest.warns(DeprecationWarning, match="rate_limited") as caught:
+        await g.rate_limited(ticket, 1.0)
+    assert str(caught[0].message) == (
+        "RateGovernor.rate_limited() is deprecated: call report_rate_limit()"
+    )
+    assert caught[0].filename == __file__
