@@ -7,6 +7,8 @@ Everything runs on the virtual clock of test_governor.py: no real waiting.
 from __future__ import annotations
 
 import asyncio
+import os
+import warnings
 
 import pytest
 from test_governor import VirtualTime, _learned, gov
@@ -437,6 +439,14 @@ async def test_default_min_rate_is_half_a_request_per_second(vt: VirtualTime) ->
 # --- the deprecated ``rate_limited`` name ---------------------------------------------------
 
 
+def _assert_points_here(warning: warnings.WarningMessage) -> None:
+    """The warning is attributed to this file. Not checked under ``nox -s mutants``: mutmut
+    calls every function of the mutated module through a trampoline, one more stack frame,
+    so no ``stacklevel`` is right there."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        assert warning.filename == __file__
+
+
 class _OldStyleGovernor:
     """A custom governor written before the rename: ``rate_limited``, no ``report_rate_limit``."""
 
@@ -469,7 +479,7 @@ async def test_old_style_governor_warning_points_at_the_callers_line() -> None:
         "_OldStyleGovernor implements rate_limited(), the deprecated name of "
         "Governor.report_rate_limit(); rename the method"
     )
-    assert caught[0].filename == __file__
+    _assert_points_here(caught[0])
 
 
 async def test_old_style_governor_gets_each_ticket_and_retry_after() -> None:
@@ -489,4 +499,89 @@ async def test_rate_limited_alias_warning_points_at_the_callers_line(vt: Virtual
     assert str(caught[0].message) == (
         "RateGovernor.rate_limited() is deprecated: call report_rate_limit()"
     )
-    assert caught[0].filename == __file__
+    _assert_points_here(caught[0])
+
+
+# --- the adaptive measurement and regrowth --------------------------------------------------
+
+
+async def test_a_long_window_is_halved_without_changing_its_measurement(vt: VirtualTime) -> None:
+    """Past 200 accepted replies the window forgets half its past (replies and time alike),
+    so the rate it measures is still accepted / (busy + 1 s): 300 over 5 s busy -> 50/s."""
+    g = gov(vt)
+    for _ in range(300):
+        g.release(await g.acquire(), 200)
+    ticket = await g.acquire()
+    vt.now += 5.0
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 1.0)
+    assert g.rate == pytest.approx(300 / 6.0)
+
+
+async def _small_burst_probe(vt: VirtualTime) -> mw.RateGovernor:
+    """Two pauses of 7 accepted replies each: a paced probe at 14 / 2.14 s (see
+    test_governor.test_a_second_pause_without_a_measurement_starts_a_paced_probe)."""
+    g = gov(vt)
+    for _ in range(2):
+        tickets = [await g.acquire() for _ in range(8)]
+        for t in tickets[:7]:
+            vt.now += 0.01
+            g.release(t, 200)
+        g.release(tickets[7], 429)
+        await g.report_rate_limit(tickets[7], 1.0)
+        vt.now = g.snapshot().pause_until or vt.now
+    assert g.rate == pytest.approx(14 / 2.14)
+    return g
+
+
+async def test_a_third_pause_still_unmeasured_lowers_the_probe_to_seventy_percent(
+    vt: VirtualTime,
+) -> None:
+    """Against a small-burst server, a 429 that comes before 20 replies were accepted lowers
+    the probing rate in force to 0.7x; the rate then regrows along CUBIC (back to the old rate after
+    2 s of demand), not by doubling."""
+    g = await _small_burst_probe(vt)
+    for _ in range(3):
+        g.release(await g.acquire(), 200)
+    ticket = await g.acquire()
+    probe = g.rate  # grown by the probe's slow start meanwhile
+    assert probe is not None
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 1.0)
+    assert g.rate == pytest.approx(0.7 * probe)
+    pause_end = vt.now + 1.0
+    samples: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while vt.now < pause_end + 1.5:
+            g.release(await g.acquire(), 200)
+            rate = g.rate
+            assert rate is not None
+            samples.append((vt.now - pause_end, rate))
+
+    await vt.run(*(worker() for _ in range(3)))
+    assert samples
+    assert max(rate for _, rate in samples) <= probe
+
+
+async def test_probing_past_the_slow_start_end_is_flat_for_two_seconds(vt: VirtualTime) -> None:
+    """Slow start ends at twice the measurement; from there CUBIC probes, flat around that
+    rate: it starts to rise only after 2 s more of demand."""
+    g = await _learned(vt)
+    top = 2 * 100 / 1.1
+    samples: list[tuple[float, float]] = []
+    pause_end = vt.now + 1.0
+
+    async def worker() -> None:
+        while vt.now < pause_end + 4.0:
+            g.release(await g.acquire(), 200)
+            rate = g.rate
+            assert rate is not None
+            samples.append((vt.now, rate))
+
+    await vt.run(*(worker() for _ in range(20)))
+    reached = min(t for t, rate in samples if rate >= top * (1 - 1e-9))
+    flat = [rate for t, rate in samples if reached < t <= reached + 1.9]
+    assert len(flat) > 100
+    assert all(rate == pytest.approx(top, rel=1e-9) for rate in flat)
+    assert max(rate for t, rate in samples if t > reached + 3.0) > top * 1.01
