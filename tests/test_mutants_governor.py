@@ -585,3 +585,55 @@ async def test_probing_past_the_slow_start_end_is_flat_for_two_seconds(vt: Virtu
     assert len(flat) > 100
     assert all(rate == pytest.approx(top, rel=1e-9) for rate in flat)
     assert max(rate for t, rate in samples if t > reached + 3.0) > top * 1.01
+
+
+# --- pauses without a rate ------------------------------------------------------------------
+
+
+async def test_a_paused_task_reports_its_jittered_delay(vt: VirtualTime) -> None:
+    """With no rate known a task waits the pause plus its share of ``jitter`` x the pause,
+    and tells ``on_wait`` that delay and the reason ``"paused"`` first."""
+    g = gov(vt, jitter=0.1, rng=lambda: 0.5)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 4.0)
+    seen: list[tuple[float | None, str]] = []
+
+    async def on_wait(delay: float | None, reason: str) -> None:
+        seen.append((delay, reason))
+
+    start = vt.now
+    await vt.run(g.acquire(on_wait))
+    assert seen == [(pytest.approx(4.0 + 0.5 * 0.1 * 4.0), "paused")]
+    assert vt.now - start == pytest.approx(4.2)
+
+
+async def test_a_waited_out_pause_is_over_on_a_clock_that_starts_at_zero() -> None:
+    """The pause a task waited out is cleared whatever the clock reads (here it starts at 0):
+    the snapshot shows no pause and the next task in line for a slot does not wait."""
+    vt = VirtualTime(start=0.0)
+    g = gov(vt, max_concurrency=1)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 0.25)
+    first = await g.acquire()
+    assert vt.now == pytest.approx(0.25)
+    assert g.snapshot().pause_until is None
+    second = asyncio.ensure_future(g.acquire())
+    await vt._settle()
+    g.release(first, 200)
+    await second
+    assert vt.now == pytest.approx(0.25)
+
+
+async def test_a_collateral_429_with_retry_after_zero_extends_the_pause(vt: VirtualTime) -> None:
+    """``Retry-After: 0`` means "not given": a collateral 429 then holds everyone for the
+    last pause's length from now (it never shortens the pause either)."""
+    g = gov(vt)
+    first, second = await g.acquire(), await g.acquire()
+    g.release(first, 429)
+    await g.report_rate_limit(first, 1.0)
+    vt.now += 0.5
+    g.release(second, 429)
+    assert not await g.report_rate_limit(second, 0.0)
+    assert g.snapshot().pause_until == pytest.approx(vt.now + 1.0)
