@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
+from collections.abc import Callable
 
 import pytest
 from test_governor import VirtualTime, _learned, gov
@@ -387,10 +388,22 @@ async def _pause_after_429s(g: mw.RateGovernor, vt: VirtualTime, count: int) -> 
     return g.snapshot().paused_for
 
 
-async def test_default_backoff_is_one_second_doubling_up_to_a_minute(vt: VirtualTime) -> None:
-    """Without Retry-After, ``backoff_base=None`` and ``backoff_cap=None`` mean the defaults:
-    1 s, 2 s, 4 s ... for 429s in a row, never more than 60 s."""
-    g = gov(vt, backoff_base=None, backoff_cap=None, max_wait=None)
+@pytest.fixture(params=["omitted", "None"])
+def defaults(request: pytest.FixtureRequest) -> Callable[..., dict[str, object]]:
+    """The governor's defaults asked for both ways: the argument left out, or passed as None."""
+
+    def make(*names: str) -> dict[str, object]:
+        return {} if request.param == "omitted" else dict.fromkeys(names)
+
+    return make
+
+
+async def test_default_backoff_is_one_second_doubling_up_to_a_minute(
+    vt: VirtualTime, defaults: Callable[..., dict[str, object]]
+) -> None:
+    """Without Retry-After the default backoff pauses 1 s, 2 s, 4 s ... for 429s in a row,
+    never more than 60 s."""
+    g = gov(vt, **defaults("backoff_base", "backoff_cap"), max_wait=1000)
     assert await _pause_after_429s(g, vt, 1) == pytest.approx(1.0)
     assert await _pause_after_429s(g, vt, 1) == pytest.approx(2.0)
     assert await _pause_after_429s(g, vt, 4) == pytest.approx(32.0)
@@ -400,9 +413,11 @@ async def test_default_backoff_is_one_second_doubling_up_to_a_minute(vt: Virtual
     assert await _pause_after_429s(explicit, vt, 2) == pytest.approx(0.75)
 
 
-async def test_default_max_pause_is_an_hour(vt: VirtualTime) -> None:
-    """``max_pause=None`` honours a Retry-After of two hours for one hour."""
-    g = gov(vt, max_pause=None)
+async def test_default_max_pause_is_an_hour(
+    vt: VirtualTime, defaults: Callable[..., dict[str, object]]
+) -> None:
+    """By default a Retry-After of two hours is honoured for one hour."""
+    g = gov(vt, **defaults("max_pause"))
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.report_rate_limit(ticket, 7200.0)
@@ -411,10 +426,13 @@ async def test_default_max_pause_is_an_hour(vt: VirtualTime) -> None:
 
 @pytest.mark.parametrize(("retry_after", "fails_fast"), [(60.0, False), (60.5, True)])
 async def test_default_max_wait_is_a_minute(
-    vt: VirtualTime, retry_after: float, fails_fast: bool
+    vt: VirtualTime,
+    defaults: Callable[..., dict[str, object]],
+    retry_after: float,
+    fails_fast: bool,
 ) -> None:
-    """``max_wait=None``: a task waits out a 60 s pause and fails fast on a longer one."""
-    g = gov(vt, max_wait=None)
+    """By default a task waits out a 60 s pause and fails fast on a longer one."""
+    g = gov(vt, **defaults("max_wait"))
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.report_rate_limit(ticket, retry_after)
@@ -427,9 +445,11 @@ async def test_default_max_wait_is_a_minute(
         assert vt.now - start == pytest.approx(60.0)
 
 
-async def test_default_min_rate_is_half_a_request_per_second(vt: VirtualTime) -> None:
-    """``min_rate=None``: a 429 at 0.6/s lowers the rate to 0.5/s, not to 0.42/s."""
-    g = gov(vt, rate=0.6, adapt_below_rate=True, min_rate=None)
+async def test_default_min_rate_is_half_a_request_per_second(
+    vt: VirtualTime, defaults: Callable[..., dict[str, object]]
+) -> None:
+    """By default a 429 at 0.6/s lowers the rate to 0.5/s, not to 0.42/s."""
+    g = gov(vt, rate=0.6, adapt_below_rate=True, **defaults("min_rate"))
     ticket = await g.acquire()
     g.release(ticket, 429)
     await g.report_rate_limit(ticket, 1.0)
@@ -637,3 +657,16 @@ async def test_a_collateral_429_with_retry_after_zero_extends_the_pause(vt: Virt
     g.release(second, 429)
     assert not await g.report_rate_limit(second, 0.0)
     assert g.snapshot().pause_until == pytest.approx(vt.now + 1.0)
+
+
+async def test_a_window_busy_throughout_keeps_counting(vt: VirtualTime) -> None:
+    """While at least one attempt stays in flight the governor never goes idle, so the
+    measurement window spans the whole busy time: 300 accepted over 5 s busy -> 50/s."""
+    g = gov(vt)
+    anchor = await g.acquire()
+    for _ in range(300):
+        g.release(await g.acquire(), 200)
+    vt.now += 5.0
+    g.release(anchor, 429)
+    await g.report_rate_limit(anchor, 1.0)
+    assert g.rate == pytest.approx(300 / 6.0)
