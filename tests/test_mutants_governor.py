@@ -670,3 +670,74 @@ async def test_a_window_busy_throughout_keeps_counting(vt: VirtualTime) -> None:
     g.release(anchor, 429)
     await g.report_rate_limit(anchor, 1.0)
     assert g.rate == pytest.approx(300 / 6.0)
+
+
+# --- what each ``adaptive`` mode adapts, and the counts behind the limits ---------------------
+
+
+@pytest.mark.parametrize(
+    ("adaptive", "lowers_rate", "halves_limit"),
+    [
+        (True, True, False),
+        ("rate", True, False),
+        ("concurrency", False, True),
+        ("both", True, True),
+        (False, False, False),
+    ],
+)
+async def test_each_adaptive_mode_adapts_what_it_names(
+    vt: VirtualTime, adaptive: object, lowers_rate: bool, halves_limit: bool
+) -> None:
+    """A 429 lowers the rate (100/s -> 70/s) in the rate modes and halves the concurrency
+    limit (4 -> 2) in the concurrency modes; ``False`` only pauses."""
+    g = gov(vt, rate=100, adapt_below_rate=True, max_concurrency=4, adaptive=adaptive)
+    ticket = await g.acquire()
+    g.release(ticket, 429)
+    await g.report_rate_limit(ticket, 1.0)
+    snapshot = g.snapshot()
+    assert snapshot.rate == pytest.approx(70.0 if lowers_rate else 100.0)
+    assert snapshot.max_concurrency == (2 if halves_limit else 4)
+
+
+async def test_paced_attempts_without_a_cap_are_counted_in_flight(vt: VirtualTime) -> None:
+    """With a rate and no concurrency cap, every attempt let through counts as in flight."""
+    g = gov(vt, rate=100, burst=10)
+    tickets = [await g.acquire() for _ in range(3)]
+    assert g.snapshot().in_flight == 3
+    g.release(tickets[0], 200)
+    assert g.snapshot().in_flight == 2
+
+
+async def test_a_slot_granted_during_a_pause_is_given_back(vt: VirtualTime) -> None:
+    """A task that gets a concurrency slot while a pause began gives it back and waits: the
+    in-flight count is the other attempts' only."""
+    g = gov(vt, max_concurrency=3)
+    tickets = [await g.acquire() for _ in range(3)]
+    waiter = asyncio.ensure_future(g.acquire())
+    await vt._settle()
+    g.release(tickets[0], 429)
+    await g.report_rate_limit(tickets[0], 1.0)
+    await vt._settle()
+    snapshot = g.snapshot()
+    assert (snapshot.in_flight, snapshot.waiting) == (2, 1)
+    g.release(tickets[1], 200)
+    g.release(tickets[2], 200)
+    g.release(await waiter, 200)
+
+
+async def test_the_first_wave_window_grows_when_full_and_never_past_the_cap(
+    vt: VirtualTime,
+) -> None:
+    """The slow-start window grows by 0.5 per accepted reply that left it full (no queue
+    needed), and stops at ``max_concurrency``."""
+    g = gov(vt, max_concurrency=34)
+    tickets = [await g.acquire() for _ in range(32)]
+    for _ in range(2):  # full, nobody waiting: each accepted reply grows the window by 0.5
+        g.release(tickets.pop(), 200)
+        tickets.append(await g.acquire())
+    assert g.snapshot().window == 33
+    for _ in range(10):
+        while g.snapshot().in_flight < min(g.snapshot().window or 0, 34):
+            tickets.append(await g.acquire())
+        g.release(tickets.pop(), 200)
+    assert g.snapshot().window == 34
