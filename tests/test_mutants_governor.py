@@ -741,3 +741,19 @@ async def test_the_first_wave_window_grows_when_full_and_never_past_the_cap(
             tickets.append(await g.acquire())
         g.release(tickets.pop(), 200)
     assert g.snapshot().window == 34
+
+
+async def test_adaptive_concurrency_without_a_cap_learns_one_from_the_first_429(
+    vt: VirtualTime,
+) -> None:
+    """``adaptive="concurrency"`` with no ``max_concurrency``: accepted replies change
+    nothing until a 429 sets a limit of half the attempts in flight then (4 -> 2)."""
+    g = gov(vt, adaptive="concurrency")
+    g.release(await g.acquire(), 200)
+    assert g.snapshot().max_concurrency is None
+    tickets = [await g.acquire() for _ in range(4)]
+    g.release(tickets[0], 429)
+    await g.report_rate_limit(tickets[0], 1.0)
+    assert g.snapshot().max_concurrency == 2
+    for t in tickets[1:]:
+        g.release(t, 200)
