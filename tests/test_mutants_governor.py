@@ -422,6 +422,11 @@ async def test_default_max_pause_is_an_hour(
     g.release(ticket, 429)
     await g.report_rate_limit(ticket, 7200.0)
     assert g.snapshot().paused_for == pytest.approx(3600.0)
+    short = gov(vt, max_pause=10)
+    ticket = await short.acquire()
+    short.release(ticket, 429)
+    await short.report_rate_limit(ticket, 100.0)
+    assert short.snapshot().paused_for == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize(("retry_after", "fails_fast"), [(60.0, False), (60.5, True)])
