@@ -304,7 +304,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
                 files = ()
             if content_twin is not None:
                 # Twin construction (_fastpath.twin_of): plain stores, then the class.
-                built = _new(content_twin)
+                built = content_twin()
                 built.type = kind
                 built.text = text
                 built.callback_id = None
@@ -349,7 +349,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             callback_id = _payload(data, "callback_action").get("callback_id")
             if type(label) is not str or type(callback_id) is not str or callback_twin is None:
                 return CallbackAction(_structure_str(label, str), _structure_str(callback_id, str))
-            built = _new(callback_twin)
+            built = callback_twin()
             built.label = label
             built.callback_id = callback_id
             built.__class__ = CallbackAction
@@ -358,7 +358,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             url = _payload(data, "url_action").get("url")
             if type(label) is not str or type(url) is not str or url_twin is None:
                 return UrlAction(_structure_str(label, str), _structure_str(url, str))
-            built = _new(url_twin)
+            built = url_twin()
             built.label = label
             built.url = url
             built.__class__ = UrlAction
@@ -367,7 +367,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             modal_id = _payload(data, "modal_action").get("modal_id")
             if type(label) is not str or type(modal_id) is not str or modal_twin is None:
                 return ModalAction(_structure_str(label, str), _structure_str(modal_id, str))
-            built = _new(modal_twin)
+            built = modal_twin()
             built.label = label
             built.modal_id = modal_id
             built.__class__ = ModalAction
@@ -403,7 +403,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             if not detailed:
                 message = message_hook(value, Message)
                 if message_output_twin is not None:
-                    twin: Any = _new(message_output_twin)
+                    twin: Any = message_output_twin()
                     twin.message = message
                     twin.__class__ = MessageOutput
                     return twin  # type: ignore[no-any-return]
@@ -418,7 +418,7 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             if not detailed:
                 reasoning = reasoning_hook(value, ReasoningMessage)
                 if reasoning_output_twin is not None:
-                    twin = _new(reasoning_output_twin)
+                    twin = reasoning_output_twin()
                     twin.reasoning_message = reasoning
                     twin.__class__ = ReasoningOutput
                     return twin  # type: ignore[no-any-return]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import linecache
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from enum import Enum
 from types import MemberDescriptorType, UnionType
 from typing import Any, Union, get_args, get_origin
@@ -169,7 +170,15 @@ class _Gen:
             return self.build(tp, var, indent)
         hook = conv.get_structure_hook(tp)
         if hook is self.structure_datetime:
-            return [f"{indent}{var} = {self.bind(hook)}({var}, None)"]
+            # The converter's datetime rule (``_converter._structure_datetime``), inlined:
+            # an ISO 8601 string; naive means UTC.
+            return [
+                f"{indent}if type({var}) is not str:",
+                f"{indent}    _fail('an ISO 8601 string', {var})",
+                f"{indent}{var} = {self.bind(datetime.fromisoformat)}({var})",
+                f"{indent}if {var}.tzinfo is None:",
+                f"{indent}    {var} = {var}.replace(tzinfo={self.bind(UTC)})",
+            ]
         if hook is self.structure_enum and isinstance(tp, type) and issubclass(tp, Enum):
             members = self.bind(tp._value2member_map_)
             enum = self.bind(tp)
@@ -240,7 +249,7 @@ class _Gen:
         twin = twin_of(cls) if TWINS and setters is not None else None
         if twin is not None:
             # Twin construction (see twin_of): plain stores into the twin, then its class.
-            lines.append(f"{indent}{var} = {self.bind(object.__new__)}({self.bind(twin)})")
+            lines.append(f"{indent}{var} = {self.bind(twin)}()")
             for field, value in zip(fields, values, strict=True):
                 lines.append(f"{indent}{var}.{field.name} = {value}")
             lines.append(f"{indent}{var}.__class__ = {self.bind(cls)}")
@@ -322,12 +331,15 @@ def twin_of(cls: type[Any]) -> type[Any] | None:
             # keeps the slow Python-level attribute-store slot while either is overridden.
             "__setattr__": object.__setattr__,
             "__delattr__": object.__delattr__,
+            # ``twin()`` is then object_new + object_init, cheaper than object.__new__(twin)
+            # (whose wrapper checks the arguments and walks the bases on every call).
+            "__init__": object.__init__,
             "__module__": cls.__module__,
         },
     )
     markers = [object() for _ in names]
     try:
-        probe: Any = object.__new__(twin)
+        probe: Any = twin()
         for name, marker in zip(names, markers, strict=True):
             probe.__setattr__(name, marker)
         probe.__class__ = cls
