@@ -286,6 +286,10 @@ class ResponseStream:
         if self._state is not _NEW:
             raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
+        if self._clock is anyio.current_time:
+            # The default clock is the loop's own; anyio looks its backend up on every call,
+            # and the shell reads the clock once per read.
+            self._clock = asyncio.get_running_loop().time
         m = self._m
         m.start(self._clock())
         try:
