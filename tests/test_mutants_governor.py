@@ -762,3 +762,20 @@ async def test_adaptive_concurrency_without_a_cap_learns_one_from_the_first_429(
     assert g.snapshot().max_concurrency == 2
     for t in tickets[1:]:
         g.release(t, 200)
+
+
+async def test_queued_demand_before_any_429_keeps_the_configured_rate(vt: VirtualTime) -> None:
+    """``adapt_below_rate=True``: tasks queued behind the configured rate before any 429 are
+    paced at exactly that rate (nothing to regrow towards, never above the ceiling)."""
+    g = gov(vt, rate=50, burst=1, adapt_below_rate=True)
+    times: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(25):
+            ticket = await g.acquire()
+            times.append(vt.now)
+            g.release(ticket, 200)
+
+    await vt.run(*(worker() for _ in range(4)))
+    assert g.rate == 50.0
+    assert times[-1] - times[0] == pytest.approx(99 / 50)
