@@ -79,8 +79,9 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_timeouts.py",
         "test_streaming.py",
         "test_streaming_reliability.py",
+        # Not reliability/test_rows_http.py: mutmut's stats run (every call recorded through
+        # its trampolines) died with a segmentation fault in its 400-call outage row.
         "reliability/test_rows_transport.py",
-        "reliability/test_rows_http.py",
     ],
     "_streaming": [
         "test_streaming.py",
