@@ -12,9 +12,11 @@ import aiohttp
 import pytest
 
 import moveworks_async as mw
+import moveworks_async._transport as transport_module
 from moveworks_async._transport import (
     _INFLATE_STEP,
     LARGE_BODY,
+    MAX_ERROR_BODY,
     AiohttpTransport,
     Timeout,
     _inflater,
@@ -172,3 +174,71 @@ async def test_a_large_request_body_is_sent_whole(size: int) -> None:
     assert reply.status == 200
     assert seen["length"] == size
     assert seen["body"] == data
+
+
+async def _get(handler: Any) -> Any:
+    """One GET through the aiohttp transport against ``handler``; the Reply."""
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        return await transport.request("GET", str(server.make_url("/x")), {}, None, None, Timeout())
+    finally:
+        await transport.aclose()
+        await server.close()
+
+
+def _sized(payload: bytes) -> Any:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=payload, content_type="application/octet-stream")
+
+    return handler
+
+
+def _chunked(payload: bytes, status: int = 200) -> Any:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(payload), 50_000):
+            await response.write(payload[start : start + 50_000])
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", [_sized, _chunked])
+async def test_the_body_cap_is_exact(monkeypatch: pytest.MonkeyPatch, framing: Any) -> None:
+    """A reply body of exactly ``MAX_BODY`` bytes is read whole, with or without a
+    Content-Length; one byte more is an UnexpectedResponseError carrying the status."""
+    monkeypatch.setattr(transport_module, "MAX_BODY", 200_000)
+    payload = bytes(i % 249 for i in range(200_000))
+    assert bytes((await _get(framing(payload))).body) == payload
+    with pytest.raises(mw.UnexpectedResponseError) as caught:
+        await _get(framing(payload + b"!"))
+    assert caught.value.status_code == 200
+    assert "200000" in str(caught.value)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", [_sized, _chunked])
+async def test_a_large_error_body_is_cut_at_the_error_cap(framing: Any) -> None:
+    """A 400 reply's body is read for its message only: at most ``MAX_ERROR_BODY`` bytes."""
+    from aiohttp import web
+
+    payload = b"e" * (3 * MAX_ERROR_BODY)
+    if framing is _sized:
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=400, body=payload)
+
+    else:
+        handler = _chunked(payload, status=400)
+    reply = await _get(handler)
+    assert reply.status == 400
+    assert bytes(reply.body) == payload[:MAX_ERROR_BODY]
