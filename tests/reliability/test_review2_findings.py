@@ -1,0 +1,113 @@
+"""Regression tests of the second adversarial review of issue 12 (findings numbered as in it).
+
+Each failed before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _core_support import BASE, R, Wire
+from aioresponses import aioresponses
+
+import moveworks_async as mw
+from moveworks_async._protocol import mask_text
+
+CID = "conv_1"
+TOKEN = "tok-CANARY-review2-Zq9x7Wv3"
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    with aioresponses() as mock:
+        yield Wire(mock)
+
+
+def client(**kw: Any) -> mw.AsyncMoveworks:
+    kw.setdefault("token", TOKEN)
+    kw.setdefault("base_url", BASE)
+    return mw.AsyncMoveworks(assistant_name="acme", **kw)
+
+
+# --- finding 1: the masker is iterative and bounded; nesting never escapes untyped -----------
+
+NESTED = {
+    "amp": "&" + "amp;" * 5000,
+    "amp-1100": "&" + "amp;" * 1100,
+    "pct": "%" + "25" * 5000,
+    "mixed": ("&amp;%25" * 3000),
+}
+
+
+@pytest.mark.parametrize("text", list(NESTED.values()), ids=list(NESTED))
+def test_f1_mask_text_of_deep_nesting_is_bounded(text: str) -> None:
+    # Before: one recursive call per peeled layer, RecursionError at ~1000 layers.
+    start = time.process_time()
+    assert mask_text(text, (TOKEN,)) == text
+    assert time.process_time() - start < 1.0  # linear: a few ms; recursion took 100+ ms
+
+
+def test_f1_mask_text_still_peels_a_few_layers() -> None:
+    hidden = TOKEN.replace("-", "&amp;#45;")  # entity behind an entity
+    assert TOKEN not in mask_text("x " + hidden, (TOKEN,))
+    assert "<redacted>" in mask_text("x " + hidden, (TOKEN,))
+    twice = TOKEN.replace("-", "%252D")  # percent-encoded twice
+    assert mask_text(twice, (TOKEN,)) == "<redacted>"
+    both = TOKEN.replace("-", "&#37;2D")  # a percent escape behind an entity
+    assert mask_text(both, (TOKEN,)) == "<redacted>"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "reply",
+    [
+        R(500, body=json.dumps({"message": NESTED["amp-1100"]})),
+        R(500, body=json.dumps({"message": NESTED["pct"]})),
+        R(500, body=json.dumps({"code": NESTED["amp"], "message": "m"})),
+        R(500, body=NESTED["amp"], content_type="text/plain"),
+        R(500, body='{"message": "x"}', headers={"x-trace-id": "&" + "amp;" * 2000}),
+    ],
+    ids=["message", "percent", "code", "text-body", "request-id"],
+)
+async def test_f1_nested_server_text_is_a_typed_error(wire: Wire, reply: R) -> None:
+    wire.always(reply)
+    async with client() as c:
+        with pytest.raises(mw.InternalServerError):
+            await c.conversations.get(CID, max_retries=0)
+        with pytest.raises(mw.InternalServerError) as caught:
+            await c.responses.create(CID, text="hi", max_retries=0)
+    assert caught.value.outcome_unknown is True
+
+
+# --- finding 5a: literal \uXXXX escapes of the bearer are masked -----------------------------
+
+
+def _esc(text: str, fmt: str = "\\u{:04x}") -> str:
+    return "".join(fmt.format(ord(ch)) for ch in text)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "echo",
+    [
+        _esc(TOKEN),
+        _esc(TOKEN, "\\u{:04X}"),
+        TOKEN[:3] + _esc(TOKEN[3]) + TOKEN[4:],
+        TOKEN.replace("-", "\\u002d"),
+        json.dumps({"auth": "Bearer " + TOKEN}).replace("C", "\\u0043"),
+    ],
+    ids=["all", "upper-hex", "one-char", "dash-only", "in-json-dump"],
+)
+async def test_f5a_literal_u_escaped_bearer_is_masked(wire: Wire, echo: str) -> None:
+    wire.always(R(500, json={"code": "E " + echo, "message": "debug: " + echo}))
+    async with client() as c:
+        with pytest.raises(mw.APIStatusError) as caught:
+            await c.conversations.get(CID, max_retries=0)
+    shown = " ".join([str(caught.value), str(caught.value.code), repr(caught.value.body)])
+    decoded = shown.encode().decode("unicode_escape", "ignore")
+    assert TOKEN not in decoded
+    assert "<redacted>" in shown
