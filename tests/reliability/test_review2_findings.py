@@ -111,3 +111,45 @@ async def test_f5a_literal_u_escaped_bearer_is_masked(wire: Wire, echo: str) -> 
     decoded = shown.encode().decode("unicode_escape", "ignore")
     assert TOKEN not in decoded
     assert "<redacted>" in shown
+
+
+# --- finding 2: a response id the SDK cannot use is a server error, outcome unknown ----------
+
+BAD_IDS = ["a/b", "../x", "r\r\nX-Evil: 1", "", "%2e%2e", "x" * 300]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("rid", BAD_IDS, ids=["slash", "dotdot", "crlf", "empty", "pct", "long"])
+async def test_f2_stream_with_an_unusable_server_id_fails_before_delivering_it(rid: str) -> None:
+    from _stream_support import event, response_json, scripted
+
+    # RESPONSE_CREATED with the bad id, then the connection is cut (no terminal event).
+    script = [event("RESPONSE_CREATED", 1, response=response_json("CREATED", response_id=rid))]
+    delivered: list[Any] = []
+    async with scripted(script) as (server, c):
+        with pytest.raises(mw.APIError) as caught:
+            async with c.responses.stream(CID, text="hi") as stream:
+                async for ev in stream:
+                    delivered.append(ev)
+        polls = server.polls
+    assert not isinstance(caught.value, mw.InvalidParameterError)
+    assert isinstance(caught.value, mw.StreamProtocolError)
+    assert caught.value.outcome_unknown is True
+    assert delivered == []  # detected at RESPONSE_CREATED, before it is delivered
+    assert polls == 0  # the id never went into a URL
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("rid", BAD_IDS, ids=["slash", "dotdot", "crlf", "empty", "pct", "long"])
+async def test_f2_create_answered_with_an_unusable_id_is_outcome_unknown(
+    wire: Wire, rid: str
+) -> None:
+    from _stream_support import response_json
+
+    wire.always(R(200, response_json("CREATED", response_id=rid)))
+    async with client() as c:
+        with pytest.raises(mw.ResponseValidationError) as caught:
+            await c.responses.create(CID, text="hi")
+    assert caught.value.outcome_unknown is True
+    assert caught.value.path == "$.response_id"
+    assert len(wire.calls) == 1
