@@ -406,7 +406,19 @@ class AsyncMoveworks:
         total = timeout.total if timeout is not None else None
         outer = _CALL_BOUNDS.get()
         if total is None and outer is None:
-            return await self._attempts(request, attempt, max_retries, authenticated, trace, None)
+            if timeout is None or timeout is self.timeout:
+                return await self._attempts(
+                    request, attempt, max_retries, authenticated, trace, None
+                )
+            # No whole-call deadline, but the call's own per-attempt connect/read bounds: a
+            # token fetch it starts obeys them too, not the client's defaults.
+            reset = _CALL_BOUNDS.set(_Bounds(math.inf, timeout, math.inf))
+            try:
+                return await self._attempts(
+                    request, attempt, max_retries, authenticated, trace, None
+                )
+            finally:
+                _CALL_BOUNDS.reset(reset)
         now = self._clock()
         deadline = now + total if total is not None else math.inf
         if outer is not None and outer.deadline <= deadline:

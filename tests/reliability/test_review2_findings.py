@@ -5,6 +5,7 @@ Each failed before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -153,3 +154,21 @@ async def test_f2_create_answered_with_an_unusable_id_is_outcome_unknown(
     assert caught.value.outcome_unknown is True
     assert caught.value.path == "$.response_id"
     assert len(wire.calls) == 1
+
+
+# --- finding 3: a token fetch obeys the call's per-attempt bounds without a total ------------
+
+
+@pytest.mark.asyncio
+async def test_f3_token_fetch_obeys_per_attempt_bounds_when_total_is_none() -> None:
+    from test_review_findings import black_hole
+
+    async with black_hole() as (url, seen):
+        creds = mw.ClientCredentials("id", "secret-review2", token_url=url + "/oauth/v1/token")
+        async with client(base_url=url, token=None, auth=creds, max_retries=0) as c:
+            call = c.conversations.get(CID, timeout=mw.Timeout(total=None, read=0.2))
+            with pytest.raises(mw.ReadTimeout):
+                # Before: the client's 60 s read default per token attempt; the guard fails.
+                await asyncio.wait_for(call, 10)
+    assert seen
+    assert all(b"/oauth/" in line for line in seen)
