@@ -172,3 +172,38 @@ async def test_f3_token_fetch_obeys_per_attempt_bounds_when_total_is_none() -> N
                 await asyncio.wait_for(call, 10)
     assert seen
     assert all(b"/oauth/" in line for line in seen)
+
+
+# --- finding 4: no "Task exception was never retrieved" after a timed-out call (pyreqwest) ---
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["float", "timeout", "stream"])
+async def test_f4_pyreqwest_leaves_no_unretrieved_task_exception(mode: str) -> None:
+    import gc
+
+    pytest.importorskip("pyreqwest")
+    from test_review_findings import black_hole
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        async with black_hole() as (url, _):
+            creds = mw.ClientCredentials("id", "secret-review2", token_url=url + "/oauth/v1/token")
+            async with client(base_url=url, token=None, auth=creds, transport="pyreqwest") as c:
+                with pytest.raises(mw.APITimeoutError):
+                    if mode == "stream":
+                        async with c.responses.stream(CID, text="x", deadline=0.3) as stream:
+                            async for _ in stream:
+                                pass
+                    else:
+                        limit = 0.3 if mode == "float" else mw.Timeout(total=0.3)
+                        await c.conversations.get(CID, timeout=limit)
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert [context.get("message") for context in reported] == []
