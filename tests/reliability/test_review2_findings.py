@@ -6,6 +6,7 @@ Each failed before its fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -207,3 +208,64 @@ async def test_f4_pyreqwest_leaves_no_unretrieved_task_exception(mode: str) -> N
     finally:
         loop.set_exception_handler(previous)
     assert [context.get("message") for context in reported] == []
+
+
+# --- finding 5b/5c: hook info and raw responses never hold the echoed token ------------------
+
+
+class _Recorder(mw.Hooks):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_response(self, info: Any) -> None:
+        self.seen.append(repr(info))
+
+    def on_call_end(self, info: Any) -> None:
+        self.seen.append(repr(info))
+
+    def on_retry(self, info: Any) -> None:
+        self.seen.append(repr(info))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [200, 500])
+async def test_f5b_hook_infos_never_hold_an_echoed_token(wire: Wire, status: int) -> None:
+    from _core_support import conversation
+
+    body = conversation(CID) if status == 200 else {"message": "x"}
+    wire.always(R(status, body, headers={"x-trace-id": TOKEN}))
+    hooks = _Recorder()
+    async with client(hooks=[hooks], max_retries=1) as c:
+        with pytest.raises(mw.APIStatusError) if status >= 400 else contextlib.nullcontext():
+            await c.conversations.get(CID)
+    assert any("request_id='<redacted>'" in seen for seen in hooks.seen), hooks.seen
+    assert not [seen for seen in hooks.seen if TOKEN in seen]
+
+
+@pytest.mark.asyncio
+async def test_f5c_raw_response_masks_echoed_credentials(wire: Wire) -> None:
+    from _core_support import conversation
+
+    headers = {"x-trace-id": TOKEN, "x-debug": "you sent Bearer " + TOKEN}
+    wire.always(R(200, conversation(CID), headers=headers))
+    async with client() as c:
+        raw = await c.conversations.with_raw_response.get(CID)
+    assert raw.request_id == "<redacted>"
+    assert raw.headers["X-Debug"] == "you sent Bearer <redacted>"  # still case-insensitive
+    assert TOKEN not in repr(raw)
+    assert raw.parse().conversation_id == CID
+
+
+@pytest.mark.asyncio
+async def test_f5_stream_request_id_is_masked() -> None:
+    from _stream_support import ScriptServer, happy_events
+
+    async with (
+        ScriptServer(happy_events(), headers={"x-trace-id": TOKEN}) as server,
+        client(base_url=server.url, api_version="v1beta1") as c,
+    ):
+        async with c.responses.stream(CID, text="hi") as stream:
+            async for _ in stream:
+                pass
+            assert stream.request_id == "<redacted>"
+            assert TOKEN not in repr(stream)
