@@ -269,3 +269,21 @@ async def test_f5_stream_request_id_is_masked() -> None:
                 pass
             assert stream.request_id == "<redacted>"
             assert TOKEN not in repr(stream)
+
+
+# --- finding 8: without uvloop, an error of the run is not chained to its ImportError --------
+
+
+def test_f8_runner_without_uvloop_chains_no_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from moveworks_async import _runner
+
+    async def boom() -> None:
+        raise KeyError("unexpected")
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    with pytest.raises(KeyError) as caught:
+        _runner.run(boom())
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
