@@ -287,3 +287,41 @@ def test_f8_runner_without_uvloop_chains_no_import_error(monkeypatch: pytest.Mon
         _runner.run(boom())
     assert caught.value.__context__ is None
     assert caught.value.__cause__ is None
+
+
+# --- finding 7: a stream after its `async with` (completed: keeps its result; cut: raises) ---
+
+
+@pytest.mark.asyncio
+async def test_f7_completed_stream_keeps_its_result_after_async_with() -> None:
+    from _stream_support import happy_events, scripted
+
+    async with scripted(happy_events()) as (_, c):
+        async with c.responses.stream(CID, text="hi") as stream:
+            delivered = [event async for event in stream]
+            final = await stream.final_response()
+        assert isinstance(delivered[-1], mw.ResponseCompleted)
+        assert [event async for event in stream] == []
+        assert [text async for text in stream.text_deltas()] == []
+        assert await stream.final_response() is final
+        assert final.status == "COMPLETED"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("use", ["iterate", "text_deltas", "final_response"])
+async def test_f7_stream_left_before_its_end_raises_client_state_error(use: str) -> None:
+    from _stream_support import happy_events, scripted
+
+    async with scripted(happy_events()) as (_, c):
+        async with c.responses.stream(CID, text="hi") as stream:
+            async for _ in stream:
+                break
+        with pytest.raises(mw.ClientStateError):
+            if use == "iterate":
+                async for _ in stream:
+                    pass
+            elif use == "text_deltas":
+                async for _ in stream.text_deltas():
+                    pass
+            else:
+                await stream.final_response()
