@@ -78,7 +78,8 @@ _B64_CANARIES = tuple(
 
 def _decodings(text: str) -> list[str]:
     """``text`` and its decodings (entities, percent escapes, ``\\uXXXX``): a canary that
-    reached a text in an encoded form is a leak too."""
+    reached a text in an encoded form is a leak too. Written apart from the package's masker
+    on purpose: a scan sharing its code would go blind when the masker breaks."""
     found = [text]
     if "&" in text:
         found.append(html.unescape(text))
