@@ -231,13 +231,16 @@ _MASK_BRANCHES = 8
 
 def _mask_forms(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with each listed form of each secret (see :func:`_secret_forms`) masked."""
+    lowered = text.lower()
     for secret in secrets:
         for number, form in enumerate(_secret_forms(secret)):
             if number < 3:  # the secret and its percent-encodings: any letter case
-                if form.lower() in text.lower():
+                if form.lower() in lowered:
                     text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+                    lowered = text.lower()
             elif form in text:
                 text = text.replace(form, REDACTED)
+                lowered = text.lower()
     return text
 
 
