@@ -75,7 +75,7 @@ from ._errors import (
 from ._events import TERMINAL_EVENTS, StreamEvent
 from ._models import OutputItem, Response
 from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
-from ._seam import Seam
+from ._seam import Seam, loop_time
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 from ._stream_helpers import DEFAULT_TEE_BUFFER, StreamConsumer, _Hub, text_deltas
 from ._stream_machine import GAP, Fail, StreamMachine
@@ -286,9 +286,9 @@ class ResponseStream:
         if self._state is not _NEW:
             raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
-        if self._clock is anyio.current_time:
-            # The default clock is the loop's own; anyio looks its backend up on every call,
-            # and the shell reads the clock once per read.
+        if self._clock is loop_time or self._clock is anyio.current_time:
+            # The default clock is the loop's own: read it without a function (or, for
+            # anyio's, a backend lookup) in between; the shell reads it once per read.
             self._clock = asyncio.get_running_loop().time
             # With the default sleep too, a loop timer does what the watchdog task would, for
             # a fraction of its cost per stream (no task, no coroutine, no cancellation).
