@@ -62,7 +62,8 @@ from ._reply import json_body, model
 from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam
-from ._transport import Reply, StreamOpener, Timeout, Transport, make_transport
+from ._transport import Reply, StreamOpener, Timeout, Transport
+from ._transport_choice import make_transport
 from ._validate import check_headers, check_max_retries
 from ._version import package_version
 
