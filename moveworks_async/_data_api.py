@@ -29,7 +29,7 @@ from yarl import URL
 
 from . import _json
 from ._auth import ClientCredentials, TokenSource
-from ._client import AsyncMoveworks, _Send, derived
+from ._client import AsyncMoveworks, engine_seam
 from ._converter import structure_fast
 from ._data_models import (
     DataConversation,
@@ -132,7 +132,7 @@ class AsyncDataAPI:
                     "(Data API credentials are separate from the other Moveworks APIs)"
                 )
         engine = AsyncMoveworks(
-            # The Data API takes no Assistant-Name; ``derived`` drops the header again.
+            # The Data API takes no Assistant-Name; ``engine_seam`` drops the header again.
             assistant_name="data-api",
             token=api_key,
             auth=auth,
@@ -148,9 +148,11 @@ class AsyncDataAPI:
             clock=clock,
             sleep=sleep,
         )
-        engine._transport.owner = "AsyncDataAPI"  # the "not closed" warning names this class
         engine.base_url = strip_records_path(engine.base_url)
-        self._engine = derived(engine)
+        #: The client this runs on: only its public lifecycle is used; requests go through
+        #: the seam (the "not closed" warning names this class).
+        self._engine = engine
+        self._seam = engine_seam(engine, owner="AsyncDataAPI")
         self.base_url = engine.base_url
         self.governor = engine.governor
         self.retry_policy = engine.retry_policy
@@ -159,7 +161,7 @@ class AsyncDataAPI:
         self._checkpoint_origin = _origin(self.base_url)
 
     def __repr__(self) -> str:
-        return f"AsyncDataAPI(base_url={self.base_url!r}, auth={self._engine._auth!r})"
+        return f"AsyncDataAPI(base_url={self.base_url!r}, auth={self._seam.auth_repr})"
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -190,13 +192,13 @@ class AsyncDataAPI:
         self, url: str, timeout: Timeout | float | None, max_retries: int | None
     ) -> tuple[list[Any], Any, str | None]:
         """One page: ``(raw records, raw next link, request id)``."""
-        engine = self._engine
-        call_timeout = engine.timeout if timeout is None else Timeout.coerce(timeout)
         # The path alone names the call in hooks and logs (the query can be long).
         request = Request("GET", urlsplit(url).path, idempotent=True)
         # A yarl URL where the link must go out exactly as written (see wire_url).
-        send = _Send(cast(str, wire_url(url)), None, call_timeout, None)
-        reply: Reply = await engine._execute(request, send, max_retries=max_retries)
+        target = cast(str, wire_url(url))
+        reply: Reply = await self._seam.request(
+            request, url=target, timeout=timeout, max_retries=max_retries
+        )
         request_id = request_id_from(reply.headers)
         records, link = parse_page(_decode_page(reply, request_id), request_id)
         return records, link, request_id

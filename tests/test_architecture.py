@@ -129,3 +129,56 @@ def test_modules_below_the_client_use_only_the_seam() -> None:
         text = (PACKAGE / f"{name}.py").read_text(encoding="utf-8")
         assert not re.search(r"\bclient\._[a-z]", text), name
         assert "AsyncMoveworks" not in re.sub(r'""".*?"""|#.*', "", text, flags=re.S), name
+
+
+def _client_private_names() -> set[str]:
+    """The private attributes and methods of ``AsyncMoveworks`` (read from ``_client.py``)."""
+    tree = ast.parse((PACKAGE / "_client.py").read_text(encoding="utf-8"))
+    (cls,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AsyncMoveworks")
+    names: set[str] = set()
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "self":
+                names.add(node.attr)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _private_client_accesses(source: str, names: set[str]) -> list[str]:
+    """Every ``<expr>._name`` in ``source`` where ``_name`` is private to the client and
+    ``<expr>`` is not ``self``/``cls`` (an object reaching into another one)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and node.attr in names):
+            continue
+        if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            found.append(ast.unparse(node))
+    return found
+
+
+#: Accesses the scan flags that are not a client's: ``ClientCredentials`` reads its own
+#: ``_clock`` in its own module.
+NOT_THE_CLIENT = {("_auth.py", "credentials._clock")}
+
+
+def test_the_scan_finds_a_reach_into_the_client() -> None:
+    names = _client_private_names()
+    assert {"_execute", "_auth", "_transport", "_request_model", "_clock"} <= names
+    source = "async def f(engine, self):\n    await engine._execute(1)\n    self._auth\n"
+    assert _private_client_accesses(source, names) == ["engine._execute"]
+    assert _private_client_accesses("x = self._engine._auth\n", names) == ["self._engine._auth"]
+
+
+def test_nothing_outside_the_client_touches_its_private_state() -> None:
+    """Every module of the package but ``_client.py`` (the Data API, notifications, the CLI,
+    the fake server included) reaches the client through its public surface or a seam."""
+    names = _client_private_names()
+    found = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        if file == PACKAGE / "_client.py":
+            continue
+        for access in _private_client_accesses(file.read_text(encoding="utf-8"), names):
+            if (file.name, access) not in NOT_THE_CLIENT:
+                found.append(f"{file.relative_to(PACKAGE)}: {access}")
+    assert found == []
