@@ -69,8 +69,9 @@ __all__ = [
 
 T = TypeVar("T")
 _TITLE_MAX = 256
-#: Default bound of ``responses.wait`` (seconds), as the reference demo polls: long answers
-#: approach two minutes end to end.
+#: Default bound of ``responses.wait`` (seconds), as Moveworks' demo app polls
+#: (https://github.com/moveworks/conversations-api-demo-app): long answers approach two
+#: minutes end to end.
 DEFAULT_WAIT = 150.0
 
 

@@ -699,11 +699,14 @@ class AiohttpTransport:
         data: bytes | None,
         connect_timeout: float | None,
     ) -> StreamContext:
-        """Open a streaming reply (``async with``); the connection is closed (not pooled) on exit.
+        """Open a streaming reply (``async with``). On exit its connection goes back to the
+        pool if the body was read to its end, and is closed otherwise (see :func:`_let_go`).
 
-        aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` would cut long
-        streams at 300 s (reliability.md V1) and ``sock_read`` is reset by every byte of a
-        slow-loris (V2). The caller enforces first-event, idle and overall deadlines itself.
+        aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` (300 s in aiohttp's
+        default ``ClientTimeout``, https://docs.aiohttp.org/en/stable/client_reference.html)
+        would cut long streams, and ``sock_read`` is reset by every byte, so a server sending
+        one byte at a time never trips it. The caller enforces first-event, idle and overall
+        deadlines itself.
         """
         return StreamContext(self, method, url, headers, data, connect_timeout)
 
