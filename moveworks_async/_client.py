@@ -49,6 +49,7 @@ from ._governor import (
 from ._hooks import CallTracer, HookRunner
 from ._models import Response
 from ._notifications import Notifications
+from ._off_loop import decode
 from ._protocol import (
     Generation,
     Request,
@@ -782,7 +783,8 @@ class AsyncMoveworks:
             reply = await self._request(
                 request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
             )
-            return model(reply, cls, key=key, idempotent=request.idempotent)
+            size = len(reply.body)
+            return await decode(size, model, reply, cls, key=key, idempotent=request.idempotent)
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.
             reply = None
@@ -812,7 +814,7 @@ class AsyncMoveworks:
         reply: Reply | None = None
         try:
             reply = await self._execute(request, attempt, authenticated=False)
-            return json_body(reply)
+            return await decode(len(reply.body), json_body, reply)
         except BaseException as exc:
             reply = None  # a token reply holds the access token
             release_frames(exc)
