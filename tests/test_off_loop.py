@@ -233,6 +233,18 @@ async def test_a_big_data_api_page_is_decoded_in_a_worker_thread(
     assert threading.current_thread() not in big_threads
 
 
+def _client(server: FakeMoveworks) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(base_url=server.url, assistant_name="acme-capi", token="test-token")
+
+
+async def _a_big_response(client: mw.AsyncMoveworks) -> tuple[str, str]:
+    """(conversation id, response id) of a completed response whose reply body is big."""
+    conversation = await client.conversations.create()
+    created = await client.responses.create(conversation.conversation_id, text="big")
+    await client.responses.wait(conversation.conversation_id, created.response_id)
+    return conversation.conversation_id, created.response_id
+
+
 @pytest.mark.asyncio
 async def test_a_big_reply_that_is_not_json_is_the_same_typed_error(
     server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
@@ -245,15 +257,11 @@ async def test_a_big_reply_that_is_not_json_is_the_same_typed_error(
             raise ValueError("not JSON")
         return original(data)
 
-    async with mw.AsyncMoveworks(
-        base_url=server.url, assistant_name="acme-capi", token="test-token"
-    ) as client:
-        conversation = await client.conversations.create()
-        created = await client.responses.create(conversation.conversation_id, text="big")
-        await client.responses.wait(conversation.conversation_id, created.response_id)
+    async with _client(server) as client:
+        conversation_id, response_id = await _a_big_response(client)
         monkeypatch.setattr(_json, "loads", refusing_big)
         with pytest.raises(mw.UnexpectedResponseError, match="not valid JSON"):
-            await client.responses.get(conversation.conversation_id, created.response_id)
+            await client.responses.get(conversation_id, response_id)
 
 
 @pytest.mark.asyncio
@@ -261,8 +269,8 @@ async def test_a_cancelled_call_returns_while_its_decoding_runs_and_leaks_nothin
     server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cancelled while a worker decodes its body: the call ends at once with CancelledError
-    (it does not wait for the decoding), the worker finishes and is done with the body, the
-    connection is back in the pool and the client goes on working."""
+    (it does not wait for the decoding), the worker finishes on its own, and the client goes
+    on working (the connection was let go when the body had been read, before decoding)."""
     entered, release, finished = threading.Event(), threading.Event(), threading.Event()
     original = _json.loads
 
@@ -276,16 +284,10 @@ async def test_a_cancelled_call_returns_while_its_decoding_runs_and_leaks_nothin
         finally:
             finished.set()
 
-    async with mw.AsyncMoveworks(
-        base_url=server.url, assistant_name="acme-capi", token="test-token"
-    ) as client:
-        conversation = await client.conversations.create()
-        created = await client.responses.create(conversation.conversation_id, text="big")
-        await client.responses.wait(conversation.conversation_id, created.response_id)
+    async with _client(server) as client:
+        conversation_id, response_id = await _a_big_response(client)
         monkeypatch.setattr(_json, "loads", held)
-        task = asyncio.create_task(
-            client.responses.get(conversation.conversation_id, created.response_id)
-        )
+        task = asyncio.create_task(client.responses.get(conversation_id, response_id))
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(None, entered.wait, 10)
         task.cancel()
@@ -294,8 +296,8 @@ async def test_a_cancelled_call_returns_while_its_decoding_runs_and_leaks_nothin
         assert not finished.is_set()  # the call returned while the decoding still ran
         release.set()
         assert await loop.run_in_executor(None, finished.wait, 10)
-        again = await client.responses.get(conversation.conversation_id, created.response_id)
-        assert again.response_id == created.response_id
+        again = await client.responses.get(conversation_id, response_id)
+        assert again.response_id == response_id
     assert client.is_closed
 
 
