@@ -79,6 +79,7 @@ MUTANT_TESTS: dict[str, list[str]] = {
     # (no network) first, then the stream tests that drive it through the shell.
     "_stream_machine": [
         "test_stream_machine.py",
+        "test_stream_machine_timers.py",
         "test_streaming.py",
         "test_streaming_reliability.py",
     ],

@@ -1,39 +1,97 @@
 """The rules of one response stream, without I/O: bytes in, typed events out (as h11 does).
 
-:class:`StreamMachine` owns what the bytes of a stream mean: SSE decoding, the cap on bytes
-without an event, JSON and event typing, the sequence rules (duplicates and late events
-dropped, a skipped number ends the trust in the stream), the response id, the current outputs
-and the terminal response. It never reads a socket, looks at a clock or closes anything:
-``ResponseStream`` (``_streaming.py``) is the shell that reads chunks, runs the timers and
-acts on what the machine says (a gap: poll for the truth; an error: close the connection).
+:class:`StreamMachine` owns what the bytes of a stream mean and what to do when they stop:
+
+* content: SSE decoding, the cap on bytes without an event, JSON and event typing, the
+  sequence rules (duplicates and late events dropped, a skipped number ends the trust in the
+  stream), the response id, the current outputs and the terminal response;
+* time: the first-event, idle and overall deadlines, on whatever clock the caller passes in
+  as ``now`` (the client's injected clock);
+* endings: why a stream stopped early (:class:`End`) and what follows: :class:`Poll` the
+  response until it is terminal, or :class:`Fail` with a typed error; what a poll result means.
+
+It never reads a socket, reads a clock, sleeps or closes anything: ``ResponseStream``
+(``_streaming.py``) is the shell that reads chunks, sleeps until :meth:`next_deadline` and
+runs the actions (close the connection, poll, raise).
 
 Usage, without any network::
 
-    machine = StreamMachine(max_event_size=4 << 20)
+    machine = StreamMachine(4 << 20, first_event_timeout=60, idle_timeout=60)
+    machine.start(now)                # async with: the overall deadline starts
+    machine.sent(now)                 # the request went out: the first-event deadline starts
+    machine.wait_started(now)         # before each read; Poll/Fail when already overdue
     for sse in machine.feed(chunk):
         event = machine.accept(sse)   # a StreamEvent, None (dropped) or GAP
-    machine.eof()                     # the body ended
+    machine.on_timer(now)             # at next_deadline(): Poll/Fail if a wait is overdue
+    action = machine.on_eof()         # the body ended early: Poll(response_id) or Fail(error)
+    event = machine.polled(response)  # the poll's answer: a synthesized terminal event
 """
 
 from __future__ import annotations
 
+import enum
+import math
 from collections.abc import Callable
 from typing import Final
 
+import attrs
+
 from . import _json
-from ._errors import ResponseValidationError, StreamError, StreamProtocolError
+from ._errors import (
+    APIError,
+    APITimeoutError,
+    DeadlineTimeout,
+    ResponseValidationError,
+    StreamError,
+    StreamInterruptedError,
+    StreamProtocolError,
+)
 from ._events import (
     EVENT_TYPES,
     TERMINAL_EVENTS,
+    ResponseCompleted,
+    ResponseFailed,
     ResponseOutputDelta,
     StreamEvent,
     UnknownEvent,
     parse_event,
 )
-from ._models import OutputItem, Response
+from ._models import OutputItem, Response, ResponseStatus
 from ._sse import ServerSentEvent, SSEDecoder
 
-__all__ = ["GAP", "StreamMachine"]
+__all__ = ["GAP", "End", "Fail", "Poll", "StreamMachine"]
+
+
+class End(enum.Enum):
+    """Why a stream stopped before its terminal event."""
+
+    EOF = "the stream ended before its terminal event"
+    RESET = "the connection broke before the terminal event"
+    GAP = "the stream skipped a sequence number"
+    FIRST_EVENT = "no event arrived within first_event_timeout"
+    IDLE = "the stream was silent for longer than idle_timeout"
+    DEADLINE = "the stream passed its deadline"
+    ERROR = "the stream could not be decoded"
+
+
+@attrs.frozen
+class Poll:
+    """Action: poll ``response_id`` until it is terminal (the stream's recovery)."""
+
+    response_id: str
+
+
+@attrs.frozen
+class Fail:
+    """Action: close the connection and raise ``error`` (``fatal``: no recovery follows,
+    not even by ``final_response()``)."""
+
+    error: APIError
+    fatal: bool
+
+
+Action = Poll | Fail
+_INF: Final = math.inf
 
 
 class _Gap:
@@ -62,17 +120,36 @@ class StreamMachine:
     """
 
     __slots__ = (
+        "deadline",
+        "deadline_at",
         "decoder",
+        "ending",
+        "error",
+        "fatal",
         "final",
+        "first_at",
+        "first_event_timeout",
+        "idle_timeout",
         "last_seq",
         "mask",
         "outputs",
         "quiet",
+        "read_deadline",
+        "recover",
         "request_id",
         "response_id",
     )
 
-    def __init__(self, max_event_size: int, mask: Callable[[str], str] = _same) -> None:
+    def __init__(
+        self,
+        max_event_size: int,
+        mask: Callable[[str], str] = _same,
+        *,
+        first_event_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        deadline: float | None = None,
+        recover: bool = True,
+    ) -> None:
         self.decoder = SSEDecoder(max_event_size=max_event_size)
         #: Body bytes (decompressed) since the last chunk that completed an event.
         self.quiet = 0
@@ -85,6 +162,22 @@ class StreamMachine:
         self.final: Response | None = None
         #: Masks credentials in server text (an ERROR event's message).
         self.mask = mask
+        # Time, all on the caller's clock (the values it passes as ``now``).
+        self.first_event_timeout = first_event_timeout
+        self.idle_timeout = idle_timeout
+        self.deadline = deadline
+        #: Whether an early end is recovered by polling (iteration; final_response always is).
+        self.recover = recover
+        self.deadline_at: float | None = None  # the whole stream's end, set by start()
+        self.first_at: float | None = None  # the first-event deadline, until the first event
+        #: When the current (or last) wait for bytes is overdue; see wait_started().
+        self.read_deadline = _INF
+        #: Why the stream stopped early, until the terminal response is known.
+        self.ending: End | None = None
+        #: The error the stream failed with (raised again on further reads), and whether it
+        #: also ends final_response().
+        self.error: APIError | None = None
+        self.fatal = False
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """The SSE frames ``chunk`` (not empty) completes, in order.
@@ -102,6 +195,7 @@ class StreamMachine:
             raise failure  # outside the except block: no __context__
         if events:
             self.quiet = 0
+            self.first_at = None  # from now on the idle timeout applies
             return events
         quiet = self.quiet = self.quiet + len(chunk)
         limit = self.decoder.max_event_size
@@ -111,10 +205,6 @@ class StreamMachine:
                 request_id=self.request_id,
             )
         return events
-
-    def eof(self) -> None:
-        """The body ended: an unterminated final event is discarded (WHATWG)."""
-        self.decoder.close()
 
     def accept(self, sse: ServerSentEvent) -> StreamEvent | _Gap | None:
         """Convert one SSE frame and apply it to the state.
@@ -168,6 +258,7 @@ class StreamMachine:
                         and cls is not ResponseOutputDelta
                     ):
                         self.response_id = event.response.response_id  # type: ignore[union-attr]
+                    self.ending = End.GAP
                     return GAP
             self.last_seq = seq
         if cls is ResponseOutputDelta:
@@ -184,9 +275,152 @@ class StreamMachine:
 
     def finish(self, response: Response) -> None:
         """The terminal response is known (from the stream or from polling): record it and
-        upsert its outputs (an empty ``outputs`` list removes nothing)."""
+        upsert its outputs (an empty ``outputs`` list removes nothing); no ending is pending
+        and no deadline applies any more."""
         self.final = response
+        self.ending = None
         outputs = self.outputs
         for output in response.outputs:
             key = output.id
             outputs[key if key is not None else object()] = output
+
+    # --- time --------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """The stream starts (``async with``): the overall ``deadline`` counts from ``now``."""
+        if self.deadline is not None:
+            self.deadline_at = now + self.deadline
+
+    def sent(self, now: float) -> None:
+        """The request went out at ``now``: the first-event deadline counts from it."""
+        if self.first_event_timeout is not None:
+            self.first_at = now + self.first_event_timeout
+
+    def wait_started(self, now: float) -> Action | None:
+        """The shell starts waiting for bytes at ``now``: set :meth:`next_deadline` (the
+        first-event deadline until an event arrived, then ``now + idle_timeout``, never past
+        the overall deadline). Returns what :meth:`on_timer` would if that is already past
+        (a server that floods keeps every read ready, so no timer ever gets to run)."""
+        if self.first_at is not None:
+            limit = self.first_at
+        elif self.idle_timeout is not None:
+            limit = now + self.idle_timeout
+        else:
+            limit = _INF
+        deadline_at = self.deadline_at
+        if deadline_at is not None and deadline_at < limit:
+            limit = deadline_at
+        self.read_deadline = limit
+        if now >= limit:
+            return self.on_timer(now)
+        return None
+
+    def next_deadline(self) -> float:
+        """When the current wait for bytes is overdue (``inf``: never); call :meth:`on_timer`
+        then. A later :meth:`wait_started` moves it (the idle timer pushed by data)."""
+        return self.read_deadline
+
+    def on_timer(self, now: float) -> Action | None:
+        """The shell's timer fired at ``now``: ``None`` if no wait is overdue yet (sleep until
+        :meth:`next_deadline` again), else the ending (first event, idle or deadline) is
+        recorded and its action returned; the shell interrupts the read."""
+        if now < self.read_deadline:
+            return None
+        if self.deadline_at is not None and now >= self.deadline_at:
+            self.ending = End.DEADLINE
+        elif self.first_at is not None:
+            self.ending = End.FIRST_EVENT
+        else:
+            self.ending = End.IDLE
+        return self.action(self.recover)
+
+    def past_deadline(self, now: float) -> bool:
+        """Whether the overall deadline has passed at ``now`` (checked between buffered
+        events of a flood, which never wait for bytes); if so, that is the ending."""
+        if self.deadline_at is not None and now >= self.deadline_at:
+            self.ending = End.DEADLINE
+            return True
+        return False
+
+    # --- endings -----------------------------------------------------------------------------
+
+    def on_eof(self) -> Action:
+        """The body ended without a terminal event: an unterminated final event is discarded
+        (WHATWG), and the stream must be recovered."""
+        self.decoder.close()
+        self.ending = End.EOF
+        return self.action(self.recover)
+
+    def on_reset(self) -> Action:
+        """A read failed (the connection broke, or the shell closed it when a timer fired:
+        then that timeout stays the ending)."""
+        if self.ending is None:
+            self.ending = End.RESET
+        return self.action(self.recover)
+
+    def action(self, recover: bool) -> Action:
+        """What follows the recorded ending: poll the response (its id is known and
+        ``recover``), or fail. A passed deadline always fails, with no recovery."""
+        ending = self.ending
+        assert ending is not None
+        response_id = self.response_id
+        request_id = self.request_id
+        if ending is End.DEADLINE:
+            return Fail(
+                DeadlineTimeout(
+                    ending.value, request_id=request_id, outcome_unknown=response_id is None
+                ),
+                fatal=True,
+            )
+        if response_id is not None and recover:
+            return Poll(response_id)
+        error: APIError
+        if ending is End.FIRST_EVENT or ending is End.IDLE:
+            error = APITimeoutError(
+                ending.value,
+                phase=ending.name.lower(),
+                request_id=request_id,
+                outcome_unknown=response_id is None,
+            )
+        else:
+            error = StreamInterruptedError(
+                ending.value, response_id=response_id, request_id=request_id
+            )
+        return Fail(error, fatal=response_id is None)
+
+    def fail(self, error: APIError, *, fatal: bool = False) -> APIError:
+        """Record ``error`` (raised again on further reads) and return it. A fatal error also
+        ends ``final_response()``; a non-fatal one lets it recover by polling when the
+        response id is known. Without a response id the create's outcome is unknown."""
+        if self.response_id is None and type(error) is not StreamError:
+            error.outcome_unknown = True  # the create was sent; nothing says what became of it
+        self.error = error
+        self.fatal = fatal
+        if not fatal and self.ending is None:
+            self.ending = End.ERROR
+        return error
+
+    def poll_budget(self, now: float, recover_timeout: float) -> tuple[float, bool]:
+        """Seconds a recovery may poll from ``now``: ``recover_timeout``, cut to what is left
+        of the deadline; and whether the deadline is what bounds it."""
+        deadline_at = self.deadline_at
+        if deadline_at is not None and deadline_at - now <= recover_timeout:
+            return deadline_at - now, True
+        return recover_timeout, False
+
+    def recovery_past_deadline(self) -> APIError:
+        """The deadline passed while polling: record and return the (fatal) error."""
+        return self.fail(
+            DeadlineTimeout(
+                "the stream passed its deadline while recovering", request_id=self.request_id
+            ),
+            fatal=True,
+        )
+
+    def polled(self, response: Response) -> StreamEvent:
+        """The recovery's poll returned the terminal ``response``: record it; the event to
+        deliver in place of the lost ones (``recovered=True``, no sequence number)."""
+        self.finish(response)
+        if response.status is ResponseStatus.FAILED:
+            return ResponseFailed(None, response, recovered=True)
+        return ResponseCompleted(None, response, recovered=True)

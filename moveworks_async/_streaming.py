@@ -31,16 +31,18 @@ Contract
   iteration, and the truth is then fetched by polling. With the id unknown nothing can be
   polled: :class:`StreamInterruptedError` (or :class:`APITimeoutError`) with
   ``outcome_unknown=True``. After ``ERROR`` there is no polling (as the reference demo does).
-* **Timeouts** (real time, enforced by one timer per stream, not one per read):
+* **Timeouts** (on the client's ``clock``, enforced by one watchdog per stream that sleeps with
+  the client's ``sleep``, not one timer per read):
   ``first_event_timeout`` from sending the request until the first complete event;
   ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
   ``deadline`` bounds the whole stream including recovery and raises
   ``DeadlineTimeout`` (an ``APITimeoutError``) with no recovery. aiohttp's own total timeout is off.
 * **Lifecycle.** Use it only inside ``async with``; leaving the block in any way (``break``,
-  exception, cancellation) before the end closes the HTTP response at once (the connection is
-  closed, not pooled). After the terminal event the SDK waits up to ``_EOF_GRACE`` (50 ms) for
-  the end of the body and then releases the connection, which returns it to the pool when the
-  body ended (the next call skips a handshake); a failed stream closes its connection.
+  exception, cancellation) before the end closes the HTTP response at once (that connection
+  is closed rather than returned to the pool). After the terminal event the SDK waits up to
+  ``_EOF_GRACE`` (50 ms) for the end of the body and then releases the connection, which
+  returns it to the pool when the body ended (the next call skips a handshake); a failed
+  stream closes its connection.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ from . import _json
 from ._errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     ClientStateError,
     DeadlineTimeout,
     FirstEventTimeout,
@@ -69,23 +70,16 @@ from ._errors import (
     ResponseValidationError,
     SlowConsumerError,
     StreamError,
-    StreamInterruptedError,
     StreamProtocolError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from ._events import (
-    TERMINAL_EVENTS,
-    ResponseCompleted,
-    ResponseFailed,
-    ResponseOutputDelta,
-    StreamEvent,
-)
-from ._models import MessageOutput, OutputItem, Response, ResponseStatus
+from ._events import TERMINAL_EVENTS, ResponseOutputDelta, StreamEvent
+from ._models import MessageOutput, OutputItem, Response
 from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
 from ._seam import Seam
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
-from ._stream_machine import GAP, StreamMachine
+from ._stream_machine import GAP, Fail, StreamMachine
 from ._transport import OpenStream, Reply, StreamOpener
 from ._validate import check_headers, check_int, check_max_retries, check_positive
 
@@ -115,15 +109,6 @@ _YIELD_BYTES: Final = 64 * 1024
 #: Seconds the end of the body may lag the terminal event before the connection is closed
 #: rather than pooled (see ResponseStream._after_end).
 _EOF_GRACE: Final = 0.05
-
-_REASONS: Final = {
-    "eof": "the stream ended before its terminal event",
-    "reset": "the connection broke before the terminal event",
-    "gap": "the stream skipped a sequence number",
-    "first_event": "no event arrived within first_event_timeout",
-    "idle": "the stream was silent for longer than idle_timeout",
-    "error": "the stream could not be decoded",
-}
 
 _Opened = tuple[StreamOpener, OpenStream]
 
@@ -156,40 +141,29 @@ class ResponseStream:
         "_attempts_started",
         "_before_send",
         "_busy",
+        "_clock",
         "_connect_timeout",
         "_conversation_id",
         "_data",
-        "_deadline",
-        "_deadline_at",
         "_delivered",
-        "_error",
         "_events",
         "_extra_headers",
-        "_fatal",
-        "_first_at",
-        "_first_event_timeout",
         "_hub",
-        "_idle_timeout",
         "_index",
-        "_loop",
         "_m",
         "_max_retries",
         "_opened",
-        "_pending",
-        "_read_deadline",
         "_reading",
-        "_recover",
         "_recover_timeout",
         "_reply",
         "_request",
         "_seam",
-        "_sent_at",
+        "_sleep",
         "_state",
-        "_timed_out",
-        "_timer",
-        "_timer_at",
         "_unyielded",
         "_url",
+        "_watch_at",
+        "_watchdog",
     )
 
     def __init__(
@@ -214,14 +188,13 @@ class ResponseStream:
         self._opened: StreamOpener | None = None  # the transport's context, once entered
         p = ids(conversation_id=conversation_id)
         body = create_input(seam.generation, text, callback_id)
-        self._first_event_timeout = check_positive(
+        first_event_timeout = check_positive(
             first_event_timeout, "first_event_timeout", optional=True
         )
-        self._idle_timeout = check_positive(idle_timeout, "idle_timeout", optional=True)
-        self._deadline = check_positive(deadline, "deadline", optional=True)
+        idle_timeout = check_positive(idle_timeout, "idle_timeout", optional=True)
+        deadline = check_positive(deadline, "deadline", optional=True)
         if type(recover) is not bool:
             raise InvalidParameterError("recover must be a bool")
-        self._recover = recover
         recover_seconds = check_positive(recover_timeout, "recover_timeout", optional=False)
         assert recover_seconds is not None
         self._recover_timeout = recover_seconds
@@ -241,29 +214,32 @@ class ResponseStream:
         self._request = Request("POST", route, json=body, idempotent=False)
         self._url = seam.base_url + route
         self._data = _json.dumps(body)
-        self._m = StreamMachine(max_event_size, seam.mask)
+        # The machine owns the content, the deadlines and the endings; this shell only reads,
+        # sleeps and acts on what it says.
+        self._m = StreamMachine(
+            max_event_size,
+            seam.mask,
+            first_event_timeout=first_event_timeout,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            recover=recover,
+        )
         self._reply: OpenStream | None = None
         self._events: list[ServerSentEvent] = []
         self._index = 0
-        self._error: BaseException | None = None
-        self._fatal = False
-        self._pending: str | None = None  # why the stream must be recovered, if it must
         self._busy = False
         self._hub: _Hub | None = None
-        # Timing (event-loop time). One timer per stream; see _before_read and _on_timer.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._sent_at = 0.0
+        # Time: the client's injected clock and sleep (virtual in tests). One watchdog task per
+        # stream at most, and only while a read deadline is armed; see _watch.
+        self._clock = seam.clock
+        self._sleep = seam.sleep
         self._attempts_started = 0
         self._unyielded = 0
         self._delivered = 0
         self._before_send: anyio.CancelScope | None = None
-        self._first_at: float | None = None  # first-event deadline until the first event
-        self._deadline_at: float | None = None
-        self._read_deadline = _INF
         self._reading = False
-        self._timed_out: str | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = _INF
+        self._watchdog: asyncio.Task[None] | None = None
+        self._watch_at = _INF  # when the watchdog wakes next (inf: no watchdog)
 
     # --- public state ------------------------------------------------------------------------
 
@@ -310,17 +286,22 @@ class ResponseStream:
         if self._state is not _NEW:
             raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
-        loop = self._loop = asyncio.get_running_loop()
+        if self._clock is anyio.current_time:
+            # The default clock is the loop's own; anyio looks its backend up on every call,
+            # and the shell reads the clock once per read.
+            self._clock = asyncio.get_running_loop().time
+        m = self._m
+        m.start(self._clock())
         try:
-            if self._deadline is None and self._first_event_timeout is None:
+            if m.deadline is None and m.first_event_timeout is None:
                 opened, reply = await self._seam.execute(
                     self._request, self._attempt, max_retries=self._max_retries
                 )
-            elif self._deadline is None:
+            elif m.deadline is None:
                 # The time before the POST (a token fetch, a governor wait) counts against
                 # first_event_timeout too; the first attempt disarms this scope as it sends
                 # (from then on the attempt's own first-event limit applies).
-                with anyio.move_on_after(self._first_event_timeout) as scope:
+                with anyio.move_on_after(m.first_event_timeout) as scope:
                     self._before_send = scope
                     opened, reply = await self._seam.execute(
                         self._request, self._attempt, max_retries=self._max_retries
@@ -332,8 +313,7 @@ class ResponseStream:
                         outcome_unknown=False,  # the scope is disarmed once the POST goes out
                     )
             else:
-                self._deadline_at = loop.time() + self._deadline
-                with anyio.move_on_after(self._deadline) as scope:
+                with anyio.move_on_after(m.deadline) as scope:
                     opened, reply = await self._seam.execute(
                         self._request, self._attempt, max_retries=self._max_retries
                     )
@@ -350,8 +330,6 @@ class ResponseStream:
             await self.aclose()
             raise
         self._opened, self._reply = opened, reply
-        if self._first_event_timeout is not None:
-            self._first_at = self._sent_at + self._first_event_timeout
         return self
 
     async def __aexit__(
@@ -392,14 +370,13 @@ class ResponseStream:
             "POST", self._url, headers, self._data, self._connect_timeout
         )
         try:
-            assert self._loop is not None
-            self._sent_at = self._loop.time()
+            self._m.sent(self._clock())
             self._attempts_started += 1
             if self._before_send is not None:
                 self._before_send.deadline = math.inf
             # asyncio's own timeout, not anyio's cancel scope: a few µs instead of ~15 per
             # stream, the same rules (an outer cancellation is never taken for the timeout).
-            scope = asyncio.timeout(self._first_event_timeout)
+            scope = asyncio.timeout(self._m.first_event_timeout)
             expired = False
             try:
                 async with scope:
@@ -454,7 +431,7 @@ class ResponseStream:
 
     async def __anext__(self) -> StreamEvent:
         if self._state is not _OPEN or self._busy or self._hub is not None:
-            if self._state is _CLOSED and self._m.final is not None and self._pending is None:
+            if self._state is _CLOSED and self._m.final is not None and self._m.ending is None:
                 raise StopAsyncIteration
             self._require_open()
             if self._state is _CLOSED:
@@ -474,7 +451,7 @@ class ResponseStream:
                 events = self._events  # a gap empties the buffer
             self._busy = True
             try:
-                return await self._next(self._recover)
+                return await self._next(self._m.recover)
             finally:
                 self._busy = False
         except BaseException as exc:
@@ -485,19 +462,17 @@ class ResponseStream:
             raise
 
     async def _next(self, recover: bool) -> StreamEvent:
-        """The next event to deliver (or StopAsyncIteration); the whole state machine."""
+        """The next event to deliver (or StopAsyncIteration): read, feed the machine, act."""
+        m = self._m
         while True:
             if self._delivered >= _YIELD_EVENTS:
                 # Buffered events are handed out without suspending: after _YIELD_EVENTS of
-                # them the loop gets a turn (the deadline timer, other tasks) and the deadline
-                # is checked, however fast the server floods.
+                # them the loop gets a turn (the watchdog, other tasks) and the deadline is
+                # checked, however fast the server floods.
                 self._delivered = 0
                 await asyncio.sleep(0)
-                assert self._loop is not None
-                now = self._loop.time()
-                if self._deadline_at is not None and now >= self._deadline_at:
-                    self._timed_out = "deadline"
-                    self._interrupt("deadline")
+                if m.past_deadline(self._clock()):
+                    self._interrupt()
             events = self._events
             while self._index < len(events):
                 sse = events[self._index]
@@ -507,27 +482,27 @@ class ResponseStream:
                 if event is not None:
                     return event
                 events = self._events  # a gap empties the buffer
-            if self._m.final is not None:
+            if m.final is not None:
                 await self._after_end()
                 raise StopAsyncIteration
-            if self._error is not None:
-                raise self._error
-            if self._pending is not None:
+            if m.error is not None:
+                raise m.error
+            if m.ending is not None:
                 return await self._recover_event(recover)
             # Read one chunk. Inline rather than a _fill() coroutine: an idle stream then
             # holds one frame less while it waits.
-            reply = self._before_read()
-            if reply is None:
+            reply = self._reply
+            if reply is None:  # closed meanwhile (by aclose() from another task)
+                m.on_reset()
+                self._interrupt()
                 continue
-            # A server flooding events keeps every read ready: the loop never runs the timer
-            # and nothing else runs. The deadline is checked here, and the loop gets a turn
-            # after every _YIELD_BYTES read without one.
-            assert self._loop is not None
-            now = self._loop.time()
-            if now >= self._read_deadline:
-                self._timed_out = self._overdue(now)
-                self._interrupt(self._timed_out)
+            # Also checked here, not only by the watchdog: a server flooding events keeps every
+            # read ready, so the watchdog never gets to run.
+            if m.wait_started(self._clock()) is not None:
+                self._interrupt()
                 continue
+            if m.read_deadline < self._watch_at:
+                self._watch(m.read_deadline)
             if self._unyielded >= _YIELD_BYTES:
                 self._unyielded = 0
                 await asyncio.sleep(0)
@@ -536,12 +511,24 @@ class ResponseStream:
             try:
                 chunk = await reply.read_chunk()
             except APIConnectionError:
-                self._interrupt(self._timed_out or "reset")
+                m.on_reset()
+                self._interrupt()
                 continue
             finally:
                 self._reading = False
+            if not chunk:
+                m.on_eof()
+                self._interrupt()
+                continue
             self._unyielded += len(chunk)
-            self._after_read(chunk)
+            failure: StreamProtocolError | None = None
+            try:
+                self._events = m.feed(chunk)
+            except StreamProtocolError as exc:
+                failure = exc
+            if failure is not None:
+                raise self._fail(failure)  # outside the except block: no __context__
+            self._index = 0
 
     def _accept(self, sse: ServerSentEvent) -> StreamEvent | None:
         """Apply one SSE frame (see ``StreamMachine.accept``) and act on the outcome: an
@@ -554,93 +541,55 @@ class ResponseStream:
         if failure is not None:  # outside the except block: no __context__
             raise self._fail(failure, fatal=type(failure) is StreamError)
         if event is GAP:
-            self._interrupt("gap")
+            self._interrupt()  # the machine recorded the ending
             return None
         if event is not None and type(event) in TERMINAL_EVENTS:
             self._finished()
         return event  # type: ignore[return-value]
 
-    def _before_read(self) -> OpenStream | None:
-        """Arm the read deadline and return the reply to read from, or None if it is gone."""
+    # --- watchdog ----------------------------------------------------------------------------
+
+    def _watch(self, when: float) -> None:
+        """Make sure the watchdog wakes by ``when`` (a read deadline earlier than the one it
+        sleeps towards: the first one, or idle_timeout shorter than the first-event limit)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watch_at = when
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_reads())
+
+    async def _watch_reads(self) -> None:
+        """Sleep (the client's ``sleep``) until the machine's read deadline by the client's
+        ``clock``; a deadline pushed later meanwhile (data arrived, the idle timer moved) just
+        means sleeping again, so a busy stream costs no timer work per chunk. When a read is
+        overdue the machine records why and the reply is closed, which wakes the read with a
+        connection error; when no read is pending, the next read starts a new watchdog."""
+        m = self._m
+        clock = self._clock
+        while True:
+            now = clock()
+            target = m.read_deadline
+            if now >= target:
+                break
+            if target == _INF:  # no deadline any more (the first event came, no idle limit)
+                self._watchdog = None
+                self._watch_at = _INF
+                return
+            self._watch_at = target
+            await self._sleep(target - now)
+        self._watchdog = None
+        self._watch_at = _INF
         reply = self._reply
-        loop = self._loop
-        assert loop is not None
-        if reply is None:  # closed meanwhile (by aclose() from another task)
-            self._interrupt(self._timed_out or "reset")
-            return None
-        if self._first_at is not None:
-            limit = self._first_at
-        elif self._idle_timeout is not None:
-            limit = loop.time() + self._idle_timeout
-        else:
-            limit = _INF
-        deadline_at = self._deadline_at
-        if deadline_at is not None and deadline_at < limit:
-            limit = deadline_at
-        self._read_deadline = limit
-        # The timer only ever moves earlier here; a later limit is picked up when it fires.
-        if limit < self._timer_at:
-            self._arm(limit)
-        return reply
-
-    def _after_read(self, chunk: bytes) -> None:
-        """Decode a chunk into the event buffer, or note the end of the body."""
-        if not chunk:
-            self._m.eof()
-            self._interrupt("eof")
-            return
-        failure: StreamProtocolError | None = None
-        try:
-            events = self._m.feed(chunk)
-        except StreamProtocolError as exc:
-            failure = exc
-        if failure is not None:
-            raise self._fail(failure)  # outside the except block: no __context__
-        if events:
-            self._first_at = None  # from now on the idle timeout applies
-            self._events = events
-            self._index = 0
-
-    # --- timer -------------------------------------------------------------------------------
-
-    def _arm(self, when: float) -> None:
-        assert self._loop is not None
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
-
-    def _on_timer(self) -> None:
-        """Fires at the earliest read deadline; closes the reply if a read is overdue."""
-        self._timer = None
-        self._timer_at = _INF
-        reply = self._reply
-        if not self._reading or reply is None:
-            return  # nobody waits for the server now; the next read re-arms
-        assert self._loop is not None
-        now = self._loop.time()
-        if now < self._read_deadline:
-            self._arm(self._read_deadline)
-            return
-        self._timed_out = self._overdue(now)
-        # Closing the response wakes the pending read with a connection error.
-        reply.close()
-
-    def _overdue(self, now: float) -> str:
-        """Which limit a read past its deadline at ``now`` ran into."""
-        if self._deadline_at is not None and now >= self._deadline_at:
-            return "deadline"
-        if self._first_at is not None:
-            return "first_event"
-        return "idle"
+        if self._reading and reply is not None and m.on_timer(now) is not None:
+            reply.close()
 
     # --- endings -----------------------------------------------------------------------------
 
     def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-            self._timer_at = _INF
+        watchdog = self._watchdog
+        if watchdog is not None:
+            self._watchdog = None
+            self._watch_at = _INF
+            watchdog.cancel()
 
     def _close_reply(self) -> None:
         self._stop_timer()
@@ -673,91 +622,45 @@ class ResponseStream:
         finally:
             reply.close()
 
-    def _finish(self, response: Response) -> None:
-        """A terminal response is known (by polling): record it and let the connection go."""
-        self._m.finish(response)
-        self._finished()
-
     def _finished(self) -> None:
         """The machine knows the terminal response: stop reading and timing."""
-        self._pending = None
         self._events = []
         self._index = 0
         self._stop_timer()  # the reply stays until _after_end(), which lets it go
 
-    def _interrupt(self, reason: str) -> None:
-        """The stream cannot be read further; remember why (recovery happens in _next)."""
+    def _interrupt(self) -> None:
+        """The stream cannot be read further (the machine knows why; recovery happens in
+        _next): close the connection, drop what is buffered."""
         self._close_reply()
         self._events = []
         self._index = 0
-        self._pending = reason
 
     def _fail(self, error: APIError, *, fatal: bool = False) -> APIError:
-        """Record ``error`` (raised again on further reads) and close the connection.
-
-        A fatal error also ends ``final_response()``; a non-fatal one lets it recover by
-        polling when the response id is known.
-        """
+        """Close the connection and record ``error`` in the machine (see StreamMachine.fail)."""
         self._close_reply()
         self._events = []
         self._index = 0
-        if self._m.response_id is None and type(error) is not StreamError:
-            error.outcome_unknown = True  # the create was sent; nothing says what became of it
-        self._error = error
-        self._fatal = fatal
-        if not fatal and self._pending is None:
-            self._pending = "error"
-        return error
+        return self._m.fail(error, fatal=fatal)
 
     async def _recover_event(self, recover: bool) -> StreamEvent:
-        """Finish a stream that ended early: poll for the truth or raise the right error."""
-        reason = self._pending
-        assert reason is not None
+        """Finish a stream that ended early: run the machine's action, poll or fail."""
         if self._state is not _OPEN:
             raise ClientStateError("this ResponseStream was closed")
-        response_id = self._m.response_id
-        request_id = self._m.request_id
-        if reason == "deadline":
-            raise self._fail(
-                DeadlineTimeout(
-                    "the stream passed its deadline",
-                    request_id=request_id,
-                    outcome_unknown=response_id is None,
-                ),
-                fatal=True,
-            )
-        timeout = reason in ("first_event", "idle")
-        message = _REASONS[reason]
-        if response_id is None or not recover:
-            error: APIError
-            if timeout:
-                error = APITimeoutError(
-                    message,
-                    phase=reason,
-                    request_id=request_id,
-                    outcome_unknown=response_id is None,
-                )
-            else:
-                error = StreamInterruptedError(
-                    message, response_id=response_id, request_id=request_id
-                )
-            raise self._fail(error, fatal=response_id is None)
-        logger.info("%s; polling response %s until it is terminal", message, response_id)
+        m = self._m
+        action = m.action(recover)
+        if type(action) is Fail:
+            raise self._fail(action.error, fatal=action.fatal)
+        response_id = action.response_id  # type: ignore[union-attr]
+        assert m.ending is not None
+        logger.info("%s; polling response %s until it is terminal", m.ending.value, response_id)
         response = await self._poll(response_id)
-        self._finish(response)
-        if response.status is ResponseStatus.FAILED:
-            return ResponseFailed(None, response, recovered=True)
-        return ResponseCompleted(None, response, recovered=True)
+        event = m.polled(response)
+        self._finished()
+        return event
 
     async def _poll(self, response_id: str) -> Response:
-        budget = self._recover_timeout
-        assert self._loop is not None
-        deadline_bound = False
-        if self._deadline_at is not None:
-            remaining = self._deadline_at - self._loop.time()
-            if remaining <= budget:
-                deadline_bound = True
-                budget = remaining
+        m = self._m
+        budget, deadline_bound = m.poll_budget(self._clock(), self._recover_timeout)
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
@@ -768,13 +671,8 @@ class ResponseStream:
         except WaitTimeoutError:
             if not deadline_bound:
                 raise
-        raise self._fail(
-            DeadlineTimeout(
-                "the stream passed its deadline while recovering",
-                request_id=self._m.request_id,
-            ),
-            fatal=True,
-        )
+        self._close_reply()
+        raise m.recovery_past_deadline()
 
     async def final_response(self) -> Response:
         """The terminal Response, reading (and discarding) the rest of the stream if needed.
@@ -800,13 +698,14 @@ class ResponseStream:
             self._busy = False
 
     async def _drain(self, sink: Callable[[StreamEvent], None] | None) -> Response:
-        while self._m.final is None:
-            error = self._error
+        m = self._m
+        while m.final is None:
+            error = m.error
             if error is not None:
-                if self._fatal or self._m.response_id is None:
+                if m.fatal or m.response_id is None:
                     raise error
                 # Iteration already reported it; now get the truth by polling.
-                self._error = None
+                m.error = None
             try:
                 event = await self._next(True)
             except StopAsyncIteration:
@@ -971,7 +870,7 @@ class _Hub:
     async def _pull(self) -> None:
         stream = self._stream
         try:
-            event = await stream._next(stream._recover)
+            event = await stream._next(stream._m.recover)
         except StopAsyncIteration:
             self._items.append(_END)
         except Exception as exc:

@@ -79,15 +79,40 @@ _select_transport()
 
 
 class FakeTime:
-    """A monotonic clock and an async sleep that advances it instantly.
+    """The client's injected clock and sleep in tests; ``sleeps`` records every requested delay
+    so tests can assert backoff schedules.
 
-    ``sleeps`` records every requested delay so tests can assert backoff schedules without
-    waiting in real time.
+    On the virtual-time loop (tests marked ``virtual_time``) it is that loop's clock, offset by
+    ``start``, and its sleep: one time for the client's sleeps, the streams' watchdogs and the
+    fake server's stalls, none of it real. On a plain loop its sleeps are instant (they advance
+    ``now``), for tests that only count backoff and polling sleeps; a stream's timers sleep on
+    it too, so a test that streams with it runs in virtual time.
     """
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        self._offset = start
         self.sleeps: list[float] = []
+
+    @staticmethod
+    def _virtual_loop() -> Any:
+        import asyncio
+
+        from _virtual_loop import VirtualTimeLoop
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return loop if isinstance(loop, VirtualTimeLoop) else None
+
+    @property
+    def now(self) -> float:
+        loop = self._virtual_loop()
+        return self._offset + (loop.time() if loop is not None else 0.0)
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._offset += value - self.now
 
     def clock(self) -> float:
         return self.now
@@ -96,7 +121,10 @@ class FakeTime:
         import asyncio
 
         self.sleeps.append(seconds)
-        self.now += max(seconds, 0.0)
+        if self._virtual_loop() is not None:
+            await asyncio.sleep(max(seconds, 0.0))
+            return
+        self._offset += max(seconds, 0.0)
         await asyncio.sleep(0)
 
 

@@ -253,6 +253,7 @@ async def test_stream_timeout_is_the_overall_deadline(server: FakeMoveworks) -> 
     assert type(info.value) is mw.DeadlineTimeout
 
 
+@pytest.mark.virtual_time
 async def test_stream_takes_timeout_or_deadline_not_both(
     server: FakeMoveworks, fake_time: Any
 ) -> None:
@@ -263,7 +264,7 @@ async def test_stream_takes_timeout_or_deadline_not_both(
             with pytest.raises(mw.InvalidParameterError):
                 client.responses.stream("conv_1", text="hi", timeout=bad)
         stream = client.responses.stream("conv_1", text="hi", timeout=mw.Timeout(total=7))
-        assert stream._deadline == 7.0
+        assert stream._m.deadline == 7.0
     assert server.stats.requests_total == 0
 
 

@@ -21,7 +21,7 @@ from _stream_support import acquired, collect, collect_into, make_client, settle
 import moveworks_async as mw
 from moveworks_async.testing import Answer, FakeMoveworks, Fault
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 ANSWER = "To request a new laptop, open the hardware portal and choose the standard model."
 REASONING = ("Searching the hardware catalogue", "Reading the laptop policy")

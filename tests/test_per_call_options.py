@@ -356,6 +356,7 @@ async def test_extra_headers_reach_the_server(
     assert "X-Team" not in without.headers
 
 
+@pytest.mark.virtual_time
 async def test_stream_sends_extra_headers(server: FakeMoveworks, fake_time: Any) -> None:
     async with _client(server, fake_time) as client:
         world = await _world(client, server, fake_time)
@@ -485,6 +486,7 @@ async def test_parse_of_a_raw_list_can_be_called_again(
     assert len(plain) == 3
 
 
+@pytest.mark.virtual_time
 async def test_a_streams_recovery_polls_carry_its_extra_headers(
     server: FakeMoveworks, fake_time: Any
 ) -> None:

@@ -121,7 +121,7 @@ def test_eof_discards_an_unterminated_event() -> None:
     machine = StreamMachine(1 << 20)
     frame = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
     assert machine.feed(frame[:-1]) == []
-    machine.eof()
+    machine.on_eof()
     assert machine.response_id is None
 
 

@@ -29,7 +29,7 @@ from _stream_support import (
 import moveworks_async as mw
 from moveworks_async.testing import FakeMoveworks, Fault
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
 ANSWER = "Reset your password from the account page, then sign in again with the new one."
 KINDS = [

@@ -16,6 +16,7 @@ from _stream_support import (
     CID,
     FINAL_TEXT,
     RID,
+    ScriptServer,
     acquired,
     collect,
     collect_into,
@@ -783,8 +784,8 @@ async def test_timeouts_after_close_do_not_fire() -> None:
     async with scripted([happy_events()[0], 1.0]) as (server, client):
         async with client.responses.stream(CID, text="q", idle_timeout=0.05) as stream:
             await anext(aiter(stream))
-            assert stream._timer is not None  # armed by the first read
-        assert stream._timer is None
+            assert stream._watchdog is not None  # armed by the first read
+        assert stream._watchdog is None
         await asyncio.sleep(0.1)
         assert server.polls == 0  # nothing fired: no recovery
 
@@ -902,3 +903,55 @@ async def test_body_left_open_after_the_terminal_event_is_closed_promptly() -> N
         assert isinstance(events[-1], mw.ResponseCompleted)
         assert acquired(client) == 0
         assert _pooled(client) == 0
+
+
+async def test_stream_timers_run_on_the_clients_clock_and_sleep() -> None:
+    """The idle timer sleeps with the client's injected ``sleep`` until the deadline by its
+    injected ``clock``: a clock 1,000 s ahead of the loop and a recording sleep see the
+    watchdog's one sleep of idle_timeout, and the stream times out by that clock."""
+    loop = asyncio.get_running_loop()
+    sleeps: list[float] = []
+
+    def clock() -> float:
+        return 1000.0 + loop.time()
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await asyncio.sleep(seconds)
+
+    server = ScriptServer([happy_events()[0], 3600.0])
+    async with server, make_client(server.url, clock=clock, sleep=sleep) as client:
+        started = loop.time()
+        with pytest.raises(mw.IdleTimeout):
+            async with client.responses.stream(
+                CID, text="q", idle_timeout=30.0, recover=False
+            ) as stream:
+                await collect(stream)
+        assert loop.time() - started == pytest.approx(30.0, abs=0.5)
+    assert sleeps
+    assert sleeps[0] == pytest.approx(30.0, abs=0.5)
+
+
+async def test_a_clock_that_jumps_fires_the_idle_timer_at_once() -> None:
+    """Time is the client's: when its clock says the idle deadline passed, the stream times
+    out although the loop's own clock barely moved."""
+    loop = asyncio.get_running_loop()
+    jump = [0.0]
+
+    def clock() -> float:
+        return loop.time() + jump[0]
+
+    async def sleep(seconds: float) -> None:
+        jump[0] += seconds  # the client's time passes instantly; the loop's does not
+        await asyncio.sleep(0)
+
+    server = ScriptServer([happy_events()[0], 3600.0])
+    async with server, make_client(server.url, clock=clock, sleep=sleep) as client:
+        started = loop.time()
+        with pytest.raises(mw.IdleTimeout):
+            async with client.responses.stream(
+                CID, text="q", idle_timeout=500.0, recover=False
+            ) as stream:
+                await collect(stream)
+        assert loop.time() - started < 1.0
+    assert jump[0] >= 500.0

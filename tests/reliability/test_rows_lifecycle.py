@@ -311,6 +311,7 @@ async def test_row_51_path_tricks_rejected_before_io(fake_time: Any) -> None:
     )
 
 
+@pytest.mark.virtual_time
 async def test_row_52_canary_in_reprs_logs_and_errors(
     fake_time: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

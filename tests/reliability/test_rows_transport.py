@@ -422,6 +422,7 @@ async def test_row_14_many_tiny_events_all_delivered(fake_time: Any) -> None:
 # --- 15-16: framing ----------------------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 async def test_row_15_one_byte_writes_and_split_utf8(fake_time: Any) -> None:
     """The stream written one byte per write, multi-byte characters split: the same events as
     written whole."""
@@ -456,6 +457,7 @@ async def test_row_16_wpt_vectors_any_split(body: bytes, expected: list[Any]) ->
 # --- 17-25: content ----------------------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 async def test_row_17_malformed_json_is_typed_and_recoverable(fake_time: Any) -> None:
     """Malformed JSON in a data-bearing event: StreamProtocolError (snippet bounded, no
     canary), never a silent skip; with the id known, final_response() recovers by polling."""
@@ -472,6 +474,7 @@ async def test_row_17_malformed_json_is_typed_and_recoverable(fake_time: Any) ->
     assert_clean(info.value)
 
 
+@pytest.mark.virtual_time
 async def test_row_18_unknown_event_type_is_skipped_safely(fake_time: Any) -> None:
     """``event: response.future_thing`` arrives as UnknownEvent; known events unaffected."""
     events = happy_events()
@@ -483,6 +486,7 @@ async def test_row_18_unknown_event_type_is_skipped_safely(fake_time: Any) -> No
     assert final.text == FINAL_TEXT
 
 
+@pytest.mark.virtual_time
 async def test_row_19_error_event_mid_stream(fake_time: Any) -> None:
     """An ERROR event: typed StreamError with the server's code and the response id, after
     every event before it was delivered."""
@@ -548,6 +552,7 @@ async def test_row_22_missing_or_wrong_field_is_validation_error(
 
 
 @pytest.mark.parametrize("fault", ["duplicate", "reorder", "skip"])
+@pytest.mark.virtual_time
 async def test_row_23_sequence_faults_end_at_server_truth(fake_time: Any, fault: str) -> None:
     """Duplicated, reordered or skipped sequence numbers: duplicates dropped, a gap falls back
     to polling; the final state equals the server's."""
@@ -571,6 +576,7 @@ async def test_row_23_sequence_faults_end_at_server_truth(fake_time: Any, fault:
 
 
 @pytest.mark.parametrize("kind", ["json-error", "json-other", "html"])
+@pytest.mark.virtual_time
 async def test_row_24_wrong_content_type_on_stream(fake_time: Any, kind: str) -> None:
     """200 with application/json or text/html on the stream route: a JSON error object is a
     typed API error, anything else UnexpectedResponseError; no SSE parsing, no re-POST."""
@@ -590,6 +596,7 @@ async def test_row_24_wrong_content_type_on_stream(fake_time: Any, kind: str) ->
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.virtual_time
 async def test_row_25_compressed_stream_same_events(fake_time: Any, encoding: str) -> None:
     """gzip/deflate on the stream: the same events as uncompressed; a corrupt compressed body
     delivers what decoded, then recovers (typed, no zlib error leaks)."""
