@@ -62,7 +62,7 @@ from ._reply import failure as interpret_failure
 from ._reply import json_body, model
 from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
-from ._seam import Attempt, Seam
+from ._seam import Attempt, Seam, loop_time
 from ._transport import Reply, StreamOpener, Timeout, Transport
 from ._transport_choice import make_transport
 from ._validate import check_headers, check_max_retries
@@ -214,7 +214,7 @@ class AsyncMoveworks:
         self._auth = _make_auth(settings.token, auth)
         # A constant bearer is read without a coroutine per attempt (same package, same rules).
         self._static_token = self._auth._token if type(self._auth) is StaticToken else None
-        self._clock = clock or anyio.current_time
+        self._clock = clock or loop_time
         self._sleep = sleep or anyio.sleep
         self._rng = random.random
         if governor is not None:
@@ -388,54 +388,44 @@ class AsyncMoveworks:
         ``asyncio.timeout``, the client's clock decides ahead of time that a backoff or a
         governor wait would pass the deadline (so tests with a fake clock see it too).
         """
+        # One coroutine level for both (every resumption of the attempt passes each level).
         try:
-            return await self._bounded_attempts(
-                request, attempt, max_retries, authenticated, trace, timeout
-            )
-        except BaseException as exc:
-            release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
-            raise
-
-    async def _bounded_attempts(
-        self,
-        request: Request,
-        attempt: Attempt[T] | _Send,
-        max_retries: int | None,
-        authenticated: bool,
-        trace: CallTracer | None,
-        timeout: Timeout | None,
-    ) -> T:
-        total = timeout.total if timeout is not None else None
-        outer = _CALL_BOUNDS.get()
-        if total is None and outer is None:
-            return await self._attempts(request, attempt, max_retries, authenticated, trace, None)
-        now = self._clock()
-        deadline = now + total if total is not None else math.inf
-        if outer is not None and outer.deadline <= deadline:
-            bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
-        else:
-            assert timeout is not None
-            assert total is not None
-            bounds = _Bounds(deadline, timeout, total)
-        reset = _CALL_BOUNDS.set(bounds)
-        try:
-            if total is None or bounds.deadline < deadline:
-                # Nested in a call with an earlier deadline: that call's scope bounds real time.
+            total = timeout.total if timeout is not None else None
+            outer = _CALL_BOUNDS.get()
+            if total is None and outer is None:
                 return await self._attempts(
-                    request, attempt, max_retries, authenticated, trace, bounds
+                    request, attempt, max_retries, authenticated, trace, None
                 )
-            scope = asyncio.timeout(max(bounds.deadline - now, 0.0))
+            now = self._clock()
+            deadline = now + total if total is not None else math.inf
+            if outer is not None and outer.deadline <= deadline:
+                bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
+            else:
+                assert timeout is not None
+                assert total is not None
+                bounds = _Bounds(deadline, timeout, total)
+            reset = _CALL_BOUNDS.set(bounds)
             try:
-                async with scope:
+                if total is None or bounds.deadline < deadline:
+                    # Nested in a call with an earlier deadline: that call's scope bounds real time.
                     return await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-            raise self._timed_out(request, bounds)
-        finally:
-            _CALL_BOUNDS.reset(reset)
+                scope = asyncio.timeout(max(bounds.deadline - now, 0.0))
+                try:
+                    async with scope:
+                        return await self._attempts(
+                            request, attempt, max_retries, authenticated, trace, bounds
+                        )
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
+                raise self._timed_out(request, bounds)
+            finally:
+                _CALL_BOUNDS.reset(reset)
+        except BaseException as exc:
+            release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
+            raise
 
     def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""

@@ -141,7 +141,8 @@ _TEXT_KEYS: dict[str, str] = {kind: kind.lower() for kind in Content.TEXT_TYPES}
 
 # The classes built on every streamed delta, made as attrs' __init__ would make them (a new
 # instance, each slot set through its descriptor) when _fastpath.slot_setters says that is
-# all it does; None means call the class.
+# all it does; None means call the class. The fast converter builds them as twins instead
+# where _fastpath.twin_of allows (see configure).
 _new = object.__new__
 _content_setters = _fastpath.slot_setters(Content)
 if _content_setters is not None and len(_content_setters) != 4:  # pragma: no cover
@@ -155,6 +156,17 @@ def _only_setter(cls: type[Any]) -> Callable[[Any, Any], None] | None:
 
 _set_message_output = _only_setter(MessageOutput)
 _set_reasoning_output = _only_setter(ReasoningOutput)
+
+
+def _twin(cls: type[Any], names: tuple[str, ...], detailed: bool) -> type[Any] | None:
+    """The twin of ``cls`` for the fast converter's hand-written hooks, or None (detailed
+    converter, twins off, a self-check that failed, or fields other than ``names``: the
+    hooks below store exactly those)."""
+    if detailed or not _fastpath.TWINS:
+        return None
+    if tuple(f.name for f in attrs.fields(cls)) != names:  # pragma: no cover - models changed
+        return None
+    return _fastpath.twin_of(cls)
 
 
 def _is_optional(tp: Any) -> bool:
@@ -266,6 +278,12 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             ) from None
 
     files_hook = conv.get_structure_hook(tuple[FileRef, ...])
+    content_twin = _twin(Content, ("type", "text", "callback_id", "files"), detailed)
+    callback_twin = _twin(CallbackAction, ("label", "callback_id"), detailed)
+    url_twin = _twin(UrlAction, ("label", "url"), detailed)
+    modal_twin = _twin(ModalAction, ("label", "modal_id"), detailed)
+    message_output_twin = _twin(MessageOutput, ("message",), detailed)
+    reasoning_output_twin = _twin(ReasoningOutput, ("reasoning_message",), detailed)
 
     def structure_content(data: Any, _: Any) -> Content:
         kind = data.get("type") if type(data) is dict else _type_of(data)
@@ -285,6 +303,15 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
                 files = nested(files_hook, files, tuple[FileRef, ...], Content, attr)
             else:
                 files = ()
+            if content_twin is not None:
+                # Twin construction (_fastpath.twin_of): plain stores, then the class.
+                built = content_twin()
+                built.type = kind
+                built.text = text
+                built.callback_id = None
+                built.files = files
+                built.__class__ = Content
+                return built  # type: ignore[no-any-return]
             if _content_setters is None:
                 return Content(kind, text, None, files)
             content: Content = _new(Content)
@@ -318,15 +345,34 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
         if type(kind) is not str:
             kind = ""
         label = data.get("label")
+        # Twin construction (_fastpath.twin_of) where available: plain stores, then the class.
         if kind == "CALLBACK_ACTION":
             callback_id = _payload(data, "callback_action").get("callback_id")
-            return CallbackAction(_structure_str(label, str), _structure_str(callback_id, str))
+            if type(label) is not str or type(callback_id) is not str or callback_twin is None:
+                return CallbackAction(_structure_str(label, str), _structure_str(callback_id, str))
+            built = callback_twin()
+            built.label = label
+            built.callback_id = callback_id
+            built.__class__ = CallbackAction
+            return built  # type: ignore[no-any-return]
         if kind == "URL_ACTION":
             url = _payload(data, "url_action").get("url")
-            return UrlAction(_structure_str(label, str), _structure_str(url, str))
+            if type(label) is not str or type(url) is not str or url_twin is None:
+                return UrlAction(_structure_str(label, str), _structure_str(url, str))
+            built = url_twin()
+            built.label = label
+            built.url = url
+            built.__class__ = UrlAction
+            return built  # type: ignore[no-any-return]
         if kind == "MODAL_ACTION":
             modal_id = _payload(data, "modal_action").get("modal_id")
-            return ModalAction(_structure_str(label, str), _structure_str(modal_id, str))
+            if type(label) is not str or type(modal_id) is not str or modal_twin is None:
+                return ModalAction(_structure_str(label, str), _structure_str(modal_id, str))
+            built = modal_twin()
+            built.label = label
+            built.modal_id = modal_id
+            built.__class__ = ModalAction
+            return built  # type: ignore[no-any-return]
         return UnknownAction(kind, label if type(label) is str else None, raw=data)
 
     def unstructure_action(action: Action) -> dict[str, Any]:
@@ -357,6 +403,11 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             value = data.get("message")
             if not detailed:
                 message = message_hook(value, Message)
+                if message_output_twin is not None:
+                    twin: Any = message_output_twin()
+                    twin.message = message
+                    twin.__class__ = MessageOutput
+                    return twin  # type: ignore[no-any-return]
                 if _set_message_output is None:
                     return MessageOutput(message)
                 item: OutputItem = _new(MessageOutput)
@@ -367,6 +418,11 @@ def configure(conv: cattrs.Converter, *, detailed: bool) -> cattrs.Converter:
             value = data.get("reasoning_message")
             if not detailed:
                 reasoning = reasoning_hook(value, ReasoningMessage)
+                if reasoning_output_twin is not None:
+                    twin = reasoning_output_twin()
+                    twin.reasoning_message = reasoning
+                    twin.__class__ = ReasoningOutput
+                    return twin  # type: ignore[no-any-return]
                 if _set_reasoning_output is None:
                     return ReasoningOutput(reasoning)
                 item = _new(ReasoningOutput)

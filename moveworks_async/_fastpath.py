@@ -1,12 +1,18 @@
-"""Structure functions generated once per attrs class for the fast (non-detailed) converter.
+"""Structure functions generated once per top-level attrs class for the fast converter.
 
 cattrs' own generated code calls one hook per field (``hook(o["x"], type)``), collects the
 values in a dict and calls the class with ``**kwargs``. For the API models most fields are
 ``str``, ``X | None``, ``tuple[X, ...]``, datetimes and enums, whose rules (see
 ``_converter``) are one type test each, so here they are inlined into one function per class
-that reads the keys, checks and converts the values in place and calls the class with
-positional arguments. Fields of any other type (the ``type``-dispatched unions, ``Mapping``,
-nested classes) still go through the converter's hook for that type, bound once.
+that reads the keys and checks and converts the values in place. Nested attrs classes whose
+hook is this module's code are inlined too (a ``tuple[X, ...]`` of them becomes a loop), so a
+model is one function down to the hand-written hooks (``type``-dispatched unions,
+``Mapping``), which are still called, bound once.
+
+Objects are built without attrs' ``__init__`` where :func:`slot_setters` shows it only stores
+its arguments: as a twin (:func:`twin_of`: plain stores into a slot-compatible subclass, then
+``__class__`` assigned) or, where the twin's self-check fails or :data:`TWINS` is off,
+through the slot descriptors.
 
 The rules are exactly the converter's: a wrong type raises ``TypeError``, a missing required
 key ``KeyError``, a missing optional key gives the attribute's default, unknown keys are
@@ -19,6 +25,7 @@ from __future__ import annotations
 import itertools
 import linecache
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from enum import Enum
 from types import MemberDescriptorType, UnionType
 from typing import Any, Union, get_args, get_origin
@@ -28,11 +35,14 @@ import cattrs
 
 __all__ = ["register", "slot_setters", "twin_of", "TWINS"]
 
-#: Twin construction (see :func:`twin_of`). Off by default: on CPython 3.11 a paired
-#: measurement (benchmarks payloads, 200 Responses x 20, best of 15) gave the twin build
-#: 1.38x the time of the slot setters, the class assignment costing more than the per-field
-#: descriptor calls it saves. Correctness is tested both ways (tests/test_fastpath.py).
-TWINS = False
+#: Twin construction (see :func:`twin_of`). It first measured 1.38x the time of the slot
+#: setters: the twin overrode ``__setattr__`` but not ``__delattr__``, and attrs' frozen
+#: classes define both, so CPython kept the Python-level attribute-store slot and every
+#: "plain" store dispatched through ``__setattr__``. With both overridden the stores are the
+#: interpreter's specialised slot stores: 0.71x the instructions of the slot-setter build of
+#: a Response (callgrind; benchmarks/README.md). Correctness is tested both ways
+#: (tests/test_fastpath.py).
+TWINS = True
 
 _PRIMITIVES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean"}
 _counter = itertools.count()
@@ -80,11 +90,25 @@ class _Gen:
         self.primitives = primitives
         self.ns: dict[str, Any] = {"_fail": _fail}
         self.names = itertools.count()
+        self.locals = itertools.count()
+        #: The classes being inlined, outermost first (a recursive model calls its hook).
+        self.stack: list[type[Any]] = []
 
     def bind(self, value: Any) -> str:
         name = f"_g{next(self.names)}"
         self.ns[name] = value
         return name
+
+    def local(self, stem: str) -> str:
+        return f"{stem}{next(self.locals)}"
+
+    def inlinable(self, tp: Any) -> bool:
+        """True for an attrs class whose hook is this generator's code for this converter
+        (not a hand-written hook such as ``Content``'s) and not already being inlined."""
+        if not _is_attrs_class(tp) or tp in self.stack:
+            return False
+        hook = self.conv.get_structure_hook(tp)
+        return getattr(hook, "_moveworks_generated", None) is self.conv
 
     def convert(self, tp: Any, var: str, indent: str) -> list[str]:
         """Lines that check ``var`` against ``tp`` and replace it by the structured value."""
@@ -108,36 +132,62 @@ class _Gen:
                 f"{indent}else:",
             ]
             kind = self.primitive_of(item)
+            each = self.local("_i")
             if kind is not None:
                 what = self.bind(_PRIMITIVES[kind])
                 typ = self.bind(kind)
                 return [
                     *lines,
-                    f"{indent}    for _i in {var}:",
-                    f"{indent}        if type(_i) is not {typ}:",
-                    f"{indent}            _fail({what}, _i)",
+                    f"{indent}    for {each} in {var}:",
+                    f"{indent}        if type({each}) is not {typ}:",
+                    f"{indent}            _fail({what}, {each})",
                     f"{indent}    {var} = tuple({var})",
+                ]
+            if self.inlinable(item):
+                # The item's code inlined into a loop: no call per item.
+                items = self.local("_l")
+                return [
+                    *lines,
+                    f"{indent}    {items} = []",
+                    f"{indent}    for {each} in {var}:",
+                    *self.build(item, each, indent + "        "),
+                    f"{indent}        {items}.append({each})",
+                    f"{indent}    {var} = tuple({items})",
                 ]
             item_hook = self.bind(conv.get_structure_hook(item))
             typ = self.bind(item)
-            return [*lines, f"{indent}    {var} = tuple([{item_hook}(_i, {typ}) for _i in {var}])"]
+            return [
+                *lines,
+                f"{indent}    {var} = tuple([{item_hook}({each}, {typ}) for {each} in {var}])",
+            ]
         kind = self.primitive_of(tp)
         if kind is not None:
             return [
                 f"{indent}if type({var}) is not {self.bind(kind)}:",
                 f"{indent}    _fail({self.bind(_PRIMITIVES[kind])}, {var})",
             ]
+        if self.inlinable(tp):
+            return self.build(tp, var, indent)
         hook = conv.get_structure_hook(tp)
         if hook is self.structure_datetime:
-            return [f"{indent}{var} = {self.bind(hook)}({var}, None)"]
+            # The converter's datetime rule (``_converter._structure_datetime``), inlined:
+            # an ISO 8601 string; naive means UTC.
+            return [
+                f"{indent}if type({var}) is not str:",
+                f"{indent}    _fail('an ISO 8601 string', {var})",
+                f"{indent}{var} = {self.bind(datetime.fromisoformat)}({var})",
+                f"{indent}if {var}.tzinfo is None:",
+                f"{indent}    {var} = {var}.replace(tzinfo={self.bind(UTC)})",
+            ]
         if hook is self.structure_enum and isinstance(tp, type) and issubclass(tp, Enum):
             members = self.bind(tp._value2member_map_)
             enum = self.bind(tp)
+            member = self.local("_m")
             return [
                 f"{indent}if type({var}) is not str:",
                 f"{indent}    _fail('a string', {var})",
-                f"{indent}_m = {members}.get({var})",
-                f"{indent}{var} = _m if _m is not None else {enum}({var})",
+                f"{indent}{member} = {members}.get({var})",
+                f"{indent}{var} = {member} if {member} is not None else {enum}({var})",
             ]
         return self.call_hook(tp, var, indent)
 
@@ -150,6 +200,72 @@ class _Gen:
         if tp in _PRIMITIVES and self.conv.get_structure_hook(tp) is self.primitives.get(tp):
             return tp  # type: ignore[no-any-return]
         return None
+
+    def build(self, cls: type[Any], var: str, indent: str) -> list[str]:
+        """Lines that read the mapping in ``var`` into an instance of ``cls`` in ``var``:
+        the rules of the converter for every field, then the construction."""
+        self.stack.append(cls)
+        try:
+            return self._build(cls, var, indent)
+        finally:
+            self.stack.pop()
+
+    def _build(self, cls: type[Any], var: str, indent: str) -> list[str]:
+        lines = [
+            f"{indent}if type({var}) is not dict and not isinstance({var}, {self.bind(Mapping)}):",
+            f"{indent}    _fail('an object', {var})",
+        ]
+        fields = attrs.fields(cls)
+        values: list[str] = []
+        positional: list[str] = []
+        keywords: list[str] = []
+        for field in fields:
+            value = self.local("v")
+            values.append(value)
+            if not field.init:
+                continue
+            key = repr(field.name)
+            if field.default is attrs.NOTHING:
+                lines.append(f"{indent}{value} = {var}[{key}]")
+                lines += self.convert(field.type, value, indent)
+            else:
+                default = field.default
+                if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                    if default.takes_self:  # not used by the models
+                        raise _Unsupported(cls)
+                    fallback = f"{self.bind(default.factory)}()"
+                else:
+                    fallback = self.bind(default)
+                lines.append(f"{indent}if {key} in {var}:")
+                lines.append(f"{indent}    {value} = {var}[{key}]")
+                lines += self.convert(field.type, value, indent + "    ")
+                lines.append(f"{indent}else:")
+                lines.append(f"{indent}    {value} = {fallback}")
+            if field.kw_only:
+                keywords.append(f"{field.alias}={value}")
+            else:
+                positional.append(value)
+        setters = slot_setters(cls)
+        twin = twin_of(cls) if TWINS and setters is not None else None
+        if twin is not None:
+            # Twin construction (see twin_of): plain stores into the twin, then its class.
+            lines.append(f"{indent}{var} = {self.bind(twin)}()")
+            for field, value in zip(fields, values, strict=True):
+                lines.append(f"{indent}{var}.{field.name} = {value}")
+            lines.append(f"{indent}{var}.__class__ = {self.bind(cls)}")
+        elif setters is None:
+            lines.append(f"{indent}{var} = {self.bind(cls)}({', '.join(positional + keywords)})")
+        else:
+            # What attrs' __init__ does for this class, minus its per-call setattr lookup: a
+            # new instance, then each slot set through its descriptor (see slot_setters).
+            lines.append(f"{indent}{var} = {self.bind(object.__new__)}({self.bind(cls)})")
+            for setter, value in zip(setters, values, strict=True):
+                lines.append(f"{indent}{self.bind(setter)}({var}, {value})")
+        return lines
+
+
+class _Unsupported(Exception):
+    """A class the generator does not handle; cattrs' own generated code is used."""
 
 
 def _union(members: list[Any]) -> Any:
@@ -209,11 +325,21 @@ def twin_of(cls: type[Any]) -> type[Any] | None:
     twin = type(
         f"_{cls.__name__}Twin",
         (cls,),
-        {"__slots__": (), "__setattr__": object.__setattr__, "__module__": cls.__module__},
+        {
+            "__slots__": (),
+            # Both: attrs' frozen class defines __setattr__ *and* __delattr__, and CPython
+            # keeps the slow Python-level attribute-store slot while either is overridden.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            # ``twin()`` is then object_new + object_init, cheaper than object.__new__(twin)
+            # (whose wrapper checks the arguments and walks the bases on every call).
+            "__init__": object.__init__,
+            "__module__": cls.__module__,
+        },
     )
     markers = [object() for _ in names]
     try:
-        probe: Any = object.__new__(twin)
+        probe: Any = twin()
         for name, marker in zip(names, markers, strict=True):
             probe.__setattr__(name, marker)
         probe.__class__ = cls
@@ -236,59 +362,15 @@ def _generate(
     attrs.resolve_types(cls)
     gen = _Gen(conv, structure_datetime, structure_enum, primitives)
     name = f"structure_{cls.__name__}"
-    lines = [
-        f"def {name}(o, _=None):",
-        f"    if type(o) is not dict and not isinstance(o, {gen.bind(Mapping)}):",
-        "        _fail('an object', o)",
-    ]
-    positional: list[str] = []
-    keywords: list[str] = []
-    for index, field in enumerate(attrs.fields(cls)):
-        if not field.init:
-            continue
-        var = f"v{index}"
-        key = repr(field.name)
-        if field.default is attrs.NOTHING:
-            lines.append(f"    {var} = o[{key}]")
-            lines += gen.convert(field.type, var, "    ")
-        else:
-            default = field.default
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                if default.takes_self:
-                    return cattrs.gen.make_dict_structure_fn(cls, conv)  # not used by the models
-                fallback = f"{gen.bind(default.factory)}()"
-            else:
-                fallback = gen.bind(default)
-            lines.append(f"    if {key} in o:")
-            lines.append(f"        {var} = o[{key}]")
-            lines += gen.convert(field.type, var, "        ")
-            lines.append("    else:")
-            lines.append(f"        {var} = {fallback}")
-        if field.kw_only:
-            keywords.append(f"{field.alias}={var}")
-        else:
-            positional.append(var)
-    setters = slot_setters(cls)
-    twin = twin_of(cls) if TWINS and setters is not None else None
-    if twin is not None:
-        # Twin construction (see twin_of): plain stores into the twin, then its class.
-        lines.append(f"    _o = {gen.bind(object.__new__)}({gen.bind(twin)})")
-        for index, field in enumerate(attrs.fields(cls)):
-            lines.append(f"    _o.{field.name} = v{index}")
-        lines.append(f"    _o.__class__ = {gen.bind(cls)}")
-        lines.append("    return _o")
-    elif setters is None:
-        lines.append(f"    return {gen.bind(cls)}({', '.join(positional + keywords)})")
-    else:
-        # What attrs' __init__ does for this class, minus its per-call setattr lookup: a new
-        # instance, then each slot set through its descriptor (see slot_setters).
-        lines.append(f"    _o = {gen.bind(object.__new__)}({gen.bind(cls)})")
-        for index, setter in enumerate(setters):
-            lines.append(f"    {gen.bind(setter)}(_o, v{index})")
-        lines.append("    return _o")
-    source = "\n".join(lines) + "\n"
+    try:
+        body = gen.build(cls, "o", "    ")
+    except _Unsupported:
+        return cattrs.gen.make_dict_structure_fn(cls, conv)
+    source = "\n".join([f"def {name}(o, _=None):", *body, "    return o"]) + "\n"
     filename = f"<moveworks_async generated {name} {next(_counter)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), gen.ns)
     fn: Callable[[Any, Any], Any] = gen.ns[name]
+    # Marks the function as inlinable into the code generated for its container classes.
+    fn._moveworks_generated = conv  # type: ignore[attr-defined]
     return fn

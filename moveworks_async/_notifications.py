@@ -39,7 +39,7 @@ from ._notification_models import NotificationResult, NotificationStatus
 from ._off_loop import decode
 from ._protocol import Request, cap_text, request_id_from
 from ._reply import json_body
-from ._seam import Seam
+from ._seam import Seam, loop_time
 from ._transport import Timeout
 from ._validate import check_unicode
 
@@ -281,7 +281,7 @@ class Notifications:
         self._seam = seam
         # A clock and sleep injected into the client (a test's virtual time) drive this
         # governor too; the defaults stay the governor's own (usable outside a running loop).
-        clock = None if seam.clock is anyio.current_time else seam.clock
+        clock = None if seam.clock is loop_time else seam.clock
         sleep = None if seam.sleep is anyio.sleep else seam.sleep
         self.governor: Governor = governor or notifications_governor(clock=clock, sleep=sleep)
         self._view: Seam | None = None

@@ -16,6 +16,7 @@ state, and this module imports no module above it, so the package's imports form
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -24,7 +25,7 @@ from ._models import Response
 from ._protocol import Generation, Request
 from ._transport import Reply, StreamOpener, Timeout
 
-__all__ = ["Attempt", "Seam"]
+__all__ = ["Attempt", "Seam", "loop_time"]
 
 T = TypeVar("T")
 
@@ -134,3 +135,10 @@ class Seam(Protocol):
         """A seam onto a view of the client without ``Assistant-Name`` (other APIs of the
         platform), paced by ``governor`` if given."""
         ...
+
+
+def loop_time() -> float:
+    """The client's default clock: the running loop's, which is what ``anyio.current_time()``
+    returns on asyncio (the client's only backend: it bounds calls with ``asyncio.timeout``),
+    without anyio's backend lookup (two per request on the hot path)."""
+    return asyncio.get_running_loop().time()
