@@ -395,6 +395,8 @@ class ResponseStream:
                     outcome_unknown=True,
                 )
             request_id = request_id_from(reply.headers)
+            if request_id:  # a server may echo the bearer as its trace id
+                request_id = self._seam.mask(request_id)
             content_type = reply.headers.get("Content-Type", "")
             if content_type.partition(";")[0].strip().lower() != "text/event-stream":
                 # WHATWG "fail the connection": no parser runs on an HTML page.
