@@ -24,7 +24,11 @@ from moveworks_async.testing import FakeMoveworks, Fault
 pyreqwest = pytest.importorskip("pyreqwest")
 from moveworks_async._transport_pyreqwest import PyreqwestTransport  # noqa: E402
 
-TRANSPORTS = ["aiohttp", "pyreqwest"]
+# ``fork_unsafe`` marks every test that leaves native threads running: pyreqwest's Rust runtime
+# (tokio workers) and uvloop's libuv pool. ``nox -s mutants`` deselects them, since mutmut forks
+# each mutant's run from the process that ran the tests, and its children crashed with SIGSEGV
+# while tokio threads were alive in that parent.
+TRANSPORTS = ["aiohttp", pytest.param("pyreqwest", marks=pytest.mark.fork_unsafe)]
 
 
 @pytest_asyncio.fixture
@@ -176,6 +180,7 @@ async def test_session_requires_the_aiohttp_transport() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.fork_unsafe
 async def test_a_transport_instance_is_used_as_given(server: FakeMoveworks) -> None:
     transport = PyreqwestTransport(max_connections=4)
     assert isinstance(transport, Transport)
@@ -190,10 +195,17 @@ def test_default_is_aiohttp_unless_switched(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(_transport, "DEFAULT_TRANSPORT", "aiohttp")
     assert type(make_transport(None, None, 10)) is AiohttpTransport
+
+
+@pytest.mark.fork_unsafe
+def test_default_is_pyreqwest_when_switched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moveworks_async import _transport_choice as _transport
+
     monkeypatch.setattr(_transport, "DEFAULT_TRANSPORT", "pyreqwest")
     assert type(make_transport(None, None, 10)) is PyreqwestTransport
 
 
+@pytest.mark.fork_unsafe
 @pytest.mark.parametrize("name", TRANSPORTS)
 def test_client_runs_on_uvloop(name: str) -> None:
     """The client (calls and a stream) works on uvloop, with either transport."""
