@@ -4,6 +4,7 @@ failure becomes, which content codings a stream accepts, and the bounded, salvag
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from typing import Any
@@ -242,3 +243,146 @@ async def test_a_large_error_body_is_cut_at_the_error_cap(framing: Any) -> None:
     reply = await _get(handler)
     assert reply.status == 400
     assert bytes(reply.body) == payload[:MAX_ERROR_BODY]
+
+
+# --- opening a stream ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_stream_context_is_entered_once() -> None:
+    """A stream context opens one request: entering it again is a ClientStateError naming the
+    rule, before anything is sent."""
+    from aiohttp import web
+
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.method)
+        return web.Response(text="data: x\n\n", content_type="text/event-stream")
+
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        context = transport.stream("POST", str(server.make_url("/x")), {}, b"{}", None)
+        async with context as reply:
+            assert await reply.read() == b"data: x\n\n"
+        with pytest.raises(mw.ClientStateError, match=r"^a stream context can be entered only once$"):
+            await context.__aenter__()
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert hits == ["POST"]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_offers_only_the_codings_it_decodes() -> None:
+    """The stream request's Accept-Encoding is exactly the codings StreamReply can decode, even
+    when the caller's headers name others (brotli would arrive undecodable)."""
+    from aiohttp import web
+
+    seen: list[list[str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.getall("Accept-Encoding", []))
+        return web.Response(text="data: x\n\n", content_type="text/event-stream")
+
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        for headers in ({}, {"Accept-Encoding": "br"}):
+            url = str(server.make_url("/x"))
+            async with transport.stream("POST", url, headers, b"{}", None) as reply:
+                await reply.read()
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert seen == [["gzip, deflate"], ["gzip, deflate"]]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_never_follows_a_redirect() -> None:
+    """A redirect answering the stream's POST is returned as is: following it would send the
+    create a second time (to wherever the Location points)."""
+    from aiohttp import web
+
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        if request.path == "/x":
+            return web.Response(status=307, headers={"Location": "/elsewhere"})
+        return web.Response(text="data: x\n\n", content_type="text/event-stream")
+
+    from aiohttp.test_utils import TestServer
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app)
+    await server.start_server()
+    transport = AiohttpTransport()
+    try:
+        async with transport.stream("POST", str(server.make_url("/x")), {}, b"{}", None) as reply:
+            assert reply.status == 307
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert hits == ["/x"]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_is_bounded_only_by_its_connect_timeout() -> None:
+    """On a borrowed session with short timeouts of its own, a stream still gets only its
+    connect bound: a pause between events longer than the session's total and read timeouts
+    does not cut it (the stream's own timers decide), and the connection is opened under the
+    stream's connect timeout."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: 1\n\n")
+        await asyncio.sleep(0.4)
+        await response.write(b"data: 2\n\n")
+        await response.write_eof()
+        return response
+
+    connects: list[aiohttp.ClientTimeout] = []
+
+    class Recording(aiohttp.TCPConnector):
+        async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+            connects.append(timeout)
+            return await super().connect(req, traces, timeout)
+
+    server = await _serve(handler)
+    session = aiohttp.ClientSession(
+        connector=Recording(), timeout=aiohttp.ClientTimeout(total=0.2, sock_read=0.1)
+    )
+    transport = AiohttpTransport(session)
+    try:
+        async with transport.stream("POST", str(server.make_url("/x")), {}, b"{}", 7.5) as reply:
+            assert await reply.read() == b"data: 1\n\ndata: 2\n\n"
+    finally:
+        await transport.aclose()
+        await session.close()
+        await server.close()
+    assert [(t.total, t.sock_read, t.sock_connect) for t in connects] == [(None, None, 7.5)]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_to_a_closed_port_is_a_connect_error() -> None:
+    """Nothing listening: an APIConnectionError that says it could not connect and that the
+    request was never sent (safe to retry)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(mw.APIConnectionError) as caught:
+            async with transport.stream("POST", f"http://127.0.0.1:{port}/x", {}, b"{}", None):
+                pass
+    finally:
+        await transport.aclose()
+    assert str(caught.value).startswith("cannot connect:")
+    assert caught.value.outcome_unknown is False
