@@ -112,6 +112,10 @@ WALL_CLOCK_TESTS = (
     " or row_02_black_hole_connect_timeout or row_09_stall_after_headers"
     " or row_10_slow_loris_is_cut_by_the_deadline"
 )
+# Tests that break mutmut's own call recording (not the package): under its stats run (every
+# call through a trampoline that keeps a call-depth ContextVar) the 200-concurrent-streams test
+# fails inside the trampoline, ``depth + 1`` on a dict (mutmut 3.8.1, Python 3.11).
+MUTMUT_INCOMPATIBLE_TESTS = "200_concurrent_streams_complete"
 # Surviving mutants are listed in this file, one per table row, as `` `name` | verdict | why ``:
 # "equivalent" ones (no behaviour can tell them apart) are left out of the kill rate, "not worth
 # it" ones count as survivors.
@@ -149,7 +153,7 @@ def _mutant_workdir(module: str) -> Path:
             "-m",
             "not fork_unsafe",
             "-k",
-            f"not ({WALL_CLOCK_TESTS})",
+            f"not ({WALL_CLOCK_TESTS} or {MUTMUT_INCOMPATIBLE_TESTS})",
             # A mutant that turns a bounded wait into a hang fails its test here (a kill)
             # instead of holding the run for pytest's default 120 s per test.
             f"--timeout={MUTANT_TEST_TIMEOUT}",

@@ -19,6 +19,7 @@ from moveworks_async._transport import (
     LARGE_BODY,
     MAX_ERROR_BODY,
     AiohttpTransport,
+    DecodedStream,
     Timeout,
     _inflater,
     _mapped,
@@ -152,7 +153,7 @@ async def test_a_large_reply_with_a_known_length_arrives_whole(size: int) -> Non
 @pytest.mark.parametrize("size", [LARGE_BODY + 1, 3 * LARGE_BODY + 12345])
 async def test_a_large_request_body_is_sent_whole(size: int) -> None:
     """A request body over 1 MiB is written in slices: the server receives every byte, in
-    order, with the right Content-Length."""
+    order, with the right Content-Length and Content-Type."""
     from aiohttp import web
 
     data = bytes(i % 253 for i in range(size))
@@ -160,6 +161,7 @@ async def test_a_large_request_body_is_sent_whole(size: int) -> None:
 
     async def handler(request: web.Request) -> web.Response:
         seen["length"] = request.content_length
+        seen["type"] = request.content_type
         seen["body"] = await request.read()
         return web.Response(text="{}", content_type="application/json")
 
@@ -174,6 +176,7 @@ async def test_a_large_request_body_is_sent_whole(size: int) -> None:
         await server.close()
     assert reply.status == 200
     assert seen["length"] == size
+    assert seen["type"] == "application/json"
     assert seen["body"] == data
 
 
@@ -266,8 +269,9 @@ async def test_a_stream_context_is_entered_once() -> None:
         context = transport.stream("POST", str(server.make_url("/x")), {}, b"{}", None)
         async with context as reply:
             assert await reply.read() == b"data: x\n\n"
-        with pytest.raises(mw.ClientStateError, match=r"^a stream context can be entered only once$"):
+        with pytest.raises(mw.ClientStateError) as caught:
             await context.__aenter__()
+        assert str(caught.value) == "a stream context can be entered only once"
     finally:
         await transport.aclose()
         await server.close()
@@ -386,3 +390,215 @@ async def test_a_stream_to_a_closed_port_is_a_connect_error() -> None:
         await transport.aclose()
     assert str(caught.value).startswith("cannot connect:")
     assert caught.value.outcome_unknown is False
+
+
+# --- decoding a stream body (DecodedStream, no network) ---------------------------------------
+
+
+class _Scripted(DecodedStream):
+    """A DecodedStream whose raw chunks come from a list; an exception in it is raised."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(
+        self, chunks: list[Any], headers: dict[str, str] | None = None, status: int = 200
+    ) -> None:
+        super().__init__(status, headers or {})
+        self._chunks = chunks
+
+    async def _recv(self) -> bytes:
+        if not self._chunks:
+            return b""
+        item = self._chunks.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return bytes(item)
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9)
+
+
+@pytest.mark.asyncio
+async def test_an_error_body_read_stops_at_its_limit_across_chunks() -> None:
+    """read(limit) gathers chunks up to exactly ``limit`` bytes, in order."""
+    assert await _Scripted([b"abc", b"defgh", b"ij"]).read(6) == b"abcdef"
+    assert await _Scripted([b"abc", b"de"]).read(100) == b"abcde"
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_a_compressed_error_body_is_inflated_to_exactly_its_limit() -> None:
+    """A gzip bomb as an error body yields exactly ``limit`` decoded bytes, inflated in
+    steps that only yield to the loop (no sleeping: loop time does not move)."""
+    loop = asyncio.get_running_loop()
+    bomb = _gzip(bytes(1024 * 1024))
+    start = loop.time()
+    out = await _Scripted([bomb], {"Content-Encoding": "gzip"}).read(3 * _INFLATE_STEP + 5)
+    assert out == bytes(3 * _INFLATE_STEP + 5)
+    assert loop.time() - start < 0.5
+
+
+@pytest.mark.asyncio
+async def test_an_error_body_keeps_what_came_before_a_failure() -> None:
+    """Best effort: a connection error or corrupt coding ends the read with the bytes before
+    it, never an error of its own."""
+    cut = mw.APIConnectionError("reset", outcome_unknown=True)
+    assert await _Scripted([b"partial ", cut]).read() == b"partial "
+    z = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    good = z.compress(b"error: kept") + z.flush(zlib.Z_SYNC_FLUSH)
+    corrupt = _Scripted([good + b"\xff" * 16, b"never read"], {"Content-Encoding": "gzip"})
+    assert await corrupt.read() == b"error: kept"
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_a_compressed_stream_is_inflated_in_steps_to_its_end() -> None:
+    """read_chunk() hands over a gzip bomb one bounded step at a time, every byte of it, then
+    ``b""`` at the end, only yielding to the loop between steps (loop time does not move)."""
+    loop = asyncio.get_running_loop()
+    size = 5 * _INFLATE_STEP + 123
+    stream = _Scripted([_gzip(bytes(size))], {"Content-Encoding": "gzip"})
+    start = loop.time()
+    steps = []
+    while chunk := await stream.read_chunk():
+        steps.append(len(chunk))
+        assert len(steps) < 100
+    assert sum(steps) == size
+    assert max(steps) <= _INFLATE_STEP
+    assert await stream.read_chunk() == b""
+    assert loop.time() - start < 0.5
+
+
+@pytest.mark.asyncio
+async def test_a_corrupt_compressed_stream_fails_after_its_good_bytes() -> None:
+    """The bytes before a corrupt spot are delivered first; the next read raises an
+    APIConnectionError saying so, with the outcome unknown (the create was sent)."""
+    z = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    good = z.compress(b"data: kept\n\n") + z.flush(zlib.Z_SYNC_FLUSH)
+    stream = _Scripted([good + b"\xff" * 16], {"Content-Encoding": "gzip"})
+    assert await stream.read_chunk() == b"data: kept\n\n"
+    with pytest.raises(mw.APIConnectionError) as caught:
+        await stream.read_chunk()
+    assert str(caught.value) == "the compressed stream body is corrupt"
+    assert caught.value.outcome_unknown is True
+
+
+@pytest.mark.asyncio
+async def test_an_unsupported_stream_coding_keeps_the_status() -> None:
+    """A stream reply in a coding it cannot decode is an UnexpectedResponseError with the
+    reply's status (a 503 in brotli is still a 503 to the retry policy)."""
+    with pytest.raises(mw.UnexpectedResponseError) as caught:
+        _Scripted([], {"Content-Encoding": "br"}, status=503)
+    assert caught.value.status_code == 503
+
+
+def test_a_tls_verification_failure_is_named_and_never_sent() -> None:
+    """A certificate error is an APIConnectionError flagged ``tls``, saying so, known not to
+    have reached the server."""
+    from types import SimpleNamespace
+
+    key = SimpleNamespace(host="api.example", port=443, ssl=True, is_ssl=True)
+    cert = aiohttp.ClientConnectorCertificateError(key, ValueError("self-signed"))  # type: ignore[arg-type]
+    error = _mapped(cert, ambiguous=True)
+    assert type(error) is mw.APIConnectionError
+    assert error.tls is True
+    assert error.outcome_unknown is False
+    assert str(error).startswith("TLS certificate verification failed: ")
+    assert "api.example" in str(error)
+
+
+# --- an open aiohttp stream (StreamReply) ------------------------------------------------------
+
+
+async def _raw_server(reply: bytes) -> tuple[asyncio.Server, str]:
+    """A one-shot HTTP server that answers any request with ``reply`` and then closes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/x"
+
+
+@pytest.mark.asyncio
+async def test_a_stream_cut_mid_body_is_an_ambiguous_connection_error() -> None:
+    """A stream whose connection drops before its announced end delivers what came, then an
+    APIConnectionError naming aiohttp's failure, with the outcome unknown."""
+    server, url = await _raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 100\r\n\r\n"
+        b"data: 1\n\n"
+    )
+    transport = AiohttpTransport()
+    try:
+        async with transport.stream("POST", url, {}, b"{}", None) as reply:
+            assert await reply.read_chunk() == b"data: 1\n\n"
+            with pytest.raises(mw.APIConnectionError) as caught:
+                await reply.read_chunk()
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    assert caught.value.outcome_unknown is True
+    assert str(caught.value).startswith("ClientPayloadError: ")
+
+
+@pytest.mark.asyncio
+async def test_a_closed_stream_stops_inflating() -> None:
+    """Closing a stream while a compressed bomb is being inflated (a deadline timer does
+    that) ends the inflating: the next read raises that the stream was closed, with the
+    outcome unknown, instead of inflating the rest."""
+    bomb = _gzip(bytes(8 * _INFLATE_STEP))
+    server, url = await _raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(bomb)}\r\n\r\n".encode()
+        + bomb
+    )
+    transport = AiohttpTransport()
+    try:
+        async with transport.stream("POST", url, {}, b"{}", None) as reply:
+            assert len(await reply.read_chunk()) == _INFLATE_STEP
+            reply.close()
+            with pytest.raises(mw.APIConnectionError) as caught:
+                await reply.read_chunk()
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    assert str(caught.value) == "the stream was closed"
+    assert caught.value.outcome_unknown is True
+
+
+@pytest.mark.asyncio
+async def test_an_announced_oversized_body_is_refused_before_download(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Content-Length over ``MAX_BODY`` is refused from the headers: the call fails at once
+    with the announced size, without waiting for (or downloading) the body."""
+    monkeypatch.setattr(transport_module, "MAX_BODY", 1000)
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        await done.wait()  # the rest of the body never comes
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/x"
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(mw.UnexpectedResponseError) as caught:
+            await asyncio.wait_for(transport.request("GET", url, {}, None, None, Timeout()), 5)
+    finally:
+        done.set()
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    assert str(caught.value) == "reply body of 5000 bytes exceeds 1000"
+    assert caught.value.status_code == 200

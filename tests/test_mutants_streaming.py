@@ -1,0 +1,128 @@
+"""Tests written to kill the mutants of ``_streaming`` the suite let survive (see
+docs/mutants.md): the exact words of every misuse error (each says what to do), ``tee``'s
+bounds and defaults, and the never-closed warning."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import warnings
+from typing import Any
+
+import pytest
+from _stream_support import CID, happy_events, scripted
+
+import moveworks_async as mw
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
+
+OUTSIDE = (
+    "a ResponseStream must be used inside 'async with': "
+    "async with client.responses.stream(...) as stream: ..."
+)
+
+
+async def test_each_misuse_error_says_what_happened() -> None:
+    """Outside ``async with``, after close, after tee and on a closed stream: each a
+    ClientStateError with its own exact message."""
+    async with scripted(happy_events()) as (_, client):
+        stream = client.responses.stream(CID, text="q")
+        for use in (lambda: aiter(stream), lambda: stream.tee(2)):
+            with pytest.raises(mw.ClientStateError) as caught:
+                use()
+            assert str(caught.value) == OUTSIDE
+        with pytest.raises(mw.ClientStateError) as caught:
+            await stream.final_response()
+        assert str(caught.value) == OUTSIDE
+
+        async with client.responses.stream(CID, text="q") as tee_d:
+            tee_d.tee()
+            with pytest.raises(mw.ClientStateError) as caught:
+                await anext(aiter(tee_d))
+            assert str(caught.value) == "this stream was tee()'d: read events from its consumers"
+
+        closed = client.responses.stream(CID, text="q")
+        async with closed:
+            await anext(aiter(closed))
+        with pytest.raises(mw.ClientStateError) as caught:
+            await anext(aiter(closed))
+        assert str(caught.value) == "this ResponseStream is closed"
+        with pytest.raises(mw.ClientStateError) as caught:
+            closed.tee(2)
+        assert str(caught.value) == "this ResponseStream is closed"
+        with pytest.raises(mw.ClientStateError) as caught:
+            await closed.final_response()
+        assert str(caught.value) == "this ResponseStream was closed before its end"
+
+
+async def test_a_second_reader_is_told_another_task_reads() -> None:
+    script: list[Any] = [happy_events()[0], 1.0]
+    async with scripted(script) as (_, client), client.responses.stream(CID, text="q") as stream:
+        await anext(aiter(stream))
+        first = asyncio.ensure_future(anext(aiter(stream)))
+        await asyncio.sleep(0.01)
+        with pytest.raises(mw.ClientStateError) as caught:
+            await anext(aiter(stream))
+        assert str(caught.value) == "another task is already reading this stream"
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+
+async def test_tee_bounds_and_default() -> None:
+    """``tee()`` gives two consumers; ``n`` and ``max_buffer`` are each at least 1, and an
+    error names the argument at fault."""
+    async with scripted(happy_events()) as (_, client):
+        for kwargs, message in (
+            ({"n": 0}, "n must be an int >= 1"),
+            ({"max_buffer": 0}, "max_buffer must be an int >= 1"),
+        ):
+            async with client.responses.stream(CID, text="q") as stream:
+                with pytest.raises(mw.InvalidParameterError) as caught:
+                    stream.tee(**kwargs)
+                assert str(caught.value) == message
+        async with client.responses.stream(CID, text="q") as stream:
+            assert len(stream.tee()) == 2
+        async with client.responses.stream(CID, text="q") as stream:
+            (only,) = stream.tee(1, max_buffer=1)
+            assert isinstance(await anext(aiter(only)), mw.ResponseCreated)
+
+
+async def test_a_stream_never_closed_warns_precisely() -> None:
+    """The ResourceWarning of a stream dropped open says what to do and points at the
+    stream (``source``), so tracemalloc can show where it was opened."""
+    async with scripted(happy_events()) as (_, client):
+        stream = client.responses.stream(CID, text="q")
+        await stream.__aenter__()
+        reply = stream._reply
+        assert reply is not None
+        seen: list[tuple[Any, ...]] = []
+
+        def record(message: str, category: type, stacklevel: int = 1, source: Any = None) -> None:
+            seen.append((message, category, stacklevel, source))
+
+        stream.__del__(record)
+        assert seen == [
+            (
+                "ResponseStream was opened but never closed; use 'async with'",
+                ResourceWarning,
+                2,
+                stream,
+            )
+        ]
+        reply.close()
+        await stream.aclose()
+        del stream
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+    assert caught == []  # closed: no warning
+
+
+async def test_repr_names_the_state() -> None:
+    async with scripted(happy_events()) as (_, client):
+        stream = client.responses.stream(CID, text="q")
+        assert repr(stream).endswith("state='new')")
+        async with stream:
+            assert repr(stream).endswith("state='open')")
+        assert repr(stream).endswith("state='closed')")
