@@ -143,6 +143,7 @@ class ScriptServer:
         self.active = 0
         self.bodies: list[Any] = []
         self.request_headers: list[dict[str, str]] = []
+        self.poll_headers: list[dict[str, str]] = []
         self.paths: list[str] = []
         self._server: TestServer | None = None
 
@@ -177,6 +178,7 @@ class ScriptServer:
     async def _poll(self, request: web.Request) -> web.Response:
         reply = self.poll_replies[min(self.polls, len(self.poll_replies) - 1)]
         self.polls += 1
+        self.poll_headers.append(dict(request.headers))
         return web.json_response(reply)
 
     async def __aenter__(self) -> ScriptServer:

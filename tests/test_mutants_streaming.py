@@ -126,3 +126,26 @@ async def test_repr_names_the_state() -> None:
         async with stream:
             assert repr(stream).endswith("state='open')")
         assert repr(stream).endswith("state='closed')")
+
+
+async def test_a_recovery_poll_carries_the_calls_headers_and_is_logged(
+    caplog: pytest.LogCaptureFixture, fake_time: Any
+) -> None:
+    """A stream cut before its end is recovered by polling: the polls carry the call's
+    ``extra_headers`` like the create did, and an INFO record names why and which response."""
+    import logging
+
+    async with scripted(happy_events()[:2], fake_time) as (server, client):
+        with caplog.at_level(logging.INFO, logger="moveworks_async"):
+            async with client.responses.stream(
+                CID, text="q", extra_headers={"X-Tenant": "t-9"}
+            ) as stream:
+                final = await stream.final_response()
+    assert final.status == mw.ResponseStatus.COMPLETED
+    assert server.polls >= 1
+    assert all(headers.get("X-Tenant") == "t-9" for headers in server.poll_headers)
+    (record,) = [r for r in caplog.records if "until it is terminal" in r.getMessage()]
+    assert record.getMessage() == (
+        "the stream ended before its terminal event; "
+        f"polling response {stream.response_id} until it is terminal"
+    )
