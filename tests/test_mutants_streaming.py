@@ -149,3 +149,63 @@ async def test_a_recovery_poll_carries_the_calls_headers_and_is_logged(
         "the stream ended before its terminal event; "
         f"polling response {stream.response_id} until it is terminal"
     )
+
+
+async def test_iterating_a_finished_stream_after_its_block_ends_quietly() -> None:
+    """A stream read to its terminal event and closed: ``async for`` over it again simply
+    ends (its events were delivered), no error."""
+    async with scripted(happy_events()) as (_, client):
+        async with client.responses.stream(CID, text="q") as stream:
+            assert [type(e) async for e in stream][-1] is mw.ResponseCompleted
+        assert [e async for e in stream] == []
+
+
+async def test_tee_d_consumers_recover_a_cut_stream(fake_time: Any) -> None:
+    """A tee'd stream keeps the stream's ``recover``: cut before its end, every consumer
+    gets the polled terminal event."""
+    async with (
+        scripted(happy_events()[:2], fake_time) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        first, second = stream.tee()
+        got_first = [type(e) async for e in first]
+        got_second = [type(e) async for e in second]
+    assert server.polls >= 1
+    assert got_first[-1] is mw.ResponseCompleted
+    assert got_second == got_first
+
+
+async def test_final_response_holds_the_stream_against_other_readers() -> None:
+    """While final_response() reads the rest, another task's read is refused."""
+    script: list[Any] = [happy_events()[0], 1.0, *happy_events()[1:]]
+    async with scripted(script) as (_, client), client.responses.stream(CID, text="q") as stream:
+        task = asyncio.ensure_future(stream.final_response())
+        await asyncio.sleep(0.01)
+        with pytest.raises(mw.ClientStateError) as caught:
+            await anext(aiter(stream))
+        assert str(caught.value) == "another task is already reading this stream"
+        assert (await task).status == mw.ResponseStatus.COMPLETED
+        assert [e async for e in stream] == []  # free again once it returned
+
+
+async def test_the_idle_timer_follows_data_that_arrived_after_it_was_set() -> None:
+    """Loop-timer watchdog: events that arrive push the idle limit later; once they stop, the
+    stream ends with IdleTimeout one idle_timeout after the last of them, not at the server's
+    next event nor never."""
+    events = happy_events()
+    script: list[Any] = [events[0], 0.6, events[1], 0.6, events[2], 30.0, *events[3:]]
+    async with scripted(script) as (_, client):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with client.responses.stream(CID, text="q", idle_timeout=1.0, recover=False) as s:
+            got = []
+
+            async def read_all() -> None:
+                async for event in s:
+                    got.append(type(event))
+
+            with pytest.raises(mw.IdleTimeout):
+                await read_all()
+        elapsed = loop.time() - start
+    assert got == [mw.ResponseCreated, mw.ResponseInProgress, mw.ResponseOutputDelta]
+    assert 2.2 <= elapsed < 5
