@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 import pytest
-from _stream_support import CID, happy_events, scripted
+from _stream_support import CID, event, happy_events, message_item, response_json, scripted
 
 import moveworks_async as mw
 
@@ -209,3 +209,34 @@ async def test_the_idle_timer_follows_data_that_arrived_after_it_was_set() -> No
         elapsed = loop.time() - start
     assert got == [mw.ResponseCreated, mw.ResponseInProgress, mw.ResponseOutputDelta]
     assert 2.2 <= elapsed < 5
+
+
+async def test_a_flood_of_buffered_events_gives_the_loop_a_turn_every_256() -> None:
+    """Events that arrived together are handed out without suspending, but never more than
+    256 in a row: then the loop gets a turn (timers, other tasks) however fast the flood."""
+
+    events = happy_events()
+    deltas = b"".join(
+        event("RESPONSE_OUTPUT_DELTA", seq, output=message_item("x")) for seq in range(3, 2003)
+    )
+    final = event("RESPONSE_COMPLETED", 2003, response=response_json("COMPLETED"))
+    script: list[Any] = [events[0] + events[1] + deltas + final]
+    delivered = 0
+    gaps: list[int] = []
+    done = False
+
+    async def ticker() -> None:
+        last = 0
+        while not done:
+            gaps.append(delivered - last)
+            last = delivered
+            await asyncio.sleep(0)
+
+    async with scripted(script) as (_, client), client.responses.stream(CID, text="q") as stream:
+        task = asyncio.ensure_future(ticker())
+        async for _ in stream:
+            delivered += 1
+        done = True
+        await task
+    assert delivered == 2003
+    assert max(gaps) == 256
