@@ -240,3 +240,29 @@ async def test_a_flood_of_buffered_events_gives_the_loop_a_turn_every_256() -> N
         await task
     assert delivered == 2003
     assert max(gaps) == 256
+
+
+@pytest.mark.parametrize("first_event_timeout", [None, 30.0])
+async def test_a_stream_without_open_phase_limits_opens_and_honours_max_retries(
+    fake_time: Any, first_event_timeout: float | None
+) -> None:
+    """With no deadline (and with or without a first-event limit) a stream opens and reads to
+    its end; a create answered 429 is retried exactly ``max_retries`` times."""
+    async with scripted(happy_events(), fake_time) as (server, client):
+        async with client.responses.stream(
+            CID, text="q", first_event_timeout=first_event_timeout, deadline=None
+        ) as stream:
+            assert (await stream.final_response()).status == mw.ResponseStatus.COMPLETED
+        assert server.creates == 1
+    for retries in (0, 1):
+        async with scripted(happy_events(), fake_time, status=429) as (server, client):
+            with pytest.raises(mw.RateLimitError):
+                async with client.responses.stream(
+                    CID,
+                    text="q",
+                    first_event_timeout=first_event_timeout,
+                    deadline=None,
+                    max_retries=retries,
+                ):
+                    pass
+            assert server.creates == retries + 1
