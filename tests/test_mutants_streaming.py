@@ -266,3 +266,45 @@ async def test_a_stream_without_open_phase_limits_opens_and_honours_max_retries(
                 ):
                     pass
             assert server.creates == retries + 1
+
+
+async def test_a_deadline_before_the_headers_says_so_and_that_the_post_went_out() -> None:
+    """A server that never sends the reply headers: DeadlineTimeout with its own message, and
+    ``outcome_unknown`` because the create was sent (max_retries is kept on this path too)."""
+    from _stream_support import make_client
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    posts = 0
+
+    async def hang(request: web.Request) -> web.Response:
+        nonlocal posts
+        posts += 1
+        await asyncio.sleep(5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/rest/v1beta1/conversations/{cid}/responses/stream", hang)
+    server = TestServer(app, handler_cancellation=True)
+    await server.start_server()
+    try:
+        async with make_client(str(server.make_url("")).rstrip("/")) as client:
+            with pytest.raises(mw.DeadlineTimeout) as caught:
+                async with client.responses.stream(CID, text="q", deadline=0.1, max_retries=0):
+                    pass
+    finally:
+        await server.close()
+    assert str(caught.value) == "the stream did not start within its deadline"
+    assert caught.value.outcome_unknown is True
+    assert posts == 1
+
+
+async def test_the_create_carries_the_calls_headers_and_asks_for_events() -> None:
+    """The create POST sends ``extra_headers`` and ``Accept: text/event-stream``."""
+    async with scripted(happy_events()) as (server, client):
+        async with client.responses.stream(CID, text="q", extra_headers={"X-Tenant": "t-9"}):
+            pass
+        async with client.responses.stream(CID, text="q"):
+            pass
+    assert [h.get("X-Tenant") for h in server.request_headers] == ["t-9", None]
+    assert [h.get("Accept") for h in server.request_headers] == ["text/event-stream"] * 2
