@@ -308,3 +308,25 @@ async def test_the_create_carries_the_calls_headers_and_asks_for_events() -> Non
             pass
     assert [h.get("X-Tenant") for h in server.request_headers] == ["t-9", None]
     assert [h.get("Accept") for h in server.request_headers] == ["text/event-stream"] * 2
+
+
+async def test_a_2xx_reply_that_is_not_an_event_stream_is_an_unknown_outcome() -> None:
+    """An HTML page answering the create: UnexpectedResponseError naming what came, with the
+    status, the server's request id and ``outcome_unknown`` (a 2xx may have applied it)."""
+    async with scripted([b"<html></html>"], content_type="text/html; charset=utf-8") as (
+        _,
+        client,
+    ):
+        with pytest.raises(mw.UnexpectedResponseError) as caught:
+            async with client.responses.stream(CID, text="q"):
+                pass
+    assert str(caught.value).startswith("expected text/event-stream, got text/html; charset=utf-8")
+    assert caught.value.status_code == 200
+    assert caught.value.request_id == "trace-1"
+    assert caught.value.outcome_unknown is True
+
+
+async def test_a_bad_first_event_timeout_is_named() -> None:
+    async with scripted(happy_events()) as (_, client):
+        with pytest.raises(mw.InvalidParameterError, match=r"^first_event_timeout "):
+            client.responses.stream(CID, text="q", first_event_timeout=0)
