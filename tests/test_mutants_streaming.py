@@ -330,3 +330,44 @@ async def test_a_bad_first_event_timeout_is_named() -> None:
     async with scripted(happy_events()) as (_, client):
         with pytest.raises(mw.InvalidParameterError, match=r"^first_event_timeout "):
             client.responses.stream(CID, text="q", first_event_timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"first_event_timeout": 0}, "first_event_timeout must be a positive number or None"),
+        ({"idle_timeout": 0}, "idle_timeout must be a positive number or None"),
+        ({"deadline": -1}, "deadline must be a positive number or None"),
+        ({"recover": 1}, "recover must be a bool"),
+        ({"recover_timeout": 0}, "recover_timeout must be a positive number"),
+        ({"recover_timeout": None}, "recover_timeout must be a positive number"),
+        ({"max_event_size": 0}, "max_event_size must be an int >= 1"),
+    ],
+)
+async def test_each_bad_stream_setting_is_named_in_its_error(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """Rejected before any I/O, with the parameter and the rule in the message."""
+    async with scripted(happy_events()) as (server, client):
+        with pytest.raises(mw.InvalidParameterError) as caught:
+            client.responses.stream(CID, text="q", **kwargs)
+        assert server.creates == 0
+    assert str(caught.value) == message
+
+
+async def test_stream_settings_at_their_bounds_are_accepted(fake_time: Any) -> None:
+    """``None`` turns each optional limit off and a one-byte event cap is accepted; the stream
+    then runs and posts its create once, to the stream route."""
+    async with scripted(happy_events(), fake_time) as (server, client):
+        async with client.responses.stream(
+            CID,
+            text="q",
+            first_event_timeout=None,
+            idle_timeout=None,
+            deadline=None,
+            max_event_size=1 << 20,
+        ) as stream:
+            assert (await stream.final_response()).status == mw.ResponseStatus.COMPLETED
+        client.responses.stream(CID, text="q", max_event_size=1)
+    assert server.creates == 1
+    assert server.paths == [f"/rest/v1beta1/conversations/{CID}/responses/stream"]
