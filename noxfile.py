@@ -99,7 +99,13 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_streaming.py",
         "test_streaming_reliability.py",
     ],
-    "_stream_helpers": ["test_streaming.py", "test_streaming_reliability.py"],
+    # tee's hub and the text relays, split out of _streaming: the stream tests drive them, and
+    # tests/test_mutants_streaming.py pins the tee buffer's exact bound.
+    "_stream_helpers": [
+        "test_streaming.py",
+        "test_streaming_reliability.py",
+        "test_mutants_streaming.py",
+    ],
     "_reply": ["test_reply.py", "test_client.py", "test_resources.py", "test_hostile_input.py"],
     "_governor": ["test_governor.py", "test_retry.py"],
 }

@@ -371,3 +371,28 @@ async def test_stream_settings_at_their_bounds_are_accepted(fake_time: Any) -> N
         client.responses.stream(CID, text="q", max_event_size=1)
     assert server.creates == 1
     assert server.paths == [f"/rest/v1beta1/conversations/{CID}/responses/stream"]
+
+
+@pytest.mark.parametrize(("ahead", "disconnected"), [(3, False), (4, True)])
+async def test_a_tee_consumer_is_disconnected_exactly_max_buffer_events_behind(
+    caplog: pytest.LogCaptureFixture, ahead: int, disconnected: bool
+) -> None:
+    """With ``max_buffer=3`` a consumer may lag 3 events (it then reads them all); one more
+    and its next read raises SlowConsumerError, with a warning that says how far."""
+    import logging
+
+    async with scripted(happy_events()) as (_, client):
+        with caplog.at_level(logging.WARNING, logger="moveworks_async"):
+            async with client.responses.stream(CID, text="q") as stream:
+                fast, slow = stream.tee(2, max_buffer=3)
+                fast_iter, slow_iter = aiter(fast), aiter(slow)
+                for _ in range(ahead):
+                    await anext(fast_iter)
+                if disconnected:
+                    with pytest.raises(mw.SlowConsumerError):
+                        await anext(slow_iter)
+                else:
+                    assert isinstance(await anext(slow_iter), mw.ResponseCreated)
+    warnings_ = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = ["a tee consumer fell 3 events behind; disconnected"] if disconnected else []
+    assert warnings_ == expected
