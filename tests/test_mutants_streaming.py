@@ -53,6 +53,11 @@ async def test_each_misuse_error_says_what_happened() -> None:
         with pytest.raises(mw.ClientStateError) as caught:
             await closed.final_response()
         assert str(caught.value) == "this ResponseStream was closed before its end"
+        with pytest.raises(mw.ClientStateError) as caught:
+            await closed.__aenter__()
+        assert str(caught.value) == (
+            "a ResponseStream can be entered only once; start a new stream"
+        )
 
 
 async def test_a_second_reader_is_told_another_task_reads() -> None:
