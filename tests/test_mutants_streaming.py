@@ -401,3 +401,48 @@ async def test_a_tee_consumer_is_disconnected_exactly_max_buffer_events_behind(
     warnings_ = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     expected = ["a tee consumer fell 3 events behind; disconnected"] if disconnected else []
     assert warnings_ == expected
+
+
+async def test_final_response_of_a_tee_d_stream_shares_its_error(fake_time: Any) -> None:
+    """final_response() on a tee'd stream reads on the consumers' behalf: an ERROR event makes
+    it raise StreamError, again when asked again, and each consumer still gets the events
+    before the error and then the same error."""
+    from _stream_support import collect_into, make_client
+
+    from moveworks_async.testing import FakeMoveworks, Fault
+
+    async with (
+        FakeMoveworks(stream_delay=0.0, polls_to_complete=2) as server,
+        make_client(server.url, "v1", fake_time) as client,
+    ):
+        cid = (await client.conversations.create()).conversation_id
+        server.inject(Fault.error_event(code="BOOM", after_events=2), times=1)
+        async with client.responses.stream(cid, text="hi") as stream:
+            consumers = stream.tee(2)
+            for _ in range(2):
+                with pytest.raises(mw.StreamError) as caught:
+                    await stream.final_response()
+                assert caught.value.code == "BOOM"
+            for consumer in consumers:
+                got: list[Any] = []
+                with pytest.raises(mw.StreamError) as caught:
+                    await collect_into(consumer, got)
+                assert len(got) == 2
+                assert caught.value.code == "BOOM"
+
+
+async def test_final_response_of_a_tee_d_stream_leaves_events_to_consumers(
+    fake_time: Any,
+) -> None:
+    """final_response() first, then every consumer still reads every event."""
+    async with (
+        scripted(happy_events(), fake_time) as (_, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        first, second = stream.tee()
+        final = await stream.final_response()
+        assert final.status == mw.ResponseStatus.COMPLETED
+        assert await stream.final_response() is final
+        got = [[type(e) async for e in c] for c in (first, second)]
+    assert got[0] == got[1]
+    assert len(got[0]) == len(happy_events())
