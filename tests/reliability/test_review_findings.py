@@ -445,6 +445,7 @@ async def test_review5_buffered_events_give_the_loop_a_turn() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.virtual_time
 async def test_review5_deadline_passed_during_a_flood_ends_the_stream() -> None:
     from _stream_support import event, response_json, scripted
 
