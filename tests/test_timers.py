@@ -75,6 +75,7 @@ async def test_a_block_that_ends_in_time_leaves_no_watcher() -> None:
     async with SleepTimeout(5.0, t.clock, t.sleep) as timeout:
         await _turns()
         assert t.sleeping() == 1
+    await _turns()  # the cancelled watcher's sleep unwinds
     assert t.sleeping() == 0
     assert not timeout.expired()
 
