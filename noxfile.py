@@ -83,6 +83,7 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_streaming.py",
         "test_streaming_reliability.py",
     ],
+    "_stream_helpers": ["test_streaming.py", "test_streaming_reliability.py"],
     "_reply": ["test_reply.py", "test_client.py", "test_resources.py", "test_hostile_input.py"],
     "_governor": ["test_governor.py", "test_retry.py"],
 }

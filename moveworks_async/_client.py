@@ -395,9 +395,19 @@ class AsyncMoveworks:
             total = timeout.total if timeout is not None else None
             outer = _CALL_BOUNDS.get()
             if total is None and outer is None:
-                return await self._attempts(
-                    request, attempt, max_retries, authenticated, trace, None
-                )
+                if timeout is None or timeout is self.timeout:
+                    return await self._attempts(
+                        request, attempt, max_retries, authenticated, trace, None
+                    )
+                # No whole-call deadline, but the call's own per-attempt connect/read bounds:
+                # a token fetch it starts obeys them too, not the client's defaults.
+                per_attempt = _CALL_BOUNDS.set(_Bounds(math.inf, timeout, math.inf))
+                try:
+                    return await self._attempts(
+                        request, attempt, max_retries, authenticated, trace, None
+                    )
+                finally:
+                    _CALL_BOUNDS.reset(per_attempt)
             now = self._clock()
             deadline = now + total if total is not None else math.inf
             if outer is not None and outer.deadline <= deadline:
@@ -617,12 +627,16 @@ class AsyncMoveworks:
                     last = value[-1] if isinstance(value, tuple) and value else value
                     status = getattr(last, "status", 200)
                     request_id = request_id_from(getattr(last, "headers", None) or {})
+                    if request_id:  # hooks never see the token, even echoed as a trace id
+                        request_id = mask_text(request_id, self._secrets(token))
                     await trace.response(sent, status, request_id, None)
                 return value  # type: ignore[return-value]
             status = failure.status
             governor.release(ticket, status)
             if trace is not None:
                 request_id = request_id_from(failure.headers)
+                if request_id:
+                    request_id = mask_text(request_id, self._secrets(token))
                 await trace.response(sent, status, request_id, None)
             # A 401 was refused before processing, so a replay is safe even for a create; one
             # replay only, with whatever the source now hands out.
@@ -767,7 +781,7 @@ class AsyncMoveworks:
         call_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
         headers = check_headers(extra_headers)
         send = _Send(self.base_url + request.path, data, call_timeout, headers)
-        return recording(self._execute(request, send, max_retries=max_retries))
+        return recording(self._execute(request, send, max_retries=max_retries), self._mask)
 
     async def _request_model(
         self,

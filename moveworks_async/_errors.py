@@ -429,8 +429,17 @@ class ResponseValidationError(APIError):
     the server trace id, so the failure can be reported without the payload itself.
     """
 
-    def __init__(self, message: str, *, path: str, request_id: str | None = None) -> None:
-        super().__init__(f"{message} at {path}", request_id=request_id)
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(
+            f"{message} at {path}", request_id=request_id, outcome_unknown=outcome_unknown
+        )
         self.message = message
         self.path = path
 

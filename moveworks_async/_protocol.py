@@ -222,31 +222,81 @@ def _secret_forms(secret: str) -> list[str]:
     return list(dict.fromkeys(form for form in forms if form))
 
 
+#: How many layers of HTML character references / percent escapes :func:`mask_text` peels,
+#: and how many decoded variants it follows per layer. Echoes are encoded once or twice; a
+#: bound keeps a hostile ``&amp;amp;amp;...`` (one layer per ``amp;``) linear in the text.
+_MASK_LAYERS = 6
+_MASK_BRANCHES = 8
+
+
+def _mask_forms(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with each listed form of each secret (see :func:`_secret_forms`) masked."""
+    lowered = text.lower()
+    for secret in secrets:
+        for number, form in enumerate(_secret_forms(secret)):
+            if number < 3:  # the secret and its percent-encodings: any letter case
+                if form.lower() in lowered:
+                    text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+                    lowered = text.lower()
+            elif form in text:
+                text = text.replace(form, REDACTED)
+                lowered = text.lower()
+    return text
+
+
 def mask_text(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every occurrence of each secret replaced by :data:`REDACTED`.
 
     Masked: the secret as is (any letter case), percent-encoded, base64/base64url (of the
-    secret and of ``Bearer <secret>``), and behind HTML character references or percent
-    escapes (then the text is shown decoded, masked). Not masked: a secret split across
-    lines or otherwise cut into pieces, or encoded in ways not listed here.
+    secret and of ``Bearer <secret>``), ``\\uXXXX``-escaped (JSON escapes left literal in
+    text), and behind up to ``_MASK_LAYERS`` layers of HTML character references or percent
+    escapes (then the text is shown decoded, masked). Not masked: a secret split across lines
+    or otherwise cut into pieces, or encoded in ways not listed here.
+
+    Iterative and bounded: at most ``_MASK_LAYERS * _MASK_BRANCHES`` decodings, so the cost is
+    linear in the text whatever its nesting (a hostile server text never raises).
     """
     if not secrets or not text:
         return text
-    for secret in secrets:
-        for number, form in enumerate(_secret_forms(secret)):
-            if number < 3:  # the secret and its percent-encodings: any letter case
-                if form.lower() in text.lower():
-                    text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
-            elif form in text:
-                text = text.replace(form, REDACTED)
-    if "&" in text or "%" in text:
-        # A secret hidden behind entities (&#x2F;) or escapes (%2F): shown decoded, masked.
-        for decoded in (html.unescape(text), unquote(text)):
-            if decoded != text:
-                masked = mask_text(decoded, secrets)
+    shown = _mask_forms(text, secrets)
+    frontier = [shown]
+    for _ in range(_MASK_LAYERS):
+        # A secret hidden behind entities (&#x2F;), escapes (%2F) or \uXXXX: shown decoded,
+        # masked; the decoded text is peeled further (a second, differently encoded echo).
+        revealed: str | None = None
+        following: list[str] = []
+        for node in frontier:
+            for decoded in _decodings(node):
+                masked = _mask_forms(decoded, secrets)
                 if masked != decoded:
-                    return masked
-    return text
+                    revealed = masked
+                    break
+                following.append(decoded)
+            if revealed is not None:
+                break
+        if revealed is not None:
+            shown = revealed
+            frontier = [revealed]
+        else:
+            frontier = list(dict.fromkeys(following))[:_MASK_BRANCHES]
+        if not frontier:
+            break
+    return shown
+
+
+_U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _decodings(text: str) -> list[str]:
+    """The one-layer decodings of ``text`` that differ from it (entities, %-escapes, \\u)."""
+    out: list[str] = []
+    if "&" in text:
+        out.append(html.unescape(text))
+    if "%" in text:
+        out.append(unquote(text))
+    if "\\u" in text:
+        out.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
+    return [decoded for decoded in out if decoded != text]
 
 
 def mask_value(value: Any, secrets: tuple[str, ...]) -> Any:

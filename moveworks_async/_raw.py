@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from ._protocol import request_id_from
 from ._transport import Reply
 
@@ -27,18 +29,25 @@ T = TypeVar("T")
 _REPLIES: ContextVar[list[Reply] | None] = ContextVar("moveworks_async_replies", default=None)
 
 
-def recording(call: Coroutine[Any, Any, Reply]) -> Coroutine[Any, Any, Reply]:
+def recording(
+    call: Coroutine[Any, Any, Reply], mask: Callable[[str], str]
+) -> Coroutine[Any, Any, Reply]:
     """``call``, recording its reply when a ``with_raw_response`` call is running.
 
-    Otherwise ``call`` itself (the hot path pays one context variable lookup).
+    Otherwise ``call`` itself (the hot path pays one context variable lookup). The recorded
+    reply's header values pass through ``mask`` (the client's credentials masked: a server
+    may echo the bearer in a header, and a raw response shows its headers and request id).
     """
     replies = _REPLIES.get()
-    return call if replies is None else _record(call, replies)
+    return call if replies is None else _record(call, replies, mask)
 
 
-async def _record(call: Coroutine[Any, Any, Reply], replies: list[Reply]) -> Reply:
+async def _record(
+    call: Coroutine[Any, Any, Reply], replies: list[Reply], mask: Callable[[str], str]
+) -> Reply:
     reply = await call
-    replies.append(reply)
+    headers = CIMultiDictProxy(CIMultiDict((k, mask(v)) for k, v in reply.headers.items()))
+    replies.append(Reply(reply.status, headers, reply.body))
     return reply
 
 

@@ -49,6 +49,7 @@ from ._validate import (
     check_limit,
     check_max_retries,
     check_text,
+    is_id,
     is_positive,
 )
 
@@ -316,9 +317,18 @@ class Responses(_Resource):
         body = create_input(seam.generation, text, callback_id)
         route = path(seam.generation, "conversations", cid, "responses")
         request = Request("POST", route, json=body, idempotent=False)
-        return await seam.request_model(
+        response = await seam.request_model(
             request, Response, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
+        if not is_id(response.response_id):
+            # The server's id cannot be used in a URL (get, wait): a server error, and the
+            # response was created. Never returned, so it is never put into a path.
+            raise ResponseValidationError(
+                "the server sent a response id the SDK cannot use",
+                path="$.response_id",
+                outcome_unknown=True,
+            )
+        return response
 
     async def get(
         self,

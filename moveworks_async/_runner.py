@@ -7,6 +7,7 @@ caller (``AsyncMoveworks`` runs on whatever loop it is used on).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -32,11 +33,12 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     asyncio too when stdin, stdout or stderr is closed: a socket then gets descriptor 0-2, and
     libuv aborts the process (an assertion, exit 134) when it closes such a descriptor.
     """
-    try:
-        import uvloop
-    except ImportError:
+    fast: Any = None
+    with contextlib.suppress(ImportError):
+        import uvloop as fast
+    # Not in an except block: an error of ``main`` must not be chained to the ImportError
+    # ("During handling of the above exception ... No module named 'uvloop'").
+    if fast is None or not _standard_fds_open():
         return asyncio.run(main)
-    if not _standard_fds_open():
-        return asyncio.run(main)
-    result: T = uvloop.run(main)
+    result: T = fast.run(main)
     return result

@@ -58,6 +58,7 @@ from ._events import (
 )
 from ._models import OutputItem, Response, ResponseStatus
 from ._sse import ServerSentEvent, SSEDecoder
+from ._validate import is_id
 
 __all__ = ["GAP", "End", "Fail", "Poll", "StreamMachine"]
 
@@ -257,7 +258,7 @@ class StreamMachine:
                         and cls is not UnknownEvent
                         and cls is not ResponseOutputDelta
                     ):
-                        self.response_id = event.response.response_id  # type: ignore[union-attr]
+                        self._take_id(event.response)  # type: ignore[union-attr]
                     self.ending = End.GAP
                     return GAP
             self.last_seq = seq
@@ -268,10 +269,19 @@ class StreamMachine:
         elif cls is not UnknownEvent:
             response: Response = event.response  # type: ignore[union-attr]
             if self.response_id is None:
-                self.response_id = response.response_id
+                self._take_id(response)
             if cls in TERMINAL_EVENTS:
                 self.finish(response)
         return event
+
+    def _take_id(self, response: Response) -> None:
+        """Record the response id, or raise before the event is delivered: an id the SDK
+        cannot put into a URL (recovery polls it) is a server error, outcome unknown."""
+        if not is_id(response.response_id):
+            raise StreamProtocolError(
+                "the server sent a response id the SDK cannot use", request_id=self.request_id
+            )
+        self.response_id = response.response_id
 
     def finish(self, response: Response) -> None:
         """The terminal response is known (from the stream or from polling): record it and

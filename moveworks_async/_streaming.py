@@ -52,8 +52,7 @@ import enum
 import logging
 import math
 import warnings
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -68,17 +67,17 @@ from ._errors import (
     FirstEventTimeout,
     InvalidParameterError,
     ResponseValidationError,
-    SlowConsumerError,
     StreamError,
     StreamProtocolError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from ._events import TERMINAL_EVENTS, ResponseOutputDelta, StreamEvent
-from ._models import MessageOutput, OutputItem, Response
+from ._events import TERMINAL_EVENTS, StreamEvent
+from ._models import OutputItem, Response
 from ._protocol import Request, create_input, ids, path, release_frames, request_id_from
-from ._seam import Seam
+from ._seam import Seam, loop_time
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._stream_helpers import DEFAULT_TEE_BUFFER, StreamConsumer, _Hub, text_deltas
 from ._stream_machine import GAP, Fail, StreamMachine
 from ._transport import OpenStream, Reply, StreamOpener
 from ._validate import check_headers, check_int, check_max_retries, check_positive
@@ -90,7 +89,6 @@ logger = logging.getLogger("moveworks_async")
 DEFAULT_FIRST_EVENT_TIMEOUT: Final = 60.0
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
 DEFAULT_RECOVER_TIMEOUT: Final = 150.0
-DEFAULT_TEE_BUFFER: Final = 1024
 
 
 class _State(enum.Enum):
@@ -150,6 +148,7 @@ class ResponseStream:
         "_extra_headers",
         "_hub",
         "_index",
+        "_loop_timer",
         "_m",
         "_max_retries",
         "_opened",
@@ -238,8 +237,9 @@ class ResponseStream:
         self._delivered = 0
         self._before_send: anyio.CancelScope | None = None
         self._reading = False
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | asyncio.TimerHandle | None = None
         self._watch_at = _INF  # when the watchdog wakes next (inf: no watchdog)
+        self._loop_timer = False  # the watchdog is a loop timer (default clock and sleep)
 
     # --- public state ------------------------------------------------------------------------
 
@@ -286,10 +286,13 @@ class ResponseStream:
         if self._state is not _NEW:
             raise ClientStateError("a ResponseStream can be entered only once; start a new stream")
         self._state = _OPEN
-        if self._clock is anyio.current_time:
-            # The default clock is the loop's own; anyio looks its backend up on every call,
-            # and the shell reads the clock once per read.
+        if self._clock is loop_time or self._clock is anyio.current_time:
+            # The default clock is the loop's own: read it without a function (or, for
+            # anyio's, a backend lookup) in between; the shell reads it once per read.
             self._clock = asyncio.get_running_loop().time
+            # With the default sleep too, a loop timer does what the watchdog task would, for
+            # a fraction of its cost per stream (no task, no coroutine, no cancellation).
+            self._loop_timer = self._sleep is anyio.sleep
         m = self._m
         m.start(self._clock())
         try:
@@ -395,6 +398,8 @@ class ResponseStream:
                     outcome_unknown=True,
                 )
             request_id = request_id_from(reply.headers)
+            if request_id:  # a server may echo the bearer as its trace id
+                request_id = self._seam.mask(request_id)
             content_type = reply.headers.get("Content-Type", "")
             if content_type.partition(";")[0].strip().lower() != "text/event-stream":
                 # WHATWG "fail the connection": no parser runs on an HTML page.
@@ -454,6 +459,8 @@ class ResponseStream:
                 return await self._next(self._m.recover)
             finally:
                 self._busy = False
+        except StopAsyncIteration:
+            raise  # the end of every stream: consumed by ``async for`` at once, kept by no one
         except BaseException as exc:
             # The traceback keeps this frame and the ones below: none may keep an event's
             # data (up to max_event_size) alive with the error.
@@ -555,7 +562,23 @@ class ResponseStream:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self._watch_at = when
-        self._watchdog = asyncio.get_running_loop().create_task(self._watch_reads())
+        loop = asyncio.get_running_loop()
+        if self._loop_timer:
+            self._watchdog = loop.call_at(when, self._timer_fired)
+        else:
+            self._watchdog = loop.create_task(self._watch_reads())
+
+    def _timer_fired(self) -> None:
+        """The loop-timer watchdog (default clock and sleep): as _watch_reads, one wake-up."""
+        now = self._clock()
+        target = self._m.read_deadline
+        if now < target and target != _INF:
+            self._watch_at = target  # the deadline moved later: wake up then
+            self._watchdog = asyncio.get_running_loop().call_at(target, self._timer_fired)
+            return
+        self._watchdog = None
+        self._watch_at = _INF
+        self._expire(now)
 
     async def _watch_reads(self) -> None:
         """Sleep (the client's ``sleep``) until the machine's read deadline by the client's
@@ -578,8 +601,14 @@ class ResponseStream:
             await self._sleep(target - now)
         self._watchdog = None
         self._watch_at = _INF
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        """The watchdog woke at or after the read deadline: if a read is pending and the
+        machine says it is overdue, close the reply (the read wakes with a connection error
+        and the machine's ending decides what follows)."""
         reply = self._reply
-        if self._reading and reply is not None and m.on_timer(now) is not None:
+        if self._reading and reply is not None and self._m.on_timer(now) is not None:
             reply.close()
 
     # --- endings -----------------------------------------------------------------------------
@@ -674,6 +703,13 @@ class ResponseStream:
         self._close_reply()
         raise m.recovery_past_deadline()
 
+    def _is_open(self) -> bool:
+        return self._state is _OPEN
+
+    def _pull(self) -> Coroutine[Any, Any, StreamEvent]:
+        """The next event for the tee buffer, with the stream's own ``recover``."""
+        return self._next(self._m.recover)
+
     async def final_response(self) -> Response:
         """The terminal Response, reading (and discarding) the rest of the stream if needed.
 
@@ -717,7 +753,7 @@ class ResponseStream:
 
     # --- helpers for relays ------------------------------------------------------------------
 
-    async def text_deltas(self) -> AsyncIterator[str]:
+    def text_deltas(self) -> AsyncIterator[str]:
         """Yield only the newly added text of the assistant's message(s).
 
         Derived from successive snapshots (``RESPONSE_OUTPUT_DELTA``) and, last, from the
@@ -732,36 +768,7 @@ class ResponseStream:
 
         Reasoning messages are not included. This consumes the stream like ``async for``.
         """
-        delivered: dict[str, str] = {}
-        any_text = False
-        async for event in self:
-            cls = type(event)
-            items: tuple[OutputItem, ...]
-            if cls is ResponseOutputDelta:
-                items = (event.output,)  # type: ignore[union-attr]
-            elif cls in TERMINAL_EVENTS:
-                items = event.response.outputs  # type: ignore[union-attr]
-            else:
-                continue
-            for item in items:
-                if type(item) is not MessageOutput:
-                    continue
-                message = item.message
-                text = message.content.text
-                before = delivered.get(message.message_id)
-                if before is None:
-                    if not text:
-                        continue
-                    piece = "\n\n" + text if any_text else text
-                elif text == before:
-                    continue
-                elif text.startswith(before):
-                    piece = text[len(before) :]
-                else:
-                    piece = text
-                delivered[message.message_id] = text
-                any_text = True
-                yield piece
+        return text_deltas(self)
 
     def tee(
         self, n: int = 2, *, max_buffer: int = DEFAULT_TEE_BUFFER
@@ -787,137 +794,3 @@ class ResponseStream:
         consumers = tuple(StreamConsumer(hub) for _ in range(n))
         hub.consumers.extend(consumers)
         return consumers
-
-
-# --- tee -------------------------------------------------------------------------------------
-
-
-class _Raise:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_END: Final = object()
-
-
-class StreamConsumer:
-    """One reader of a tee'd :class:`ResponseStream`; an async iterator of its events."""
-
-    __slots__ = ("_closed", "_hub", "_lagged", "position")
-
-    def __init__(self, hub: _Hub) -> None:
-        self._hub = hub
-        self.position = 0  # index of the next event this consumer will read
-        self._lagged = False
-        self._closed = False
-
-    @property
-    def disconnected(self) -> bool:
-        """True once the consumer fell too far behind (see :class:`SlowConsumerError`)."""
-        return self._lagged
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> StreamEvent:
-        return await self._hub.next_for(self)
-
-    def close(self) -> None:
-        """Stop reading: the buffer no longer keeps events for this consumer."""
-        self._closed = True
-        self._hub.detach(self)
-
-
-class _Hub:
-    """The shared buffer behind :meth:`ResponseStream.tee`."""
-
-    __slots__ = ("_base", "_items", "_lock", "_max", "_stream", "consumers")
-
-    def __init__(self, stream: ResponseStream, max_buffer: int) -> None:
-        self._stream = stream
-        self._max = max_buffer
-        self._items: deque[object] = deque()
-        self._base = 0  # position of _items[0]
-        self._lock = anyio.Lock()
-        self.consumers: list[StreamConsumer] = []
-
-    def detach(self, consumer: StreamConsumer) -> None:
-        if consumer in self.consumers:
-            self.consumers.remove(consumer)
-            self._trim()
-
-    def _trim(self) -> None:
-        consumers = self.consumers
-        low = min(c.position for c in consumers) if consumers else self._base + len(self._items)
-        items = self._items
-        while self._base < low and items and items[0] is not _END and type(items[0]) is not _Raise:
-            items.popleft()
-            self._base += 1
-
-    def _push(self, item: object) -> None:
-        self._items.append(item)
-        if len(self._items) > self._max:
-            newest = self._base + len(self._items) - 1
-            for consumer in list(self.consumers):
-                if newest - consumer.position >= self._max:
-                    consumer._lagged = True
-                    self.consumers.remove(consumer)
-                    logger.warning("a tee consumer fell %d events behind; disconnected", self._max)
-            self._trim()
-
-    async def _pull(self) -> None:
-        stream = self._stream
-        try:
-            event = await stream._next(stream._m.recover)
-        except StopAsyncIteration:
-            self._items.append(_END)
-        except Exception as exc:
-            self._items.append(_Raise(exc))
-        else:
-            self._push(event)
-
-    async def next_for(self, consumer: StreamConsumer) -> StreamEvent:
-        while True:
-            if consumer._lagged:
-                raise SlowConsumerError(
-                    f"this consumer fell more than {self._max} events behind and was disconnected"
-                )
-            if consumer._closed:
-                raise StopAsyncIteration
-            offset = consumer.position - self._base
-            if offset < len(self._items):
-                item = self._items[offset]
-                if item is _END:
-                    raise StopAsyncIteration
-                if type(item) is _Raise:
-                    raise item.error
-                consumer.position += 1
-                if offset == 0:
-                    self._trim()
-                return item  # type: ignore[return-value]
-            async with self._lock:
-                if consumer.position - self._base < len(self._items) or consumer._lagged:
-                    continue  # another consumer read it meanwhile
-                stream = self._stream
-                if stream._state is not _OPEN:
-                    raise ClientStateError("this ResponseStream is closed")
-                await self._pull()
-
-    async def final_response(self) -> Response:
-        stream = self._stream
-        async with self._lock:
-            if stream._m.final is not None:
-                return stream._m.final
-            if stream._state is not _OPEN:
-                raise ClientStateError("this ResponseStream was closed before its end")
-            items = self._items
-            if items and (items[-1] is _END or type(items[-1]) is _Raise):
-                return await stream._drain(None)
-            try:
-                return await stream._drain(self._push)
-            except Exception as exc:
-                if not items or type(items[-1]) is not _Raise:
-                    items.append(_Raise(exc))
-                raise

@@ -100,6 +100,14 @@ def _wake(waiter: asyncio.Future[None], _: object) -> None:
         waiter.set_result(None)
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark the outcome of an abandoned task as seen: the caller's cancellation won, and the
+    task may still end with an error (pyreqwest's "Client was closed" when the client closes
+    under it) that asyncio would otherwise log as "Task exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _carrying_cancel(awaitable: Any, holder: list[Any] | None = None) -> Any:
     """Await a pyreqwest coroutine so that a cancellation of the caller keeps its message.
 
@@ -123,6 +131,7 @@ async def _carrying_cancel(awaitable: Any, holder: list[Any] | None = None) -> A
                 inner.exception()  # retrieved: the caller's cancellation wins
         else:
             inner.cancel()
+            inner.add_done_callback(_retrieve)
         raise
     return inner.result()
 
@@ -248,7 +257,9 @@ class PyreqwestStreamReply(DecodedStream):
         close the response: pyreqwest's close waits for a pending read to end."""
         self._closed = True
         for read in self._inflight:
-            read.cancel()
+            if not read.done():
+                read.cancel()
+                read.add_done_callback(_retrieve)
         self._inflight.clear()
         self._opener.close()
 

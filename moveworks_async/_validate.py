@@ -23,6 +23,7 @@ __all__ = [
     "check_header_value",
     "check_headers",
     "check_id",
+    "is_id",
     "check_limit",
     "check_max_retries",
     "check_positive",
@@ -39,6 +40,11 @@ _ID = re.compile(rf"[A-Za-z0-9_\-]{{1,{MAX_ID_LENGTH}}}")
 # Visible ASCII with inner spaces; no control characters (CR/LF would split headers).
 _HEADER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 _MAX_HEADER = 4096
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` is a safe path segment (what :func:`check_id` accepts)."""
+    return type(value) is str and _ID.fullmatch(value) is not None
 
 
 def check_id(value: object, name: str) -> str:

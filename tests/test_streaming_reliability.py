@@ -955,3 +955,20 @@ async def test_a_clock_that_jumps_fires_the_idle_timer_at_once() -> None:
                 await collect(stream)
         assert loop.time() - started < 1.0
     assert jump[0] >= 500.0
+
+
+async def test_the_watchdog_is_a_loop_timer_only_with_the_default_clock_and_sleep(
+    fake_time: Any,
+) -> None:
+    """With the client's default clock and sleep (the loop's) the watchdog is a loop timer, no
+    task per stream; with an injected sleep it is a task that sleeps with it."""
+    script = [happy_events()[0], 1.0, *happy_events()[1:]]
+    async with scripted(script) as (_, client), client.responses.stream(CID, text="q") as s:
+        await anext(aiter(s))
+        assert isinstance(s._watchdog, asyncio.TimerHandle)
+        await collect(s)
+    timed = scripted(script, fake_time=fake_time)
+    async with timed as (_, client), client.responses.stream(CID, text="q") as s:
+        await anext(aiter(s))
+        assert isinstance(s._watchdog, asyncio.Task)
+        await collect(s)

@@ -4,9 +4,13 @@ scan that counts them in exceptions and reprs, and client factories."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import traceback
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import _scorecard
 
@@ -33,9 +37,64 @@ JWT = ".".join(
 CANARIES: tuple[str, ...] = (TOKEN, SECRET, JWT, *JWT.split("."), "CANARY")
 
 
+def _u_escape(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _entities(text: str) -> str:
+    return "".join(f"&#x{ord(ch):x};" for ch in text)
+
+
+def _percent(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+#: The encoded forms a fault server echoes credentials in (row 39), each one the masker
+#: must undo; the canary scan looks through all of them (see :func:`canary_hits`).
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "plain": lambda text: text,
+    "json-escaped": lambda text: json.dumps(text)[1:-1].replace("-", "\\u002d"),
+    "u-escaped": _u_escape,
+    "percent": _percent,
+    "entities": _entities,
+    "base64": _base64,
+}
+
+_U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+#: Base64 forms of the credentials (as a server echoes ``Authorization`` or a secret).
+_B64_CANARIES = tuple(
+    dict.fromkeys(
+        form
+        for value in (TOKEN, SECRET, JWT, "Bearer " + TOKEN, "Bearer " + JWT)
+        for encoded in (base64.b64encode(value.encode()), base64.urlsafe_b64encode(value.encode()))
+        for form in (encoded.decode(), encoded.decode().rstrip("="))
+    )
+)
+
+
+def _decodings(text: str) -> list[str]:
+    """``text`` and its decodings (entities, percent escapes, ``\\uXXXX``): a canary that
+    reached a text in an encoded form is a leak too. Written apart from the package's masker
+    on purpose: a scan sharing its code would go blind when the masker breaks."""
+    found = [text]
+    if "&" in text:
+        found.append(html.unescape(text))
+    if "%" in text:
+        found.append(unquote(text))
+    if "\\u" in text:
+        found.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
+    return found
+
+
 def canary_hits(text: str) -> int:
-    """How many canary strings (or JWT segments) occur in ``text``."""
-    return sum(text.count(c) for c in CANARIES)
+    """How many canary strings (or JWT segments) occur in ``text``, as they are or in any
+    of the encoded forms of :data:`ENCODINGS`."""
+    plain = sum(t.count(c) for t in _decodings(text) for c in CANARIES)
+    return plain + sum(text.count(form) for form in _B64_CANARIES)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

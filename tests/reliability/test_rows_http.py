@@ -4,6 +4,7 @@ raw fault server and the package's fake, with virtual time wherever the client w
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from email.utils import formatdate
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from _reliability_support import (
     CID,
+    ENCODINGS,
     JWT,
     OK_GET,
     RID,
@@ -286,18 +288,30 @@ async def test_row_39_html_5xx(fake_time: Any, status: int) -> None:
     assert_clean(got.value, created.value)
 
 
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize("secret", ["token", "client-secret"])
-async def test_row_39_server_echoing_the_bearer_is_masked(fake_time: Any, secret: str) -> None:
-    """Issue 12 item 7: a debug 500 that echoes the request's credentials back: the client's
-    own bearer / client secret never reaches the exception, its chain or the logs."""
+async def test_row_39_server_echoing_the_bearer_is_masked(
+    fake_time: Any, secret: str, encoding: str
+) -> None:
+    """Issue 12 item 7: a debug 500 that echoes the request's credentials back, as they are
+    or encoded (escaped, percent-encoded, base64, \\u-escaped, entities): the client's own
+    bearer / client secret never reaches the exception, its chain or the logs."""
+    encode = ENCODINGS[encoding]
 
     async def echo(conn: Any, request: Any) -> bool:
-        text = f"debug: you sent {request.headers.get('authorization')} body={request.body!r}"
-        await conn.send(reply(500, {"error": {"code": "DEBUG", "message": text}}))
+        sent = encode(request.headers.get("authorization") or "")
+        text = f"debug: you sent {sent}"
+        headers = [("x-trace-id", encode(request.headers.get("authorization") or ""))]
+        await conn.send(reply(500, {"error": {"code": "DEBUG", "message": text}}, headers=headers))
         return True
 
     async def echo_token(conn: Any, request: Any) -> bool:
-        await conn.send(reply(500, {"error": {"code": "DEBUG", "message": repr(request.body)}}))
+        try:
+            sent = str(json.loads(request.body).get("client_secret"))
+        except ValueError:
+            sent = request.body.decode("utf-8", "replace")
+        text = f"debug: client_secret={encode(sent)}"
+        await conn.send(reply(500, {"error": {"code": "DEBUG", "message": text}}))
         return True
 
     kw: dict[str, Any] = {"max_retries": 0}
@@ -308,6 +322,7 @@ async def test_row_39_server_echoing_the_bearer_is_masked(fake_time: Any, secret
             with pytest.raises(mw.APIError) as info:
                 await c.conversations.get(CID)
     assert_clean(info.value)
+    assert "<redacted>" in str(info.value)
 
 
 async def test_row_40_200_html_on_json_route(fake_time: Any) -> None:

@@ -181,17 +181,20 @@ async def _cut_and_recover(fake_time: Any, end: str) -> None:
         assert await server.settle()
 
 
+@pytest.mark.virtual_time
 async def test_row_06_stream_closed_before_terminal_recovers(fake_time: Any) -> None:
     """A clean end (FIN) after 3 events and half of the 4th: the 3 arrive once, in order, the
     partial one never; recovery polls to the server's truth; one POST."""
     await _cut_and_recover(fake_time, "fin")
 
 
+@pytest.mark.virtual_time
 async def test_row_07_rst_mid_event_recovers(fake_time: Any) -> None:
     """As row 6 with a TCP RST in the middle of an event."""
     await _cut_and_recover(fake_time, "rst")
 
 
+@pytest.mark.virtual_time
 async def test_row_08_truncated_last_event_is_discarded(fake_time: Any) -> None:
     """``data: {"partial`` then EOF: the unterminated event is dropped (no JSON error), then
     the stream recovers as in row 6."""
@@ -289,6 +292,7 @@ async def test_row_11_keepalive_comments_only(later_event: bool) -> None:
 # --- 12-14: sizes ------------------------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("cap", [4 << 20, 16 << 20], ids=["over-cap", "under-cap"])
 async def test_row_12_huge_single_event(fake_time: Any, cap: int) -> None:
     """A 10 MB line: over the 4 MiB cap a typed StreamProtocolError (no LineTooLong) and the
@@ -368,6 +372,7 @@ async def test_row_13_gzip_bomb_body_is_capped(fake_time: Any) -> None:
     assert_clean(info.value)
 
 
+@pytest.mark.virtual_time
 async def test_row_13_gzip_bomb_error_body_on_stream_create(fake_time: Any) -> None:
     """Issue 12 item 4: a gzip bomb as the *error* body of a streaming create stays within the
     body cap plus a small constant (no copies of the capped body)."""
@@ -402,6 +407,7 @@ async def test_row_13_gzip_bomb_error_body_on_stream_create(fake_time: Any) -> N
     assert_clean(info.value)
 
 
+@pytest.mark.virtual_time
 async def test_row_14_many_tiny_events_all_delivered(fake_time: Any) -> None:
     """100,000 tiny events (10,000 at the default soak scale): all delivered, in order."""
     n = 100_000 if soak_scale() >= 1 else 10_000
