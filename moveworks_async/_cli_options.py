@@ -8,8 +8,8 @@
   ``{"error": {"type", "message", "status", "request_id"}}``.
 * :func:`interrupted` is the one Ctrl-C path: one line, exit status 130.
 
-Standard library only, and no import of the SDK but the launcher's: the command line uses
-this before the SDK (and aiohttp) is imported.
+Standard library only, and no import of the SDK but ``_console`` (what it shares with the
+launcher): the command line uses this before the SDK (and aiohttp) is imported.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from ._launch import EXIT_INTERRUPTED, wants_json
+from ._console import EXIT_INTERRUPTED, wants_json
 
 __all__ = [
     "EXIT_INTERRUPTED",

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol, TextIO
 
 from ._cli_options import terminal_safe
+from ._console import STDIN_READER
 from ._converter import unstructure
 from ._events import (
     ResponseCompleted,
@@ -236,7 +237,7 @@ async def read_line(prompt: str) -> str | None:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(deliver, value)
 
-    threading.Thread(target=read, name="moveworks-async stdin", daemon=True).start()
+    threading.Thread(target=read, name=STDIN_READER, daemon=True).start()
     return await line
 
 

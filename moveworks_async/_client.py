@@ -50,6 +50,7 @@ from ._governor import (
 from ._hooks import CallTracer, HookRunner
 from ._models import Response
 from ._notifications import Notifications
+from ._off_loop import decode
 from ._protocol import (
     Generation,
     Request,
@@ -63,11 +64,12 @@ from ._reply import json_body, model
 from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam, loop_time
-from ._transport import Reply, StreamOpener, Timeout, Transport, make_transport
+from ._transport import Reply, StreamOpener, Timeout, Transport
+from ._transport_choice import make_transport
 from ._validate import check_headers, check_max_retries
 from ._version import package_version
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "derived"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "engine_seam"]
 
 #: Shortest credential masked in server text (shorter ones would mask ordinary words).
 _MIN_SECRET = 4
@@ -771,16 +773,20 @@ class AsyncMoveworks:
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        url: str | None = None,
     ) -> Coroutine[Any, Any, Reply]:
         """Send ``request`` and return its successful reply (raises the typed error otherwise).
 
         A plain function returning the attempt loop's coroutine (see :meth:`_execute`).
         Every non-streaming call passes here, so ``with_raw_response`` records its reply here
-        (see :func:`~moveworks_async._raw.recording`)."""
+        (see :func:`~moveworks_async._raw.recording`). ``url``: an absolute URL sent instead
+        of ``base_url + request.path`` (a Data API next link, passed to the transport as
+        given)."""
         data = _json.dumps(request.json) if request.json is not None else None
         call_timeout = self.timeout if timeout is None else Timeout.coerce(timeout)
         headers = check_headers(extra_headers)
-        send = _Send(self.base_url + request.path, data, call_timeout, headers)
+        target = self.base_url + request.path if url is None else url
+        send = _Send(target, data, call_timeout, headers)
         return recording(self._execute(request, send, max_retries=max_retries), self._mask)
 
     async def _request_model(
@@ -799,7 +805,8 @@ class AsyncMoveworks:
             reply = await self._request(
                 request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
             )
-            return model(reply, cls, key=key, idempotent=request.idempotent)
+            size = len(reply.body)
+            return await decode(size, model, reply, cls, key=key, idempotent=request.idempotent)
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.
             reply = None
@@ -829,19 +836,20 @@ class AsyncMoveworks:
         reply: Reply | None = None
         try:
             reply = await self._execute(request, attempt, authenticated=False)
-            return json_body(reply)
+            return await decode(len(reply.body), json_body, reply)
         except BaseException as exc:
             reply = None  # a token reply holds the access token
             release_frames(exc)
             raise
 
 
-def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
+def _derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMoveworks:
     """A view of ``client`` without ``Assistant-Name`` (and with ``governor``, if given).
 
     It shares everything else by reference: the connection pool, the token source and its
     refresh, the retry budget and the hooks. Only the attempt loop's governor and headers
-    differ, which is why a shallow copy is enough. (The Events API and the Data API.)
+    differ, which is why a shallow copy is enough. Private to this module: the Events API
+    and the Data API reach a view only as a seam (``Seam.derive``, :func:`engine_seam`).
     """
     view = copy.copy(client)
     view._base_headers = {k: v for k, v in client._base_headers.items() if k != "Assistant-Name"}
@@ -850,6 +858,14 @@ def derived(client: AsyncMoveworks, governor: Governor | None = None) -> AsyncMo
         view.governor = governor
         view._try_acquire = getattr(governor, "try_acquire", None)
     return view
+
+
+def engine_seam(client: AsyncMoveworks, *, owner: str) -> Seam:
+    """The seam of another API of the platform that runs on ``client`` as its engine (the
+    Data API): no ``Assistant-Name``, and the "not closed" warning of the pool it owns
+    names ``owner``. The caller still closes ``client`` (its lifecycle is public)."""
+    client._transport.owner = owner
+    return _ClientSeam(_derived(client))
 
 
 class _ClientSeam:
@@ -893,6 +909,10 @@ class _ClientSeam:
     def timeout(self) -> Timeout:
         return self._client.timeout
 
+    @property
+    def auth_repr(self) -> str:
+        return repr(self._client._auth)
+
     def open_stream(
         self,
         method: str,
@@ -904,7 +924,7 @@ class _ClientSeam:
         return self._client._transport.stream(method, url, headers, data, connect_timeout)
 
     def derive(self, governor: Governor | None) -> Seam:
-        return _ClientSeam(derived(self._client, governor))
+        return _ClientSeam(_derived(self._client, governor))
 
     async def poll(
         self,

@@ -30,8 +30,9 @@ __all__ = [
 #: The generations of the Conversations API, as ``api_version`` names them.
 ApiVersion = Literal["v1beta1", "assistant-v1", "v1"]
 API_VERSIONS: Final = cast("tuple[ApiVersion, ...]", get_args(ApiVersion))
-#: The generation the API reference calls current (``/rest/v1``): the library, the CLI and the
-#: examples all default to it.
+#: The generation the API reference calls current (``/rest/v1``,
+#: https://help.moveworks.com/api-reference/conversations-api/overview.md): the library, the
+#: CLI and the examples all default to it.
 DEFAULT_API_VERSION: Final[ApiVersion] = "v1"
 DEFAULT_BASE_URL: Final = "https://api.moveworks.ai"
 

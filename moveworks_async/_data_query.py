@@ -252,13 +252,15 @@ def parse_page(payload: object, request_id: str | None) -> tuple[list[Any], Any]
     return records, payload.get("@odata.nextLink")
 
 
-#: What a ``base_url`` copied from the API reference's server list ends with.
+#: What a ``base_url`` copied from the Data API reference's server list ends with
+#: (https://help.moveworks.com/reference/data-api-1).
 _RECORDS_PATHS: Final = ("/export/v1/records", "/export/v1")
 
 
 def strip_records_path(base_url: str) -> str:
     """``base_url`` without a trailing ``/export/v1/records`` (or ``/export/v1``): the API
-    reference lists the Data API server as ``https://api.moveworks.ai/export/v1/records``."""
+    reference (https://help.moveworks.com/reference/data-api-1) lists the Data API server as
+    ``https://api.moveworks.ai/export/v1/records``."""
     for suffix in _RECORDS_PATHS:
         if base_url.endswith(suffix):
             return base_url[: -len(suffix)]

@@ -1,6 +1,8 @@
 """Typed events of ``POST .../responses/stream`` and their conversion from decoded JSON.
 
-The wire format (the API reference, "Streaming") is one SSE frame per event: the ``event``
+The wire format (the API reference,
+https://help.moveworks.com/api-reference/conversations-api/responses/create-response-stream.md)
+is one SSE frame per event: the ``event``
 field names the type and ``data`` holds a JSON object that repeats it as ``event_type`` next to
 a ``sequence_number`` and either a ``response`` or an ``output``::
 

@@ -10,6 +10,10 @@ Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` o
   numbers too large for a float (``1e400``), for bytes that are not UTF-8 (UTF-16 or 32, a
   BOM), and for lone surrogates, escaped (``"\\ud800"``) or not (orjson rejects them all;
   the stdlib would hand out values that poison arithmetic or cannot be written back as UTF-8);
+* a document longer than :data:`STEPWISE_SIZE` is decoded member by member at its top two
+  levels (:func:`_decode_stepwise`, same result and same errors): the C decoder never releases
+  the GIL while it runs, so one call on a 32 MiB document would stall every other thread,
+  the event loop's included, even when the decoding runs in a worker thread (``_off_loop``);
 * :func:`loads_exact` also keeps integers beyond 64 bits exact (orjson turns them into floats,
   so such documents go to the stdlib decoder): for data kept "as received" (Data API exports);
 * ``dumps`` raises :class:`InvalidParameterError` for a value that cannot be encoded (a lone
@@ -22,6 +26,8 @@ Both paths take and give the same types (``bytes`` out of ``dumps``; ``bytes`` o
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import math
 import re
 from collections.abc import Callable
@@ -29,7 +35,15 @@ from typing import Any
 
 from ._errors import InvalidParameterError
 
-__all__ = ["MAX_DEPTH", "MAX_SIZE", "dumps", "loads", "loads_exact", "using_orjson"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SIZE",
+    "STEPWISE_SIZE",
+    "dumps",
+    "loads",
+    "loads_exact",
+    "using_orjson",
+]
 
 #: Deepest nesting of arrays/objects accepted (the API's documents nest fewer than 10 levels).
 MAX_DEPTH = 256
@@ -147,6 +161,106 @@ def _finite(text: str) -> float:
 
 
 _decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+#: The scanner of ``_decoder`` (its hooks and strictness; C where CPython has it): what
+#: ``_decoder.decode`` itself runs.
+_scan_value: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
+#: The string scanner of the same module (C where CPython has it).
+_scan_string: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON whitespace, as json.decoder.WHITESPACE
+_SPACE = frozenset(" \t\n\r")
+
+#: Documents longer than this (in bytes or characters) are decoded stepwise. About 25 ms of
+#: decoding in one C call on the development machine: the longest the GIL is held at once.
+STEPWISE_SIZE = 1024 * 1024
+#: Container levels walked in Python by the stepwise decoder: the top object and its members
+#: (a page's ``{"value": [record, ...]}``); everything deeper is one C call per value.
+_STEPWISE_LEVELS = 2
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first non-whitespace character at or after ``at``."""
+    space = _WHITESPACE.match(text, at)
+    return space.end() if space is not None else at
+
+
+def _decode_stepwise(text: str) -> Any:
+    """``_decoder.decode(text)`` (the same value, ``ValueError`` for the same documents), with
+    the containers of the top :data:`_STEPWISE_LEVELS` levels walked here and each of their
+    members scanned by one C call: between two members the interpreter may hand the GIL to
+    another thread, which a single C call on the whole document never does."""
+    end, value = _stepwise_value(text, _skip(text, 0), _STEPWISE_LEVELS)
+    if _skip(text, end) != len(text):
+        raise ValueError("extra data after the JSON document")
+    return value
+
+
+def _stepwise_value(text: str, at: int, levels: int) -> tuple[int, Any]:
+    """The value starting at ``at`` (no whitespace before it): ``(end, value)``."""
+    opener = text[at : at + 1]
+    if levels and opener == "{":
+        return _stepwise_object(text, at, levels - 1)
+    if levels and opener == "[":
+        return _stepwise_array(text, at, levels - 1)
+    try:
+        value, end = _scan_value(text, at)
+    except StopIteration:
+        raise ValueError(f"expecting a JSON value at {at}") from None
+    return end, value
+
+
+def _stepwise_object(text: str, at: int, levels: int) -> tuple[int, dict[str, Any]]:
+    out: dict[str, Any] = {}
+    at = _skip(text, at + 1)
+    if text[at : at + 1] == "}":
+        return at + 1, out
+    while True:
+        if text[at : at + 1] != '"':
+            raise ValueError(f"expecting a property name at {at}")
+        key, at = _scan_string(text, at + 1, True)
+        at = _skip(text, at)
+        if text[at : at + 1] != ":":
+            raise ValueError(f"expecting ':' at {at}")
+        at, out[key] = _stepwise_value(text, _skip(text, at + 1), levels)
+        at = _skip(text, at)
+        separator = text[at : at + 1]
+        if separator == "}":
+            return at + 1, out
+        if separator != ",":
+            raise ValueError(f"expecting ',' or '}}' at {at}")
+        at = _skip(text, at + 1)
+
+
+def _stepwise_array(text: str, at: int, levels: int) -> tuple[int, list[Any]]:
+    # The hot loop of a big document (a page's records): compact separators are read without
+    # the whitespace regex, and a member below the walked levels is one C call, inline.
+    out: list[Any] = []
+    append = out.append
+    at = _skip(text, at + 1)
+    if text[at : at + 1] == "]":
+        return at + 1, out
+    while True:
+        if levels:
+            at, value = _stepwise_value(text, at, levels)
+        else:
+            try:
+                value, at = _scan_value(text, at)
+            except StopIteration:
+                raise ValueError(f"expecting a JSON value at {at}") from None
+        append(value)
+        separator = text[at : at + 1]
+        if separator in _SPACE:
+            at = _skip(text, at)
+            separator = text[at : at + 1]
+        if separator == ",":
+            at += 1
+            if text[at : at + 1] in _SPACE:
+                at = _skip(text, at)
+        elif separator == "]":
+            return at + 1, out
+        else:
+            raise ValueError(f"expecting ',' or ']' at {at}")
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _strict_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -160,7 +274,7 @@ def _stdlib_loads(data: bytes | str) -> Any:
         # Strict UTF-8, as orjson: no UTF-16/32 (whatever a charset parameter says), no BOM
         # (it is not JSON whitespace), no UTF-8 bytes of a surrogate.
         text = data.decode("utf-8")
-    value = _decoder.decode(text)
+    value = _decode_stepwise(text) if len(text) > STEPWISE_SIZE else _decoder.decode(text)
     if "\\ud" in text or "\\uD" in text:
         # An escaped surrogate; a lone one decodes to a str that cannot be encoded as UTF-8.
         # Rare, so the whole value is checked only then (its depth is bounded already).

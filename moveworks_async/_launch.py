@@ -11,38 +11,22 @@ stdout so far is flushed first; nothing is left to clean up that the exit does n
 To keep the moment before that handler as short as possible, neither this module nor the
 package's ``__init__`` imports anything at module level that the interpreter has not loaded
 already (``sys`` and ``os`` are loaded at start-up; not even ``__future__``, hence the quoted
-annotations); the rest is imported inside ``main``.
+annotations) but ``_console``, a leaf of constants that imports nothing itself; the rest is
+imported inside ``main``. The command line imports ``_console`` too, never this module: the
+launcher sits above the command line, and the package's imports form a DAG.
 """
 
 import os
 import sys
 
+from ._console import EXIT_INTERRUPTED, INTERRUPTED_JSON, STDIN_READER, wants_json
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from types import FrameType
     from typing import NoReturn
 
-__all__ = ["INTERRUPTED_JSON", "STDIN_READER", "main", "wants_json"]
-
-#: The name of the daemon thread ``chat`` reads its prompt with (``_cli_render.read_line``).
-STDIN_READER = "moveworks-async stdin"
-
-#: The ``--json`` report of an interrupt: ``_cli_options.error_object("Interrupted",
-#: "interrupted")`` as JSON, spelled out so that reporting needs no import.
-INTERRUPTED_JSON = (
-    '{"error": {"type": "Interrupted", "message": "interrupted", "status": null, '
-    '"request_id": null}}'
-)
-
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
-
-
-def wants_json(argv: "Sequence[str]") -> bool:
-    """Whether ``--json`` was asked for (read from the raw arguments: it decides the format
-    of errors found while the arguments themselves are being parsed)."""
-    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+__all__ = ["main"]
 
 
 def _exit_interrupted(as_json: bool) -> "NoReturn":

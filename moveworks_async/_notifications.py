@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._governor import Governor, RateGovernor, check_governor
 from ._notification_models import NotificationResult, NotificationStatus
+from ._off_loop import decode
 from ._protocol import Request, cap_text, request_id_from
 from ._reply import json_body
 from ._seam import Seam, loop_time
@@ -422,7 +423,7 @@ class Notifications:
         # A 2xx means the server took the send: a body it cannot be read from is raised with
         # outcome_unknown=True (the message was most likely scheduled; never send it again
         # blindly), not as a failure that invites a re-send.
-        payload = json_body(reply, idempotent=False)
+        payload = await decode(len(reply.body), json_body, reply, idempotent=False)
         data = payload.get("data", payload) if isinstance(payload, Mapping) else None
         try:
             result = structure(data, NotificationResult, request_id=request_id_from(reply.headers))

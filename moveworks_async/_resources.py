@@ -31,6 +31,7 @@ from ._models import (
     ModalSubmission,
     Response,
 )
+from ._off_loop import decode
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._raw import raw, raw_pages
@@ -42,7 +43,7 @@ from ._streaming import (
     DEFAULT_RECOVER_TIMEOUT,
     ResponseStream,
 )
-from ._transport import Timeout
+from ._transport import Reply, Timeout
 from ._validate import (
     check_headers,
     check_id,
@@ -70,8 +71,9 @@ __all__ = [
 
 T = TypeVar("T")
 _TITLE_MAX = 256
-#: Default bound of ``responses.wait`` (seconds), as the reference demo polls: long answers
-#: approach two minutes end to end.
+#: Default bound of ``responses.wait`` (seconds), as Moveworks' demo app polls
+#: (https://github.com/moveworks/conversations-api-demo-app): long answers approach two
+#: minutes end to end.
 DEFAULT_WAIT = 150.0
 
 
@@ -130,8 +132,7 @@ async def _paginate(
         reply = await seam.request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload = json_body(reply)
-        items = _member(payload, key, tuple[cls, ...], request_id_from(reply.headers))  # type: ignore[valid-type]
+        payload, items = await decode(len(reply.body), _list_reply, reply, key, tuple[cls, ...])  # type: ignore[valid-type]
         for item in items:
             yield item
         metadata = payload.get("metadata")
@@ -141,6 +142,12 @@ async def _paginate(
             return
         seen.add(cursor)
         params["cursor"] = cursor
+
+
+def _list_reply(reply: Reply, key: str, tp: type[T]) -> tuple[Any, T]:
+    """A list reply's JSON and its ``key`` member as ``tp`` (decoded off the loop when big)."""
+    payload = json_body(reply)
+    return payload, _member(payload, key, tp, request_id_from(reply.headers))
 
 
 def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
@@ -511,8 +518,10 @@ class Messages(_Resource):
             max_retries=max_retries,
             extra_headers=extra_headers,
         )
-        payload = json_body(reply)
-        return _member(payload, "messages", tuple[Message, ...], request_id_from(reply.headers))
+        _, messages = await decode(
+            len(reply.body), _list_reply, reply, "messages", tuple[Message, ...]
+        )
+        return messages
 
 
 class Feedback(_Resource):

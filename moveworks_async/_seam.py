@@ -1,6 +1,7 @@
 """The one seam between the client and what is built on it (resources, streams, notifications).
 
-``AsyncMoveworks`` hands each resource a :class:`Seam` and nothing else: resources and streams
+``AsyncMoveworks`` hands each resource a :class:`Seam` and nothing else (the Data API, which
+runs on a client as its engine, gets one from ``_client.engine_seam``): resources and streams
 build requests and read replies; sending, retrying, pacing, authenticating and hooks stay
 behind the seam, in the client. Nothing outside ``_client.py`` touches the client's private
 state, and this module imports no module above it, so the package's imports form a DAG
@@ -8,7 +9,7 @@ state, and this module imports no module above it, so the package's imports form
 
 ::
 
-    _client (AsyncMoveworks, _ClientSeam)  ──builds──▶  _resources, _notifications
+    _client (AsyncMoveworks, _ClientSeam)  ──builds──▶  _resources, _notifications, _data_api
          ▲                                                   │
          └──────── Seam (this protocol) ◀────── uses ────────┘
 """
@@ -66,6 +67,11 @@ class Seam(Protocol):
         """The client's jitter source, uniform in [0, 1)."""
         ...
 
+    @property
+    def auth_repr(self) -> str:
+        """The repr of the client's token source (it shows no secret)."""
+        ...
+
     def request(
         self,
         request: Request,
@@ -73,8 +79,12 @@ class Seam(Protocol):
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        url: str | None = None,
     ) -> Coroutine[Any, Any, Reply]:
-        """Send ``request`` through the attempt loop; its 2xx reply or the typed error."""
+        """Send ``request`` through the attempt loop; its 2xx reply or the typed error.
+
+        ``url``: an absolute URL to send it to instead of ``base_url`` + ``request.path``
+        (the Data API's next links), given to the transport as it is."""
         ...
 
     async def request_model(

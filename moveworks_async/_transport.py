@@ -699,11 +699,14 @@ class AiohttpTransport:
         data: bytes | None,
         connect_timeout: float | None,
     ) -> StreamContext:
-        """Open a streaming reply (``async with``); the connection is closed (not pooled) on exit.
+        """Open a streaming reply (``async with``). On exit its connection goes back to the
+        pool if the body was read to its end, and is closed otherwise (see :func:`_let_go`).
 
-        aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` would cut long
-        streams at 300 s (reliability.md V1) and ``sock_read`` is reset by every byte of a
-        slow-loris (V2). The caller enforces first-event, idle and overall deadlines itself.
+        aiohttp's ``total`` and ``sock_read`` timeouts are off: ``total`` (300 s in aiohttp's
+        default ``ClientTimeout``, https://docs.aiohttp.org/en/stable/client_reference.html)
+        would cut long streams, and ``sock_read`` is reset by every byte, so a server sending
+        one byte at a time never trips it. The caller enforces first-event, idle and overall
+        deadlines itself.
         """
         return StreamContext(self, method, url, headers, data, connect_timeout)
 
@@ -727,39 +730,3 @@ class AiohttpTransport:
 
 def _conforms(transport: AiohttpTransport) -> Transport:
     return transport  # mypy checks here that AiohttpTransport satisfies the protocol
-
-
-#: The transport of a client created without ``transport=`` (and without ``session=``).
-#: Tests switch it with ``MWA_TRANSPORT`` to run the suite against another transport.
-DEFAULT_TRANSPORT = "aiohttp"
-TRANSPORTS = ("aiohttp", "pyreqwest")
-
-
-def make_transport(
-    transport: str | Transport | None,
-    session: aiohttp.ClientSession | None,
-    max_connections: int,
-) -> Transport:
-    """The transport named or given (``AsyncMoveworks(transport=...)``); checked before any I/O.
-
-    ``session=`` is an aiohttp session, so it implies (and requires) the aiohttp transport.
-    """
-    if transport is None:
-        transport = "aiohttp" if session is not None else DEFAULT_TRANSPORT
-    if isinstance(transport, str):
-        if transport == "aiohttp":
-            return AiohttpTransport(session, max_connections=max_connections)
-        if transport == "pyreqwest":
-            if session is not None:
-                raise InvalidParameterError(
-                    "session= is an aiohttp session: use transport='aiohttp'"
-                )
-            from ._transport_pyreqwest import PyreqwestTransport
-
-            return PyreqwestTransport(max_connections=max_connections)
-        raise InvalidParameterError(f"transport must be one of {TRANSPORTS} or a Transport")
-    if not isinstance(transport, Transport):
-        raise InvalidParameterError(f"transport must be one of {TRANSPORTS} or a Transport")
-    if session is not None:
-        raise InvalidParameterError("pass session= or a transport instance, not both")
-    return transport

@@ -1,7 +1,8 @@
 """Shared helpers of the core-client tests: realistic payloads of all three API generations,
 a flat view of what aioresponses recorded, and small local servers for transport behaviour.
 
-Payload shapes follow ``shared/api/moveworks-api.md`` §4 and §6 (citations with display and
+Payload shapes follow the API reference (https://help.moveworks.com/api-reference, collected in
+``tests/data/moveworks-openapi.yaml``): responses and messages (citations with display and
 attributes, content references, feedback, actions, sender info, handoff, reasoning outputs).
 """
 

@@ -43,7 +43,7 @@ def _select_transport() -> None:
     ``aiohttp_only``."""
     name = os.environ.get("MWA_TRANSPORT")
     if name:
-        from moveworks_async import _transport
+        from moveworks_async import _transport_choice as _transport
 
         if name not in _transport.TRANSPORTS:
             raise pytest.UsageError(f"MWA_TRANSPORT must be one of {_transport.TRANSPORTS}")
@@ -151,7 +151,7 @@ def _virtual_time_pins_aiohttp(request: pytest.FixtureRequest) -> Iterator[None]
     if request.node.get_closest_marker("virtual_time") is None:
         yield
         return
-    from moveworks_async import _transport
+    from moveworks_async import _transport_choice as _transport
 
     saved = _transport.DEFAULT_TRANSPORT
     _transport.DEFAULT_TRANSPORT = "aiohttp"

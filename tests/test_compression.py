@@ -1,4 +1,4 @@
-"""Compressed replies (reliability.md row 25): gzip and deflate on plain JSON bodies and on the
+"""Compressed replies (fault catalogue row 25): gzip and deflate on plain JSON bodies and on the
 SSE stream, decoded incrementally by the client, and a corrupt compressed stream.
 
 The fake server compresses only under ``Fault.compress``; every test checks

@@ -111,7 +111,7 @@ async def test_relay_broadcasts_one_upstream_stream_to_every_viewer() -> None:
 
 async def test_relay_closes_upstream_when_the_last_viewer_disconnects() -> None:
     """A viewer leaving mid-answer closes the upstream stream long before it would end."""
-    from moveworks_async import _transport
+    from moveworks_async import _transport_choice as _transport
 
     # aiohttp's one pool: the stream reuses the conversation call's idle connection and
     # closes it. pyreqwest keeps calls and streams in separate pools (reqwest's timeouts are

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from typing import Any
 
 import aiohttp
 import pytest
 
 import moveworks_async as mw
-from moveworks_async._transport import _INFLATE_STEP, _inflater, _mapped
+import moveworks_async._transport as transport_module
+from moveworks_async._transport import (
+    _INFLATE_STEP,
+    LARGE_BODY,
+    MAX_ERROR_BODY,
+    AiohttpTransport,
+    Timeout,
+    _inflater,
+    _mapped,
+)
 
 
 @pytest.mark.parametrize("ambiguous", [True, False])
@@ -96,3 +106,139 @@ def test_corruption_is_reported_after_the_bytes_before_it() -> None:
     out, error = inflater.inflate(good + b"\xff" * 16)
     assert out == b"data: kept\n\n"
     assert isinstance(error, zlib.error)
+
+
+# --- large bodies over a real socket ----------------------------------------------------------
+
+
+async def _serve(handler: Any) -> Any:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.router.add_route("*", "/x", handler)
+    server = TestServer(app)
+    await server.start_server()
+    return server
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 300_000, 2 * 1024 * 1024 + 7])
+async def test_a_large_reply_with_a_known_length_arrives_whole(size: int) -> None:
+    """A reply over 64 KiB with a Content-Length is read into one buffer of that size:
+    every byte arrives, in order."""
+    from aiohttp import web
+
+    payload = bytes(i % 251 for i in range(size))
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=payload, content_type="application/octet-stream")
+
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        reply = await transport.request(
+            "GET", str(server.make_url("/x")), {}, None, None, Timeout()
+        )
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert reply.status == 200
+    assert bytes(reply.body) == payload
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [LARGE_BODY + 1, 3 * LARGE_BODY + 12345])
+async def test_a_large_request_body_is_sent_whole(size: int) -> None:
+    """A request body over 1 MiB is written in slices: the server receives every byte, in
+    order, with the right Content-Length."""
+    from aiohttp import web
+
+    data = bytes(i % 253 for i in range(size))
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen["length"] = request.content_length
+        seen["body"] = await request.read()
+        return web.Response(text="{}", content_type="application/json")
+
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        reply = await transport.request(
+            "POST", str(server.make_url("/x")), {}, data, None, Timeout()
+        )
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert reply.status == 200
+    assert seen["length"] == size
+    assert seen["body"] == data
+
+
+async def _get(handler: Any) -> Any:
+    """One GET through the aiohttp transport against ``handler``; the Reply."""
+    server = await _serve(handler)
+    transport = AiohttpTransport()
+    try:
+        return await transport.request("GET", str(server.make_url("/x")), {}, None, None, Timeout())
+    finally:
+        await transport.aclose()
+        await server.close()
+
+
+def _sized(payload: bytes) -> Any:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=payload, content_type="application/octet-stream")
+
+    return handler
+
+
+def _chunked(payload: bytes, status: int = 200) -> Any:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(payload), 50_000):
+            await response.write(payload[start : start + 50_000])
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", [_sized, _chunked])
+async def test_the_body_cap_is_exact(monkeypatch: pytest.MonkeyPatch, framing: Any) -> None:
+    """A reply body of exactly ``MAX_BODY`` bytes is read whole, with or without a
+    Content-Length; one byte more is an UnexpectedResponseError carrying the status."""
+    monkeypatch.setattr(transport_module, "MAX_BODY", 200_000)
+    payload = bytes(i % 249 for i in range(200_000))
+    assert bytes((await _get(framing(payload))).body) == payload
+    with pytest.raises(mw.UnexpectedResponseError) as caught:
+        await _get(framing(payload + b"!"))
+    assert caught.value.status_code == 200
+    assert "200000" in str(caught.value)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("framing", [_sized, _chunked])
+async def test_a_large_error_body_is_cut_at_the_error_cap(framing: Any) -> None:
+    """A 400 reply's body is read for its message only: at most ``MAX_ERROR_BODY`` bytes."""
+    from aiohttp import web
+
+    payload = b"e" * (3 * MAX_ERROR_BODY)
+    if framing is _sized:
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=400, body=payload)
+
+    else:
+        handler = _chunked(payload, status=400)
+    reply = await _get(handler)
+    assert reply.status == 400
+    assert bytes(reply.body) == payload[:MAX_ERROR_BODY]

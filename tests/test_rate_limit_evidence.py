@@ -7,8 +7,8 @@ limit + burst; at most 1.15 x N with the default governor (its slow-start window
 first wave: about 8 + burst / 2 extra requests, 86-96 measured here), and at most 1.1 x N for
 a second wave on the same client; the same with Retry-After absent; 200 concurrent creates
 are created exactly 200 times; a 401 storm of 1,000 tasks costs one token refresh.
-Baseline for comparison (reliability.md V13): per-task retry at Retry-After sends 2,785
-requests for 1,000 tasks, 40 times the limit at peak.
+Baseline for comparison (measured before the governor existed, same storm): per-task retry
+at Retry-After sent 2,785 requests for 1,000 tasks, 40 times the limit at peak.
 """
 
 from __future__ import annotations

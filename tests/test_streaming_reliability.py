@@ -1,6 +1,6 @@
 """Streaming under faults: cuts, stalls, timeouts, error events, bad data, sequence problems,
-errors before the stream starts, cancellation and connection accounting (reliability.md §4,
-rows 6-25 and 44-49)."""
+errors before the stream starts, cancellation and connection accounting (fault catalogue
+rows 6-25 and 44-49, tested one by one in tests/reliability/)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ import pytest
 import pytest_asyncio
 
 import moveworks_async as mw
-from moveworks_async._transport import AiohttpTransport, Transport, make_transport
+from moveworks_async._transport import AiohttpTransport, Transport
+from moveworks_async._transport_choice import make_transport
 from moveworks_async.testing import FakeMoveworks, Fault
 
 pyreqwest = pytest.importorskip("pyreqwest")
@@ -185,7 +186,7 @@ async def test_a_transport_instance_is_used_as_given(server: FakeMoveworks) -> N
 
 
 def test_default_is_aiohttp_unless_switched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from moveworks_async import _transport
+    from moveworks_async import _transport_choice as _transport
 
     monkeypatch.setattr(_transport, "DEFAULT_TRANSPORT", "aiohttp")
     assert type(make_transport(None, None, 10)) is AiohttpTransport

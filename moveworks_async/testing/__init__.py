@@ -8,8 +8,10 @@
         server.inject(Fault.rate_limited(retry_after="2"), times=1)
         ...  # point a client at server.url
 
-The server is a wire-level implementation of the API reference (all three generations at
-once) built only on aiohttp.web; it does not import the SDK. Pytest users can enable the
+The server is a wire-level implementation of the API reference
+(https://help.moveworks.com/api-reference; the schemas it follows are collected in the
+repository's ``tests/data/moveworks-openapi.yaml``), all three generations at once, built only
+on aiohttp.web; it does not import the SDK. Pytest users can enable the
 ``fake_moveworks`` fixture with ``pytest_plugins = ["moveworks_async.testing.pytest_plugin"]``;
 ``python -m moveworks_async.testing --port 8089`` runs it as a process.
 """

@@ -52,7 +52,8 @@ CORRUPT_BYTES: Final = b"\xff" * 16
 _WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _FUTURE_ACTION: Final = {"type": "FUTURE_ACTION", "label": "Future", "future_action": {}}
 
-# The documented code for each status (reference section 8.2); 5xx all map to INTERNAL_ERROR.
+# The documented code for each status (https://help.moveworks.com/api-reference/errors); 5xx all
+# map to INTERNAL_ERROR.
 _CODES: Final = {
     400: "INVALID_INPUT",
     401: "UNAUTHORIZED",

@@ -1,4 +1,5 @@
-"""The fake Data API: ``GET /export/v1/records/{kind}`` (API reference sections 8.3 and 12).
+"""The fake Data API: ``GET /export/v1/records/{kind}``
+(https://help.moveworks.com/reference/data-api-1).
 
 OData v4 style: ``$filter`` (comparisons joined by ``and``), ``$select``, ``$orderby``,
 ``$top``, ``$skip``, ``$count``; server-driven paging with an absolute ``@odata.nextLink``

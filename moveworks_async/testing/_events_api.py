@@ -1,5 +1,6 @@
 """The fake Events API: ``POST /rest/v1/events/{event_id}/messages/send`` and the deprecated
-``POST /rest/v1/messages/send`` (API reference sections 8.3, 9 and 10).
+``POST /rest/v1/messages/send`` (https://help.moveworks.com/docs/events-rest-api-errors,
+https://help.moveworks.com/api-reference/events-api/rate-limits.md).
 
 Errors are flat ``{code, message}`` bodies, as the Events API documents them; the 120 requests
 per minute per organisation are a token bucket of 120 refilled at 2 per second, shared by both

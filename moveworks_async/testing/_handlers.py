@@ -1,4 +1,5 @@
-"""Conversations API endpoints of one generation (sections 4.1-4.12 of the reference).
+"""Conversations API endpoints of one generation (the paths of the repository's
+``tests/data/moveworks-openapi.yaml``).
 
 Authentication, ``Assistant-Name``, rate limiting and faults are handled by the server
 middleware before these run; a handler only validates its own input and raises

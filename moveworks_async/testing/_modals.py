@@ -1,4 +1,5 @@
-"""rest/v1 modals (reference 4.13): one small request form behind every ``Answer(modal=True)``.
+"""rest/v1 modals: one small request form behind every ``Answer(modal=True)``
+(https://help.moveworks.com/api-reference/conversations-api/conversations-api/modals/get-modal).
 
 The form: a ``DISPLAY`` intro, a required choice ``model`` (``triggers_refresh``), a ``TEXT``
 ``other_model`` shown and required only when ``model`` is ``other``, and a required ``TEXT``

@@ -1,4 +1,5 @@
-"""Turn stored records into the wire dicts of each generation (schemas of the OpenAPI file)."""
+"""Turn stored records into the wire dicts of each generation (the schemas of the repository's
+``tests/data/moveworks-openapi.yaml``)."""
 
 from __future__ import annotations
 

@@ -44,8 +44,9 @@ __all__ = [
 class Generation:
     """One Conversations API generation, served under its own path prefix.
 
-    The flags encode the differences table of the API reference (section 13), so the handlers
-    branch on data rather than on names.
+    The flags encode how the generations differ (paths, headers and shapes of the three
+    generations' pages of https://help.moveworks.com/api-reference/conversations-api), so
+    the handlers branch on data rather than on names.
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""Figures of the reliability scorecard (reliability.md section 5.3), collected while the
+"""Figures of the reliability scorecard (its table is in README, "Reliability"), collected while the
 suite runs and written as JSON for ``scorecard.py`` to render.
 
 Tests call :func:`record`; the conftest adds S1 (catalogue rows survived) and S8 (canary

@@ -1,4 +1,4 @@
-"""Render the reliability scorecard (reliability.md §5.3) from the figures the suite wrote.
+"""Render the reliability scorecard (README, "Reliability") from the figures the suite wrote.
 
     python tests/reliability/scorecard.py SCORECARD.json
 

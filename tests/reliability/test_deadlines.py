@@ -1,4 +1,5 @@
-"""S7, deadline adherence (reliability.md §5.3; rows 9-11 and 42, issue 12 items 2 and 3).
+"""S7, deadline adherence (scorecard, README "Reliability"; rows 9-11 and 42, issue 12 items 2
+and 3).
 
 A call's ``timeout=`` bounds the **whole call** (attempts, backoff, governor waits, token
 fetches): it ends within +100 ms with ``APITimeoutError`` whatever the server does, and the

@@ -1,4 +1,4 @@
-"""S9 parser properties (hypothesis) and S12 retry timing (reliability.md §5.3).
+"""S9 parser properties (hypothesis) and S12 retry timing (scorecard, README "Reliability").
 
 Examples per property: ``MWA_HYPOTHESIS_EXAMPLES``, else 10,000 in the full soak run and 200
 in a plain ``pytest`` (see ``_scorecard.examples``). Every run is derandomized, so the default

@@ -1,4 +1,4 @@
-"""Fault catalogue rows 26-43 (reliability.md §4.2): HTTP status and protocol faults, on the
+"""Fault catalogue rows 26-43 (one ``test_row_NN`` each): HTTP status and protocol faults, on the
 raw fault server and the package's fake, with virtual time wherever the client waits."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fault catalogue rows 44-53 (reliability.md §4.3-4.4): cancellation, lifecycle, hostile
+"""Fault catalogue rows 44-53 (one ``test_row_NN`` each): cancellation, lifecycle, hostile
 input, secrets and TLS. Rows 28, 37 and 49 (the storms and the 10,000-stream soak) are in
 test_soak.py."""
 

@@ -1,4 +1,4 @@
-"""Fault catalogue rows 1-25 (reliability.md §4.1): connection and transport faults, most of
+"""Fault catalogue rows 1-25 (one ``test_row_NN`` each): connection and transport faults, most of
 them injected with the raw-socket fault server (RST, FIN mid-body, black hole, trickle, bombs).
 
 Every test states the expected behaviour *and* its "nothing lost" clause, and every error is

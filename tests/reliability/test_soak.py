@@ -1,4 +1,4 @@
-"""Soak runs behind the ``soak`` marker (reliability.md §5.3 S2-S6; rows 28, 37, 49).
+"""Soak runs behind the ``soak`` marker (scorecard S2-S6, README "Reliability"; rows 28, 37, 49).
 
 Sizes scale with ``MWA_SOAK_SCALE`` (see ``_scorecard.soak_size``): a plain ``pytest`` runs
 a tenth of the full sizes, ``.ci/run`` and ``nox -s reliability`` the full ones (10,000

@@ -1,0 +1,47 @@
+"""Work on a big reply body, done in a worker thread so the event loop keeps running.
+
+Decoding a JSON body is CPU work the event loop cannot interleave with anything: a 30 MiB
+body held the loop for about a second on the development machine. Bodies longer than
+:data:`OFF_LOOP_BODY` are therefore decoded (and converted into models) in a worker thread,
+and the decoder of such documents returns to the interpreter between the members of the top
+levels (``_json._decode_stepwise``), so the GIL passes to the loop's thread while it runs.
+Smaller bodies, nearly all, are decoded inline: a thread hop costs ~0.1 ms.
+
+The work is the same function either way, so the result and the typed errors are the same.
+Cancelling the awaiting task (``task.cancel()``, ``asyncio.timeout``, an anyio cancel scope)
+returns at once: the task does not wait for the thread, which finishes the decoding it
+started and then drops the body and the result, which nothing else holds. The connection was
+released when the body had been read, before any decoding.
+
+What no thread can remove: CPython's cyclic garbage collector runs its passes in whichever
+thread allocates, holding the GIL; decoding a document of millions of values triggers passes
+over the growing heap (tens to a few hundred milliseconds for a 30 MiB document).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+
+from ._json import STEPWISE_SIZE
+
+__all__ = ["OFF_LOOP_BODY", "decode"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Bodies longer than this (bytes) are decoded in a worker thread: the size above which the
+#: JSON decoder works stepwise (about 25 ms of decoding on the development machine).
+OFF_LOOP_BODY = STEPWISE_SIZE
+
+
+async def decode(size: int, work: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work(*args, **kwargs)``: inline for a body of at most :data:`OFF_LOOP_BODY` bytes
+    (``size``), else in a worker thread (its exception, if any, is raised here as it is)."""
+    if size <= OFF_LOOP_BODY:
+        return work(*args, **kwargs)
+    call = functools.partial(work, *args, **kwargs)
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)

@@ -1,0 +1,329 @@
+"""Issue 12: no event-loop stall from JSON decoding.
+
+Bodies longer than ``_off_loop.OFF_LOOP_BODY`` are decoded (and converted) in a worker thread,
+and documents that long are decoded stepwise, so the C decoder never holds the GIL for the
+whole document. What is asserted is where the decoding runs and that the decoder hands the
+interpreter back between members, not wall-clock figures (``benchmarks/loop_lag.py`` measures
+the stalls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+import moveworks_async as mw
+from moveworks_async import _json, _off_loop
+from moveworks_async.testing import FakeMoveworks
+
+KEY = "data-key-canary-0ff1"
+BIG = _off_loop.OFF_LOOP_BODY + 1
+
+
+def _records_document(size: int) -> str:
+    """A page-like document of many small records, at least ``size`` characters long."""
+    record = {"id": "r", "text": "hello world " * 4, "n": 12345, "f": 1.5, "tags": ["a", None]}
+    count = size // len(json.dumps(record)) + 1
+    return json.dumps({"value": [dict(record, id=f"r{i}") for i in range(count)], "next": None})
+
+
+# --- the stepwise decoder -------------------------------------------------------------------
+
+
+def _outcome(decode: Callable[[str], Any], text: str) -> tuple[str, Any]:
+    try:
+        return ("ok", decode(text))
+    except ValueError:
+        return ("error", None)
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    kinds = 8 if depth < 4 else 5
+    kind = rng.randrange(kinds)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.randrange(-(10**20), 10**20)
+    if kind == 2:
+        return rng.random() * 10 ** rng.randrange(-5, 5)
+    if kind in (3, 4):
+        return "".join(rng.choice('ab"\\\n\u00e9x ') for _ in range(rng.randrange(5)))
+    if kind == 5:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 6:
+        return {str(rng.randrange(5)): _random_value(rng, depth + 1) for _ in range(4)}
+    return [_random_value(rng, depth + 1)]
+
+
+_ALPHABET = ' \t\n\r{}[],:"\\0123456789.eE+-truefalsnNaI'
+
+
+def test_the_stepwise_decoder_agrees_with_the_c_decoder_value_for_value_and_on_errors() -> None:
+    """Random documents, and each one mutated (a character inserted, dropped or replaced):
+    the same value (floats, big integers, duplicate keys) or a ValueError from both."""
+    rng = random.Random(12)
+    checked = 0
+    for _ in range(3000):
+        text = json.dumps(_random_value(rng), indent=rng.choice([None, 1]))
+        variants = [text]
+        for _ in range(3):
+            at = rng.randrange(len(text) + 1)
+            char = rng.choice(_ALPHABET)
+            variants += [text[:at] + char + text[at:], text[:at] + text[at + 1 :]]
+            variants.append(text[:at] + char + text[at + 1 :])
+        for variant in variants:
+            expected = _outcome(_json._decoder.decode, variant)
+            assert repr(_outcome(_json._decode_stepwise, variant)) == repr(expected), variant
+            checked += 1
+    edge_cases = [
+        *("", " ", "{}", "[]", ' {"a": 1} ', '{"a":1}x', '{"a":1,}', "[1,]", "[,1]"),
+        *('{"a" 1}', "{,}", "NaN", "[NaN]", '{"a":Infinity}', "1e400", '{"a":{"b":1e400}}'),
+        *('{"a":"\x01"}', '{"\x01":1}', '{"a":1}{"b":2}', "[1 2]", '{"a":1 "b":2}', '"x"'),
+        *("  7  ", '{"a":1,"a":2}', "[[[]]]", '{"a":[{"b":[1,{"c":2}]}]}', "[1 , 2 ]"),
+    ]
+    for variant in edge_cases:
+        expected = _outcome(_json._decoder.decode, variant)
+        assert repr(_outcome(_json._decode_stepwise, variant)) == repr(expected), variant
+    assert checked > 20_000
+
+
+def test_a_big_document_is_decoded_stepwise_with_the_same_result() -> None:
+    """Above ``STEPWISE_SIZE`` ``loads`` and ``loads_exact`` (with either backend: orjson
+    hands such documents to the stdlib decoder) give what ``json.loads`` gives, one C call
+    per record: the interpreter runs between records."""
+    text = _records_document(_json.STEPWISE_SIZE + 10)
+    records = json.loads(text)["value"]
+    calls = 0
+    scan = _json._scan_value
+
+    def counting(text: str, at: int) -> tuple[Any, int]:
+        nonlocal calls
+        calls += 1
+        return scan(text, at)
+
+    _json._scan_value = counting
+    try:
+        assert _json.loads(text.encode()) == json.loads(text)
+        assert calls >= len(records)
+        calls = 0
+        assert _json.loads_exact(text) == json.loads(text)
+        assert calls >= len(records)
+        calls = 0
+        _json.loads(_records_document(_json.STEPWISE_SIZE // 2))
+        assert calls == 0  # smaller: one call of the C decoder
+    finally:
+        _json._scan_value = scan
+
+
+def test_the_bounds_hold_on_the_stepwise_path() -> None:
+    deep = "[" * 300 + "]" * 300
+    with pytest.raises(ValueError):
+        _json.loads(deep + " " * _json.STEPWISE_SIZE)
+    with pytest.raises(ValueError):
+        _json.loads(_records_document(_json.STEPWISE_SIZE)[:-1] + ',"x": NaN}')
+    with pytest.raises(ValueError):
+        _json.loads(" " * (_json.MAX_SIZE + 1))
+
+
+@pytest.mark.asyncio
+async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> None:
+    """A ticker on the loop keeps ticking while a worker decodes a 4 MiB document (the C
+    decoder in one call would hold the GIL, and so the loop, until it returns)."""
+    text = _records_document(4 * 1024 * 1024)
+    inside = threading.Event()
+    ticks_inside = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks_inside
+        while not stop:
+            await asyncio.sleep(0)
+            if inside.is_set():
+                ticks_inside += 1
+
+    def decode() -> Any:
+        inside.set()
+        try:
+            return _json.loads(text)
+        finally:
+            inside.clear()
+
+    task = asyncio.create_task(ticker())
+    try:
+        value = await _off_loop.decode(len(text), decode)
+    finally:
+        stop = True
+        await task
+    assert len(value["value"]) > 10_000
+    assert ticks_inside > 0
+
+
+# --- replies over HTTP: where the decoding runs --------------------------------------------
+
+
+class DecodeThreads:
+    """Records the thread of every ``_json.loads``/``loads_exact`` call (what it decoded is
+    told by its length)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[int, threading.Thread]] = []
+        for name in ("loads", "loads_exact"):
+            original = getattr(_json, name)
+            monkeypatch.setattr(_json, name, self._wrap(original))
+
+    def _wrap(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def recorded(data: Any) -> Any:
+            self.calls.append((len(data), threading.current_thread()))
+            return original(data)
+
+        return recorded
+
+    def threads(self, big: bool) -> set[threading.Thread]:
+        return {thread for size, thread in self.calls if (size > _off_loop.OFF_LOOP_BODY) == big}
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[FakeMoveworks]:
+    async with FakeMoveworks(data_api_key=KEY, answer={"big": "x" * BIG, "small": "hi"}) as s:
+        yield s
+
+
+@pytest.mark.asyncio
+async def test_a_big_reply_is_decoded_in_a_worker_thread_and_a_small_one_inline(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = DecodeThreads(monkeypatch)
+    loop_thread = threading.current_thread()
+    async with mw.AsyncMoveworks(
+        base_url=server.url, assistant_name="acme-capi", token="test-token"
+    ) as client:
+        conversation = await client.conversations.create()
+        small = await client.responses.create(conversation.conversation_id, text="small")
+        big = await client.responses.create(conversation.conversation_id, text="big")
+        big = await client.responses.wait(conversation.conversation_id, big.response_id)
+        fetched = await client.responses.get(conversation.conversation_id, big.response_id)
+    assert small.status is not None
+    assert fetched.text == "x" * BIG
+    assert decoded.threads(big=False) == {loop_thread}
+    big_threads = decoded.threads(big=True)
+    assert big_threads
+    assert loop_thread not in big_threads
+
+
+@pytest.mark.asyncio
+async def test_a_big_data_api_page_is_decoded_in_a_worker_thread(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = DecodeThreads(monkeypatch)
+    server.data_api.page_size = 6000
+    server.data_api.generate("users", 6000)
+    async with mw.AsyncDataAPI(api_key=KEY, base_url=server.url) as data:
+        users = [user async for user in data.users()]
+    assert len(users) == 6000
+    assert users == sorted(users, key=lambda u: users.index(u))  # in order, none lost
+    big_threads = decoded.threads(big=True)
+    assert big_threads
+    assert threading.current_thread() not in big_threads
+
+
+def _client(server: FakeMoveworks) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(base_url=server.url, assistant_name="acme-capi", token="test-token")
+
+
+async def _a_big_response(client: mw.AsyncMoveworks) -> tuple[str, str]:
+    """(conversation id, response id) of a completed response whose reply body is big."""
+    conversation = await client.conversations.create()
+    created = await client.responses.create(conversation.conversation_id, text="big")
+    await client.responses.wait(conversation.conversation_id, created.response_id)
+    return conversation.conversation_id, created.response_id
+
+
+@pytest.mark.asyncio
+async def test_a_big_reply_that_is_not_json_is_the_same_typed_error(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's exception reaches the caller as it is: UnexpectedResponseError."""
+    original = _json.loads
+
+    def refusing_big(data: Any) -> Any:
+        if len(data) > _off_loop.OFF_LOOP_BODY:
+            raise ValueError("not JSON")
+        return original(data)
+
+    async with _client(server) as client:
+        conversation_id, response_id = await _a_big_response(client)
+        monkeypatch.setattr(_json, "loads", refusing_big)
+        with pytest.raises(mw.UnexpectedResponseError, match="not valid JSON"):
+            await client.responses.get(conversation_id, response_id)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_call_returns_while_its_decoding_runs_and_leaks_nothing(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while a worker decodes its body: the call ends at once with CancelledError
+    (it does not wait for the decoding), the worker finishes on its own, and the client goes
+    on working (the connection was let go when the body had been read, before decoding)."""
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    original = _json.loads
+
+    def held(data: Any) -> Any:
+        if len(data) <= _off_loop.OFF_LOOP_BODY:
+            return original(data)
+        entered.set()
+        release.wait(10)
+        try:
+            return original(data)
+        finally:
+            finished.set()
+
+    async with _client(server) as client:
+        conversation_id, response_id = await _a_big_response(client)
+        monkeypatch.setattr(_json, "loads", held)
+        task = asyncio.create_task(client.responses.get(conversation_id, response_id))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, entered.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not finished.is_set()  # the call returned while the decoding still ran
+        release.set()
+        assert await loop.run_in_executor(None, finished.wait, 10)
+        again = await client.responses.get(conversation_id, response_id)
+        assert again.response_id == response_id
+    assert client.is_closed
+
+
+@pytest.mark.asyncio
+async def test_iterating_a_big_data_api_page_gives_the_loop_turns(server: FakeMoveworks) -> None:
+    """The records of one page are converted as the caller iterates; a caller that awaits
+    nothing between records still lets other tasks run every 256 records."""
+    server.data_api.page_size = 1000
+    server.data_api.generate("users", 1000)
+    ticks = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+    async with mw.AsyncDataAPI(api_key=KEY, base_url=server.url) as data:
+        task = asyncio.create_task(ticker())
+        async for _user in data.users():
+            seen.append(ticks)  # the ticker's count as each record is handed out
+        stop = True
+        await task
+    assert len(seen) == 1000
+    # After the page arrived (record 0), only the SDK's own turns let the ticker run.
+    assert seen[-1] - seen[0] >= 3
+    assert seen[255] == seen[0]  # no turn within the first 256 records (no per-record cost)
