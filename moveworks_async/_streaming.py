@@ -616,7 +616,13 @@ class ResponseStream:
                 self._watch_at = _INF
                 return
             self._watch_at = target
-            await self._sleep(target - now)
+            try:
+                await self._sleep(target - now)
+            except Exception:
+                # An injected sleep that fails cannot be waited on: the read deadline counts
+                # as reached (the stream stays bounded, and no task dies unobserved).
+                now = target
+                break
         self._watchdog = None
         self._watch_at = _INF
         self._expire(now)

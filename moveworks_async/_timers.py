@@ -69,7 +69,12 @@ class SleepTimeout:
             when = self._when
             if now >= when:
                 break
-            await self._sleep(when - now)
+            try:
+                await self._sleep(when - now)
+            except Exception:
+                # An injected sleep that fails cannot be waited on: the timeout fires now
+                # rather than never (the block stays bounded, and no task dies unobserved).
+                break
         self._watcher = None
         self._expired = True
         assert self._task is not None

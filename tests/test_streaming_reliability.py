@@ -973,3 +973,28 @@ async def test_the_watchdog_is_a_loop_timer_only_with_the_default_clock_and_slee
         await anext(aiter(s))
         assert isinstance(s._watchdog, asyncio.Task)
         await collect(s)
+
+
+async def test_a_failing_injected_sleep_ends_a_silent_stream_instead_of_hanging() -> None:
+    """The read watchdog sleeps with the client's ``sleep``; when that sleep raises, the
+    deadline counts as reached (the stream stays bounded) instead of the watchdog task dying
+    unobserved and the read waiting forever."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+
+    async def broken_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        raise RuntimeError("this sleep is broken")
+
+    server = ScriptServer([happy_events()[0], 3600.0])
+    async with server, make_client(server.url, clock=loop.time, sleep=broken_sleep) as client:
+
+        async def read_all() -> None:
+            async with client.responses.stream(
+                CID, text="q", idle_timeout=30.0, first_event_timeout=None, recover=False
+            ) as stream:
+                await collect(stream)
+
+        with pytest.raises(mw.IdleTimeout):
+            await asyncio.wait_for(read_all(), 5.0)  # real bound: reached only if the bug is back
+    assert 30.0 in [pytest.approx(s, abs=0.5) for s in calls]

@@ -102,3 +102,29 @@ async def test_the_default_clock_gets_the_loop_timer() -> None:
     assert isinstance(timeout_at(1.0, loop.time, asyncio.sleep, loop_timer=True), asyncio.Timeout)
     t = ManualTime()
     assert isinstance(timeout_at(1.0, t.clock, t.sleep, loop_timer=False), SleepTimeout)
+
+
+async def test_a_failing_injected_sleep_fires_the_timeout_instead_of_dying_unseen() -> None:
+    """An injected ``sleep`` that raises cannot be waited on: the timeout fires at once (the
+    block stays bounded) and the watcher ends cleanly (no 'Task exception was never
+    retrieved' when it is collected)."""
+    calls: list[float] = []
+
+    async def broken_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        raise RuntimeError("this sleep is broken")
+
+    timeout = SleepTimeout(10.0, lambda: 0.0, broken_sleep)
+    expired_by: list[bool] = []
+
+    async def body() -> None:
+        try:
+            async with timeout:
+                await asyncio.Event().wait()
+        except TimeoutError:
+            expired_by.append(True)
+
+    await asyncio.wait_for(body(), 5.0)  # real bound, reached only if the timeout never fires
+    assert expired_by == [True]
+    assert timeout.expired()
+    assert calls == [10.0]
