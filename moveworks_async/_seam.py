@@ -139,6 +139,6 @@ class Seam(Protocol):
 
 def loop_time() -> float:
     """The client's default clock: the running loop's, which is what ``anyio.current_time()``
-    returns on asyncio (the client's only backend: it bounds calls with ``asyncio.timeout``),
+    returns on asyncio (the client's only backend: its whole-call deadlines are loop timers),
     without anyio's backend lookup (two per request on the hot path)."""
     return asyncio.get_running_loop().time()

@@ -32,7 +32,9 @@ Contract
   polled: :class:`StreamInterruptedError` (or :class:`APITimeoutError`) with
   ``outcome_unknown=True``. After ``ERROR`` there is no polling (as the reference demo does).
 * **Timeouts** (on the client's ``clock``, enforced by one watchdog per stream that sleeps with
-  the client's ``sleep``, not one timer per read):
+  the client's ``sleep``, not one timer per read; the opening phase, before the POST and until
+  the reply's headers, is timed on them too, by ``_timers.timeout_at``; with the default clock
+  and sleep, the loop's, both are plain loop timers):
   ``first_event_timeout`` from sending the request until the first complete event;
   ``idle_timeout`` for each wait for bytes after that (keep-alive comments count as life);
   ``deadline`` bounds the whole stream including recovery and raises
@@ -79,6 +81,7 @@ from ._seam import Seam, loop_time
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 from ._stream_helpers import DEFAULT_TEE_BUFFER, StreamConsumer, _Hub, text_deltas
 from ._stream_machine import GAP, Fail, StreamMachine
+from ._timers import SleepTimeout, timeout_at
 from ._transport import OpenStream, Reply, StreamOpener
 from ._validate import check_headers, check_int, check_max_retries, check_positive
 
@@ -235,7 +238,7 @@ class ResponseStream:
         self._attempts_started = 0
         self._unyielded = 0
         self._delivered = 0
-        self._before_send: anyio.CancelScope | None = None
+        self._before_send: asyncio.Timeout | SleepTimeout | None = None
         self._reading = False
         self._watchdog: asyncio.Task[None] | asyncio.TimerHandle | None = None
         self._watch_at = _INF  # when the watchdog wakes next (inf: no watchdog)
@@ -294,7 +297,8 @@ class ResponseStream:
             # a fraction of its cost per stream (no task, no coroutine, no cancellation).
             self._loop_timer = self._sleep is anyio.sleep
         m = self._m
-        m.start(self._clock())
+        now = self._clock()
+        m.start(now)
         try:
             if m.deadline is None and m.first_event_timeout is None:
                 opened, reply = await self._seam.execute(
@@ -302,31 +306,40 @@ class ResponseStream:
                 )
             elif m.deadline is None:
                 # The time before the POST (a token fetch, a governor wait) counts against
-                # first_event_timeout too; the first attempt disarms this scope as it sends
+                # first_event_timeout too; the first attempt disarms this timeout as it sends
                 # (from then on the attempt's own first-event limit applies).
-                with anyio.move_on_after(m.first_event_timeout) as scope:
-                    self._before_send = scope
-                    opened, reply = await self._seam.execute(
-                        self._request, self._attempt, max_retries=self._max_retries
-                    )
-                self._before_send = None
-                if scope.cancelled_caught:
+                scope = self._timeout_at(now + m.first_event_timeout)  # type: ignore[operator]
+                try:
+                    async with scope:
+                        self._before_send = scope
+                        opened, reply = await self._seam.execute(
+                            self._request, self._attempt, max_retries=self._max_retries
+                        )
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
                     raise FirstEventTimeout(
                         "the stream did not start within first_event_timeout",
-                        outcome_unknown=False,  # the scope is disarmed once the POST goes out
-                    )
+                        outcome_unknown=False,  # the timeout is disarmed once the POST goes out
+                    ) from None
+                finally:
+                    self._before_send = None
             else:
-                with anyio.move_on_after(m.deadline) as scope:
-                    opened, reply = await self._seam.execute(
-                        self._request, self._attempt, max_retries=self._max_retries
-                    )
-                if scope.cancelled_caught:
+                scope = self._timeout_at(m.deadline_at)
+                try:
+                    async with scope:
+                        opened, reply = await self._seam.execute(
+                            self._request, self._attempt, max_retries=self._max_retries
+                        )
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
                     raise DeadlineTimeout(
                         "the stream did not start within its deadline",
                         # Only if the POST went out: a deadline spent fetching the token (or
                         # waiting for the governor) sent nothing.
                         outcome_unknown=self._attempts_started > 0,
-                    )
+                    ) from None
         except BaseException:
             # Also closes a stream opened by an attempt whose success never reached us (a hook
             # or a cancellation in the attempt loop after the attempt returned).
@@ -376,10 +389,11 @@ class ResponseStream:
             self._m.sent(self._clock())
             self._attempts_started += 1
             if self._before_send is not None:
-                self._before_send.deadline = math.inf
-            # asyncio's own timeout, not anyio's cancel scope: a few µs instead of ~15 per
-            # stream, the same rules (an outer cancellation is never taken for the timeout).
-            scope = asyncio.timeout(self._m.first_event_timeout)
+                self._before_send.reschedule(None)
+            # On the loop's clock, asyncio's own timeout (a loop timer, a few µs per stream);
+            # on an injected clock, one that sleeps with the client's sleep. Either way an
+            # outer cancellation is never taken for the timeout.
+            scope = self._timeout_at(self._m.first_at)
             expired = False
             try:
                 async with scope:
@@ -415,6 +429,10 @@ class ResponseStream:
         except BaseException:
             opened.close()
             raise
+
+    def _timeout_at(self, when: float | None) -> asyncio.Timeout | SleepTimeout:
+        """A timeout at ``when`` on the stream's clock (``None``: none)."""
+        return timeout_at(when, self._clock, self._sleep, loop_timer=self._loop_timer)
 
     def _require_open(self) -> None:
         if self._state is _NEW:
@@ -598,7 +616,13 @@ class ResponseStream:
                 self._watch_at = _INF
                 return
             self._watch_at = target
-            await self._sleep(target - now)
+            try:
+                await self._sleep(target - now)
+            except Exception:
+                # An injected sleep that fails cannot be waited on: the read deadline counts
+                # as reached (the stream stays bounded, and no task dies unobserved).
+                now = target
+                break
         self._watchdog = None
         self._watch_at = _INF
         self._expire(now)

@@ -469,3 +469,25 @@ def http_loop(
             await writer.drain()
 
     return handler
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server that reads each request line and never answers: (its URL, the lines read)."""
+    seen: list[bytes] = []
+    release = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readline())
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)

@@ -161,6 +161,69 @@ def _virtual_time_pins_aiohttp(request: pytest.FixtureRequest) -> Iterator[None]
         _transport.DEFAULT_TRANSPORT = saved
 
 
+@pytest.fixture(autouse=True)
+def _stream_timers_never_wait_in_real_time(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The suite keeps issue 13's property: a stream timeout (first event, idle, deadline; in
+    the opening phase or while reading) fires on a virtual clock, never after real time.
+
+    A test not marked ``virtual_time`` fails here when one of its streams timed out on the
+    real loop's clock (the default clock). A test that needs real time by nature (pyreqwest's
+    own threads, a deadline passing during CPU-bound work) says why with
+    ``@pytest.mark.real_time_timers("reason")``."""
+    node = request.node
+    if node.get_closest_marker("virtual_time") is not None:
+        yield
+        return
+    marker = node.get_closest_marker("real_time_timers")
+    if marker is not None:
+        if not marker.args:
+            pytest.fail("real_time_timers needs a reason")
+        yield
+        return
+    import asyncio
+
+    from moveworks_async import _errors, _streaming
+    from moveworks_async._stream_machine import End
+
+    timer_endings = (End.FIRST_EVENT, End.IDLE, End.DEADLINE)
+    fired: list[str] = []
+
+    def on_real_clock(stream: Any) -> bool:
+        clock = stream._clock
+        if clock is _streaming.loop_time:
+            return True
+        loop = getattr(clock, "__self__", None)
+        return isinstance(loop, asyncio.AbstractEventLoop)
+
+    cls = _streaming.ResponseStream
+    enter, recover = cls.__aenter__, cls._recover_event
+
+    async def guarded_enter(self: Any) -> Any:
+        try:
+            return await enter(self)
+        except (_errors.FirstEventTimeout, _errors.DeadlineTimeout) as exc:
+            if on_real_clock(self):
+                fired.append(f"opening: {exc!r}")
+            raise
+
+    async def guarded_recover(self: Any, recover_: bool) -> Any:
+        ending = self._m.ending
+        if ending in timer_endings and on_real_clock(self):
+            fired.append(f"reading: {ending.name}")
+        return await recover(self, recover_)
+
+    monkeypatch.setattr(cls, "__aenter__", guarded_enter)
+    monkeypatch.setattr(cls, "_recover_event", guarded_recover)
+    yield
+    if fired:
+        pytest.fail(
+            f"a stream timer fired in real time ({'; '.join(fired)}): mark the test "
+            "virtual_time (or real_time_timers('why'))"
+        )
+
+
 @pytest.fixture
 def fake_time() -> FakeTime:
     """A fresh FakeTime."""

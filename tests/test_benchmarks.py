@@ -36,3 +36,17 @@ async def test_a_default_client_reaches_every_benchmark_route() -> None:
     assert created.status is mw.ResponseStatus.CREATED
     assert got.status is mw.ResponseStatus.COMPLETED
     assert events
+
+
+@pytest.mark.asyncio
+async def test_the_stream_harness_reads_every_event_on_both_paths() -> None:
+    """benchmarks.stream_harness (issue 13, item 5): the SDK and the floor read the same
+    pre-recorded chunks through a stub transport (measure() asserts both counts)."""
+    from benchmarks import stream_harness
+
+    assert isinstance(stream_harness.StubTransport([]), mw.Transport)
+    result = await stream_harness.measure("long", rounds=1, repeats=1, only=None)
+    assert result["events"] == 10_000
+    assert result["sdk_us_min"] > 0
+    assert result["floor_us_min"] > 0
+    assert result["ratio_median"] > 0

@@ -559,3 +559,77 @@ def test_valid_payload_survives_a_fast_path_failure(monkeypatch: pytest.MonkeyPa
     conv = _converter.structure(payload, mw.Conversation)
     assert conv.conversation_id == "conv_1"
     assert conv.title == "x"
+
+
+# --- the error path of a large array costs about what the happy path costs ------------------
+
+
+def _messages(count: int, bad: set[int]) -> list[Any]:
+    """``count`` assistant messages; those at ``bad`` indexes have content of the wrong shape."""
+    items = []
+    for index in range(count):
+        message = assistant_message(message_id=f"m{index}")
+        if index in bad:
+            message["content"] = [message["content"]]
+        items.append(message)
+    return items
+
+
+def test_detailed_array_hook_stops_at_the_first_failure() -> None:
+    """The detailed converter's error tree holds one failure, not one per bad item (issue 12:
+    60,000 bad messages took seconds and +236 MB to collect)."""
+    from cattrs.errors import IterableValidationError
+
+    from moveworks_async import _converter
+
+    with pytest.raises(IterableValidationError) as info:
+        _converter._detailed.structure(_messages(500, set(range(500))), tuple[mw.Message, ...])
+    assert len(info.value.exceptions) == 1
+
+
+@pytest.mark.parametrize("bad_index", [0, 1, 299])
+def test_array_error_reads_only_the_failing_item_in_detail(
+    monkeypatch: pytest.MonkeyPatch, bad_index: int
+) -> None:
+    """Only the first rejected item reaches the detailed converter; the error is the one the
+    detailed converter gives for the whole array (same path and message)."""
+    from moveworks_async import _converter
+
+    payload = _messages(300, set(range(bad_index, 300, 2)))
+    try:
+        _converter._detailed.structure(payload, tuple[mw.Message, ...])
+    except Exception as exc:
+        expected = _converter._first_path(exc)
+    else:  # pragma: no cover - the payload is malformed
+        raise AssertionError("the detailed converter accepted a malformed page")
+
+    calls: list[Any] = []
+    detailed = _converter._detailed
+
+    class Counting:
+        def structure(self, data: Any, cls: Any) -> Any:
+            calls.append((data, cls))
+            return detailed.structure(data, cls)
+
+    monkeypatch.setattr(_converter, "_detailed", Counting())
+    with pytest.raises(mw.ResponseValidationError) as info:
+        structure(payload, tuple[mw.Message, ...], request_id="rid")
+    assert calls == [(payload[bad_index], mw.Message)]
+    assert info.value.path == expected[1] == f"$[{bad_index}].content"
+    assert info.value.message == f"cannot read tuple: {expected[0]}"
+    assert info.value.request_id == "rid"
+
+
+def test_valid_array_survives_a_fast_path_item_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the fast converter wrongly rejects an item the detailed one accepts, the detailed
+    converter judges the whole array (and accepts it)."""
+    from moveworks_async import _converter
+
+    def broken(data: Any, cls: Any) -> Any:
+        raise KeyError("fast path bug")
+
+    payload = _messages(3, set())
+    expected = structure(payload, tuple[mw.Message, ...])
+    monkeypatch.setitem(_converter._fast_hooks, tuple[mw.Message, ...], broken)
+    monkeypatch.setitem(_converter._fast_hooks, mw.Message, broken)
+    assert structure(payload, tuple[mw.Message, ...]) == expected

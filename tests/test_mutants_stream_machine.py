@@ -9,7 +9,7 @@ from _stream_support import event, response_json
 
 import moveworks_async as mw
 from moveworks_async._converter import structure
-from moveworks_async._stream_machine import StreamMachine
+from moveworks_async._stream_machine import Poll, StreamMachine
 
 UNKNOWN_OUTPUT = {"type": "FUTURE_KIND", "x": 1}  # an output kind from the future: no id
 
@@ -77,3 +77,58 @@ def test_the_gap_marker_reads_as_gap() -> None:
     from moveworks_async._stream_machine import GAP
 
     assert repr(GAP) == "GAP"
+
+
+# --- second run (stream3, after the timers moved into the machine): 17 survivors of 255 ----
+
+
+def test_an_unusable_response_id_is_a_protocol_error_with_its_message() -> None:
+    machine = _machine()
+    created = response_json("CREATED")
+    created["response_id"] = "../../admin"
+    (sse,) = machine.feed(event("RESPONSE_CREATED", 1, response=created))
+    with pytest.raises(mw.StreamProtocolError) as info:
+        machine.accept(sse)
+    assert info.value.message == "the server sent a response id the SDK cannot use"
+    assert info.value.request_id == "req-7"
+    assert machine.response_id is None
+
+
+def test_a_fresh_machine_has_no_read_deadline() -> None:
+    machine = _machine()
+    assert machine.next_deadline() == float("inf")
+    assert machine.on_timer(1e12) is None  # nothing is overdue before a wait starts
+    assert machine.fatal is False
+
+
+def test_deadline_endings_name_the_request() -> None:
+    machine = StreamMachine(1 << 20, deadline=5.0)
+    machine.request_id = "req-9"
+    machine.start(0.0)
+    machine.wait_started(0.0)
+    action = machine.on_timer(5.0)
+    assert action is not None
+    assert action.error.request_id == "req-9"  # type: ignore[union-attr]
+    assert type(action.error) is mw.DeadlineTimeout  # type: ignore[union-attr]
+    late = machine.recovery_past_deadline()
+    assert late.message == "the stream passed its deadline while recovering"
+    assert late.request_id == "req-9"
+
+
+def test_a_fatal_failure_records_no_ending() -> None:
+    machine = _machine()
+    machine.fail(mw.StreamProtocolError("bad"), fatal=True)
+    assert machine.ending is None
+    assert machine.fatal is True
+    other = _machine()
+    other.fail(mw.StreamProtocolError("bad"))
+    assert other.ending is not None
+
+
+def test_a_reset_with_the_id_known_is_recovered_by_polling() -> None:
+    machine = _machine()
+    (sse,) = machine.feed(event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    machine.accept(sse)
+    assert machine.response_id is not None
+    action = machine.on_reset()
+    assert action == Poll(machine.response_id)

@@ -908,7 +908,8 @@ async def test_body_left_open_after_the_terminal_event_is_closed_promptly() -> N
 async def test_stream_timers_run_on_the_clients_clock_and_sleep() -> None:
     """The idle timer sleeps with the client's injected ``sleep`` until the deadline by its
     injected ``clock``: a clock 1,000 s ahead of the loop and a recording sleep see the
-    watchdog's one sleep of idle_timeout, and the stream times out by that clock."""
+    watchdog's one sleep of idle_timeout (after the opening phase's timer, which sleeps on
+    them too), and the stream times out by that clock."""
     loop = asyncio.get_running_loop()
     sleeps: list[float] = []
 
@@ -928,13 +929,13 @@ async def test_stream_timers_run_on_the_clients_clock_and_sleep() -> None:
             ) as stream:
                 await collect(stream)
         assert loop.time() - started == pytest.approx(30.0, abs=0.5)
-    assert sleeps
-    assert sleeps[0] == pytest.approx(30.0, abs=0.5)
+    assert pytest.approx(30.0, abs=0.5) in sleeps
 
 
 async def test_a_clock_that_jumps_fires_the_idle_timer_at_once() -> None:
     """Time is the client's: when its clock says the idle deadline passed, the stream times
-    out although the loop's own clock barely moved."""
+    out although the loop's own clock barely moved. (No first-event limit: with this clock
+    it would pass as soon as the opening phase's timer sleeps, before the reply comes.)"""
     loop = asyncio.get_running_loop()
     jump = [0.0]
 
@@ -950,7 +951,7 @@ async def test_a_clock_that_jumps_fires_the_idle_timer_at_once() -> None:
         started = loop.time()
         with pytest.raises(mw.IdleTimeout):
             async with client.responses.stream(
-                CID, text="q", idle_timeout=500.0, recover=False
+                CID, text="q", idle_timeout=500.0, first_event_timeout=None, recover=False
             ) as stream:
                 await collect(stream)
         assert loop.time() - started < 1.0
@@ -972,3 +973,28 @@ async def test_the_watchdog_is_a_loop_timer_only_with_the_default_clock_and_slee
         await anext(aiter(s))
         assert isinstance(s._watchdog, asyncio.Task)
         await collect(s)
+
+
+async def test_a_failing_injected_sleep_ends_a_silent_stream_instead_of_hanging() -> None:
+    """The read watchdog sleeps with the client's ``sleep``; when that sleep raises, the
+    deadline counts as reached (the stream stays bounded) instead of the watchdog task dying
+    unobserved and the read waiting forever."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+
+    async def broken_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        raise RuntimeError("this sleep is broken")
+
+    server = ScriptServer([happy_events()[0], 3600.0])
+    async with server, make_client(server.url, clock=loop.time, sleep=broken_sleep) as client:
+
+        async def read_all() -> None:
+            async with client.responses.stream(
+                CID, text="q", idle_timeout=30.0, first_event_timeout=None, recover=False
+            ) as stream:
+                await collect(stream)
+
+        with pytest.raises(mw.IdleTimeout):
+            await asyncio.wait_for(read_all(), 5.0)  # real bound: reached only if the bug is back
+    assert 30.0 in [pytest.approx(s, abs=0.5) for s in calls]

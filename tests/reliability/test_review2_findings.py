@@ -179,6 +179,9 @@ async def test_f3_token_fetch_obeys_per_attempt_bounds_when_total_is_none() -> N
 
 
 @pytest.mark.asyncio
+@pytest.mark.real_time_timers(
+    "pyreqwest does its I/O on its own threads, which a virtual loop cannot see"
+)
 @pytest.mark.parametrize("mode", ["float", "timeout", "stream"])
 async def test_f4_pyreqwest_leaves_no_unretrieved_task_exception(mode: str) -> None:
     import gc

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _core_support import BASE, R, Wire
+from _core_support import BASE, R, Wire, black_hole
 from aioresponses import aioresponses
 
 import moveworks_async as mw
@@ -342,36 +342,18 @@ async def test_review8_stream_create_with_an_undecodable_encoding_is_outcome_unk
     assert caught.value.outcome_unknown is True
 
 
-@contextlib.asynccontextmanager
-async def black_hole() -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A server that reads each request line and never answers: (its URL, the lines read)."""
-    seen: list[bytes] = []
-    release = asyncio.Event()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(await reader.readline())
-        await release.wait()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        release.set()
-        server.close()
-        await server.wait_closed()
-        await asyncio.sleep(0)
-
-
 @pytest.mark.asyncio
+@pytest.mark.virtual_time
 async def test_review8_stream_deadline_spent_on_the_token_is_not_outcome_unknown() -> None:
     async with black_hole() as (url, seen):
         creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
         async with client(base_url=url, token=None, auth=creds) as c:
-            with pytest.raises(mw.APITimeoutError) as caught:
-                async with c.responses.stream(CID, text="hi", deadline=0.2):
+            loop = asyncio.get_running_loop()
+            started = loop.time()  # virtual: the 30 s pass without waiting
+            with pytest.raises(mw.DeadlineTimeout) as caught:
+                async with c.responses.stream(CID, text="hi", deadline=30.0):
                     pass
+            assert loop.time() - started == pytest.approx(30.0, abs=0.01)
     assert caught.value.outcome_unknown is False
     assert seen
     assert all(b"/oauth/" in line for line in seen)
@@ -381,18 +363,22 @@ async def test_review8_stream_deadline_spent_on_the_token_is_not_outcome_unknown
 
 
 @pytest.mark.asyncio
+@pytest.mark.virtual_time
 async def test_review2_token_fetch_of_a_stream_obeys_first_event_timeout() -> None:
     async with black_hole() as (url, seen):
         creds = mw.ClientCredentials("id", "secret-review", token_url=url + "/oauth/v1/token")
         async with client(base_url=url, token=None, auth=creds) as c:
 
             async def open_stream() -> None:
-                async with c.responses.stream(CID, text="hi", first_event_timeout=0.2):
+                async with c.responses.stream(CID, text="hi", first_event_timeout=5.0):
                     pass
 
+            loop = asyncio.get_running_loop()
+            started = loop.time()  # virtual time
             with pytest.raises(mw.APITimeoutError) as caught:
                 # Before: the client's default timeout and retries (minutes); the guard fails.
                 await asyncio.wait_for(open_stream(), 10)
+            assert loop.time() - started == pytest.approx(5.0, abs=0.01)
     assert caught.value.phase == "first_event"
     assert caught.value.outcome_unknown is False
     assert all(b"/oauth/" in line for line in seen)
@@ -459,6 +445,7 @@ async def test_review5_buffered_events_give_the_loop_a_turn() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.virtual_time
 async def test_review5_deadline_passed_during_a_flood_ends_the_stream() -> None:
     from _stream_support import event, response_json, scripted
 

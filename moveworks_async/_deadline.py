@@ -1,0 +1,134 @@
+"""Whole-call deadlines for many calls at once, one event-loop timer per call length.
+
+``asyncio.timeout`` per call costs a ``Timeout`` object, two coroutines (``__aenter__`` and
+``__aexit__``) and a ``TimerHandle`` pushed on the loop's heap, whose ``__lt__`` is Python code;
+with the default 600 s total nearly every handle is cancelled unfired, so the heap fills with
+dead handles the loop later sorts out again. That was ~12 % of a GET's own work.
+
+Here the calls of one length (``Timeout.total``) on one loop share a :class:`DeadlineLane`: the
+loop's clock is monotonic, so their deadlines arrive in the order the calls started, and an
+insertion-ordered dict of the calls in flight is already sorted. Starting a call is one dict
+store (plus one timer when the lane is idle), ending it one dict removal; the lane's single
+timer is armed at the oldest call's deadline and, when it fires, cancels the calls whose time
+is up and re-arms for the oldest one left.
+
+The cancellation protocol is ``asyncio.timeout``'s: the expired call's task is cancelled and
+remembers it (:attr:`Deadline.expired`); the call then uncancels the task and turns the
+``CancelledError`` into its timeout only when no other cancellation is pending (see
+:meth:`Deadline.settle`), so an outer cancel scope or a caller's ``task.cancel()`` still wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+class Deadline:
+    """One call's entry in a lane: its task, its deadline on the loop's clock, and whether the
+    lane cancelled it."""
+
+    __slots__ = ("cancelling", "expired", "task", "when")
+
+    def __init__(self, task: asyncio.Task[Any], when: float) -> None:
+        self.task = task
+        self.when = when
+        #: The task's pending cancellations when the call started (see :meth:`settle`).
+        self.cancelling = task.cancelling()
+        self.expired = False
+
+    def settle(self, exc: BaseException | None) -> bool:
+        """Undo the lane's cancellation once the call has ended; True when the call's
+        ``CancelledError`` (``exc``) was the deadline's alone and is to become a timeout.
+
+        As ``asyncio.timeout``'s exit: a cancellation that arrived besides the deadline's
+        (``uncancel()`` still above the count at the start) is left to propagate."""
+        if not self.expired:
+            return False
+        return self.task.uncancel() <= self.cancelling and isinstance(exc, asyncio.CancelledError)
+
+
+class DeadlineLane:
+    """The calls of one length in flight on one loop (see the module docstring).
+
+    Deadlines must be added in non-decreasing ``when`` order (``loop.time() + length`` with
+    one ``length`` per lane): a call whose deadline is earlier than one added before it would
+    be cancelled late, at that earlier call's deadline.
+    """
+
+    __slots__ = ("_armed", "_calls", "_handle", "_key", "_owner", "loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        owner: dict[float, DeadlineLane] | None = None,
+        key: float = 0.0,
+    ) -> None:
+        self.loop = loop
+        #: The registry holding this lane under ``key``; an idle lane leaves it, so call
+        #: lengths used once (a shrinking per-call timeout) do not pile up.
+        self._owner = owner
+        self._key = key
+        #: The calls in flight, oldest first (a dict as an ordered set: O(1) removal).
+        self._calls: dict[Deadline, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed = 0.0
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, task: asyncio.Task[Any], when: float) -> Deadline:
+        """Register ``task``'s call, due at ``when`` on the loop's clock; remove it when it
+        ends (:meth:`remove`)."""
+        entry = Deadline(task, when)
+        self._calls[entry] = None
+        if self._handle is None:
+            self._arm(when)
+        return entry
+
+    def remove(self, entry: Deadline) -> None:
+        """Forget a call that ended. The timer stays armed: it re-arms itself when it fires,
+        so a call costs no timer operation of its own while others are in flight."""
+        self._calls.pop(entry, None)
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        self._handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        # The loop runs a timer up to its clock resolution early: everything due at or before
+        # the time the timer was armed for is due now.
+        now = max(self.loop.time(), self._armed)
+        due = []
+        for entry in self._calls:
+            if entry.when > now:
+                self._arm(entry.when)
+                break
+            due.append(entry)
+        for entry in due:
+            del self._calls[entry]
+            entry.expired = True
+            entry.task.cancel()
+        if self._handle is None and self._owner is not None and self._owner.get(self._key) is self:
+            del self._owner[self._key]
+
+
+class Lanes:
+    """The client's lanes on its current loop, one per call length."""
+
+    __slots__ = ("_lanes", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lanes: dict[float, DeadlineLane] = {}
+
+    def __len__(self) -> int:
+        return len(self._lanes)
+
+    def lane(self, length: float) -> DeadlineLane:
+        """The lane of calls lasting ``length`` seconds."""
+        lane = self._lanes.get(length)
+        if lane is None:
+            lane = self._lanes[length] = DeadlineLane(self.loop, self._lanes, length)
+        return lane

@@ -1,0 +1,211 @@
+"""The whole-call deadline (issue 16): ``asyncio.timeout``'s semantics, one timer per call length.
+
+The timeout behaviour over real transports is in tests/test_timeouts.py and tests/reliability;
+these tests pin what the cheaper mechanism must keep: a call past its ``total`` ends with
+``TotalTimeout`` in (virtual) time, an outside cancellation still wins, the task's cancel
+count is balanced, many calls in flight share one loop timer, and idle lanes go away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+import moveworks_async as mw
+from moveworks_async._deadline import DeadlineLane, Lanes
+from moveworks_async._transport import Reply, Timeout
+
+BODY = (
+    b'{"response_id": "resp_1", "conversation_id": "conv_1", "status": "COMPLETED",'
+    b' "outputs": [], "created_at": "2025-01-20T10:00:00Z"}'
+)
+
+
+class HeldTransport:
+    """Replies 200 to every request once ``release`` is set (never, unless a test sets it)."""
+
+    owner = "AsyncMoveworks"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.waiting = 0
+        self.is_closed = False
+        self.has_open_owned_session = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        self.waiting += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.waiting -= 1
+        return Reply(200, {"Content-Type": "application/json"}, BODY)
+
+    def stream(self, *args: Any) -> Any:  # pragma: no cover - not used here
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        self.is_closed = True
+
+
+def _client(transport: HeldTransport, timeout: float | None = 600.0) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=transport,  # type: ignore[arg-type]
+        timeout=timeout,
+        max_retries=0,
+    )
+
+
+async def _until_waiting(transport: HeldTransport, count: int) -> None:
+    for _ in range(1000):
+        if transport.waiting >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{transport.waiting} of {count} calls reached the transport")
+
+
+@pytest.mark.asyncio
+async def test_calls_in_flight_share_one_loop_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """32 calls in flight (the default governor's concurrency) with the same total arm one
+    timer (``asyncio.timeout`` armed 32), and every call still completes."""
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    transport = HeldTransport()
+    async with _client(transport) as client:
+        tasks = [asyncio.ensure_future(client.responses.get("conv_1", "resp_1")) for _ in range(32)]
+        await _until_waiting(transport, 32)
+        assert len(armed) == 1
+        assert armed[0] == pytest.approx(loop.time() + 600.0, abs=5.0)
+        transport.release.set()
+        results = await asyncio.gather(*tasks)
+    assert [r.response_id for r in results] == ["resp_1"] * 32
+    assert len(armed) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_call_past_its_total_is_a_total_timeout() -> None:
+    """A call still waiting at ``total`` ends with TotalTimeout at that time; the task's
+    cancellation count is back to where it was, so the caller's next await runs normally."""
+    loop = asyncio.get_running_loop()
+    transport = HeldTransport()
+    async with _client(transport, timeout=5.0) as client:
+        start = loop.time()
+        with pytest.raises(mw.TotalTimeout) as info:
+            await client.responses.get("conv_1", "resp_1")
+        assert loop.time() - start == pytest.approx(5.0, abs=0.01)
+        assert "5 s" in str(info.value)
+        assert info.value.__context__ is None
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0
+        await asyncio.sleep(1.0)  # not cancelled by a leftover request
+        assert transport.waiting == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_outside_cancellation_at_the_deadline_wins() -> None:
+    """A caller's cancel arriving with the deadline stays a CancelledError (as with
+    ``asyncio.timeout``): the deadline does not swallow it into a TotalTimeout."""
+    loop = asyncio.get_running_loop()
+    transport = HeldTransport()
+    async with _client(transport, timeout=5.0) as client:
+        task = asyncio.ensure_future(client.responses.get("conv_1", "resp_1"))
+        await _until_waiting(transport, 1)
+        loop.call_at(loop.time() + 5.0, task.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_calls_of_different_lengths_each_keep_their_deadline() -> None:
+    """A short call started after a long one still ends at its own deadline (one lane per
+    length), and the long one is not cancelled by it."""
+    loop = asyncio.get_running_loop()
+    transport = HeldTransport()
+    async with _client(transport, timeout=50.0) as client:
+        start = loop.time()
+        long_call = asyncio.ensure_future(client.responses.get("conv_1", "resp_1"))
+        await _until_waiting(transport, 1)
+        with pytest.raises(mw.TotalTimeout):
+            await client.responses.get("conv_1", "resp_1", timeout=2.0)
+        assert loop.time() - start == pytest.approx(2.0, abs=0.01)
+        assert not long_call.done()
+        transport.release.set()
+        assert (await long_call).response_id == "resp_1"
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_idle_lanes_leave_the_registry() -> None:
+    """Calls with many distinct totals (a shrinking per-call timeout) leave no lane behind
+    once their timers have fired."""
+    transport = HeldTransport()
+    transport.release.set()
+    async with _client(transport) as client:
+        for index in range(20):
+            await client.responses.get("conv_1", "resp_1", timeout=1.0 + index / 100)
+        lanes = client._lanes
+        assert lanes is not None
+        assert 0 < len(lanes) <= 20
+        await asyncio.sleep(2.0)
+        assert len(lanes) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_lane_cancels_due_calls_in_order_and_rearms() -> None:
+    """The lane's timer cancels only the calls that are due, skips ended ones and re-arms for
+    the oldest call left."""
+    loop = asyncio.get_running_loop()
+    lanes = Lanes(loop)
+    lane: DeadlineLane = lanes.lane(3.0)
+
+    async def wait() -> None:
+        await asyncio.sleep(100)
+
+    tasks = [asyncio.ensure_future(wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    start = loop.time()
+    first = lane.add(tasks[0], start + 3.0)
+    await asyncio.sleep(1.0)
+    second = lane.add(tasks[1], loop.time() + 3.0)
+    third = lane.add(tasks[2], loop.time() + 3.0)
+    lane.remove(second)  # ended before its deadline
+    await asyncio.sleep(2.5)
+    assert first.expired
+    assert tasks[0].cancelled()
+    assert not second.expired
+    assert not third.expired
+    assert not tasks[2].done()
+    assert len(lane) == 1
+    await asyncio.sleep(1.0)
+    assert third.expired
+    assert tasks[2].cancelled()
+    assert not tasks[1].done()
+    assert len(lane) == 0
+    assert len(lanes) == 0
+    tasks[1].cancel()
