@@ -394,8 +394,11 @@ async def test_a_tee_consumer_is_disconnected_exactly_max_buffer_events_behind(
                 for _ in range(ahead):
                     await anext(fast_iter)
                 if disconnected:
-                    with pytest.raises(mw.SlowConsumerError):
+                    with pytest.raises(mw.SlowConsumerError) as caught:
                         await anext(slow_iter)
+                    assert str(caught.value) == (
+                        "this consumer fell more than 3 events behind and was disconnected"
+                    )
                 else:
                     assert isinstance(await anext(slow_iter), mw.ResponseCreated)
     warnings_ = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -446,3 +449,12 @@ async def test_final_response_of_a_tee_d_stream_leaves_events_to_consumers(
         got = [[type(e) async for e in c] for c in (first, second)]
     assert got[0] == got[1]
     assert len(got[0]) == len(happy_events())
+
+
+async def test_a_consumer_read_after_the_stream_closed_is_refused() -> None:
+    async with scripted(happy_events()) as (_, client):
+        async with client.responses.stream(CID, text="q") as stream:
+            (consumer,) = stream.tee(1)
+        with pytest.raises(mw.ClientStateError) as caught:
+            await anext(aiter(consumer))
+    assert str(caught.value) == "this ResponseStream is closed"
