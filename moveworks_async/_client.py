@@ -65,8 +65,8 @@ from ._resources import Conversations, Events, Feedback, Messages, Modals, Respo
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam, loop_time
 from ._transport import Reply, StreamOpener, Timeout, Transport
-from ._transport_choice import make_transport
-from ._validate import check_headers, check_max_retries
+from ._transport_choice import check_pool, make_transport
+from ._validate import check_callable, check_headers, check_max_retries
 from ._version import package_version
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "engine_seam"]
@@ -196,6 +196,9 @@ class AsyncMoveworks:
     ) -> None:
         if token is not None and auth is not None:
             raise InvalidParameterError("pass exactly one of token= and auth=")
+        check_pool(session, max_connections)
+        check_callable(clock, "clock")
+        check_callable(sleep, "sleep")
         given = {"assistant_name": assistant_name, "token": token, "base_url": base_url}
         given["api_version"] = api_version
         settings = resolve_settings(given, has_auth=auth is not None)

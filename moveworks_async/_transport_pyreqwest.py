@@ -489,7 +489,9 @@ class PyreqwestTransport:
             await client.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._clients and not self._closed:
+        # A constructor that raised (pyreqwest missing) leaves an object without attributes:
+        # its finaliser must not report an AttributeError as "Exception ignored".
+        if getattr(self, "_clients", None) and not getattr(self, "_closed", True):
             _warn(
                 f"{self.owner} client was not closed; use 'async with' or 'await aclose()'",
                 ResourceWarning,

@@ -265,3 +265,69 @@ def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyP
     assert _runner.run(loop_module()).startswith("uvloop")
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
     assert _runner.run(loop_module()).startswith("asyncio")
+
+
+def test_a_failed_pyreqwest_constructor_leaves_nothing_for_its_finaliser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the [fast] extra the constructor raises InvalidParameterError; the half-built
+    object's ``__del__`` must not then report an AttributeError as "Exception ignored"."""
+    import gc
+    import sys
+
+    from moveworks_async import _transport_pyreqwest
+
+    monkeypatch.setattr(_transport_pyreqwest, "_px", None)  # as if pyreqwest were missing
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    with pytest.raises(mw.InvalidParameterError, match="needs pyreqwest"):
+        mw.AsyncMoveworks(assistant_name="a", token="t", transport="pyreqwest")
+    with pytest.raises(mw.InvalidParameterError, match="needs pyreqwest"):
+        mw.PyreqwestTransport()
+    gc.collect()
+    assert [repr(u.exc_value) for u in seen] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_connections": 10**400}, "max_connections must be an int"),
+        ({"max_connections": True}, "max_connections must be an int"),
+        ({"max_connections": 0}, "max_connections must be an int"),
+        ({"max_connections": 1.5}, "max_connections must be an int"),
+        ({"clock": 5}, "clock must be callable"),
+        ({"sleep": "x"}, "sleep must be callable"),
+        ({"session": object()}, "session must be an aiohttp.ClientSession"),
+        ({"session": object(), "transport": "pyreqwest"}, "session must be"),
+    ],
+)
+@pytest.mark.parametrize("cls", ["AsyncMoveworks", "AsyncDataAPI"])
+def test_constructor_arguments_are_named_in_their_errors(
+    options: dict[str, Any], message: str, cls: str
+) -> None:
+    """Each bad argument is an InvalidParameterError naming it, raised by the constructor
+    (not an OverflowError, AttributeError or a TypeError at the first call)."""
+    credentials = {"api_key": "k"}
+    if cls == "AsyncMoveworks":
+        credentials = {"assistant_name": "a", "token": "t"}
+    with pytest.raises(mw.InvalidParameterError, match=message):
+        getattr(mw, cls)(**credentials, **options)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_data_api_runs_on_the_named_transport(name: str) -> None:
+    """``AsyncDataAPI(transport=...)`` takes a name or an instance, as AsyncMoveworks does."""
+    kind = AiohttpTransport if name == "aiohttp" else PyreqwestTransport
+    async with FakeMoveworks(data_api_key="k") as server:
+        server.data_api.generate("users", 3)
+        async with mw.AsyncDataAPI(api_key="k", base_url=server.url, transport=name) as data:
+            assert type(data._engine._transport) is kind
+            assert len([u async for u in data.users()]) == 3
+        instance = kind()
+        async with mw.AsyncDataAPI(api_key="k", base_url=server.url, transport=instance) as data:
+            assert data._engine._transport is instance
+            assert len([u async for u in data.users()]) == 3
+        assert instance.is_closed
+    with pytest.raises(mw.InvalidParameterError, match="transport must be"):
+        mw.AsyncDataAPI(api_key="k", transport="curl")
