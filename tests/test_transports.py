@@ -282,6 +282,18 @@ def test_read_bound_steps_above_the_total() -> None:
     assert _read_bound(mw.Timeout(total=None, read=2.0)) == 2.0
 
 
+@pytest.mark.asyncio
+async def test_distinct_totals_do_not_grow_the_aiohttp_timeout_cache(server: FakeMoveworks) -> None:
+    """aiohttp's per-attempt timeout depends on connect/read only: 50 calls that each pass
+    their own total (a shrinking budget) share one cached ClientTimeout."""
+    transport = AiohttpTransport()
+    async with _client(server.url, transport) as client:
+        conversation = await client.conversations.create()
+        for index in range(50):
+            await client.conversations.get(conversation.conversation_id, timeout=60.0 - index)
+        assert len(transport._timeouts) <= 2
+
+
 def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command line's runner uses uvloop when it imports, plain asyncio otherwise."""
     import sys
