@@ -65,8 +65,8 @@ from ._resources import Conversations, Events, Feedback, Messages, Modals, Respo
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam, loop_time
 from ._transport import Reply, StreamOpener, Timeout, Transport
-from ._transport_choice import make_transport
-from ._validate import check_headers, check_max_retries
+from ._transport_choice import check_pool, make_transport
+from ._validate import check_callable, check_headers, check_max_retries
 from ._version import package_version
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncMoveworks", "engine_seam"]
@@ -106,13 +106,25 @@ class _Bounds:
     attempt is on the wire, which is what makes a timed-out create's outcome unknown.
     """
 
-    __slots__ = ("deadline", "in_flight", "timeout", "total")
+    __slots__ = ("deadline", "in_flight", "task", "timeout", "total")
 
     def __init__(self, deadline: float, timeout: Timeout, total: float) -> None:
         self.deadline = deadline
         self.timeout = timeout
         self.total = total
         self.in_flight = False
+        #: The task running the call: only its own nested loops (a token fetch) inherit the
+        #: bounds; a task spawned meanwhile (by a hook, say) copies the context variable but
+        #: is not bounded by the call's scope, so it must not count on it.
+        self.task = asyncio.current_task()
+
+
+def _call_bounds() -> _Bounds | None:
+    """The bounds of the call running in this task, if any (see :class:`_Bounds`)."""
+    bounds = _CALL_BOUNDS.get()
+    if bounds is not None and bounds.task is not asyncio.current_task():
+        return None
+    return bounds
 
 
 #: The bounds of the call whose attempt loop runs in this context. A token fetch the call
@@ -196,6 +208,9 @@ class AsyncMoveworks:
     ) -> None:
         if token is not None and auth is not None:
             raise InvalidParameterError("pass exactly one of token= and auth=")
+        check_pool(session, max_connections)
+        check_callable(clock, "clock")
+        check_callable(sleep, "sleep")
         given = {"assistant_name": assistant_name, "token": token, "base_url": base_url}
         given["api_version"] = api_version
         settings = resolve_settings(given, has_auth=auth is not None)
@@ -395,7 +410,7 @@ class AsyncMoveworks:
         # One coroutine level for both (every resumption of the attempt passes each level).
         try:
             total = timeout.total if timeout is not None else None
-            outer = _CALL_BOUNDS.get()
+            outer = _call_bounds()
             if total is None and outer is None:
                 if timeout is None or timeout is self.timeout:
                     return await self._attempts(
@@ -820,7 +835,7 @@ class AsyncMoveworks:
         body = token_body(form)
 
         # Started by a call: that call's connect/read bounds (and its deadline, see _bounded).
-        bounds = _CALL_BOUNDS.get()
+        bounds = _call_bounds()
         timeout = bounds.timeout if bounds is not None else self.timeout
 
         async def attempt(headers: dict[str, str]) -> tuple[Reply | None, Reply | None]:

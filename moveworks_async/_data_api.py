@@ -55,7 +55,7 @@ from ._governor import Governor
 from ._off_loop import decode
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
-from ._transport import Reply, Timeout
+from ._transport import Reply, Timeout, Transport
 from ._validate import check_max_retries, check_regular_file
 
 __all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
@@ -106,8 +106,10 @@ class AsyncDataAPI:
             ``https://api.moveworks.ai``. The API reference's server URL, ending in
             ``/export/v1/records``, is accepted too (that suffix is dropped).
         session, timeout, max_retries, retry_policy, governor, hooks, max_connections,
-            clock, sleep: as for ``AsyncMoveworks``. Pages are GETs, so a failed page is
-            retried (connection errors, 408, 429, 5xx) and paging continues where it was.
+            transport, clock, sleep: as for ``AsyncMoveworks`` (``transport="pyreqwest"``
+            or a ``Transport`` instance; see README "Transports"). Pages are GETs, so a
+            failed page is retried (connection errors, 408, 429, 5xx) and paging continues
+            where it was.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class AsyncDataAPI:
         governor: Governor | None = None,
         hooks: Iterable[object] | None = None,
         max_connections: int = 100,
+        transport: str | Transport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
@@ -149,6 +152,7 @@ class AsyncDataAPI:
             governor=governor,
             hooks=hooks,
             max_connections=max_connections,
+            transport=transport,
             clock=clock,
             sleep=sleep,
         )

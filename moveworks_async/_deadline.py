@@ -23,6 +23,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+#: Lanes that may stay registered (their timer armed) while idle: a client uses a few call
+#: lengths over and over (its default, a per-endpoint timeout), and those keep the cheap path.
+IDLE_LANES = 4
+
 
 class Deadline:
     """One call's entry in a lane: its task, its deadline on the loop's clock, and whether the
@@ -88,8 +92,20 @@ class DeadlineLane:
 
     def remove(self, entry: Deadline) -> None:
         """Forget a call that ended. The timer stays armed: it re-arms itself when it fires,
-        so a call costs no timer operation of its own while others are in flight."""
-        self._calls.pop(entry, None)
+        so a call costs no timer operation of its own while others are in flight. A lane left
+        idle while more than :data:`IDLE_LANES` lengths are registered retires at once (its
+        timer cancelled): calls that each use their own length (a shrinking budget) would
+        otherwise keep one lane and one armed timer apiece until their totals ran out."""
+        calls = self._calls
+        calls.pop(entry, None)
+        owner = self._owner
+        if not calls and owner is not None and len(owner) > IDLE_LANES:
+            handle = self._handle
+            if handle is not None:
+                self._handle = None
+                handle.cancel()
+            if owner.get(self._key) is self:
+                del owner[self._key]
 
     def _arm(self, when: float) -> None:
         self._armed = when

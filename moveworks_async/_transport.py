@@ -610,7 +610,9 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+        #: Keyed by (connect, read), the only parts aiohttp sees: keyed by the whole Timeout,
+        #: calls that each pass their own total (a shrinking budget) grew it without bound.
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     @property
     def is_closed(self) -> bool:
@@ -642,14 +644,15 @@ class AiohttpTransport:
         return session
 
     def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
-        cached = self._timeouts.get(timeout)
+        key = (timeout.connect, timeout.read)
+        cached = self._timeouts.get(key)
         if cached is None:
             # No aiohttp total: Timeout.total bounds the whole call, enforced by the client's
             # attempt loop around every attempt, wait and backoff (AsyncMoveworks._bounded).
             cached = aiohttp.ClientTimeout(
                 total=None, sock_connect=timeout.connect, sock_read=timeout.read
             )
-            self._timeouts[timeout] = cached
+            self._timeouts[key] = cached
         return cached
 
     async def request(

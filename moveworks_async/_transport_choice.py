@@ -13,13 +13,27 @@ import aiohttp
 
 from ._errors import InvalidParameterError
 from ._transport import AiohttpTransport, Transport
+from ._validate import check_int
 
-__all__ = ["DEFAULT_TRANSPORT", "TRANSPORTS", "make_transport"]
+__all__ = ["DEFAULT_TRANSPORT", "MAX_CONNECTIONS", "TRANSPORTS", "check_pool", "make_transport"]
 
 #: The transport of a client created without ``transport=`` (and without ``session=``).
 #: Tests switch it with ``MWA_TRANSPORT`` to run the suite against another transport.
 DEFAULT_TRANSPORT = "aiohttp"
 TRANSPORTS = ("aiohttp", "pyreqwest")
+
+
+#: Largest ``max_connections`` accepted: far above any real pool, and small enough for every
+#: consumer of the number (the governor's float arithmetic, reqwest's integer pool size).
+MAX_CONNECTIONS = 1_000_000
+
+
+def check_pool(session: object, max_connections: object) -> None:
+    """Check ``session=`` and ``max_connections=`` before anything reads them (a client
+    constructor's first step), so a wrong value is an InvalidParameterError naming it."""
+    check_int(max_connections, "max_connections", 1, MAX_CONNECTIONS)
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise InvalidParameterError("session must be an aiohttp.ClientSession or None")
 
 
 def make_transport(

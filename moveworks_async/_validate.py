@@ -213,11 +213,20 @@ def check_positive(
     return float(value)  # type: ignore[arg-type]
 
 
-def check_int(value: object, name: str, minimum: int = 0) -> int:
-    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
-    if type(value) is not int or value < minimum:
-        raise InvalidParameterError(f"{name} must be an int >= {minimum}")
+def check_int(value: object, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum`` (and <= ``maximum`` if
+    given), else raise."""
+    if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
+        rule = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise InvalidParameterError(f"{name} must be an int {rule}")
     return value
+
+
+def check_callable(value: object, name: str) -> None:
+    """Raise unless ``value`` is None or callable (an injected clock or sleep
+    that is not a function would otherwise fail as a bare TypeError at the first call)."""
+    if value is not None and not callable(value):
+        raise InvalidParameterError(f"{name} must be callable or None")
 
 
 def check_number(value: object, name: str, minimum: float = 0.0) -> float:

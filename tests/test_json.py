@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from types import ModuleType
 from typing import Any
@@ -102,6 +103,21 @@ def test_loads_exact_keeps_integers_beyond_64_bits(j: ModuleType) -> None:
     doc = b'{"n": 123456789012345678901234567890, "m": -18446744073709551617, "s": "x"}'
     assert j.loads_exact(doc) == {"n": big, "m": -18446744073709551617, "s": "x"}
     assert j.loads_exact(doc.decode())["n"] == big
+
+
+@pytest.mark.parametrize(
+    "number", ["18446744073709551616", "-9223372036854775809", "1" + "0" * 29, "9" * 19]
+)
+def test_loads_gives_the_stdlib_result_for_integers_beyond_64_bits(
+    j: ModuleType, number: str
+) -> None:
+    """Both backends decode the same document to the same value (orjson alone would give a
+    float: an int field would refuse it, a raw payload would be lossy)."""
+    doc = '{"offset": ' + number + ', "s": "x"}'
+    for data in (doc, doc.encode()):
+        value = j.loads(data)
+        assert value == json.loads(doc)
+        assert type(value["offset"]) is int
 
 
 def test_dumps_writes_integers_beyond_64_bits_exactly(j: ModuleType) -> None:

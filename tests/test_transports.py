@@ -263,6 +263,49 @@ async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
         assert await _until(lambda: srv.count == before, read + 2.0)
 
 
+@pytest.mark.asyncio
+async def test_a_plain_number_timeout_frees_timed_out_connections_on_pyreqwest() -> None:
+    """``timeout=0.5`` (a total, no read bound of its own) against a silent server: the timed
+    out call's connection is closed by reqwest's read timeout at the 1 s step above the total,
+    not kept for good (the outside review jammed a client's pool with 600 such calls)."""
+    async with (
+        _stalling_server() as srv,
+        _client(f"http://127.0.0.1:{srv.port}", "pyreqwest", max_retries=0) as client,
+    ):
+        with pytest.raises(mw.TotalTimeout):
+            await client.conversations.get("c", timeout=0.5)
+        assert srv.count == 1
+        assert await _until(lambda: srv.count == 0, 3.0)
+
+
+def test_read_bound_steps_above_the_total() -> None:
+    """The read bound a pyreqwest call gets: its own read, lowered to the step at or above
+    its total (which never fires before the total does)."""
+    from moveworks_async._transport_pyreqwest import _read_bound
+
+    assert _read_bound(mw.Timeout(total=0.5)) == 1.0  # what timeout=0.5 means (read 60)
+    assert _read_bound(mw.Timeout(total=0.5, read=None)) == 1.0
+    assert _read_bound(mw.Timeout(total=1.0, read=None)) == 1.0
+    assert _read_bound(mw.Timeout(total=7.0, read=None)) == 10.0
+    assert _read_bound(mw.Timeout(total=7.0, read=3.0)) == 3.0
+    assert _read_bound(mw.Timeout(total=700.0, read=None)) is None
+    assert _read_bound(mw.Timeout(total=700.0, read=60.0)) == 60.0
+    assert _read_bound(mw.Timeout(total=None, read=None)) is None
+    assert _read_bound(mw.Timeout(total=None, read=2.0)) == 2.0
+
+
+@pytest.mark.asyncio
+async def test_distinct_totals_do_not_grow_the_aiohttp_timeout_cache(server: FakeMoveworks) -> None:
+    """aiohttp's per-attempt timeout depends on connect/read only: 50 calls that each pass
+    their own total (a shrinking budget) share one cached ClientTimeout."""
+    transport = AiohttpTransport()
+    async with _client(server.url, transport) as client:
+        conversation = await client.conversations.create()
+        for index in range(50):
+            await client.conversations.get(conversation.conversation_id, timeout=60.0 - index)
+        assert len(transport._timeouts) <= 2
+
+
 def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command line's runner uses uvloop when it imports, plain asyncio otherwise."""
     import sys
@@ -277,3 +320,69 @@ def test_cli_and_examples_run_on_uvloop_when_present(monkeypatch: pytest.MonkeyP
     assert _runner.run(loop_module()).startswith("uvloop")
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
     assert _runner.run(loop_module()).startswith("asyncio")
+
+
+def test_a_failed_pyreqwest_constructor_leaves_nothing_for_its_finaliser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the [fast] extra the constructor raises InvalidParameterError; the half-built
+    object's ``__del__`` must not then report an AttributeError as "Exception ignored"."""
+    import gc
+    import sys
+
+    from moveworks_async import _transport_pyreqwest
+
+    monkeypatch.setattr(_transport_pyreqwest, "_px", None)  # as if pyreqwest were missing
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    with pytest.raises(mw.InvalidParameterError, match="needs pyreqwest"):
+        mw.AsyncMoveworks(assistant_name="a", token="t", transport="pyreqwest")
+    with pytest.raises(mw.InvalidParameterError, match="needs pyreqwest"):
+        mw.PyreqwestTransport()
+    gc.collect()
+    assert [repr(u.exc_value) for u in seen] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_connections": 10**400}, "max_connections must be an int"),
+        ({"max_connections": True}, "max_connections must be an int"),
+        ({"max_connections": 0}, "max_connections must be an int"),
+        ({"max_connections": 1.5}, "max_connections must be an int"),
+        ({"clock": 5}, "clock must be callable"),
+        ({"sleep": "x"}, "sleep must be callable"),
+        ({"session": object()}, "session must be an aiohttp.ClientSession"),
+        ({"session": object(), "transport": "pyreqwest"}, "session must be"),
+    ],
+)
+@pytest.mark.parametrize("cls", ["AsyncMoveworks", "AsyncDataAPI"])
+def test_constructor_arguments_are_named_in_their_errors(
+    options: dict[str, Any], message: str, cls: str
+) -> None:
+    """Each bad argument is an InvalidParameterError naming it, raised by the constructor
+    (not an OverflowError, AttributeError or a TypeError at the first call)."""
+    credentials = {"api_key": "k"}
+    if cls == "AsyncMoveworks":
+        credentials = {"assistant_name": "a", "token": "t"}
+    with pytest.raises(mw.InvalidParameterError, match=message):
+        getattr(mw, cls)(**credentials, **options)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_data_api_runs_on_the_named_transport(name: str) -> None:
+    """``AsyncDataAPI(transport=...)`` takes a name or an instance, as AsyncMoveworks does."""
+    kind = AiohttpTransport if name == "aiohttp" else PyreqwestTransport
+    async with FakeMoveworks(data_api_key="k") as server:
+        server.data_api.generate("users", 3)
+        async with mw.AsyncDataAPI(api_key="k", base_url=server.url, transport=name) as data:
+            assert type(data._engine._transport) is kind
+            assert len([u async for u in data.users()]) == 3
+        instance = kind()
+        async with mw.AsyncDataAPI(api_key="k", base_url=server.url, transport=instance) as data:
+            assert data._engine._transport is instance
+            assert len([u async for u in data.users()]) == 3
+        assert instance.is_closed
+    with pytest.raises(mw.InvalidParameterError, match="transport must be"):
+        mw.AsyncDataAPI(api_key="k", transport="curl")
