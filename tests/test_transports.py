@@ -264,6 +264,7 @@ async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.fork_unsafe
 async def test_a_plain_number_timeout_frees_timed_out_connections_on_pyreqwest() -> None:
     """``timeout=0.5`` (a total, no read bound of its own) against a silent server: the timed
     out call's connection is closed by reqwest's read timeout at the 1 s step above the total,
