@@ -458,3 +458,31 @@ async def test_a_consumer_read_after_the_stream_closed_is_refused() -> None:
         with pytest.raises(mw.ClientStateError) as caught:
             await anext(aiter(consumer))
     assert str(caught.value) == "this ResponseStream is closed"
+
+
+@pytest.mark.parametrize(
+    ("timeout", "expected"),
+    [
+        (None, 5.0),
+        (mw.Timeout(total=100.0, connect=2.5), 2.5),
+        (mw.Timeout(total=100.0, connect=None), 5.0),
+    ],
+)
+async def test_the_stream_connects_within_the_callers_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch, timeout: Any, expected: float
+) -> None:
+    """The connect bound reaching the transport for the stream's POST: a ``Timeout``'s
+    ``connect`` when given, else the client's (``Timeout()``'s default, 5 s)."""
+    seen: list[Any] = []
+    async with scripted(happy_events()) as (_, client):
+        transport = client._transport
+        real = transport.stream
+
+        def recording(method: str, url: str, headers: Any, data: Any, connect: Any) -> Any:
+            seen.append((method, connect))
+            return real(method, url, headers, data, connect)
+
+        monkeypatch.setattr(transport, "stream", recording)
+        async with client.responses.stream(CID, text="q", timeout=timeout) as stream:
+            assert (await stream.final_response()).status == mw.ResponseStatus.COMPLETED
+    assert seen == [("POST", expected)]
