@@ -10,8 +10,7 @@ documented in README ("Transports"):
   inflater decodes them (``MAX_BODY`` for replies, the stream's byte budget for streams).
 - A cancelled attempt does not close its connection at once: pyreqwest 0.15 abandons the
   Rust future, which keeps the socket until the server answers or reqwest's read timeout
-  fires (``Timeout.read`` for calls, lowered to a step at or above a call's total, see
-  ``_read_bound``; ``_ORPHAN_READ`` for streams).
+  fires (every client here has one, ``Timeout.read`` for calls, ``_ORPHAN_READ`` for streams).
 - A stream is closed by a task (pyreqwest closes a streamed response only by awaiting its
   ``__aexit__``); ``aclose()`` waits for those tasks.
 """
@@ -58,27 +57,6 @@ __all__ = ["PyreqwestTransport"]
 _ORPHAN_READ = 600.0
 #: Most bytes one decoding step of a reply body produces.
 _STEP = 256 * 1024
-
-
-#: reqwest read timeouts for a call with a whole-call total: the smallest step at or above
-#: the total, when that is below the call's own read bound. The read bound is what frees the
-#: socket of a call abandoned mid-read (see the module docstring): a call that timed out after
-#: 0.5 s (``timeout=0.5`` keeps the default 60 s read bound) would otherwise hold its pooled
-#: connection for a minute, and 100 of them starve the pool. A step at or above the total never
-#: fires before the total does, so the call itself sees no difference; a few fixed steps keep
-#: the number of reqwest clients (one per pair) small.
-_READ_STEPS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-
-
-def _read_bound(timeout: Timeout) -> float | None:
-    """reqwest's read timeout for a call: its own, lowered to a step at or above its total."""
-    read, total = timeout.read, timeout.total
-    if total is None:
-        return read
-    for step in _READ_STEPS:
-        if step >= total:
-            return step if read is None or step < read else read
-    return read
 
 
 def _td(seconds: float | None) -> timedelta | None:
@@ -448,7 +426,7 @@ class PyreqwestTransport:
         params: Mapping[str, str] | None,
         timeout: Timeout,
     ) -> Reply:
-        client = await self._client(timeout.connect, _read_bound(timeout))
+        client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )

@@ -264,38 +264,6 @@ async def test_cancelled_call_lets_its_connection_go(name: str) -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.fork_unsafe
-async def test_a_plain_number_timeout_frees_timed_out_connections_on_pyreqwest() -> None:
-    """``timeout=0.5`` (a total, no read bound of its own) against a silent server: the timed
-    out call's connection is closed by reqwest's read timeout at the 1 s step above the total,
-    not kept for good (the outside review jammed a client's pool with 600 such calls)."""
-    async with (
-        _stalling_server() as srv,
-        _client(f"http://127.0.0.1:{srv.port}", "pyreqwest", max_retries=0) as client,
-    ):
-        with pytest.raises(mw.TotalTimeout):
-            await client.conversations.get("c", timeout=0.5)
-        assert srv.count == 1
-        assert await _until(lambda: srv.count == 0, 3.0)
-
-
-def test_read_bound_steps_above_the_total() -> None:
-    """The read bound a pyreqwest call gets: its own read, lowered to the step at or above
-    its total (which never fires before the total does)."""
-    from moveworks_async._transport_pyreqwest import _read_bound
-
-    assert _read_bound(mw.Timeout(total=0.5)) == 1.0  # what timeout=0.5 means (read 60)
-    assert _read_bound(mw.Timeout(total=0.5, read=None)) == 1.0
-    assert _read_bound(mw.Timeout(total=1.0, read=None)) == 1.0
-    assert _read_bound(mw.Timeout(total=7.0, read=None)) == 10.0
-    assert _read_bound(mw.Timeout(total=7.0, read=3.0)) == 3.0
-    assert _read_bound(mw.Timeout(total=700.0, read=None)) is None
-    assert _read_bound(mw.Timeout(total=700.0, read=60.0)) == 60.0
-    assert _read_bound(mw.Timeout(total=None, read=None)) is None
-    assert _read_bound(mw.Timeout(total=None, read=2.0)) == 2.0
-
-
-@pytest.mark.asyncio
 async def test_distinct_totals_do_not_grow_the_aiohttp_timeout_cache(server: FakeMoveworks) -> None:
     """aiohttp's per-attempt timeout depends on connect/read only: 50 calls that each pass
     their own total (a shrinking budget) share one cached ClientTimeout."""
