@@ -151,6 +151,8 @@ def _encode_error(exc: Exception) -> InvalidParameterError:
 
 
 loads: Callable[[bytes | str], Any]
+#: ``loads`` without its checks, for documents :func:`plain_region` cleared.
+loads_plain: Callable[[bytes | str], Any]
 dumps: Callable[[Any], bytes]
 
 
@@ -298,6 +300,20 @@ _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
 
 
+def plain_region(region: bytes | bytearray) -> bool:
+    """Whether every JSON document whose text lies within ``region`` (raw bytes, such as the
+    SSE frames one read completed) passes :func:`loads`' own checks (size, nesting, no run of
+    19+ digits), so that :func:`loads_plain` gives it the same value or error as ``loads``.
+
+    One pass over a read instead of one per event: a bracket or digit run inside a document
+    is one in the bytes around it too (ASCII survives UTF-8 decoding unchanged). ``False``
+    only means "check each document": the region's brackets may add up past the bound.
+    """
+    if len(region) > ORJSON_MAX_SIZE or region.count(b"[") + region.count(b"{") > MAX_DEPTH:
+        return False
+    return not using_orjson or _LONG_RUN not in region.translate(_DIGITS)
+
+
 #: Documents longer than this skip orjson: its parser (yyjson) reserves a value pool for the
 #: worst case, about 12 times the document (a 10 MB event peaked at +124 MiB), where the
 #: stdlib decoder needs about once the document. Small documents, nearly all, keep orjson.
@@ -314,6 +330,7 @@ except ImportError:  # pragma: no cover - exercised in environments without the 
         return _stdlib_loads(data)
 
     loads_exact = loads
+    loads_plain = _stdlib_loads
 
     def dumps(obj: Any) -> bytes:
         try:
@@ -338,6 +355,7 @@ else:
         return _orjson_loads(data)
 
     loads_exact = loads
+    loads_plain = _orjson_loads
 
     def dumps(obj: Any) -> bytes:
         try:

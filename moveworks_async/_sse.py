@@ -118,6 +118,12 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume the next piece of the body; return the events it completed, in order."""
+        return self.feed_region(chunk)[0]
+
+    def feed_region(self, chunk: bytes) -> tuple[list[ServerSentEvent], bytes | bytearray]:
+        """As :meth:`feed`, and also the raw bytes the returned events were parsed from
+        (``b""`` when none completed): one check of that region (``_json.plain_region``)
+        can stand for a check of every event's data in it."""
         if self._closed:
             raise RuntimeError("SSEDecoder.feed() called after close()")
         self._seen += len(chunk)
@@ -125,18 +131,18 @@ class SSEDecoder:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
                 self._head = chunk
-                return []
+                return [], b""
             self._head = None
             if chunk[:3] == _BOM:
                 chunk = chunk[3:]
         if not chunk:
-            return []
+            return [], b""
         if self._skip_lf:
             self._skip_lf = False
             if chunk[0] == 10:
                 chunk = chunk[1:]
                 if not chunk:
-                    return []
+                    return [], b""
         pending = self._pending
         cr = self._pending_cr or b"\r" in chunk
         if not cr:
@@ -158,7 +164,7 @@ class SSEDecoder:
             self._pending_cr = cr
             if len(pending) > self._limit:
                 self._too_big()
-            return []
+            return [], b""
         if pending:
             pending += chunk[: end + 1]  # in place: the only copy of a big event's head
             region: bytes | bytearray = pending
@@ -173,12 +179,12 @@ class SSEDecoder:
         self._pending_cr = cr and b"\r" in tail
         text = region.decode("utf-8", "replace")
         if not cr:
-            return self._parse(text.split("\n"))
+            return self._parse(text.split("\n")), region
         if _splitlines_is_exact(text):
             lines = text.splitlines()
             lines.append("")  # the region ends at a blank line
-            return self._parse(lines)
-        return self._parse(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+            return self._parse(lines), region
+        return self._parse(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")), region
 
     def _find_blank_cr(self, chunk: bytes) -> tuple[int, int]:
         """Locate the last blank line when CRs are about: (end of the line before it, tail start).

@@ -127,3 +127,18 @@ def test_dumps_writes_integers_beyond_64_bits_exactly(j: ModuleType) -> None:
     )
     with pytest.raises(mw.InvalidParameterError):
         j.dumps({"n": 2**70, "s": "\ud800"})
+
+
+def test_plain_region_clears_only_what_loads_passes_unchecked() -> None:
+    """``plain_region`` (one check for a whole read of SSE frames) is true exactly when no
+    document inside could trip ``loads``' size, depth or long-integer rules."""
+    from moveworks_async._json import ORJSON_MAX_SIZE, plain_region
+
+    assert plain_region(b'event: X\ndata: {"a": [1, 2]}\n\n')
+    assert plain_region(b"[" * 128 + b"{" * 128)  # 256 brackets: MAX_DEPTH itself
+    assert not plain_region(b"[" * 129 + b"{" * 128)
+    assert not plain_region(b"[" + b"{" * 256)
+    assert plain_region(bytearray(b" " * ORJSON_MAX_SIZE))
+    assert not plain_region(b" " * (ORJSON_MAX_SIZE + 1))
+    assert plain_region(b"x1234567890123456789"[:-1])  # 18 digits
+    assert plain_region(b"1234567890123456789") is (not _json.using_orjson)  # 19 digits

@@ -10,6 +10,7 @@ import pytest
 from _stream_support import RID, event, happy_events, message_item, response_json
 
 import moveworks_async as mw
+from moveworks_async import _json
 from moveworks_async._stream_machine import GAP, StreamMachine
 
 
@@ -106,6 +107,31 @@ def test_bad_json_in_a_known_event_is_a_protocol_error_and_unknown_events_pass()
     assert out == [mw.UnknownEvent("PING", None, {"data": "not json"})]
     with pytest.raises(mw.StreamProtocolError, match="not valid JSON"):
         run(machine, b"event: RESPONSE_CREATED\ndata: {oops\n\n")
+
+
+def test_one_check_per_read_keeps_loads_bounds_for_every_frame() -> None:
+    """A read whose bytes pass ``plain_region`` decodes its frames without per-event checks;
+    a read holding a long digit run or deep nesting keeps them for all of its frames."""
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    assert machine.loads is _json.loads_plain
+    big = 1234567890123456789012345  # beyond 64 bits: orjson alone would give a float
+    deep = b"[" * 300 + b"]" * 300  # deeper than MAX_DEPTH: loads refuses it
+    out = run(
+        machine,
+        b'event: PING\ndata: {"n": %d}\n\n' % big
+        + b"event: PING\ndata: "
+        + deep
+        + b"\n\n"
+        + b'event: PING\ndata: {"m": 1}\n\n',
+    )
+    assert machine.loads is _json.loads
+    assert out == [
+        mw.UnknownEvent("PING", None, {"n": big}),
+        mw.UnknownEvent("PING", None, {"data": deep.decode()}),
+        mw.UnknownEvent("PING", None, {"m": 1}),
+    ]
+    assert type(out[0].data["n"]) is int
 
 
 def test_bytes_without_an_event_are_capped() -> None:
