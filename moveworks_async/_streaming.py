@@ -61,6 +61,7 @@ from typing import Any, Final, Self
 import anyio
 
 from . import _json
+from ._deadline import LaneTimeout
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -244,7 +245,7 @@ class ResponseStream:
         self._attempts_started = 0
         self._unyielded = 0
         self._delivered = 0
-        self._before_send: asyncio.Timeout | SleepTimeout | None = None
+        self._before_send: asyncio.Timeout | SleepTimeout | LaneTimeout | None = None
         self._reading = False
         self._watchdog: asyncio.Task[None] | asyncio.TimerHandle | None = None
         self._watch_at = _INF  # when the watchdog wakes next (inf: no watchdog)
@@ -314,7 +315,7 @@ class ResponseStream:
                 # The time before the POST (a token fetch, a governor wait) counts against
                 # first_event_timeout too; the first attempt disarms this timeout as it sends
                 # (from then on the attempt's own first-event limit applies).
-                scope = self._timeout_at(now + m.first_event_timeout)  # type: ignore[operator]
+                scope = self._timeout_in(m.first_event_timeout, now)  # type: ignore[arg-type]
                 try:
                     async with scope:
                         self._before_send = scope
@@ -331,7 +332,7 @@ class ResponseStream:
                 finally:
                     self._before_send = None
             else:
-                scope = self._timeout_at(m.deadline_at)
+                scope = self._timeout_in(m.deadline, now)
                 try:
                     async with scope:
                         opened, reply = await self._seam.execute(
@@ -392,14 +393,21 @@ class ResponseStream:
             "POST", self._url, headers, self._data, self._connect_timeout
         )
         try:
-            self._m.sent(self._clock())
+            m = self._m
+            now = self._clock()
+            m.sent(now)
             self._attempts_started += 1
             if self._before_send is not None:
                 self._before_send.reschedule(None)
-            # On the loop's clock, asyncio's own timeout (a loop timer, a few µs per stream);
-            # on an injected clock, one that sleeps with the client's sleep. Either way an
-            # outer cancellation is never taken for the timeout.
-            scope = self._timeout_at(self._m.first_at)
+            # On the loop's clock, a lane shared by the streams (no timer per stream); on an
+            # injected clock, one that sleeps with the client's sleep. Either way an outer
+            # cancellation is never taken for the timeout.
+            fet = m.first_event_timeout
+            scope = (
+                self._timeout_in(fet, now)
+                if fet is not None
+                else timeout_at(None, self._clock, self._sleep, loop_timer=True)
+            )
             expired = False
             try:
                 async with scope:
@@ -436,9 +444,15 @@ class ResponseStream:
             opened.close()
             raise
 
-    def _timeout_at(self, when: float | None) -> asyncio.Timeout | SleepTimeout:
-        """A timeout at ``when`` on the stream's clock (``None``: none)."""
-        return timeout_at(when, self._clock, self._sleep, loop_timer=self._loop_timer)
+    def _timeout_in(
+        self, length: float, now: float
+    ) -> asyncio.Timeout | SleepTimeout | LaneTimeout:
+        """A timeout ``length`` seconds after ``now`` (just read from the stream's clock):
+        on the loop's own clock a lane shared by every block of that length (no timer per
+        stream, see ``_deadline``), else one that sleeps with the client's sleep."""
+        if self._loop_timer:
+            return LaneTimeout(self._seam.lane(length), now + length)
+        return timeout_at(now + length, self._clock, self._sleep, loop_timer=False)
 
     def _require_open(self) -> None:
         if self._state is _NEW:
