@@ -89,6 +89,10 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_compression.py",
         "test_transports.py",
         "test_timeouts.py",
+        # Big reads decoded in 64 KiB slices, and the opening phase's lane timeouts.
+        "test_stream_slices.py",
+        "test_stream_open_phase.py",
+        "test_deadline.py",
         "reliability/test_rows_transport.py",
     ],
     # The stream's content rules, moved out of _streaming (issue 13): the machine's own tests
@@ -105,6 +109,22 @@ MUTANT_TESTS: dict[str, list[str]] = {
         "test_streaming.py",
         "test_streaming_reliability.py",
         "test_mutants_streaming.py",
+    ],
+    # JSON bounds: the per-document checks (test_json.py) and the one scan per read that
+    # stands for them in a stream (loads_for), driven through the machine and the slices.
+    "_json": [
+        "test_json.py",
+        "test_off_loop.py",
+        "test_stream_machine.py",
+        "test_stream_slices.py",
+    ],
+    # Deadline lanes: whole-call timeouts (the client) and the stream's opening-phase
+    # LaneTimeout (test_stream_open_phase.py, test_deadline.py).
+    "_deadline": [
+        "test_deadline.py",
+        "test_timeouts.py",
+        "test_stream_open_phase.py",
+        "test_stream_slices.py",
     ],
     "_reply": ["test_reply.py", "test_client.py", "test_resources.py", "test_hostile_input.py"],
     "_governor": ["test_governor.py", "test_retry.py"],
