@@ -1,0 +1,71 @@
+"""Tests written to kill the mutants of ``_json`` the suite let survive (docs/mutants.md).
+
+Each pins a contract of the module: the decoder ``loads_for`` picks for a read gives every
+document in it the value or the error ``loads`` gives, and a value ``dumps`` cannot encode is
+refused with the words the caller sees.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+from test_json import BACKENDS
+
+import moveworks_async as mw
+from moveworks_async import _json
+
+
+def _outcome(decode: Any, document: str) -> tuple[str, Any]:
+    try:
+        return "value", decode(document)
+    except ValueError:
+        return "error", None
+
+
+def _frames(*documents: str) -> bytes:
+    return b"".join(b"event: X\ndata: " + doc.encode() + b"\n\n" for doc in documents)
+
+
+DEEP_OBJECTS = '{"a":' * 300 + "1" + "}" * 300  # nests 300 deep with no "[" at all
+DEEP_ARRAYS = "[" * 300 + "]" * 300
+OBJECTS_AT_THE_BOUND = '{"a":' * _json.MAX_DEPTH + "1" + "}" * _json.MAX_DEPTH
+SHALLOW = '{"a": [1, 2, {"b": [3]}], "c": "x"}'
+WIDE = "[" + ",".join(["[]"] * 300) + "]"  # 301 brackets, 2 deep
+
+
+@pytest.mark.parametrize(
+    "documents",
+    [
+        (DEEP_OBJECTS, SHALLOW),
+        (SHALLOW, DEEP_ARRAYS, SHALLOW),
+        (WIDE, SHALLOW, OBJECTS_AT_THE_BOUND),
+        (DEEP_OBJECTS, DEEP_ARRAYS, WIDE),
+    ],
+    ids=["deep-objects", "deep-arrays", "wide", "all"],
+)
+def test_the_decoder_for_a_read_gives_every_document_what_loads_gives(
+    documents: tuple[str, ...],
+) -> None:
+    """Whatever decoder one scan of the read chose, each frame's data decodes to the value
+    ``loads`` gives it, and a document ``loads`` refuses (nested too deep, objects included)
+    is refused too: the stream treats it as bad JSON instead of handing it out."""
+    decode = _json.loads_for(_frames(*documents), 1 << 20)
+    for document in documents:
+        assert _outcome(decode, document) == _outcome(_json.loads, document), document[:20]
+    assert _outcome(_json.loads, DEEP_OBJECTS) == ("error", None)  # the rule checked above
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["stdlib", "default"])
+@pytest.mark.parametrize("value", [object(), {1j: 1}])
+def test_a_value_json_cannot_carry_is_refused_in_the_callers_words(
+    backend: ModuleType, value: object
+) -> None:
+    """The error a caller gets for an argument JSON has no form for names what to use."""
+    with pytest.raises(mw.InvalidParameterError) as caught:
+        backend.dumps({"v": value})
+    assert str(caught.value) == (
+        "a request value cannot be encoded as JSON (TypeError): use str, int, float, bool, "
+        "None, lists and dicts with str keys, and text without lone surrogates"
+    )
