@@ -7,6 +7,7 @@ refused with the words the caller sees.
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 from typing import Any
 
@@ -69,3 +70,50 @@ def test_a_value_json_cannot_carry_is_refused_in_the_callers_words(
         "a request value cannot be encoded as JSON (TypeError): use str, int, float, bool, "
         "None, lists and dicts with str keys, and text without lone surrogates"
     )
+
+
+def _nest(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+def _layouts(depth: int) -> dict[str, str]:
+    """Documents nesting ``depth`` deep, most with more than MAX_DEPTH brackets in all (so the
+    depth scan runs), laid out to reach each of its paths: siblings before or after the deep
+    nest, the nest across the scan's 64 KiB chunks, and a chunk that first closes a few
+    levels and then opens up to ``depth`` again."""
+    chunk = 65536
+    inner = _nest(depth - 1)
+    first = 200
+    return {
+        "siblings-1": "[" + "[]," + inner + "]",
+        "siblings-2": "[" + "[],[]," + inner + "]",
+        "siblings-60": "[" + "[]," * 60 + inner + "]",
+        "after-2": "[" + inner + ",[],[]" + "]",
+        "across-chunks": "[" + " " * (chunk - 1 - (depth - 1) // 2 - 3) + inner + "]",
+        "pairs-then-nest": "[" + "[]," * 21760 + inner + "]",
+        "close-then-open": (
+            "[" * first
+            + " " * (chunk - first)
+            + "],"
+            + "[" * (depth - 199)
+            + " " * (chunk - 2 - (depth - 199))
+            + "1"
+            + "]" * depth
+        ),
+    }
+
+
+@pytest.mark.parametrize("layout", list(_layouts(_json.MAX_DEPTH)))
+def test_documents_nest_up_to_max_depth_and_not_one_level_more(layout: str) -> None:
+    """``loads`` accepts every document nested MAX_DEPTH deep (or less) and refuses every
+    one nested MAX_DEPTH + 1 deep, whatever its layout: the bound is exact, not an
+    estimate that turns away a valid reply or lets a deeper one through."""
+    for depth in (_json.MAX_DEPTH - 1, _json.MAX_DEPTH):
+        document = _layouts(depth)[layout]
+        for data in (document, document.encode()):
+            assert json.dumps(_json.loads(data)) == json.dumps(json.loads(document))
+    deeper = _layouts(_json.MAX_DEPTH + 1)[layout]
+    json.loads(deeper)  # valid JSON, only too deep
+    for data in (deeper, deeper.encode()):
+        with pytest.raises(ValueError, match="nested deeper"):
+            _json.loads(data)
