@@ -117,3 +117,67 @@ def test_documents_nest_up_to_max_depth_and_not_one_level_more(layout: str) -> N
     for data in (deeper, deeper.encode()):
         with pytest.raises(ValueError, match="nested deeper"):
             _json.loads(data)
+
+
+LONG = 12345678901234567890  # beyond 64 bits: with orjson, the document takes the stdlib decoder
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ('"é"', "é"),
+        ('"\\ud83d\\ude00"', "\U0001f600"),  # an escaped surrogate pair is one character
+        ('"\\uD83D\\uDE00"', "\U0001f600"),
+    ],
+)
+def test_the_stdlib_path_decodes_text_as_loads_promises(item: str, expected: str) -> None:
+    """A document that takes the stdlib decoder (an integer beyond 64 bits; with orjson
+    installed, it alone is exact for them) decodes non-ASCII text and surrogate pairs."""
+    for document in (f"[{item}, {LONG}]", f"[{item}, {LONG}]".encode()):
+        assert _json.loads(document) == [expected, LONG]
+
+
+@pytest.mark.parametrize(
+    "item",
+    ['"\ud800"', '"x\\ud800"', '"x\\uD800"', '"\\udc00 and \\uD800"', '{"k\\ud800": 1}'],
+    ids=["raw", "escaped", "escaped-upper", "both-cases", "in-a-key"],
+)
+def test_the_stdlib_path_refuses_lone_surrogates(item: str) -> None:
+    """On the stdlib path too, a lone surrogate, raw or escaped in either case, is a
+    ValueError: a value holding one could not be written back as UTF-8."""
+    with pytest.raises(ValueError):
+        _json.loads(f"[{item}, {LONG}]")
+    if "\\" in item:  # bytes cannot carry a raw one at all
+        with pytest.raises(ValueError):
+            _json.loads(f"[{item}, {LONG}]".encode())
+
+
+def test_a_lone_surrogate_in_a_deep_text_is_a_value_error() -> None:
+    """Many brackets (the depth scan runs on the text's UTF-8 bytes) and a lone surrogate:
+    still the ValueError ``loads`` promises, not another exception."""
+    document = "[" * 200 + '"\ud800"' + "]" * 200 + ("," + "[]" * 100)
+    with pytest.raises(ValueError):
+        _json.loads("[" + document + "]")
+
+
+def test_the_size_bound_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document exactly MAX_SIZE long is accepted, one byte more is not."""
+    monkeypatch.setattr(_json, "MAX_SIZE", 13)
+    assert _json.loads(b"[1,2,3,4,5,6]") == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError):
+        _json.loads(b"[1,2,3,4,5,67]")
+
+
+def test_a_big_document_with_empty_containers_decodes_as_the_stdlib_does() -> None:
+    """A document over STEPWISE_SIZE (decoded member by member at its top levels) gives
+    the value ``json.loads`` gives, empty objects and arrays at the walked levels included."""
+    filler = "x" * (_json.STEPWISE_SIZE + 10)
+    document = (
+        '{"a": {}, "b": [{}, {},[], {"c": {}}], "e": {},"f":[ ], "g": {"h": {}, "i": []},'
+        f' "s": "{filler}", "z": {{}}}}'
+    )
+    expected = json.loads(document)
+    assert _json.loads(document) == expected
+    assert _json.loads(document.encode()) == expected
+    listed = f'[{{}}, {{}},{{"k": {{}}}}, [], "{filler}", {{}}]'
+    assert _json.loads(listed) == json.loads(listed)
