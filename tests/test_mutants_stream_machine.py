@@ -132,3 +132,20 @@ def test_a_reset_with_the_id_known_is_recovered_by_polling() -> None:
     assert machine.response_id is not None
     action = machine.on_reset()
     assert action == Poll(machine.response_id)
+
+
+def test_a_fresh_machine_accepts_a_frame_from_another_decoder() -> None:
+    """The machine used as a library: a frame parsed elsewhere (not by its own feed())
+    is decoded with loads' full checks and applied."""
+    from moveworks_async._sse import ServerSentEvent
+
+    machine = _machine()
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    data = created.split(b"data: ", 1)[1].strip().decode()
+    got = machine.accept(ServerSentEvent("RESPONSE_CREATED", data, None, None))
+    assert isinstance(got, mw.ResponseCreated)
+    assert got.sequence_number == 1
+    deep = "[" * 300 + "]" * 300  # too deep for loads: bad JSON, as on the feed() path
+    assert machine.accept(ServerSentEvent("PING", deep, None, None)) == mw.UnknownEvent(
+        "PING", None, {"data": deep}
+    )
