@@ -142,3 +142,19 @@ def test_swallowed_lf_is_only_one() -> None:
     """After a CR blank line on a chunk edge, only the very next LF is swallowed."""
     chunks = [b"data: a\r\r", b"data: b\n\ndata: c\n", b"\n"]
     assert _feed(chunks)[0] == [_ev("a"), _ev("b"), _ev("c")]
+
+
+def test_feed_region_hands_out_the_bytes_of_the_events_it_completed() -> None:
+    """``feed_region`` returns the events and the raw bytes they were parsed from (one JSON
+    bounds scan of those bytes stands for a scan per event), and ``b""`` whenever a chunk
+    completes no event: a partial BOM held back, the BOM alone, the LF of a CRLF split across
+    chunks, an event still going on."""
+    decoder = SSEDecoder()
+    assert decoder.feed_region(b"\xef\xbb") == ([], b"")  # maybe a BOM: held
+    assert decoder.feed_region(b"\xbf") == ([], b"")  # the BOM, stripped: nothing left
+    assert decoder.feed_region(b"\r") == ([], b"")  # a blank line ending on a CR ...
+    assert decoder.feed_region(b"\n") == ([], b"")  # ... and its LF, swallowed
+    assert decoder.feed_region(b"data: 1") == ([], b"")  # the event goes on
+    events, region = decoder.feed_region(b"2\n\ndata: 3")
+    assert [e.data for e in events] == ["12"]
+    assert bytes(region) == b"data: 12\n"
