@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 from _stream_support import CID, event, happy_events, message_item, response_json, scripted
+from test_stream_slices import _client as _slice_client
+from test_stream_slices import _frames as _slice_frames
+from test_stream_slices import _Reply as _SliceReply
+from test_stream_slices import _Transport as _SliceTransport
 
 import moveworks_async as mw
+from moveworks_async import _streaming
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
 
@@ -486,3 +491,73 @@ async def test_the_stream_connects_within_the_callers_connect_timeout(
         async with client.responses.stream(CID, text="q", timeout=timeout) as stream:
             assert (await stream.final_response()).status == mw.ResponseStatus.COMPLETED
     assert seen == [("POST", expected)]
+
+
+# --- issue 13, item 5: big reads in slices, the shell's buffer loop (2026-12-05 06:20 run) ----
+
+
+class _ClosingReply(_SliceReply):
+    """A stub reply that records when the stream closes it."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(chunks)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _stub(chunks: list[bytes], reply: _SliceReply | None = None) -> mw.AsyncMoveworks:
+    transport = _SliceTransport([])
+    transport.reply = reply if reply is not None else _SliceReply(chunks)
+    return _slice_client(transport)
+
+
+async def test_a_big_read_that_does_not_end_the_stream_is_followed_by_the_next_read() -> None:
+    """A read bigger than one slice is fed slice by slice to its end, then the stream reads
+    on: the events of both reads arrive in order and the stream ends at the next read's
+    terminal event."""
+    frames = _slice_frames(120)
+    big, last = b"".join(frames[:-1]), frames[-1]
+    assert len(big) > 2 * _streaming._FEED_BYTES
+    reply = _SliceReply([big, last])
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        got = [e.sequence_number async for e in stream]
+    assert got == list(range(1, len(frames) + 1))
+    assert reply.reads >= 2
+
+
+async def test_a_repeated_event_opening_a_read_is_dropped() -> None:
+    """A read whose first frame repeats an event already delivered: that frame is dropped
+    and the rest of the read is delivered."""
+    events = happy_events()
+    chunks = [events[0], events[0] + events[1], b"".join(events[2:])]
+    async with _stub(chunks) as client, client.responses.stream(CID, text="q") as stream:
+        got = [e.sequence_number async for e in stream]
+    assert got == list(range(1, len(events) + 1))
+
+
+async def test_a_flood_of_buffered_events_under_a_deadline_is_delivered() -> None:
+    """More than 256 events in one read with a stream deadline that is not reached: the
+    deadline check between buffered events lets them all through."""
+    frames = _slice_frames(300)
+    chunks = [b"".join(frames)]
+    async with (
+        _stub(chunks) as client,
+        client.responses.stream(CID, text="q", deadline=600.0) as stream,
+    ):
+        got = [e async for e in stream]
+    assert len(got) == len(frames)
+    assert isinstance(got[-1], mw.ResponseCompleted)
+
+
+async def test_a_failed_stream_lets_its_connection_go_at_once() -> None:
+    """An ERROR event ends the stream with StreamError and closes the reply right then,
+    before the caller leaves ``async with`` (the connection is not held meanwhile)."""
+    error = event("ERROR", 2, error={"code": "internal_error", "message": "boom"})
+    reply = _ClosingReply([happy_events()[0] + error])
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        with pytest.raises(mw.StreamError):
+            async for _event in stream:
+                pass
+        assert reply.closed
