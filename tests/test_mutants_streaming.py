@@ -561,3 +561,49 @@ async def test_a_failed_stream_lets_its_connection_go_at_once() -> None:
             async for _event in stream:
                 pass
         assert reply.closed
+
+
+def _watched_client(chunks: list[bytes], watchdog: str) -> mw.AsyncMoveworks:
+    """A stub-transport client whose streams watch their reads with a loop timer (the
+    default clock and sleep) or with a task sleeping the injected ``sleep``."""
+    transport = _SliceTransport(chunks)
+    if watchdog == "loop-timer":
+        return _slice_client(transport)
+    loop = asyncio.get_running_loop()
+    return mw.AsyncMoveworks(
+        assistant_name="acme",
+        token="t",
+        base_url="http://stub.invalid",
+        transport=transport,  # type: ignore[arg-type]
+        clock=lambda: loop.time(),
+        sleep=asyncio.sleep,
+    )
+
+
+@pytest.mark.parametrize("watchdog", ["loop-timer", "task"])
+@pytest.mark.parametrize(
+    ("first_event_timeout", "idle_timeout"), [(1.0, None), (1.0, 1.0), (None, 1.0)]
+)
+async def test_a_slow_consumer_is_not_timed_out(
+    watchdog: str, first_event_timeout: float | None, idle_timeout: float | None
+) -> None:
+    """The stream's read timeouts bound the server, not the caller: a consumer that takes
+    longer than them between events (the watchdog wakes meanwhile, no read pending) still
+    gets every event, and the stream reads on afterwards."""
+    events = happy_events()
+    chunks = [events[0], *events[1:]]
+    async with (
+        _watched_client(chunks, watchdog) as client,
+        client.responses.stream(
+            CID,
+            text="q",
+            first_event_timeout=first_event_timeout,
+            idle_timeout=idle_timeout,
+            recover=False,
+        ) as stream,
+    ):
+        got = []
+        async for item in stream:
+            got.append(item.sequence_number)
+            await asyncio.sleep(3.0)  # virtual time: longer than either timeout
+    assert got == list(range(1, len(events) + 1))
