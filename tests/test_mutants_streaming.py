@@ -10,7 +10,9 @@ import warnings
 from typing import Any
 
 import pytest
+from _core_support import black_hole
 from _stream_support import CID, event, happy_events, message_item, response_json, scripted
+from test_stream_open_phase import ManualTime, _open, _time_out, _until
 from test_stream_slices import _client as _slice_client
 from test_stream_slices import _frames as _slice_frames
 from test_stream_slices import _Reply as _SliceReply
@@ -607,3 +609,29 @@ async def test_a_slow_consumer_is_not_timed_out(
             got.append(item.sequence_number)
             await asyncio.sleep(3.0)  # virtual time: longer than either timeout
     assert got == list(range(1, len(events) + 1))
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        ("first_event_timeout", "the stream did not start within first_event_timeout"),
+        ("deadline", "the stream did not start within its deadline"),
+    ],
+)
+async def test_a_stream_that_never_sent_its_post_says_so(option: str, words: str) -> None:
+    """Timed out before the POST went out (the token request hangs): the error says the
+    stream did not start, and that nothing was sent."""
+    t = ManualTime()
+    async with black_hole() as (url, seen):
+        creds = mw.ClientCredentials("id", "secret-open", token_url=url + "/oauth/v1/token")
+        async with mw.AsyncMoveworks(
+            assistant_name="acme", auth=creds, base_url=url, clock=t.clock, sleep=t.sleep
+        ) as c:
+            task = asyncio.ensure_future(_open(c, **{option: 30.0}))
+            await _until(lambda: seen)
+            await asyncio.sleep(0.01)
+            await _time_out(task, t, 30.0)
+            with pytest.raises(mw.APITimeoutError) as caught:
+                await task
+    assert str(caught.value) == words
+    assert caught.value.outcome_unknown is False
