@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from _core_support import black_hole
 from _stream_support import CID, event, happy_events, message_item, response_json, scripted
+from test_deadline import _HeldStreams
 from test_stream_open_phase import ManualTime, _open, _time_out, _until
 from test_stream_slices import _client as _slice_client
 from test_stream_slices import _frames as _slice_frames
@@ -635,3 +636,81 @@ async def test_a_stream_that_never_sent_its_post_says_so(option: str, words: str
                 await task
     assert str(caught.value) == words
     assert caught.value.outcome_unknown is False
+
+
+async def test_a_stream_whose_reply_never_came_says_so() -> None:
+    """The POST went out and no reply headers came within first_event_timeout: the error
+    says so, and that the create may have been applied."""
+    t = ManualTime()
+    async with (
+        black_hole() as (url, seen),
+        mw.AsyncMoveworks(
+            assistant_name="acme", token="tok", base_url=url, clock=t.clock, sleep=t.sleep
+        ) as c,
+    ):
+        task = asyncio.ensure_future(_open(c, first_event_timeout=30.0))
+        await _until(lambda: seen)
+        await asyncio.sleep(0.01)
+        await _time_out(task, t, 30.0)
+        with pytest.raises(mw.FirstEventTimeout) as caught:
+            await task
+    assert str(caught.value) == "no reply within first_event_timeout"
+    assert caught.value.outcome_unknown is True
+
+
+async def test_a_2xx_reply_without_a_content_type_is_not_parsed() -> None:
+    """A 2xx reply with no Content-Type at all is not an event stream: the error names what
+    came, and the create may have been applied."""
+    reply = _SliceReply(happy_events())
+    reply.headers = {}
+    async with _stub([], reply) as client:
+        with pytest.raises(mw.UnexpectedResponseError) as caught:
+            async with client.responses.stream(CID, text="q"):
+                pass  # pragma: no cover - the stream must not open
+    assert str(caught.value) == "expected text/event-stream, got no content type"
+    assert caught.value.outcome_unknown is True
+
+
+async def test_a_300_reply_is_not_an_open_stream() -> None:
+    """Only a 2xx reply opens the stream: a 300 with an event-stream body is an error reply,
+    its body never parsed as events."""
+    reply = _SliceReply(happy_events())
+    reply.status = 300
+    async with _stub([], reply) as client:
+        with pytest.raises(mw.APIError) as caught:
+            async with client.responses.stream(CID, text="q", max_retries=0):
+                pass  # pragma: no cover - the stream must not open
+    assert getattr(caught.value, "status_code", None) == 300
+
+
+async def test_streams_with_different_open_timeouts_each_keep_theirs() -> None:
+    """Streams waiting for their reply headers share deadline lanes by length: one opened
+    later with a shorter first_event_timeout still times out at its own limit, not at the
+    longer limit of the stream opened before it."""
+    loop = asyncio.get_running_loop()
+    transport = _HeldStreams()
+    ended: dict[str, float] = {}
+
+    async def one(client: mw.AsyncMoveworks, name: str, limit: float) -> None:
+        try:
+            async with client.responses.stream(CID, text="q", first_event_timeout=limit):
+                raise AssertionError("no stream can open here")  # pragma: no cover
+        except mw.FirstEventTimeout:
+            ended[name] = loop.time() - start
+
+    async with mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=transport,  # type: ignore[arg-type]
+        timeout=None,
+        max_retries=0,
+    ) as client:
+        start = loop.time()
+        slow = asyncio.ensure_future(one(client, "slow", 60.0))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        fast = asyncio.ensure_future(one(client, "fast", 5.0))
+        await asyncio.gather(slow, fast)
+    assert ended["fast"] == pytest.approx(5.0, abs=0.01)
+    assert ended["slow"] == pytest.approx(60.0, abs=0.01)
