@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import types
 import warnings
 from collections.abc import Generator, Mapping
@@ -96,46 +95,6 @@ def _mapped(exc: BaseException, *, sent: bool) -> APIConnectionError:
     return APIConnectionError(f"{name}: {text}", outcome_unknown=True)
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark the outcome of an abandoned task as seen: the caller's cancellation won, and the
-    task may still end with an error (pyreqwest's "Client was closed" when the client closes
-    under it) that asyncio would otherwise log as "Task exception was never retrieved"."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _wake(waiter: asyncio.Future[None], _: object) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-async def _in_own_task(awaitable: Any) -> Any:
-    """Await a Python coroutine in a task of its own, so that a cancellation of the caller
-    keeps its message and the coroutine's own clean-up (pyreqwest closing the response) runs
-    to its end even if the caller is cancelled again meanwhile.
-
-    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``;
-    anyio recognises its own cancellations (cancel scopes: the stream deadlines) by their
-    message, so that one would escape the scope as a plain cancellation. Here the caller waits
-    on a future of its own, whose cancellation carries the original message, and the inner
-    task is cancelled next to it.
-    """
-    inner = asyncio.ensure_future(awaitable)
-    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    inner.add_done_callback(functools.partial(_wake, waiter))
-    try:
-        await waiter
-    except asyncio.CancelledError:
-        if inner.done():
-            if not inner.cancelled():
-                inner.exception()  # retrieved: the caller's cancellation wins
-        else:
-            inner.cancel()
-            inner.add_done_callback(_retrieve)
-        raise
-    return inner.result()
-
-
 def _abandon(coro: Any, exc: BaseException) -> None:
     """Stop a suspended pyreqwest coroutine: a cancellation is passed on (pyreqwest then drops
     its Rust future and raises its own ``CancelledError``, dropped here), then it is closed
@@ -172,6 +131,14 @@ def _carrying_cancel(
         signal = coro.send(None)
     except StopIteration as done:
         return done.value
+    return (yield from _carry_on(coro, signal, reply))
+
+
+@types.coroutine
+def _carry_on(
+    coro: Any, signal: Any, reply: PyreqwestStreamReply | None = None
+) -> Generator[Any, None, Any]:
+    """The rest of :func:`_carrying_cancel`, from a step of ``coro`` that yielded ``signal``."""
     while True:
         if reply is not None:
             reply._waiting = signal
@@ -193,6 +160,13 @@ def _carrying_cancel(
             return done.value
 
 
+async def _resumed(coro: Any, signal: Any) -> None:
+    """Finish a pyreqwest coroutine whose first step was taken (and yielded ``signal``)
+    elsewhere; its error, if any, is dropped (a close that failed has nothing to give back)."""
+    with contextlib.suppress(Exception):
+        await _carry_on(coro, signal)
+
+
 async def _read_capped(
     reader: Any, length: str | None, inflater: _Inflater | None, status: int
 ) -> bytes:
@@ -205,7 +179,9 @@ async def _read_capped(
         view = memoryview(buffer)
         filled = 0
         try:
-            while filled < size and (chunk := await reader.read_chunk()) is not None:
+            while (
+                filled < size and (chunk := await _carrying_cancel(reader.read_chunk())) is not None
+            ):
                 end = min(filled + len(chunk), size)
                 view[filled:end] = memoryview(chunk)[: end - filled]
                 filled = end
@@ -215,7 +191,7 @@ async def _read_capped(
             del buffer[filled:]
         return buffer  # type: ignore[return-value]  # bytes-like for every reader here
     grown = bytearray()
-    while (chunk := await reader.read_chunk()) is not None:
+    while (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
         if len(grown) + len(chunk) > cap:
             raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
         grown += chunk
@@ -227,7 +203,7 @@ async def _read_error_body(reader: Any, inflater: _Inflater | None) -> bytes:
     coding just ends it); the rest is never downloaded nor inflated."""
     limit = _transport.MAX_ERROR_BODY
     out = bytearray()
-    while len(out) < limit and (chunk := await reader.read_chunk()) is not None:
+    while len(out) < limit and (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
         if inflater is None:
             out += chunk
             continue
@@ -467,21 +443,12 @@ class PyreqwestTransport:
         params: Mapping[str, str] | None,
         timeout: Timeout,
     ) -> Reply:
-        """One attempt; returns whatever status came back (body decoded, capped)."""
-        reply: Reply = await _in_own_task(
-            self._request(method, url, headers, data, params, timeout)
-        )
-        return reply
+        """One attempt; returns whatever status came back (body decoded, capped).
 
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        data: bytes | None,
-        params: Mapping[str, str] | None,
-        timeout: Timeout,
-    ) -> Reply:
+        Run in the caller's task: every pyreqwest coroutine is awaited through
+        :func:`_carrying_cancel` (a cancellation keeps its message), and the response is closed
+        by :meth:`_exit`, which a cancellation cannot cut short.
+        """
         client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
@@ -494,28 +461,48 @@ class PyreqwestTransport:
         error: APIConnectionError | None = None
         sent = False
         try:
-            async with request as response:
-                sent = True
+            response = await _carrying_cancel(request.__aenter__())
+            sent = True
+            try:
                 status = response.status
                 reply_headers = response.headers
                 inflater = _inflater(reply_headers, status)
                 if status >= 400:
                     # Read for its message only, as on aiohttp: an oversized or bomb body
                     # must not turn a 429 into an UnexpectedResponseError.
-                    message = await _read_error_body(response.body_reader, inflater)
-                    return Reply(status, reply_headers, message)
-                length = reply_headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > _transport.MAX_BODY:
-                    raise UnexpectedResponseError(
-                        f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
-                        status_code=status,
-                    )
-                body = await _read_capped(response.body_reader, length, inflater, status)
+                    body = await _read_error_body(response.body_reader, inflater)
+                    inflater = None  # decoded already: _decode passes it through
+                else:
+                    length = reply_headers.get("content-length")
+                    if (
+                        length is not None
+                        and length.isdigit()
+                        and int(length) > _transport.MAX_BODY
+                    ):
+                        raise UnexpectedResponseError(
+                            f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
+                            status_code=status,
+                        )
+                    body = await _read_capped(response.body_reader, length, inflater, status)
+            finally:
+                self._exit(request)
         except _px.PyreqwestError as exc:
             error = _mapped(exc, sent=sent)
         if error is not None:
             raise error
         return Reply(status, reply_headers, _decode(body, inflater, status))
+
+    def _exit(self, request: Any) -> None:
+        """Close a call's response (what ``async with`` does on leaving), never suspending:
+        pyreqwest's close ends at its first step (measured: always, for a reply read to its
+        end or not); a close that does not is finished by a task of its own, so that neither
+        the caller's cancellation can cut it short nor the caller wait for it."""
+        closer = request.__aexit__(None, None, None)
+        try:
+            signal = closer.send(None)
+        except StopIteration:
+            return
+        self._closing(_resumed(closer, signal))
 
     def stream(
         self,
