@@ -288,6 +288,29 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[Row], lis
                 f"| {title} | {kind} | {fmt_mmm(eps, '{:.0f}')} | {fmt_mmm(cpu)} | "
                 f"{fmt_mmm((s * 100 for s in srv), '{:.0f}%') if srv else '-'} | {errors} |"
             )
+        floor = results.get(("aiohttp+typed", case))
+        if floor:
+            # Issue 13, item 5: the SDK's own cost per typed event above the typed floor,
+            # paired per repeat (client CPU, the steadier figure on a shared machine).
+            sdk = results[("moveworks_async", case)]
+            cost = [
+                r["cpu_us_per_event"] / f["cpu_us_per_event"]
+                for r, f in zip(sdk, floor, strict=True)
+            ]
+            goal = 1.05 if case.startswith("long") else 1.15
+            rows.append(
+                Row(
+                    "2",
+                    f"stream {title}",
+                    "moveworks_async CPU/event vs aiohttp+typed",
+                    f"{mmm([r['cpu_us_per_event'] for r in sdk])[1]:.2f} vs "
+                    f"{mmm([f['cpu_us_per_event'] for f in floor])[1]:.2f} µs",
+                    cost,
+                    "CPU/event vs aiohttp+typed",
+                    f"<= {goal}x (issue 13)",
+                    mmm(cost)[1] <= goal,
+                )
+            )
     return rows, detail
 
 

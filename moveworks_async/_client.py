@@ -32,7 +32,7 @@ from ._auth import (
     token_body,
 )
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._deadline import Lanes
+from ._deadline import DeadlineLane, Lanes
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -442,15 +442,11 @@ class AsyncMoveworks:
                     )
                 # The real-time bound: asyncio.timeout's protocol at a fraction of its cost
                 # (one timer per call length, not one per call; see _deadline).
-                loop = asyncio.get_running_loop()
-                lanes = self._lanes
-                if lanes is None or lanes.loop is not loop:
-                    lanes = self._lanes = Lanes(loop)
                 task = asyncio.current_task()
                 if task is None:  # pragma: no cover - asyncio runs coroutines in tasks
                     raise RuntimeError("a call with a timeout must run in an asyncio task")
-                lane = lanes.lane(total)
-                entry = lane.add(task, loop.time() + total)
+                lane = self._lane(total)
+                entry = lane.add(task, lane.loop.time() + total)
                 try:
                     value = await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
@@ -469,6 +465,14 @@ class AsyncMoveworks:
         except BaseException as exc:
             release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
             raise
+
+    def _lane(self, length: float) -> DeadlineLane:
+        """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``)."""
+        loop = asyncio.get_running_loop()
+        lanes = self._lanes
+        if lanes is None or lanes.loop is not loop:
+            lanes = self._lanes = Lanes(loop)
+        return lanes.lane(length)
 
     def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""
@@ -893,6 +897,7 @@ class _ClientSeam:
         "base_url",
         "execute",
         "generation",
+        "lane",
         "mask",
         "request",
         "request_model",
@@ -907,6 +912,7 @@ class _ClientSeam:
         self.request_model = client._request_model
         self.execute = client._execute
         self.mask = client._mask
+        self.lane = client._lane
 
     @property
     def clock(self) -> Callable[[], float]:

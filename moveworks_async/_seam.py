@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
+from ._deadline import DeadlineLane
 from ._governor import Governor
 from ._models import Response
 from ._protocol import Generation, Request
@@ -129,6 +130,11 @@ class Seam(Protocol):
 
     def mask(self, text: str) -> str:
         """``text`` from the server with the client's credentials masked."""
+        ...
+
+    def lane(self, length: float) -> DeadlineLane:
+        """The client's deadline lane for blocks lasting ``length`` seconds on the running
+        loop (``_deadline``: one loop timer per length, shared)."""
         ...
 
     def derive(self, governor: Governor | None) -> Seam:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import moveworks_async as mw
-from moveworks_async._deadline import IDLE_LANES, DeadlineLane, Lanes
+from moveworks_async._deadline import IDLE_LANES, DeadlineLane, Lanes, LaneTimeout
 from moveworks_async._transport import Reply, Timeout
 
 BODY = (
@@ -262,3 +262,134 @@ async def test_lane_cancels_due_calls_in_order_and_rearms() -> None:
     assert len(lane) == 0
     assert len(lanes) == 0
     tasks[1].cancel()
+
+
+# --- LaneTimeout: asyncio.timeout_at's interface on a lane (a stream's opening phase) -------
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_lane_timeout_expires_as_asyncio_timeout_does() -> None:
+    loop = asyncio.get_running_loop()
+    lanes = Lanes(loop)
+    scope = LaneTimeout(lanes.lane(5.0), loop.time() + 5.0)
+    start = loop.time()
+    with pytest.raises(TimeoutError):
+        async with scope:
+            await asyncio.sleep(60.0)
+    assert loop.time() - start == pytest.approx(5.0, abs=0.01)
+    assert scope.expired()
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(1.0)  # no cancellation left over
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_lane_timeout_disarmed_lets_the_block_run_on() -> None:
+    loop = asyncio.get_running_loop()
+    lanes = Lanes(loop)
+    scope = LaneTimeout(lanes.lane(5.0), loop.time() + 5.0)
+    async with scope:
+        scope.reschedule(None)
+        await asyncio.sleep(60.0)
+    assert not scope.expired()
+    with pytest.raises(ValueError, match="disarmed"):
+        scope.reschedule(loop.time() + 1.0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_lane_timeout_leaves_an_outside_cancellation_alone() -> None:
+    loop = asyncio.get_running_loop()
+    lanes = Lanes(loop)
+    scope = LaneTimeout(lanes.lane(5.0), loop.time() + 5.0)
+
+    async def block() -> None:
+        async with scope:
+            await asyncio.sleep(60.0)
+
+    task = asyncio.ensure_future(block())
+    await asyncio.sleep(0)
+    loop.call_at(loop.time() + 5.0, task.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()  # not turned into a TimeoutError
+
+
+class _HeldStreams:
+    """A transport whose streams never get their reply headers."""
+
+    owner = "AsyncMoveworks"
+    is_closed = False
+    has_open_owned_session = False
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+    async def request(self, *args: Any) -> Any:  # pragma: no cover - not used here
+        raise NotImplementedError
+
+    def stream(self, *args: Any) -> Any:
+        transport = self
+
+        class Opener:
+            async def __aenter__(self) -> Any:
+                transport.waiting += 1
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    transport.waiting -= 1
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+            def close(self) -> None:
+                return None
+
+        return Opener()
+
+    async def aclose(self) -> None:
+        self.is_closed = True
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_streams_opening_share_one_loop_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 streams waiting for their reply headers arm one loop timer between them (two
+    ``asyncio.timeout`` scopes per stream armed 60), and each still ends with its
+    FirstEventTimeout at first_event_timeout."""
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    transport = _HeldStreams()
+
+    async def one(client: mw.AsyncMoveworks) -> None:
+        async with client.responses.stream("conv_1", text="q", first_event_timeout=7.0):
+            raise AssertionError("no stream can open here")
+
+    async with mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=transport,  # type: ignore[arg-type]
+        timeout=None,
+        max_retries=0,
+    ) as client:
+        start = loop.time()
+        tasks = [asyncio.ensure_future(one(client)) for _ in range(30)]
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert transport.waiting == 30
+        assert len(armed) == 1
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(type(r) is mw.FirstEventTimeout for r in results)
+    assert all(r.outcome_unknown for r in results if isinstance(r, mw.FirstEventTimeout))
+    assert loop.time() - start == pytest.approx(7.0, abs=0.01)

@@ -129,16 +129,41 @@ def test_dumps_writes_integers_beyond_64_bits_exactly(j: ModuleType) -> None:
         j.dumps({"n": 2**70, "s": "\ud800"})
 
 
-def test_plain_region_clears_only_what_loads_passes_unchecked() -> None:
-    """``plain_region`` (one check for a whole read of SSE frames) is true exactly when no
-    document inside could trip ``loads``' size, depth or long-integer rules."""
-    from moveworks_async._json import ORJSON_MAX_SIZE, plain_region
+def test_loads_for_a_region_clears_only_what_loads_would_pass() -> None:
+    """``loads_for`` (one scan for a whole read of SSE frames) hands out the unchecked decoder
+    only when no document inside could trip ``loads``' size, depth or long-integer rules."""
+    from moveworks_async._json import ORJSON_MAX_SIZE, loads_for
 
-    assert plain_region(b'event: X\ndata: {"a": [1, 2]}\n\n')
-    assert plain_region(b"[" * 128 + b"{" * 128)  # 256 brackets: MAX_DEPTH itself
-    assert not plain_region(b"[" * 129 + b"{" * 128)
-    assert not plain_region(b"[" + b"{" * 256)
-    assert plain_region(bytearray(b" " * ORJSON_MAX_SIZE))
-    assert not plain_region(b" " * (ORJSON_MAX_SIZE + 1))
-    assert plain_region(b"x1234567890123456789"[:-1])  # 18 digits
-    assert plain_region(b"1234567890123456789") is (not _json.using_orjson)  # 19 digits
+    plain, counted = _json.loads_plain, _json._loads_counted
+    frame = b"event: X\ndata: %s\n\n"
+    assert loads_for(frame % b'{"a": [1, 2]}', 1 << 20) is plain
+    assert loads_for(frame % (b"[" * 128 + b"{" * 128), 1 << 20) is plain  # MAX_DEPTH itself
+    assert loads_for(frame % (b"[" * 129 + b"{" * 128), 1 << 20) is counted
+    # Brackets add up across frames only within a frame: two of 200 pass, CRLF or LF ...
+    two = (frame % (b"[" * 200)) * 2
+    assert loads_for(two, 1 << 20) is plain
+    assert loads_for(two.replace(b"\n", b"\r\n"), 1 << 20) is plain
+    # ... but CR-only line ends cannot be told apart here: counted per document instead.
+    assert loads_for(two.replace(b"\n", b"\r"), 1 << 20) is counted
+    # A frame with more lines still counts as one: 2 x 200 brackets on two data lines.
+    assert (
+        loads_for(b"data: " + b"[" * 200 + b"\ndata: " + b"{" * 200 + b"\n\n", 1 << 20) is counted
+    )
+    # Size: only a region that may hold a document past ORJSON_MAX_SIZE keeps loads.
+    big = bytearray(b" " * (ORJSON_MAX_SIZE + 1))
+    assert loads_for(big, 1 << 20) is plain  # no document can be longer than the event cap
+    assert loads_for(big, ORJSON_MAX_SIZE + 1) is _json.loads
+    assert loads_for(big[:-1], ORJSON_MAX_SIZE + 1) is plain
+    # A run of 19+ digits (an integer beyond 64 bits, maybe) keeps loads with orjson.
+    assert loads_for(frame % b"[123456789012345678]", 1 << 20) is plain  # 18 digits
+    long_run = loads_for(frame % b"[1234567890123456789]", 1 << 20)
+    assert long_run is (_json.loads if _json.using_orjson else plain)
+
+
+def test_counted_loads_keeps_the_depth_rule() -> None:
+    """The per-document fallback of ``loads_for`` refuses too deep documents as ``loads``
+    does, and decodes documents with many but shallow brackets."""
+    with pytest.raises(ValueError):
+        _json._loads_counted("[" * 300 + "]" * 300)
+    shallow = "[" + ",".join(["[]"] * 300) + "]"
+    assert _json._loads_counted(shallow) == [[]] * 300
