@@ -494,9 +494,9 @@ class PyreqwestTransport:
 
     def _exit(self, request: Any) -> None:
         """Close a call's response (what ``async with`` does on leaving), never suspending:
-        pyreqwest's close ends at its first step (measured: always, for a reply read to its
-        end or not); a close that does not is finished by a task of its own, so that neither
-        the caller's cancellation can cut it short nor the caller wait for it."""
+        pyreqwest 0.15's close ended at its first step in every case tried (replies read to
+        their end and unread); a close that does not is finished by a task of its own, so that
+        neither the caller's cancellation can cut it short nor the caller wait for it."""
         closer = request.__aexit__(None, None, None)
         try:
             signal = closer.send(None)
