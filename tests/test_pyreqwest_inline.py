@@ -10,6 +10,7 @@ pyreqwest's pyo3 coroutines (no Rust runtime is started, so they are fork-safe a
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -341,3 +342,43 @@ async def test_a_call_creates_no_task(server: FakeMoveworks) -> None:
             loop.set_task_factory(None)
     assert again.conversation_id == conv.conversation_id
     assert seen == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+@pytest.mark.parametrize("status", [200, 429])
+async def test_a_compressed_reply_is_decoded_once(status: int) -> None:
+    """The body of a gzip reply comes back decoded, an error reply's too (that one is decoded
+    while it is read, for its message only, and must not go through the inflater again)."""
+    from aiohttp import web
+
+    from moveworks_async._transport import Timeout
+
+    plain = b'{"error": {"code": "RATE_LIMITED", "message": "slow down"}}'
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    packed = packer.compress(plain) + packer.flush()
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(
+            status=status,
+            body=packed,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    transport = tp.PyreqwestTransport()
+    try:
+        reply = await transport.request(
+            "GET", f"http://127.0.0.1:{port}/x", {}, None, None, Timeout()
+        )
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
+    assert reply.status == status
+    assert bytes(reply.body) == plain
