@@ -114,9 +114,13 @@ class DeadlineLane:
 
     def _fire(self) -> None:
         self._handle = None
-        # The loop runs a timer up to its clock resolution early: everything due at or before
-        # the time the timer was armed for is due now.
-        now = max(self.loop.time(), self._armed)
+        # Due now: the calls due at or before the time this timer was armed for (the loop
+        # runs a timer up to its clock resolution early). Not every call due by the loop's
+        # clock: when the loop runs late, a call due after another timer (a caller's own
+        # asyncio.timeout, due earlier) must not expire before that timer had its turn, so
+        # later calls get a timer for their own deadline, taking their place in the loop's
+        # order.
+        now = self._armed
         due = []
         for entry in self._calls:
             if entry.when > now:

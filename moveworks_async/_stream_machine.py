@@ -242,7 +242,8 @@ class StreamMachine:
         except StreamError as exc:
             failure = StreamError(
                 self.mask(exc.message),
-                code=exc.code,
+                # A server may echo the bearer anywhere, the error code included.
+                code=self.mask(exc.code) if exc.code is not None else None,
                 response_id=self.response_id,
                 request_id=self.request_id,
             )

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import types
 import warnings
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -95,45 +95,76 @@ def _mapped(exc: BaseException, *, sent: bool) -> APIConnectionError:
     return APIConnectionError(f"{name}: {text}", outcome_unknown=True)
 
 
-def _wake(waiter: asyncio.Future[None], _: object) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _abandon(coro: Any, exc: BaseException) -> None:
+    """Stop a suspended pyreqwest coroutine: a cancellation is passed on (pyreqwest then drops
+    its Rust future and raises its own ``CancelledError``, dropped here), then it is closed
+    (a no-op once it has ended; drops the future if it would not stop)."""
+    if isinstance(exc, asyncio.CancelledError):
+        with contextlib.suppress(BaseException):
+            coro.throw(exc)
+    coro.close()
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark the outcome of an abandoned task as seen: the caller's cancellation won, and the
-    task may still end with an error (pyreqwest's "Client was closed" when the client closes
-    under it) that asyncio would otherwise log as "Task exception was never retrieved"."""
-    if not task.cancelled():
-        task.exception()
+@types.coroutine
+def _carrying_cancel(
+    coro: Any, reply: PyreqwestStreamReply | None = None
+) -> Generator[Any, None, Any]:
+    """Await a pyreqwest (pyo3) coroutine inline, so that a cancellation of the caller keeps
+    its message.
 
+    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``
+    (or "Read was cancelled"); anyio recognises its own cancellations (cancel scopes: the
+    stream deadlines) by their message, so that one would escape the scope as a plain
+    cancellation. Here the coroutine is driven step by step in the caller's own task: what it
+    yields (the future its Rust side wakes) goes to the task as it is, a cancellation thrown
+    in comes back out as the very same exception after pyreqwest has been told.
 
-async def _carrying_cancel(awaitable: Any, holder: list[Any] | None = None) -> Any:
-    """Await a pyreqwest coroutine so that a cancellation of the caller keeps its message.
+    No task, no extra future and no loop turn per await (a task per chunk read was most of
+    the stream's cost per chunk): a read whose bytes are already there returns at once.
 
-    pyreqwest answers a cancellation with a new ``CancelledError("Request was cancelled")``,
-    and asyncio hands that one to the cancelled task. anyio recognises its own cancellations
-    (``move_on_after``, cancel scopes: the stream deadlines) by their message, so that one
-    would escape the scope as a plain cancellation. Here the caller waits on a future of its
-    own, whose cancellation carries the original message, and pyreqwest's task is cancelled
-    next to it.
+    With ``reply``, a pending read can be stopped by :meth:`PyreqwestStreamReply.close`: the
+    future it waits on is kept in ``reply._waiting`` for close() to cancel, and a read that
+    resumes after close() is stopped; either way the caller gets a ``CancelledError`` while
+    its task is not being cancelled (``_recv`` reports "the stream was closed").
     """
-    inner = asyncio.ensure_future(awaitable)
-    if holder is not None:
-        holder[:] = [inner]  # so that closing the stream can stop a pending read
-    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    inner.add_done_callback(functools.partial(_wake, waiter))
     try:
-        await waiter
-    except asyncio.CancelledError:
-        if inner.done():
-            if not inner.cancelled():
-                inner.exception()  # retrieved: the caller's cancellation wins
-        else:
-            inner.cancel()
-            inner.add_done_callback(_retrieve)
-        raise
-    return inner.result()
+        signal = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    return (yield from _carry_on(coro, signal, reply))
+
+
+@types.coroutine
+def _carry_on(
+    coro: Any, signal: Any, reply: PyreqwestStreamReply | None = None
+) -> Generator[Any, None, Any]:
+    """The rest of :func:`_carrying_cancel`, from a step of ``coro`` that yielded ``signal``."""
+    while True:
+        if reply is not None:
+            reply._waiting = signal
+        try:
+            yield signal
+        except BaseException as exc:
+            _abandon(coro, exc)
+            raise
+        finally:
+            if reply is not None:
+                reply._waiting = None
+        if reply is not None and reply._closed:
+            stop = asyncio.CancelledError()
+            _abandon(coro, stop)
+            raise stop
+        try:
+            signal = coro.send(None)
+        except StopIteration as done:
+            return done.value
+
+
+async def _resumed(coro: Any, signal: Any) -> None:
+    """Finish a pyreqwest coroutine whose first step was taken (and yielded ``signal``)
+    elsewhere; its error, if any, is dropped (a close that failed has nothing to give back)."""
+    with contextlib.suppress(Exception):
+        await _carry_on(coro, signal)
 
 
 async def _read_capped(
@@ -148,7 +179,9 @@ async def _read_capped(
         view = memoryview(buffer)
         filled = 0
         try:
-            while filled < size and (chunk := await reader.read_chunk()) is not None:
+            while (
+                filled < size and (chunk := await _carrying_cancel(reader.read_chunk())) is not None
+            ):
                 end = min(filled + len(chunk), size)
                 view[filled:end] = memoryview(chunk)[: end - filled]
                 filled = end
@@ -158,7 +191,7 @@ async def _read_capped(
             del buffer[filled:]
         return buffer  # type: ignore[return-value]  # bytes-like for every reader here
     grown = bytearray()
-    while (chunk := await reader.read_chunk()) is not None:
+    while (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
         if len(grown) + len(chunk) > cap:
             raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
         grown += chunk
@@ -170,7 +203,7 @@ async def _read_error_body(reader: Any, inflater: _Inflater | None) -> bytes:
     coding just ends it); the rest is never downloaded nor inflated."""
     limit = _transport.MAX_ERROR_BODY
     out = bytearray()
-    while len(out) < limit and (chunk := await reader.read_chunk()) is not None:
+    while len(out) < limit and (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
         if inflater is None:
             out += chunk
             continue
@@ -210,21 +243,22 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
 class PyreqwestStreamReply(DecodedStream):
     """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
 
-    __slots__ = ("_ended", "_inflight", "_opener", "_reader")
+    __slots__ = ("_ended", "_opener", "_reader", "_waiting")
 
     def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
         super().__init__(response.status, response.headers)
         self._opener = opener
         self._reader = response.body_reader
         self._ended = False
-        self._inflight: list[Any] = []
+        #: What a pending read waits on (see _carrying_cancel); close() cancels it.
+        self._waiting: Any = None
 
     async def _recv(self) -> bytes:
         if self._closed:
             raise APIConnectionError("the stream was closed", outcome_unknown=True)
         failure: APIConnectionError | None = None
         try:
-            chunk = await _carrying_cancel(self._reader.read_chunk(), self._inflight)
+            chunk = await _carrying_cancel(self._reader.read_chunk(), self)
         except _px.PyreqwestError as exc:
             failure = _mapped(exc, sent=True)
         except asyncio.CancelledError:
@@ -256,11 +290,9 @@ class PyreqwestStreamReply(DecodedStream):
         """Stop a pending read (it raises "the stream was closed", as aiohttp's does), then
         close the response: pyreqwest's close waits for a pending read to end."""
         self._closed = True
-        for read in self._inflight:
-            if not read.done():
-                read.cancel()
-                read.add_done_callback(_retrieve)
-        self._inflight.clear()
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and not waiting.done():
+            waiting.cancel()  # wakes the reading task with a CancelledError (see _recv)
         self._opener.close()
 
 
@@ -411,21 +443,12 @@ class PyreqwestTransport:
         params: Mapping[str, str] | None,
         timeout: Timeout,
     ) -> Reply:
-        """One attempt; returns whatever status came back (body decoded, capped)."""
-        reply: Reply = await _carrying_cancel(
-            self._request(method, url, headers, data, params, timeout)
-        )
-        return reply
+        """One attempt; returns whatever status came back (body decoded, capped).
 
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        data: bytes | None,
-        params: Mapping[str, str] | None,
-        timeout: Timeout,
-    ) -> Reply:
+        Run in the caller's task: every pyreqwest coroutine is awaited through
+        :func:`_carrying_cancel` (a cancellation keeps its message), and the response is closed
+        by :meth:`_exit`, which a cancellation cannot cut short.
+        """
         client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
@@ -438,28 +461,48 @@ class PyreqwestTransport:
         error: APIConnectionError | None = None
         sent = False
         try:
-            async with request as response:
-                sent = True
+            response = await _carrying_cancel(request.__aenter__())
+            sent = True
+            try:
                 status = response.status
                 reply_headers = response.headers
                 inflater = _inflater(reply_headers, status)
                 if status >= 400:
                     # Read for its message only, as on aiohttp: an oversized or bomb body
                     # must not turn a 429 into an UnexpectedResponseError.
-                    message = await _read_error_body(response.body_reader, inflater)
-                    return Reply(status, reply_headers, message)
-                length = reply_headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > _transport.MAX_BODY:
-                    raise UnexpectedResponseError(
-                        f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
-                        status_code=status,
-                    )
-                body = await _read_capped(response.body_reader, length, inflater, status)
+                    body = await _read_error_body(response.body_reader, inflater)
+                    inflater = None  # decoded already: _decode passes it through
+                else:
+                    length = reply_headers.get("content-length")
+                    if (
+                        length is not None
+                        and length.isdigit()
+                        and int(length) > _transport.MAX_BODY
+                    ):
+                        raise UnexpectedResponseError(
+                            f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
+                            status_code=status,
+                        )
+                    body = await _read_capped(response.body_reader, length, inflater, status)
+            finally:
+                self._exit(request)
         except _px.PyreqwestError as exc:
             error = _mapped(exc, sent=sent)
         if error is not None:
             raise error
         return Reply(status, reply_headers, _decode(body, inflater, status))
+
+    def _exit(self, request: Any) -> None:
+        """Close a call's response (what ``async with`` does on leaving), never suspending:
+        pyreqwest 0.15's close ended at its first step in every case tried (replies read to
+        their end and unread); a close that does not is finished by a task of its own, so that
+        neither the caller's cancellation can cut it short nor the caller wait for it."""
+        closer = request.__aexit__(None, None, None)
+        try:
+            signal = closer.send(None)
+        except StopIteration:
+            return
+        self._closing(_resumed(closer, signal))
 
     def stream(
         self,

@@ -176,11 +176,22 @@ async def test_idle_lanes_leave_the_registry() -> None:
 
 
 @pytest.mark.asyncio
-async def test_finished_calls_with_distinct_totals_leave_no_armed_timer_behind() -> None:
+async def test_finished_calls_with_distinct_totals_leave_no_armed_timer_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A remaining-budget pattern (every call its own total) keeps at most IDLE_LANES idle
     lanes and as many armed timers, not one per finished call until its total runs out (the
     outside review measured 6,560 live timers and +5 MB after 5,000 such calls)."""
     loop = asyncio.get_running_loop()
+    handles: list[asyncio.TimerHandle] = []
+    call_at = loop.call_at
+
+    def recording(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        handle = call_at(when, callback, *args, **kwargs)
+        handles.append(handle)
+        return handle
+
+    monkeypatch.setattr(loop, "call_at", recording)
     transport = HeldTransport()
     transport.release.set()
     async with _client(transport) as client:
@@ -189,7 +200,8 @@ async def test_finished_calls_with_distinct_totals_leave_no_armed_timer_behind()
         lanes = client._lanes
         assert lanes is not None
         assert len(lanes) <= IDLE_LANES
-        armed = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        armed = [h for h in handles if not h.cancelled()]
+        assert len(handles) >= 200  # one per lane as it started: the count below means something
         assert len(armed) <= IDLE_LANES
 
 
@@ -393,3 +405,107 @@ async def test_streams_opening_share_one_loop_timer(monkeypatch: pytest.MonkeyPa
     assert all(type(r) is mw.FirstEventTimeout for r in results)
     assert all(r.outcome_unknown for r in results if isinstance(r, mw.FirstEventTimeout))
     assert loop.time() - start == pytest.approx(7.0, abs=0.01)
+
+
+class _LateLoop:
+    """A loop stand-in whose clock a test sets, recording the timers a lane arms."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.armed: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Any) -> Any:
+        self.armed.append(when)
+
+        class Handle:
+            def cancel(self) -> None:
+                return None
+
+        return Handle()
+
+
+class _Task:
+    def __init__(self) -> None:
+        self.cancels = 0
+
+    def cancelling(self) -> int:
+        return 0
+
+    def cancel(self) -> None:
+        self.cancels += 1
+
+
+def test_a_late_timer_expires_only_what_was_due_when_it_was_armed() -> None:
+    """When the loop runs the lane's timer late (it was busy), the calls due after the time
+    the timer was armed for are not expired with it: each gets a timer of its own, so another
+    timer due before them (a caller's asyncio.timeout) still runs first, as with one
+    asyncio.timeout per call."""
+    loop = _LateLoop()
+    lane = DeadlineLane(loop)  # type: ignore[arg-type]
+    first, second = _Task(), _Task()
+    a = lane.add(first, 1.0)  # type: ignore[arg-type]
+    b = lane.add(second, 1.2)  # type: ignore[arg-type]
+    assert loop.armed == [1.0]
+    loop.now = 1.5  # the loop was busy past both deadlines
+    lane._fire()
+    assert (a.expired, first.cancels) == (True, 1)
+    assert (b.expired, second.cancels) == (False, 0)
+    assert loop.armed == [1.0, 1.2]  # the second call's own turn, in the loop's order
+    lane._fire()
+    assert (b.expired, second.cancels) == (True, 1)
+    assert len(lane) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.real_time_timers("a loop that runs its timers late (busy for 50 ms) is the point")
+async def test_a_callers_earlier_timeout_wins_when_the_loop_runs_late() -> None:
+    """Two streams waiting for headers; the second inside the caller's own asyncio.timeout,
+    due before its first_event_timeout. The loop is busy across both deadlines: the caller's
+    TimeoutError still comes first (the lane timer that fires for the first stream must not
+    expire the second one ahead of the caller's timer)."""
+    import time
+
+    loop = asyncio.get_running_loop()
+    transport = _HeldStreams()
+    async with mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=transport,  # type: ignore[arg-type]
+        timeout=None,
+        max_retries=0,
+    ) as client:
+
+        async def first() -> BaseException | None:
+            try:
+                async with client.responses.stream("conv_1", text="a", first_event_timeout=0.3):
+                    pass
+            except mw.FirstEventTimeout as exc:
+                return exc
+            return None
+
+        async def second() -> BaseException | None:
+            try:
+                async with (
+                    asyncio.timeout(0.3),
+                    client.responses.stream("conv_1", text="b", first_event_timeout=0.3),
+                ):
+                    pass
+            except (TimeoutError, mw.APIError) as exc:
+                return exc
+            return None
+
+        start = loop.time()
+        one = asyncio.ensure_future(first())
+        await asyncio.sleep(0.01)
+        two = asyncio.ensure_future(second())
+        loop.call_at(start + 0.299, time.sleep, 0.05)  # the application is busy
+        got_one, got_two = await asyncio.gather(one, two)
+    assert type(got_one) is mw.FirstEventTimeout
+    assert type(got_two) is TimeoutError  # the caller's own, not the stream's
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0

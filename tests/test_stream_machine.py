@@ -101,6 +101,22 @@ def test_error_event_is_raised_masked() -> None:
     assert (info.value.response_id, info.value.request_id) == (RID, "req-9")
 
 
+def test_error_event_code_is_masked_too() -> None:
+    """A server echoing the bearer in an ERROR event's code: masked like the message
+    (README, "Secrets"), in the code, str() and repr()."""
+    machine = StreamMachine(1 << 20, mask=lambda text: text.replace("sk-1", "<redacted>"))
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    with pytest.raises(mw.StreamError) as info:
+        run(machine, event("ERROR", 2, error={"code": "invalid_sk-1", "message": "m"}))
+    assert info.value.code == "invalid_<redacted>"
+    assert "sk-1" not in str(info.value)
+    assert "sk-1" not in repr(info.value)
+    machine = StreamMachine(1 << 20, mask=lambda text: text.replace("sk-1", "<redacted>"))
+    with pytest.raises(mw.StreamError) as info:
+        run(machine, event("ERROR", 1, error={"message": "m"}))
+    assert info.value.code is None
+
+
 def test_bad_json_in_a_known_event_is_a_protocol_error_and_unknown_events_pass() -> None:
     machine = StreamMachine(1 << 20)
     out = run(machine, b"event: PING\ndata: not json\n\n")
