@@ -58,7 +58,9 @@ class HeldTransport:
         self.is_closed = True
 
 
-def _client(transport: HeldTransport, timeout: float | None = 600.0) -> mw.AsyncMoveworks:
+def _client(
+    transport: HeldTransport | _HeldStreams, timeout: float | None = 600.0
+) -> mw.AsyncMoveworks:
     return mw.AsyncMoveworks(
         assistant_name="a",
         token="t",
@@ -387,14 +389,7 @@ async def test_streams_opening_share_one_loop_timer(monkeypatch: pytest.MonkeyPa
         async with client.responses.stream("conv_1", text="q", first_event_timeout=7.0):
             raise AssertionError("no stream can open here")
 
-    async with mw.AsyncMoveworks(
-        assistant_name="a",
-        token="t",
-        base_url="http://127.0.0.1:1",
-        transport=transport,  # type: ignore[arg-type]
-        timeout=None,
-        max_retries=0,
-    ) as client:
+    async with _client(transport, timeout=None) as client:
         start = loop.time()
         tasks = [asyncio.ensure_future(one(client)) for _ in range(30)]
         for _ in range(100):
@@ -470,14 +465,7 @@ async def test_a_callers_earlier_timeout_wins_when_the_loop_runs_late() -> None:
 
     loop = asyncio.get_running_loop()
     transport = _HeldStreams()
-    async with mw.AsyncMoveworks(
-        assistant_name="a",
-        token="t",
-        base_url="http://127.0.0.1:1",
-        transport=transport,  # type: ignore[arg-type]
-        timeout=None,
-        max_retries=0,
-    ) as client:
+    async with _client(transport, timeout=None) as client:
 
         async def first() -> BaseException | None:
             try:

@@ -10,10 +10,9 @@ import warnings
 from typing import Any
 
 import pytest
-from _core_support import black_hole
 from _stream_support import CID, event, happy_events, message_item, response_json, scripted
+from test_deadline import _client as _held_client
 from test_deadline import _HeldStreams
-from test_stream_open_phase import ManualTime, _open, _time_out, _until
 from test_stream_slices import _client as _slice_client
 from test_stream_slices import _frames as _slice_frames
 from test_stream_slices import _Reply as _SliceReply
@@ -612,52 +611,6 @@ async def test_a_slow_consumer_is_not_timed_out(
     assert got == list(range(1, len(events) + 1))
 
 
-@pytest.mark.parametrize(
-    ("option", "words"),
-    [
-        ("first_event_timeout", "the stream did not start within first_event_timeout"),
-        ("deadline", "the stream did not start within its deadline"),
-    ],
-)
-async def test_a_stream_that_never_sent_its_post_says_so(option: str, words: str) -> None:
-    """Timed out before the POST went out (the token request hangs): the error says the
-    stream did not start, and that nothing was sent."""
-    t = ManualTime()
-    async with black_hole() as (url, seen):
-        creds = mw.ClientCredentials("id", "secret-open", token_url=url + "/oauth/v1/token")
-        async with mw.AsyncMoveworks(
-            assistant_name="acme", auth=creds, base_url=url, clock=t.clock, sleep=t.sleep
-        ) as c:
-            task = asyncio.ensure_future(_open(c, **{option: 30.0}))
-            await _until(lambda: seen)
-            await asyncio.sleep(0.01)
-            await _time_out(task, t, 30.0)
-            with pytest.raises(mw.APITimeoutError) as caught:
-                await task
-    assert str(caught.value) == words
-    assert caught.value.outcome_unknown is False
-
-
-async def test_a_stream_whose_reply_never_came_says_so() -> None:
-    """The POST went out and no reply headers came within first_event_timeout: the error
-    says so, and that the create may have been applied."""
-    t = ManualTime()
-    async with (
-        black_hole() as (url, seen),
-        mw.AsyncMoveworks(
-            assistant_name="acme", token="tok", base_url=url, clock=t.clock, sleep=t.sleep
-        ) as c,
-    ):
-        task = asyncio.ensure_future(_open(c, first_event_timeout=30.0))
-        await _until(lambda: seen)
-        await asyncio.sleep(0.01)
-        await _time_out(task, t, 30.0)
-        with pytest.raises(mw.FirstEventTimeout) as caught:
-            await task
-    assert str(caught.value) == "no reply within first_event_timeout"
-    assert caught.value.outcome_unknown is True
-
-
 async def test_a_2xx_reply_without_a_content_type_is_not_parsed() -> None:
     """A 2xx reply with no Content-Type at all is not an event stream: the error names what
     came, and the create may have been applied."""
@@ -698,14 +651,7 @@ async def test_streams_with_different_open_timeouts_each_keep_theirs() -> None:
         except mw.FirstEventTimeout:
             ended[name] = loop.time() - start
 
-    async with mw.AsyncMoveworks(
-        assistant_name="a",
-        token="t",
-        base_url="http://127.0.0.1:1",
-        transport=transport,  # type: ignore[arg-type]
-        timeout=None,
-        max_retries=0,
-    ) as client:
+    async with _held_client(transport, timeout=None) as client:
         start = loop.time()
         slow = asyncio.ensure_future(one(client, "slow", 60.0))
         for _ in range(20):

@@ -94,6 +94,8 @@ async def test_the_wait_for_reply_headers_is_on_the_injected_clock(option: str) 
     expected = mw.FirstEventTimeout if option == "first_event_timeout" else mw.DeadlineTimeout
     assert type(caught.value) is expected
     assert caught.value.outcome_unknown is True  # the POST went out
+    if option == "first_event_timeout":
+        assert str(caught.value) == "no reply within first_event_timeout"
     assert [line.split(b" ")[0] for line in seen] == [b"POST"]
 
 
@@ -115,6 +117,8 @@ async def test_the_wait_before_the_post_is_on_the_injected_clock(option: str) ->
     expected = mw.FirstEventTimeout if option == "first_event_timeout" else mw.DeadlineTimeout
     assert type(caught.value) is expected
     assert caught.value.outcome_unknown is False  # nothing was sent
+    limit = "first_event_timeout" if option == "first_event_timeout" else "its deadline"
+    assert str(caught.value) == f"the stream did not start within {limit}"
     assert all(b"/oauth/" in line for line in seen)
 
 
