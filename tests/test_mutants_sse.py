@@ -158,3 +158,14 @@ def test_feed_region_hands_out_the_bytes_of_the_events_it_completed() -> None:
     events, region = decoder.feed_region(b"2\n\ndata: 3")
     assert [e.data for e in events] == ["12"]
     assert bytes(region) == b"data: 12\n"
+
+
+def test_only_line_ends_are_dropped_before_an_event_split_across_chunks() -> None:
+    """Blank lines before an event are dropped as it starts, but a space or a tab that
+    starts its first line belongs to the field name (" data" is not "data"), also when the
+    event's first chunk holds no blank line yet."""
+    for lead in (b" ", b"\t", b"\x0b", b"\x0c"):
+        decoder = SSEDecoder()
+        events = decoder.feed(b"\r\n" + lead + b"data: x")
+        events += decoder.feed(b"\n\ndata: y\n\n")
+        assert [e.data for e in events] == ["y"], lead
