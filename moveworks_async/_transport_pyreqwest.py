@@ -256,6 +256,8 @@ class PyreqwestStreamReply(DecodedStream):
     async def _recv(self) -> bytes:
         if self._closed:
             raise APIConnectionError("the stream was closed", outcome_unknown=True)
+        if self._error is not None:
+            raise self._error
         failure: APIConnectionError | None = None
         try:
             chunk = await _carrying_cancel(self._reader.read_chunk(), self)
@@ -264,7 +266,14 @@ class PyreqwestStreamReply(DecodedStream):
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task.cancelling():
-                raise  # a real cancellation of this task
+                # A real cancellation of this task. pyreqwest drops the bytes a cancelled
+                # read was receiving (aiohttp keeps them buffered), so the body can no longer
+                # be trusted: the next read fails as a broken connection (the stream then
+                # recovers by polling) instead of joining the halves of an event.
+                self._error = APIConnectionError(
+                    "a cancelled read lost part of the stream (pyreqwest)", outcome_unknown=True
+                )
+                raise
             # pyreqwest cancels a pending read when the response is closed under it.
             failure = APIConnectionError("the stream was closed", outcome_unknown=True)
         if failure is not None:

@@ -217,6 +217,24 @@ async def test_a_cancelled_read_is_a_cancellation_of_the_reader() -> None:
     assert read.closed
 
 
+@pytest.mark.asyncio
+async def test_a_read_after_a_cancelled_read_fails_as_a_broken_connection() -> None:
+    """pyreqwest drops what a cancelled read was receiving: the next read says the body is
+    broken (a stream recovers by polling) rather than handing out the rest of a torn event."""
+    wait = asyncio.get_running_loop().create_future()
+    later = FakeCoro(b"the second half of an event")
+    reply, _ = _reply(FakeCoro(waits=[wait]), later)
+    task = asyncio.ensure_future(reply.read_chunk())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(APIConnectionError, match="cancelled read lost") as info:
+        await reply.read_chunk()
+    assert info.value.outcome_unknown
+    assert later.sends == 0  # nothing more is read from the torn body
+
+
 class FakeRequest:
     def __init__(self, closer: FakeCoro) -> None:
         self.closer = closer
