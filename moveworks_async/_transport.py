@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
+import weakref
 import zlib
 from collections.abc import Mapping
 from types import TracebackType
@@ -378,13 +379,13 @@ class DecodedStream:
 
 class StreamReply(DecodedStream):
     """An open aiohttp streaming reply; read it with :meth:`read_chunk`; closed by its
-    context manager.
+    context manager, or by the transport's ``aclose()`` while it is open.
 
     The body arrives as sent (aiohttp's decompression is off for streams) and a gzip or
     deflate coding is decoded by :class:`DecodedStream`, chunk by chunk.
     """
 
-    __slots__ = ("_response",)
+    __slots__ = ("__weakref__", "_response")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         super().__init__(response.status, response.headers)
@@ -574,7 +575,9 @@ class StreamContext:
         if error is not None:
             raise error
         self._response = response
-        return StreamReply(response)
+        reply = StreamReply(response)
+        transport._streams.add(reply)
+        return reply
 
     async def __aexit__(
         self,
@@ -613,6 +616,8 @@ class AiohttpTransport:
         #: Keyed by (connect, read), the only parts aiohttp sees: keyed by the whole Timeout,
         #: calls that each pass their own total (a shrinking budget) grew it without bound.
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        #: The open stream replies, closed by aclose() (a pending read then fails at once).
+        self._streams: weakref.WeakSet[StreamReply] = weakref.WeakSet()
 
     @property
     def is_closed(self) -> bool:
@@ -714,8 +719,11 @@ class AiohttpTransport:
         return StreamContext(self, method, url, headers, data, connect_timeout)
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left to its owner)."""
+        """Close every stream still open (its pending read fails with "the stream was
+        closed"), then the owned session (a borrowed one is left to its owner)."""
         self._closed = True
+        for reply in list(self._streams):
+            reply.close()
         session, self._session = self._session, None
         if self._owned and session is not None and not session.closed:
             await session.close()

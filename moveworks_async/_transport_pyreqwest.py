@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import types
 import warnings
+import weakref
 from collections.abc import Generator, Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -243,7 +244,7 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
 class PyreqwestStreamReply(DecodedStream):
     """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
 
-    __slots__ = ("_ended", "_opener", "_reader", "_waiting")
+    __slots__ = ("__weakref__", "_ended", "_opener", "_reader", "_waiting")
 
     def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
         super().__init__(response.status, response.headers)
@@ -342,7 +343,9 @@ class PyreqwestStreamContext:
         if error is not None:
             raise error
         self._request = request
-        return PyreqwestStreamReply(self, response)
+        reply = PyreqwestStreamReply(self, response)
+        transport._streams.add(reply)
+        return reply
 
     async def __aexit__(
         self,
@@ -384,6 +387,8 @@ class PyreqwestTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._closers: set[asyncio.Task[None]] = set()
+        #: The open stream replies, closed by aclose() (a pending read then fails at once).
+        self._streams: weakref.WeakSet[PyreqwestStreamReply] = weakref.WeakSet()
 
     @property
     def is_closed(self) -> bool:
@@ -525,8 +530,11 @@ class PyreqwestTransport:
         return PyreqwestStreamContext(self, (method, url, headers, data, connect_timeout))
 
     async def aclose(self) -> None:
-        """Close every reqwest client, after the stream closers have run."""
+        """Close every stream still open (its pending read fails with "the stream was
+        closed"), then every reqwest client, after the stream closers have run."""
         self._closed = True
+        for reply in list(self._streams):
+            reply.close()
         closers = list(self._closers)
         if closers:
             # Bounded: pyreqwest's close of a stream whose opening was cancelled can wait

@@ -355,3 +355,29 @@ async def test_data_api_runs_on_the_named_transport(name: str) -> None:
         assert instance.is_closed
     with pytest.raises(mw.InvalidParameterError, match="transport must be"):
         mw.AsyncDataAPI(api_key="k", transport="curl")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_the_client_ends_its_open_streams(name: str) -> None:
+    """``client.aclose()`` while a stream waits for its next event: the stream ends at once
+    with a typed error (its recovery cannot poll a closed client), not at its idle timeout
+    (60 s here) or never."""
+    from _stream_support import ScriptServer, event, response_json
+
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    async with ScriptServer([created, 30.0]) as server:
+        client = _client(server.url, name, max_retries=0)
+        async with client.responses.stream("conv_1", text="hi", idle_timeout=60.0) as stream:
+            first = await stream.__anext__()
+            assert isinstance(first, mw.ResponseCreated)
+            loop = asyncio.get_running_loop()
+            closing: list[asyncio.Future[None]] = []
+            loop.call_later(0.05, lambda: closing.append(asyncio.ensure_future(client.aclose())))
+            start = loop.time()
+            with pytest.raises(mw.ClientStateError, match="closed"):
+                async with asyncio.timeout(10.0):
+                    await stream.__anext__()
+            assert loop.time() - start < 5.0
+            await closing[0]
+        assert client.is_closed
