@@ -79,25 +79,33 @@ async def _until_waiting(transport: HeldTransport, count: int) -> None:
     raise AssertionError(f"{transport.waiting} of {count} calls reached the transport")
 
 
+def _record_timers(monkeypatch: pytest.MonkeyPatch) -> list[asyncio.TimerHandle]:
+    """Every timer the running loop arms from now on (its ``call_at``, recorded)."""
+    loop = asyncio.get_running_loop()
+    handles: list[asyncio.TimerHandle] = []
+    call_at = loop.call_at
+
+    def recording(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        handle = call_at(when, callback, *args, **kwargs)
+        handles.append(handle)
+        return handle
+
+    monkeypatch.setattr(loop, "call_at", recording)
+    return handles
+
+
 @pytest.mark.asyncio
 async def test_calls_in_flight_share_one_loop_timer(monkeypatch: pytest.MonkeyPatch) -> None:
     """32 calls in flight (the default governor's concurrency) with the same total arm one
     timer (``asyncio.timeout`` armed 32), and every call still completes."""
     loop = asyncio.get_running_loop()
-    armed: list[float] = []
-    call_at = loop.call_at
-
-    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        armed.append(when)
-        return call_at(when, callback, *args, **kwargs)
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    armed = _record_timers(monkeypatch)
     transport = HeldTransport()
     async with _client(transport) as client:
         tasks = [asyncio.ensure_future(client.responses.get("conv_1", "resp_1")) for _ in range(32)]
         await _until_waiting(transport, 32)
         assert len(armed) == 1
-        assert armed[0] == pytest.approx(loop.time() + 600.0, abs=5.0)
+        assert armed[0].when() == pytest.approx(loop.time() + 600.0, abs=5.0)
         transport.release.set()
         results = await asyncio.gather(*tasks)
     assert [r.response_id for r in results] == ["resp_1"] * 32
@@ -184,16 +192,7 @@ async def test_finished_calls_with_distinct_totals_leave_no_armed_timer_behind(
     """A remaining-budget pattern (every call its own total) keeps at most IDLE_LANES idle
     lanes and as many armed timers, not one per finished call until its total runs out (the
     outside review measured 6,560 live timers and +5 MB after 5,000 such calls)."""
-    loop = asyncio.get_running_loop()
-    handles: list[asyncio.TimerHandle] = []
-    call_at = loop.call_at
-
-    def recording(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        handle = call_at(when, callback, *args, **kwargs)
-        handles.append(handle)
-        return handle
-
-    monkeypatch.setattr(loop, "call_at", recording)
+    handles = _record_timers(monkeypatch)
     transport = HeldTransport()
     transport.release.set()
     async with _client(transport) as client:
@@ -375,14 +374,7 @@ async def test_streams_opening_share_one_loop_timer(monkeypatch: pytest.MonkeyPa
     ``asyncio.timeout`` scopes per stream armed 60), and each still ends with its
     FirstEventTimeout at first_event_timeout."""
     loop = asyncio.get_running_loop()
-    armed: list[float] = []
-    call_at = loop.call_at
-
-    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        armed.append(when)
-        return call_at(when, callback, *args, **kwargs)
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    armed = _record_timers(monkeypatch)
     transport = _HeldStreams()
 
     async def one(client: mw.AsyncMoveworks) -> None:
