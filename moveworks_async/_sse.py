@@ -122,7 +122,7 @@ class SSEDecoder:
 
     def feed_region(self, chunk: bytes) -> tuple[list[ServerSentEvent], bytes | bytearray]:
         """As :meth:`feed`, and also the raw bytes the returned events were parsed from
-        (``b""`` when none completed): one check of that region (``_json.plain_region``)
+        (``b""`` when none completed): one scan of that region (``_json.loads_for``)
         can stand for a check of every event's data in it."""
         if self._closed:
             raise RuntimeError("SSEDecoder.feed() called after close()")

@@ -126,7 +126,7 @@ def test_bad_json_in_a_known_event_is_a_protocol_error_and_unknown_events_pass()
 
 
 def test_one_check_per_read_keeps_loads_bounds_for_every_frame() -> None:
-    """A read whose bytes pass ``plain_region`` decodes its frames without per-event checks;
+    """A read whose bytes ``loads_for`` clears decodes its frames without per-event checks;
     a read holding a long digit run or deep nesting keeps them for all of its frames."""
     machine = StreamMachine(1 << 20)
     run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
