@@ -371,13 +371,12 @@ async def test_closing_the_client_ends_its_open_streams(name: str) -> None:
         async with client.responses.stream("conv_1", text="hi", idle_timeout=60.0) as stream:
             first = await stream.__anext__()
             assert isinstance(first, mw.ResponseCreated)
-            loop = asyncio.get_running_loop()
-            closing: list[asyncio.Future[None]] = []
-            loop.call_later(0.05, lambda: closing.append(asyncio.ensure_future(client.aclose())))
-            start = loop.time()
+            waiting = asyncio.ensure_future(stream.__anext__())
+            for _ in range(5):  # the read reaches the socket and waits there
+                await asyncio.sleep(0)
+            assert not waiting.done()
+            await client.aclose()
             with pytest.raises(mw.ClientStateError, match="closed"):
-                async with asyncio.timeout(10.0):
-                    await stream.__anext__()
-            assert loop.time() - start < 5.0
-            await closing[0]
+                async with asyncio.timeout(10.0):  # a bound for the failing case only
+                    await waiting
         assert client.is_closed
