@@ -574,6 +574,11 @@ class StreamContext:
             error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
         if error is not None:
             raise error
+        if transport._closed:
+            # The client closed while this stream waited for its headers (a borrowed session
+            # is not closed with it): the stream must not start on a closed client.
+            _let_go(response)
+            raise ClientStateError("this AsyncMoveworks client is closed")
         self._response = response
         reply = StreamReply(response)
         transport._streams.add(reply)

@@ -343,6 +343,10 @@ class PyreqwestStreamContext:
         if error is not None:
             raise error
         self._request = request
+        if transport._closed:
+            # The client closed while this stream waited for its headers.
+            self.close()
+            raise ClientStateError("this AsyncMoveworks client is closed")
         reply = PyreqwestStreamReply(self, response)
         transport._streams.add(reply)
         return reply

@@ -380,3 +380,53 @@ async def test_closing_the_client_ends_its_open_streams(name: str) -> None:
                 async with asyncio.timeout(10.0):  # a bound for the failing case only
                     await waiting
         assert client.is_closed
+
+
+@pytest.mark.asyncio
+async def test_a_stream_answered_after_its_client_closed_does_not_start() -> None:
+    """With your own ``session=`` (not closed with the client), a stream whose reply headers
+    arrive after ``client.aclose()`` fails with ClientStateError instead of starting to read
+    on a closed client."""
+    import aiohttp
+    from aiohttp import web
+
+    answer = asyncio.Event()
+    arrived = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        arrived.set()
+        await answer.wait()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b": hello\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = mw.AsyncMoveworks(
+                assistant_name="acme-capi",
+                token="test-token",
+                base_url=f"http://127.0.0.1:{port}",
+                session=session,
+                max_retries=0,
+            )
+
+            async def open_stream() -> None:
+                async with client.responses.stream("conv_1", text="hi"):
+                    raise AssertionError("the stream must not start")
+
+            task = asyncio.ensure_future(open_stream())
+            await asyncio.wait_for(arrived.wait(), 10.0)
+            await client.aclose()
+            answer.set()
+            with pytest.raises(mw.ClientStateError, match="closed"):
+                await asyncio.wait_for(task, 10.0)
+    finally:
+        await runner.cleanup()
