@@ -70,6 +70,7 @@ async def _read_wave(
     """N concurrent responses.get; returns what the server saw during the wave."""
     server.requests.clear()
     before_total, before_429 = server.stats.requests_total, server.stats.rate_limited
+    throttles_before = client.governor.snapshot().throttle_events
     t0 = time.perf_counter()
     results = await asyncio.gather(
         *(client.responses.get(cid, rid) for _ in range(N)), return_exceptions=True
@@ -82,6 +83,7 @@ async def _read_wave(
         "rate_limited": server.stats.rate_limited - before_429,
         "peak": _peak_one_second(_api_times(server)),
         "wall": wall,
+        "throttles": client.governor.snapshot().throttle_events - throttles_before,
     }
     print(
         f"\n[{label}] ok={figures['ok']}/{N} requests={figures['requests']} "
@@ -100,11 +102,16 @@ async def test_configured_governor_1000_tasks(server: FakeMoveworks) -> None:
         figures = await _read_wave(server, client, cid, rid, label)
     assert figures["ok"] == N, figures["errors"]
     # A client bucket equal to the server's, both in real time: the overshoot is the phase
-    # jitter between them. On aiohttp it stays within 1.05 N; pyreqwest's replies cross a
-    # thread hop, and runs on a loaded 2-core machine measured 1.054 and 1.086 N.
-    limit = 1.1 if os.environ.get("MWA_TRANSPORT") == "pyreqwest" else 1.05
+    # jitter between them. Each pause costs the attempts already in flight when its 429 came
+    # (rate x reply latency). On aiohttp it stays within 1.05 N. pyreqwest's replies cross a
+    # thread hop: 1.02-1.04 N on a quiet machine, but CI's loaded 2-core runner measured
+    # 1.107 N (4 pauses, ~27 attempts in flight at each: ~130 ms replies), so the pyreqwest
+    # pass gates at the governor's documented promise, 1.15 N. What a pacing regression
+    # would change, the number of pauses, is bounded on both transports.
+    limit = 1.15 if os.environ.get("MWA_TRANSPORT") == "pyreqwest" else 1.05
     assert figures["requests"] <= limit * N
     assert figures["peak"] <= RATE + BURST
+    assert figures["throttles"] <= 6
 
 
 async def test_default_governor_two_waves(server: FakeMoveworks) -> None:
