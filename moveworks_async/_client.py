@@ -607,6 +607,14 @@ class AsyncMoveworks:
                 if bounds is not None:
                     bounds.in_flight = False
                 governor.release(ticket, None)
+                if transport.is_closed and (request.idempotent or not exc.outcome_unknown):
+                    # aclose() ended this attempt: a read (a poll, a get) or a request that
+                    # never left gets what any use after close gets. A create that may have
+                    # been sent keeps its connection error and outcome_unknown.
+                    closed = ClientStateError("this AsyncMoveworks client closed during the call")
+                    if trace is not None:
+                        await trace.response(sent, None, None, closed)
+                    raise closed from None
                 if trace is not None:
                     await trace.response(sent, None, None, exc)
                 decision = policy.decide(

@@ -31,7 +31,7 @@ from it without import cycles and every attribute keeps a precise type.
         │   │   └── DeadlineTimeout               a stream's deadline
         │   └── StreamInterruptedError            a stream ended before its terminal event
         ├── StreamError                           an ERROR event in a stream (.code .response_id)
-        ├── StreamProtocolError                   undecodable stream (event too large, bad JSON)
+        ├── StreamProtocolError                   undecodable stream (.response_id)
         ├── ResponseValidationError               a payload that cannot be understood (.path)
         └── UnexpectedResponseError               a 2xx reply of the wrong content type
 
@@ -419,7 +419,24 @@ class StreamError(APIError):
 
 
 class StreamProtocolError(APIError):
-    """The event stream could not be decoded: an event over the size cap, or undecodable JSON."""
+    """The event stream could not be decoded: an event over the size cap, or undecodable JSON.
+
+    ``.response_id`` is the stream's response id when the stream knew it before the error
+    (from ``RESPONSE_CREATED``): poll it (``responses.wait``) to learn the outcome. With
+    ``None`` the create's outcome is unknown (``outcome_unknown`` is then True). Like
+    ``StreamError``, the message does not repeat the id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_id: str | None = None,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id, outcome_unknown=outcome_unknown)
+        self.response_id = response_id
 
 
 class ResponseValidationError(APIError):

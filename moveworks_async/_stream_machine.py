@@ -196,7 +196,7 @@ class StreamMachine:
         try:
             events, region = self.decoder.feed_region(chunk)
         except StreamProtocolError as exc:
-            failure = StreamProtocolError(exc.message, request_id=self.request_id)
+            failure = self._protocol_error(exc.message)
         if failure is not None:
             raise failure  # outside the except block: no __context__
         if events:
@@ -208,10 +208,7 @@ class StreamMachine:
         quiet = self.quiet = self.quiet + len(chunk)
         limit = self.decoder.max_event_size
         if quiet > limit:
-            raise StreamProtocolError(
-                f"more than {limit} bytes without an event (comments count)",
-                request_id=self.request_id,
-            )
+            raise self._protocol_error(f"more than {limit} bytes without an event (comments count)")
         return events
 
     def accept(self, sse: ServerSentEvent) -> StreamEvent | _Gap | None:
@@ -232,9 +229,8 @@ class StreamMachine:
             if sse.event not in EVENT_TYPES:
                 data = sse.data  # an unknown event may carry anything: UnknownEvent, no error
             else:
-                raise StreamProtocolError(
-                    f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)",
-                    request_id=self.request_id,
+                raise self._protocol_error(
+                    f"{sse.event} event data is not valid JSON ({len(sse.data)} characters)"
                 )
         failure: StreamError | StreamProtocolError | ResponseValidationError | None = None
         try:
@@ -247,7 +243,9 @@ class StreamMachine:
                 response_id=self.response_id,
                 request_id=self.request_id,
             )
-        except (StreamProtocolError, ResponseValidationError) as exc:
+        except StreamProtocolError as exc:
+            failure = self._protocol_error(exc.message)
+        except ResponseValidationError as exc:
             failure = exc
         if failure is not None:
             raise failure
@@ -286,10 +284,15 @@ class StreamMachine:
         """Record the response id, or raise before the event is delivered: an id the SDK
         cannot put into a URL (recovery polls it) is a server error, outcome unknown."""
         if not is_id(response.response_id):
-            raise StreamProtocolError(
-                "the server sent a response id the SDK cannot use", request_id=self.request_id
-            )
+            raise self._protocol_error("the server sent a response id the SDK cannot use")
         self.response_id = response.response_id
+
+    def _protocol_error(self, message: str) -> StreamProtocolError:
+        """A :class:`StreamProtocolError` naming what the stream knows: the request's trace id
+        and the response id (to poll the outcome; ``None`` before ``RESPONSE_CREATED``)."""
+        return StreamProtocolError(
+            message, response_id=self.response_id, request_id=self.request_id
+        )
 
     def finish(self, response: Response) -> None:
         """The terminal response is known (from the stream or from polling): record it and

@@ -500,6 +500,10 @@ async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
     return buffer
 
 
+#: The error of an attempt that the client's aclose() ended before it was sent.
+_CLOSED_UNSENT = "this AsyncMoveworks client was closed while the call waited for a connection"
+
+
 def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
     """The package error for an aiohttp/timeout exception.
 
@@ -560,6 +564,7 @@ class StreamContext:
         session = transport._get_session()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
         error: APIConnectionError | None = None
+        closed = False
         try:
             response = await session.request(
                 method,
@@ -570,8 +575,15 @@ class StreamContext:
                 allow_redirects=False,
                 auto_decompress=False,  # decoded by StreamReply, which salvages before errors
             )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+        except (aiohttp.ClientError, TimeoutError, asyncio.CancelledError) as exc:
+            if transport._closed_before_sending(exc):
+                closed = True
+            elif isinstance(exc, asyncio.CancelledError):
+                raise
+            else:
+                error = _mapped(exc, ambiguous=not isinstance(exc, aiohttp.ClientConnectorError))
+        if closed:
+            raise ClientStateError(_CLOSED_UNSENT)
         if error is not None:
             raise error
         if transport._closed:
@@ -699,10 +711,35 @@ class AiohttpTransport:
                 else:
                     body = await _read_body(response)
                 return Reply(response.status, response.headers, body)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            ambiguous = sent or not isinstance(exc, aiohttp.ClientConnectorError)
-            error = _mapped(exc, ambiguous=ambiguous)
+        except (aiohttp.ClientError, TimeoutError, asyncio.CancelledError) as exc:
+            if sent or not self._closed_before_sending(exc):
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                ambiguous = sent or not isinstance(exc, aiohttp.ClientConnectorError)
+                error = _mapped(exc, ambiguous=ambiguous)
+            else:
+                error = None
+        if error is None:
+            raise ClientStateError(_CLOSED_UNSENT)
         raise error
+
+    def _closed_before_sending(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (raised before the reply's headers) is :meth:`aclose` ending an
+        attempt that had no connection yet, so that nothing was sent: aiohttp then cancels
+        the wait for a pool slot (a ``CancelledError`` in a task nobody cancelled) and fails
+        a connection opened meanwhile with "Connector is closed" before writing to it.
+
+        Anything else (a reset, a timeout, an unrecognised message) is not proof: it stays
+        the connection error it is, ``outcome_unknown`` when the request may have left.
+        """
+        if not self._closed:
+            return False
+        if isinstance(exc, asyncio.CancelledError):
+            task = asyncio.current_task()
+            return task is not None and not task.cancelling()
+        return type(exc) is aiohttp.ClientConnectionError and str(exc).startswith(
+            "Connector is closed"
+        )
 
     def stream(
         self,

@@ -1,0 +1,418 @@
+"""Errors at close and in stream failures: what a call gets when ``client.aclose()`` ends it, and
+what a stream's protocol error says about the response.
+
+Each behaviour runs on both transports in every run (loopback servers, no fake transport):
+
+* a :class:`StreamProtocolError` carries the stream's ``response_id`` when the stream knew it;
+* a recovery poll in flight when the client closes ends with ``ClientStateError``, while a
+  poll that fails on the wire with the client open stays a connection error;
+* a call that never sent its request when the client closed (waiting for a governor turn or
+  for a connection) fails with ``ClientStateError``; a create that may have been sent keeps
+  ``APIConnectionError(outcome_unknown=True)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from _stream_support import (
+    CID,
+    RID,
+    collect_into,
+    completed_response,
+    event,
+    frame,
+    message_item,
+    response_json,
+    settle,
+)
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+import moveworks_async as mw
+from moveworks_async._stream_machine import StreamMachine
+from moveworks_async._transport import AiohttpTransport
+
+pytest.importorskip("pyreqwest")
+
+TRANSPORTS = ["aiohttp", pytest.param("pyreqwest", marks=pytest.mark.fork_unsafe)]
+TOKEN = "test-token-0123456789"
+CREATES = "/rest/v1beta1/conversations/{cid}/responses"
+CREATED = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Server:
+    """A loopback API whose create, stream and poll handlers a test sets; records paths."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.create: Handler = self._hang
+        self.stream: Handler = self._hang
+        self.poll: Handler = self._hang
+        self.release = asyncio.Event()
+
+    async def _hang(self, request: web.Request) -> web.StreamResponse:
+        await self.release.wait()  # never set: the client's close (or cleanup) ends it
+        return web.json_response({})
+
+    def count(self, part: str) -> int:
+        return sum(part in p for p in self.paths)
+
+    def app(self) -> web.Application:
+        def recording(name: str) -> Handler:
+            async def record(request: web.Request) -> web.StreamResponse:
+                self.paths.append(f"{request.method} {request.path}")
+                handler: Handler = getattr(self, name)
+                return await handler(request)
+
+            return record
+
+        app = web.Application()
+        app.router.add_post(CREATES, recording("create"))
+        app.router.add_post(CREATES + "/stream", recording("stream"))
+        app.router.add_get(CREATES + "/{rid}", recording("poll"))
+        return app
+
+
+@asynccontextmanager
+async def serving() -> AsyncIterator[tuple[Server, str]]:
+    server = Server()
+    test_server = TestServer(server.app(), handler_cancellation=True)
+    await test_server.start_server()
+    try:
+        yield server, str(test_server.make_url("")).rstrip("/")
+    finally:
+        server.release.set()  # a connection pyreqwest abandoned is not closed at once
+        await test_server.close()
+
+
+def client_of(url: str, transport: str, **kw: Any) -> mw.AsyncMoveworks:
+    return mw.AsyncMoveworks(
+        assistant_name="acme-capi",
+        token=TOKEN,
+        base_url=url,
+        api_version="v1beta1",
+        transport=transport,
+        **kw,
+    )
+
+
+async def created_then_eof(request: web.Request) -> web.StreamResponse:
+    """A stream that names its response, then ends early: the stream recovers by polling."""
+    out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await out.prepare(request)
+    await out.write(CREATED)
+    await out.write_eof()
+    return out
+
+
+async def outcome(task: asyncio.Future[Any]) -> BaseException | None:
+    """What ``task`` ended with (bounded: only a failing test waits that long)."""
+    try:
+        await asyncio.wait_for(task, 10.0)
+    except BaseException as exc:  # the tests look at exactly what came out
+        return exc
+    return None
+
+
+# --- 1. StreamProtocolError.response_id --------------------------------------------------------
+
+
+def _feed(machine: StreamMachine, chunk: bytes) -> None:
+    for sse in machine.feed(chunk):
+        machine.accept(sse)
+
+
+def _machine_after_created() -> StreamMachine:
+    machine = StreamMachine(1024)
+    machine.request_id = "trace-9"
+    _feed(machine, CREATED)
+    assert machine.response_id == RID
+    return machine
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        pytest.param(frame("RESPONSE_IN_PROGRESS", "{nope"), id="bad-json"),
+        pytest.param(frame("RESPONSE_IN_PROGRESS", "[1, 2]"), id="not-an-object"),
+        pytest.param(b"data: " + b"x" * 2000 + b"\n\n", id="event-too-large"),
+        pytest.param(b": keep-alive\n" * 100, id="bytes-without-an-event"),
+    ],
+)
+def test_a_protocol_error_after_created_names_the_response(chunk: bytes) -> None:
+    """Every kind of protocol error raised after RESPONSE_CREATED carries the response id (to
+    poll the outcome) and the request's trace id."""
+    machine = _machine_after_created()
+    with pytest.raises(mw.StreamProtocolError) as caught:
+        _feed(machine, chunk)
+    assert caught.value.response_id == RID
+    assert caught.value.request_id == "trace-9"
+
+
+def test_a_protocol_error_before_created_names_no_response() -> None:
+    machine = StreamMachine(64)
+    with pytest.raises(mw.StreamProtocolError) as caught:
+        _feed(machine, frame("RESPONSE_CREATED", "{nope"))
+    assert caught.value.response_id is None
+
+
+def test_the_error_takes_response_id_as_a_keyword() -> None:
+    """Built by hand (a test double, a re-raise) it works with and without the id."""
+    assert mw.StreamProtocolError("bad").response_id is None
+    error = mw.StreamProtocolError("bad", response_id=RID, request_id="t")
+    assert (error.response_id, error.request_id, error.outcome_unknown) == (RID, "t", False)
+    assert RID not in str(error)  # the id is an attribute, as on StreamError
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_stream_protocol_error_carries_the_response_id(name: str) -> None:
+    """Malformed JSON after RESPONSE_CREATED: the error says which response to poll, the
+    outcome is known (not ``outcome_unknown``), and no credential is in its str or repr."""
+    bad = frame("RESPONSE_OUTPUT_DELTA", "{" + TOKEN)  # a server echoing the bearer, broken
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(CREATED + bad)
+        await out.write_eof()
+        return out
+
+    async with serving() as (server, url):
+        server.stream = stream
+        async with (
+            client_of(url, name, max_retries=0) as client,
+            client.responses.stream(CID, text="q") as live,
+        ):
+            events: list[Any] = []
+            with pytest.raises(mw.StreamProtocolError) as caught:
+                await collect_into(live, events)
+    assert [type(e) for e in events] == [mw.ResponseCreated]
+    error = caught.value
+    assert error.response_id == RID == live.response_id
+    assert error.outcome_unknown is False
+    for text in (str(error), repr(error), repr(error.args)):
+        assert TOKEN not in text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_stream_protocol_error_before_created_has_no_response_id(name: str) -> None:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("hi")))
+        await out.write(frame("RESPONSE_IN_PROGRESS", "{nope"))
+        await out.write_eof()
+        return out
+
+    async with serving() as (server, url):
+        server.stream = stream
+        async with (
+            client_of(url, name, max_retries=0) as client,
+            client.responses.stream(CID, text="q") as live,
+        ):
+            with pytest.raises(mw.StreamProtocolError) as caught:
+                async for _ in live:
+                    pass
+    assert caught.value.response_id is None
+    assert caught.value.outcome_unknown is True
+
+
+# --- 2. a recovery poll in flight when the client closes ---------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_the_client_under_a_recovery_poll(name: str) -> None:
+    """The stream ended early and its recovery's poll waits for the server when the client
+    closes: the stream ends with ClientStateError (as any use after close), not a network
+    error, and the create is never sent again."""
+    async with serving() as (server, url):
+        server.stream = created_then_eof
+        client = client_of(url, name, max_retries=0)
+
+        async def read_all() -> None:
+            async with client.responses.stream(CID, text="q") as live:
+                async for _ in live:
+                    pass
+
+        task = asyncio.ensure_future(read_all())
+        assert await settle(lambda: server.count("GET ") == 1, timeout=10.0)
+        await client.aclose()
+        error = await outcome(task)
+    assert isinstance(error, mw.ClientStateError), repr(error)
+    assert "closed" in str(error)
+    assert server.count("/stream") == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_poll_failing_on_the_wire_stays_a_connection_error(name: str) -> None:
+    """Not every failure near a close is the close: a poll whose connection the server resets
+    while the client is open is an APIConnectionError, and the client stays usable."""
+
+    async def reset(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response()
+
+    async with serving() as (server, url):
+        server.stream = created_then_eof
+        server.poll = reset
+        async with client_of(url, name, max_retries=0) as client:
+            async with client.responses.stream(CID, text="q") as live:
+                with pytest.raises(mw.APIConnectionError) as caught:
+                    async for _ in live:
+                        pass
+            assert not isinstance(caught.value, mw.ClientStateError)
+            assert not client.is_closed
+
+            async def answer(request: web.Request) -> web.StreamResponse:
+                return web.json_response(completed_response())
+
+            server.poll = answer
+            assert (await client.responses.get(CID, RID)).status is mw.ResponseStatus.COMPLETED
+
+
+# --- 3. calls that never sent their request when the client closed -----------------------------
+
+
+async def _create(client: mw.AsyncMoveworks) -> None:
+    await client.responses.create(CID, text="q")
+
+
+async def _open_stream(client: mw.AsyncMoveworks) -> None:
+    async with client.responses.stream(CID, text="q"):
+        raise AssertionError("the stream must not start")
+
+
+CALLS = [pytest.param(_create, id="create"), pytest.param(_open_stream, id="stream")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_call_waiting_for_a_governor_turn_at_close(
+    name: str, call: Callable[[mw.AsyncMoveworks], Awaitable[None]]
+) -> None:
+    """One create holds the governor's only turn, another call waits for it: closing the
+    client fails the waiting call with ClientStateError (nothing sent) and the create in
+    flight with APIConnectionError(outcome_unknown=True) (it may have been applied)."""
+    async with serving() as (server, url):
+        client = client_of(url, name, max_retries=0, governor=mw.RateGovernor(max_concurrency=1))
+        in_flight = asyncio.ensure_future(_create(client))
+        assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+        waiting = asyncio.ensure_future(call(client))
+        assert await settle(lambda: client.governor.snapshot().waiting == 1, timeout=10.0)
+        await client.aclose()
+        sent, unsent = await outcome(in_flight), await outcome(waiting)
+    assert isinstance(sent, mw.APIConnectionError), repr(sent)
+    assert sent.outcome_unknown is True
+    assert isinstance(unsent, mw.ClientStateError), repr(unsent)
+    assert server.count("POST ") == 1
+
+
+def _pool_waiters(client: mw.AsyncMoveworks) -> int:
+    transport = client._transport
+    assert isinstance(transport, AiohttpTransport)
+    session = transport._session
+    connector = session.connector if session is not None else None
+    return sum(len(w) for w in connector._waiters.values()) if connector is not None else 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("call", CALLS)
+async def test_a_call_waiting_for_a_connection_at_close(
+    call: Callable[[mw.AsyncMoveworks], Awaitable[None]],
+) -> None:
+    """aiohttp: with a governor that does not cap concurrency, a call can wait in the
+    connection pool (one connection here). Closing the client cancels that wait: the call
+    fails with ClientStateError (it had no connection, so nothing was sent), not with a
+    CancelledError that nobody asked for; the create on the wire keeps outcome_unknown."""
+    async with serving() as (server, url):
+        client = client_of(
+            url,
+            "aiohttp",
+            max_retries=0,
+            max_connections=1,
+            governor=mw.RateGovernor(max_concurrency=None),
+        )
+        in_flight = asyncio.ensure_future(_create(client))
+        assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+        waiting = asyncio.ensure_future(call(client))
+        assert await settle(lambda: _pool_waiters(client) == 1, timeout=10.0)
+        await client.aclose()
+        sent, unsent = await outcome(in_flight), await outcome(waiting)
+    assert isinstance(sent, mw.APIConnectionError), repr(sent)
+    assert sent.outcome_unknown is True
+    assert isinstance(unsent, mw.ClientStateError), repr(unsent)
+    assert "closed" in str(unsent)
+    assert server.count("POST ") == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+async def test_pyreqwest_cannot_prove_a_queued_create_unsent() -> None:
+    """pyreqwest queues a request over its connection limit inside Rust and fails queued and
+    sent requests alike with "Client was closed" at close: nothing proves the queued create
+    was not sent, so it keeps ``outcome_unknown=True`` (never a False that invites a
+    duplicate create). The default governor caps attempts at the pool size, so this takes a
+    governor that does not."""
+    async with serving() as (server, url):
+        client = client_of(
+            url,
+            "pyreqwest",
+            max_retries=0,
+            max_connections=1,
+            governor=mw.RateGovernor(max_concurrency=None),
+        )
+        in_flight = asyncio.ensure_future(_create(client))
+        assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+        waiting = asyncio.ensure_future(_create(client))
+        for _ in range(20):  # the second create reaches pyreqwest's queue
+            await asyncio.sleep(0)
+        await client.aclose()
+        errors = [await outcome(in_flight), await outcome(waiting)]
+    for error in errors:
+        assert isinstance(error, mw.APIConnectionError), repr(error)
+        assert error.outcome_unknown is True
+    assert server.count("POST ") == 1
+
+
+@pytest.mark.asyncio
+async def test_only_a_closed_pool_counts_as_never_sent() -> None:
+    """The aiohttp transport's proof that nothing was sent: its own close cancelled the wait
+    for a connection, or failed a connection opened meanwhile ("Connector is closed", before
+    anything is written to it). A reset or another message is no proof, and nothing is proof
+    while the transport is open."""
+    transport = AiohttpTransport()
+    pool_closed = aiohttp.ClientConnectionError("Connector is closed.")
+    assert not transport._closed_before_sending(pool_closed)
+    await transport.aclose()
+    assert transport._closed_before_sending(pool_closed)
+    assert transport._closed_before_sending(aiohttp.ClientConnectionError("Connector is closed"))
+    assert transport._closed_before_sending(asyncio.CancelledError())
+    assert not transport._closed_before_sending(aiohttp.ServerDisconnectedError())
+    assert not transport._closed_before_sending(aiohttp.ClientConnectionError("Connection closed"))
+    assert not transport._closed_before_sending(aiohttp.ClientOSError(104, "reset"))
+
+    async def cancelled() -> bool:
+        try:
+            await asyncio.sleep(10.0)
+        except asyncio.CancelledError as exc:
+            return transport._closed_before_sending(exc)
+        return True
+
+    probe = asyncio.ensure_future(cancelled())
+    await asyncio.sleep(0)
+    probe.cancel()  # a cancellation of the caller itself is never the close
+    assert await probe is False
