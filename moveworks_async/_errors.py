@@ -99,7 +99,11 @@ class InvalidParameterError(MoveworksError, ValueError):
 class ClientStateError(MoveworksError, RuntimeError):
     """An object was used in a state that does not allow it: a closed client, a client used
     from another event loop than its own, a ``ResponseStream`` used outside ``async with`` or
-    after it closed, read by two tasks at once. A programming error; nothing was sent.
+    after it closed, read by two tasks at once. A programming error; nothing was sent, except
+    by a read that the client's close ended on the wire (a ``get``, a stream's recovery poll),
+    which is safe to make again, and by a stream whose reply arrived after the close (its
+    create reached the server). A create that may have been sent when the client closed
+    raises ``APIConnectionError(outcome_unknown=True)`` instead.
 
     A ``RuntimeError`` too, so ``except RuntimeError`` written before it existed still works.
     """

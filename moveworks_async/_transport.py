@@ -259,7 +259,11 @@ class Transport(Protocol):
     - :meth:`stream` returns a :class:`StreamOpener` with no total/read timeout (the caller
       enforces stream deadlines); the body is the raw coding decoded by ``_Inflater``.
     - Cancelling any call releases its connection. The transport is bound to the event loop
-      it was first used on and raises ``ClientStateError`` when used after :meth:`aclose`.
+      it was first used on and raises ``ClientStateError`` when used after :meth:`aclose`,
+      and for an attempt that :meth:`aclose` ended when it provably had sent nothing (aiohttp:
+      waiting for a pool connection). An attempt it ended otherwise fails as a connection
+      error, ``outcome_unknown=True`` (pyreqwest fails a request queued for a connection and
+      one on the wire alike); the attempt loop turns that into ``ClientStateError`` for reads.
     """
 
     #: The public class named in the "not closed" warning (the Data API client sets its own).
