@@ -104,13 +104,36 @@ def client_of(url: str, transport: str, **kw: Any) -> mw.AsyncMoveworks:
     )
 
 
-async def created_then_eof(request: web.Request) -> web.StreamResponse:
-    """A stream that names its response, then ends early: the stream recovers by polling."""
-    out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await out.prepare(request)
-    await out.write(CREATED)
-    await out.write_eof()
-    return out
+def sse_body(body: bytes) -> Handler:
+    """A stream handler that sends ``body`` and ends (before a terminal event, here)."""
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(body)
+        await out.write_eof()
+        return out
+
+    return stream
+
+
+#: A stream that names its response, then ends early: the stream recovers by polling.
+created_then_eof = sse_body(CREATED)
+
+
+async def protocol_error(name: str, body: bytes) -> tuple[mw.StreamProtocolError, list[Any]]:
+    """The StreamProtocolError a stream of ``body`` raises, and the events before it."""
+    async with serving() as (server, url):
+        server.stream = sse_body(body)
+        async with (
+            client_of(url, name, max_retries=0) as client,
+            client.responses.stream(CID, text="q") as live,
+        ):
+            events: list[Any] = []
+            with pytest.raises(mw.StreamProtocolError) as caught:
+                await collect_into(live, events)
+            assert caught.value.response_id == live.response_id
+    return caught.value, events
 
 
 async def outcome(task: asyncio.Future[Any]) -> BaseException | None:
@@ -178,26 +201,9 @@ async def test_a_stream_protocol_error_carries_the_response_id(name: str) -> Non
     """Malformed JSON after RESPONSE_CREATED: the error says which response to poll, the
     outcome is known (not ``outcome_unknown``), and no credential is in its str or repr."""
     bad = frame("RESPONSE_OUTPUT_DELTA", "{" + TOKEN)  # a server echoing the bearer, broken
-
-    async def stream(request: web.Request) -> web.StreamResponse:
-        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await out.prepare(request)
-        await out.write(CREATED + bad)
-        await out.write_eof()
-        return out
-
-    async with serving() as (server, url):
-        server.stream = stream
-        async with (
-            client_of(url, name, max_retries=0) as client,
-            client.responses.stream(CID, text="q") as live,
-        ):
-            events: list[Any] = []
-            with pytest.raises(mw.StreamProtocolError) as caught:
-                await collect_into(live, events)
+    error, events = await protocol_error(name, CREATED + bad)
     assert [type(e) for e in events] == [mw.ResponseCreated]
-    error = caught.value
-    assert error.response_id == RID == live.response_id
+    assert error.response_id == RID
     assert error.outcome_unknown is False
     for text in (str(error), repr(error), repr(error.args)):
         assert TOKEN not in text
@@ -206,25 +212,11 @@ async def test_a_stream_protocol_error_carries_the_response_id(name: str) -> Non
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_stream_protocol_error_before_created_has_no_response_id(name: str) -> None:
-    async def stream(request: web.Request) -> web.StreamResponse:
-        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await out.prepare(request)
-        await out.write(event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("hi")))
-        await out.write(frame("RESPONSE_IN_PROGRESS", "{nope"))
-        await out.write_eof()
-        return out
-
-    async with serving() as (server, url):
-        server.stream = stream
-        async with (
-            client_of(url, name, max_retries=0) as client,
-            client.responses.stream(CID, text="q") as live,
-        ):
-            with pytest.raises(mw.StreamProtocolError) as caught:
-                async for _ in live:
-                    pass
-    assert caught.value.response_id is None
-    assert caught.value.outcome_unknown is True
+    delta = event("RESPONSE_OUTPUT_DELTA", 1, output=message_item("hi"))
+    error, events = await protocol_error(name, delta + frame("RESPONSE_IN_PROGRESS", "{nope"))
+    assert len(events) == 1
+    assert error.response_id is None
+    assert error.outcome_unknown is True
 
 
 # --- 2. a recovery poll in flight when the client closes ---------------------------------------
@@ -329,6 +321,23 @@ def _pool_waiters(client: mw.AsyncMoveworks) -> int:
     return sum(len(w) for w in connector._waiters.values()) if connector is not None else 0
 
 
+async def _one_create_on_the_only_connection(
+    server: Server, url: str, name: str
+) -> tuple[mw.AsyncMoveworks, asyncio.Future[None]]:
+    """A client with one connection and a governor that does not cap concurrency (so calls
+    queue in the transport's pool), and a create on that connection, received by ``server``."""
+    client = client_of(
+        url,
+        name,
+        max_retries=0,
+        max_connections=1,
+        governor=mw.RateGovernor(max_concurrency=None),
+    )
+    in_flight = asyncio.ensure_future(_create(client))
+    assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+    return client, in_flight
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("call", CALLS)
 async def test_a_call_waiting_for_a_connection_at_close(
@@ -339,15 +348,7 @@ async def test_a_call_waiting_for_a_connection_at_close(
     fails with ClientStateError (it had no connection, so nothing was sent), not with a
     CancelledError that nobody asked for; the create on the wire keeps outcome_unknown."""
     async with serving() as (server, url):
-        client = client_of(
-            url,
-            "aiohttp",
-            max_retries=0,
-            max_connections=1,
-            governor=mw.RateGovernor(max_concurrency=None),
-        )
-        in_flight = asyncio.ensure_future(_create(client))
-        assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+        client, in_flight = await _one_create_on_the_only_connection(server, url, "aiohttp")
         waiting = asyncio.ensure_future(call(client))
         assert await settle(lambda: _pool_waiters(client) == 1, timeout=10.0)
         await client.aclose()
@@ -368,15 +369,7 @@ async def test_pyreqwest_cannot_prove_a_queued_create_unsent() -> None:
     duplicate create). The default governor caps attempts at the pool size, so this takes a
     governor that does not."""
     async with serving() as (server, url):
-        client = client_of(
-            url,
-            "pyreqwest",
-            max_retries=0,
-            max_connections=1,
-            governor=mw.RateGovernor(max_concurrency=None),
-        )
-        in_flight = asyncio.ensure_future(_create(client))
-        assert await settle(lambda: server.count("POST ") == 1, timeout=10.0)
+        client, in_flight = await _one_create_on_the_only_connection(server, url, "pyreqwest")
         waiting = asyncio.ensure_future(_create(client))
         for _ in range(20):  # the second create reaches pyreqwest's queue
             await asyncio.sleep(0)
