@@ -467,7 +467,11 @@ class PyreqwestTransport:
         :func:`_carrying_cancel` (a cancellation keeps its message), and the response is closed
         by :meth:`_exit`, which a cancellation cannot cut short.
         """
-        client = await self._client(timeout.connect, timeout.read)
+        client = self._clients.get((timeout.connect, timeout.read))
+        if client is None or self._closed or asyncio.get_running_loop() is not self._loop:
+            # A first call with these timeouts, or one _client() refuses: no coroutine for
+            # the common case of a client already built on this loop.
+            client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )
