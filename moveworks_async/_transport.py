@@ -734,7 +734,9 @@ class AiohttpTransport:
         a connection opened meanwhile with "Connector is closed" before writing to it.
 
         Anything else (a reset, a timeout, an unrecognised message) is not proof: it stays
-        the connection error it is, ``outcome_unknown`` when the request may have left.
+        the connection error it is, ``outcome_unknown`` when the request may have left. (aiohttp
+        re-sends an idempotent request once on a fresh connection after a reused one broke, so
+        for a GET this proves only that the re-send did not leave; a POST is never re-sent.)
         """
         if not self._closed:
             return False
