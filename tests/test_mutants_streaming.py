@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -581,14 +582,7 @@ def _watched_client(chunks: list[bytes], watchdog: str) -> mw.AsyncMoveworks:
     if watchdog == "loop-timer":
         return _slice_client(transport)
     loop = asyncio.get_running_loop()
-    return mw.AsyncMoveworks(
-        assistant_name="acme",
-        token="t",
-        base_url="http://stub.invalid",
-        transport=transport,  # type: ignore[arg-type]
-        clock=lambda: loop.time(),
-        sleep=asyncio.sleep,
-    )
+    return _clocked_client(transport, lambda: loop.time())
 
 
 @pytest.mark.parametrize("watchdog", ["loop-timer", "task"])
@@ -723,7 +717,9 @@ class _Clock:
         return self.now
 
 
-def _clocked_client(transport: _SliceTransport, clock: _Clock) -> mw.AsyncMoveworks:
+def _clocked_client(transport: _SliceTransport, clock: Callable[[], float]) -> mw.AsyncMoveworks:
+    """A stub-transport client on an injected ``clock`` (sleeping with the loop's sleep), so
+    its streams watch their reads with a task instead of a loop timer."""
     return mw.AsyncMoveworks(
         assistant_name="acme",
         token="t",
@@ -952,6 +948,31 @@ async def test_the_loop_timer_follows_an_idle_limit_pushed_by_data_then_fires() 
     assert elapsed == pytest.approx(1.6, abs=0.1)
 
 
+async def _loop_turns(
+    reply: _SliceReply, progress: Callable[[list[Any]], int]
+) -> tuple[list[Any], list[int]]:
+    """Read a stream served by ``reply`` to its end while another task records
+    ``progress(events so far)`` at each loop turn it gets (each new non-zero value once)."""
+    got: list[Any] = []
+    turns: list[int] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            now = progress(got)
+            if now and (not turns or turns[-1] != now):
+                turns.append(now)
+            await asyncio.sleep(0)
+
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        task = asyncio.ensure_future(ticker())
+        async for item in stream:
+            got.append(item)
+        done = True
+        await task
+    return got, turns
+
+
 def _keep_alive(size: int) -> bytes:
     """One SSE comment line of exactly ``size`` bytes: body bytes that complete no event."""
     return b":" + b"k" * (size - 2) + b"\n"
@@ -972,20 +993,7 @@ async def test_the_loop_gets_a_turn_after_every_64_kib_read() -> None:
         b"".join(happy_events()),
     ]
     reply = _SliceReply(chunks)
-    turns: list[int] = []
-    done = False
-
-    async def ticker() -> None:
-        while not done:
-            if reply.reads and (not turns or turns[-1] != reply.reads):
-                turns.append(reply.reads)
-            await asyncio.sleep(0)
-
-    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
-        task = asyncio.ensure_future(ticker())
-        got = [e async for e in stream]
-        done = True
-        await task
+    got, turns = await _loop_turns(reply, lambda _got: reply.reads)
     assert isinstance(got[-1], mw.ResponseCompleted)
     assert turns[:3] == [4, 8, 12]
 
@@ -997,22 +1005,6 @@ async def test_a_flood_in_one_read_gives_the_loop_a_turn_after_exactly_256_event
     final = event("RESPONSE_COMPLETED", 2, response=response_json("COMPLETED"))
     body = happy_events()[0] + tiny + final
     assert len(body) < _streaming._YIELD_BYTES
-    reply = _SliceReply([body])
-    delivered = 0
-    turns: list[int] = []
-    done = False
-
-    async def ticker() -> None:
-        while not done:
-            if delivered and (not turns or turns[-1] != delivered):
-                turns.append(delivered)
-            await asyncio.sleep(0)
-
-    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
-        task = asyncio.ensure_future(ticker())
-        async for _event in stream:
-            delivered += 1
-        done = True
-        await task
-    assert delivered == 1003
+    got, turns = await _loop_turns(_SliceReply([body]), len)
+    assert len(got) == 1003
     assert turns[:3] == [256, 512, 768]
