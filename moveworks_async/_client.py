@@ -32,7 +32,7 @@ from ._auth import (
     token_body,
 )
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._deadline import DeadlineLane, Lanes
+from ._deadline import Deadline, DeadlineLane, Lanes
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -98,25 +98,32 @@ class _Send:
         self.headers = headers
 
 
-class _Bounds:
-    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``).
+class _Bounds(Deadline):
+    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``), and the
+    call's entry in its deadline lane: one object per call.
 
     ``deadline`` is on the client's clock; ``timeout`` gives the per-attempt connect/read
     bounds (a token fetch started by the call uses them too); ``in_flight`` is True while an
     attempt is on the wire, which is what makes a timed-out create's outcome unknown.
+    ``task`` is the task running the call: only its own nested loops (a token fetch) inherit
+    the bounds; a task spawned meanwhile (by a hook, say) copies the context variable but is
+    not bounded by the call's scope, so it must not count on it.
     """
 
-    __slots__ = ("deadline", "in_flight", "task", "timeout", "total")
+    __slots__ = ("deadline", "in_flight", "timeout", "total")
 
-    def __init__(self, deadline: float, timeout: Timeout, total: float) -> None:
+    def __init__(
+        self, deadline: float, timeout: Timeout, total: float, task: asyncio.Task[Any] | None
+    ) -> None:
+        # Deadline's own fields are set here rather than through its __init__ (one call less
+        # per call); ``when`` and ``cancelling`` are set when the call enters a lane. ``task``
+        # is None only outside a task, where no lane is entered.
+        self.task = task  # type: ignore[assignment]
+        self.expired = False
         self.deadline = deadline
         self.timeout = timeout
         self.total = total
         self.in_flight = False
-        #: The task running the call: only its own nested loops (a token fetch) inherit the
-        #: bounds; a task spawned meanwhile (by a hook, say) copies the context variable but
-        #: is not bounded by the call's scope, so it must not count on it.
-        self.task = asyncio.current_task()
 
 
 def _call_bounds() -> _Bounds | None:
@@ -418,21 +425,27 @@ class AsyncMoveworks:
                     )
                 # No whole-call deadline, but the call's own per-attempt connect/read bounds:
                 # a token fetch it starts obeys them too, not the client's defaults.
-                per_attempt = _CALL_BOUNDS.set(_Bounds(math.inf, timeout, math.inf))
+                per_attempt = _CALL_BOUNDS.set(
+                    _Bounds(math.inf, timeout, math.inf, asyncio.current_task())
+                )
                 try:
                     return await self._attempts(
                         request, attempt, max_retries, authenticated, trace, None
                     )
                 finally:
                     _CALL_BOUNDS.reset(per_attempt)
-            now = self._clock()
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task(loop)
+            clock = self._clock
+            # The default clock is the loop's: one reading serves both clocks.
+            now = loop.time() if clock is loop_time else clock()
             deadline = now + total if total is not None else math.inf
             if outer is not None and outer.deadline <= deadline:
-                bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
+                bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total, task)
             else:
                 assert timeout is not None
                 assert total is not None
-                bounds = _Bounds(deadline, timeout, total)
+                bounds = _Bounds(deadline, timeout, total, task)
             reset = _CALL_BOUNDS.set(bounds)
             try:
                 if total is None or bounds.deadline < deadline:
@@ -441,23 +454,24 @@ class AsyncMoveworks:
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
                 # The real-time bound: asyncio.timeout's protocol at a fraction of its cost
-                # (one timer per call length, not one per call; see _deadline).
-                task = asyncio.current_task()
+                # (one timer per call length, not one per call; see _deadline). The bounds are
+                # the call's lane entry.
                 if task is None:  # pragma: no cover - asyncio runs coroutines in tasks
                     raise RuntimeError("a call with a timeout must run in an asyncio task")
-                lane = self._lane(total)
-                entry = lane.add(task, lane.loop.time() + total)
+                lane = self._lane(total, loop)
+                lane.enter(bounds, deadline if clock is loop_time else loop.time() + total)
                 try:
                     value = await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
                 except BaseException as exc:
-                    lane.remove(entry)
-                    if not entry.settle(exc):
+                    lane.remove(bounds)
+                    if not bounds.settle(exc):
                         raise
                 else:
-                    lane.remove(entry)
-                    entry.settle(None)
+                    lane.remove(bounds)
+                    if bounds.expired:  # the deadline fired as the call ended: undo its cancel
+                        bounds.settle(None)
                     return value
                 raise self._timed_out(request, bounds)
             finally:
@@ -466,9 +480,13 @@ class AsyncMoveworks:
             release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
             raise
 
-    def _lane(self, length: float) -> DeadlineLane:
-        """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``)."""
-        loop = asyncio.get_running_loop()
+    def _lane(
+        self, length: float, loop: asyncio.AbstractEventLoop | None = None
+    ) -> DeadlineLane:
+        """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``),
+        ``loop`` if the caller has it at hand."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         lanes = self._lanes
         if lanes is None or lanes.loop is not loop:
             lanes = self._lanes = Lanes(loop)
