@@ -416,40 +416,61 @@ class AsyncMoveworks:
         """
         # One coroutine level for both (every resumption of the attempt passes each level).
         try:
-            total = timeout.total if timeout is not None else None
-            outer = _call_bounds()
-            if total is None and outer is None:
-                if timeout is None or timeout is self.timeout:
-                    return await self._attempts(
-                        request, attempt, max_retries, authenticated, trace, None
+            outer = _CALL_BOUNDS.get()
+            if outer is not None and outer.task is not asyncio.current_task():
+                outer = None  # a task spawned during a call copies the variable, not its scope
+            lane: DeadlineLane | None
+            if outer is None:
+                if timeout is None or (total := timeout.total) is None:
+                    if timeout is None or timeout is self.timeout:
+                        return await self._attempts(
+                            request, attempt, max_retries, authenticated, trace, None
+                        )
+                    # No whole-call deadline, but the call's own per-attempt connect/read
+                    # bounds: a token fetch it starts obeys them too, not the client's defaults.
+                    per_attempt = _CALL_BOUNDS.set(
+                        _Bounds(math.inf, timeout, math.inf, asyncio.current_task())
                     )
-                # No whole-call deadline, but the call's own per-attempt connect/read bounds:
-                # a token fetch it starts obeys them too, not the client's defaults.
-                per_attempt = _CALL_BOUNDS.set(
-                    _Bounds(math.inf, timeout, math.inf, asyncio.current_task())
-                )
-                try:
-                    return await self._attempts(
-                        request, attempt, max_retries, authenticated, trace, None
-                    )
-                finally:
-                    _CALL_BOUNDS.reset(per_attempt)
-            loop = asyncio.get_running_loop()
-            task = asyncio.current_task(loop)
-            clock = self._clock
-            # The default clock is the loop's: one reading serves both clocks.
-            now = loop.time() if clock is loop_time else clock()
-            deadline = now + total if total is not None else math.inf
-            if outer is not None and outer.deadline <= deadline:
-                bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total, task)
-            else:
-                assert timeout is not None
-                assert total is not None
+                    try:
+                        return await self._attempts(
+                            request, attempt, max_retries, authenticated, trace, None
+                        )
+                    finally:
+                        _CALL_BOUNDS.reset(per_attempt)
+                # The usual call, with a deadline of its own (the hot path: kept short).
+                loop = asyncio.get_running_loop()
+                task = asyncio.current_task(loop)
+                clock = self._clock
+                if clock is loop_time:  # the default: one reading serves both clocks
+                    deadline = when = loop.time() + total
+                else:
+                    deadline = clock() + total
+                    when = loop.time() + total
                 bounds = _Bounds(deadline, timeout, total, task)
+                lane = self._lane(total, loop)
+            else:
+                # Nested in a bounded call of this task (a token fetch it triggers): the
+                # earlier deadline rules, and the outer call's connect/read bounds unless
+                # this call has its own.
+                task = outer.task
+                own = timeout.total if timeout is not None else None
+                deadline = self._clock() + own if own is not None else math.inf
+                if outer.deadline <= deadline:
+                    bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total, task)
+                else:
+                    assert timeout is not None
+                    assert own is not None
+                    bounds = _Bounds(deadline, timeout, own, task)
+                if own is None or bounds.deadline < deadline:
+                    lane = None  # the outer call's scope bounds real time
+                    when = math.inf
+                else:
+                    loop = asyncio.get_running_loop()
+                    lane = self._lane(own, loop)
+                    when = loop.time() + own
             reset = _CALL_BOUNDS.set(bounds)
             try:
-                if total is None or bounds.deadline < deadline:
-                    # Nested in a call with an earlier deadline: that call's scope bounds real time.
+                if lane is None:
                     return await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
@@ -458,8 +479,7 @@ class AsyncMoveworks:
                 # the call's lane entry.
                 if task is None:  # pragma: no cover - asyncio runs coroutines in tasks
                     raise RuntimeError("a call with a timeout must run in an asyncio task")
-                lane = self._lane(total, loop)
-                lane.enter(bounds, deadline if clock is loop_time else loop.time() + total)
+                lane.enter(bounds, when)
                 try:
                     value = await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
@@ -480,9 +500,7 @@ class AsyncMoveworks:
             release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
             raise
 
-    def _lane(
-        self, length: float, loop: asyncio.AbstractEventLoop | None = None
-    ) -> DeadlineLane:
+    def _lane(self, length: float, loop: asyncio.AbstractEventLoop | None = None) -> DeadlineLane:
         """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``),
         ``loop`` if the caller has it at hand."""
         if loop is None:
@@ -490,7 +508,7 @@ class AsyncMoveworks:
         lanes = self._lanes
         if lanes is None or lanes.loop is not loop:
             lanes = self._lanes = Lanes(loop)
-        return lanes.lane(length)
+        return lanes[length]
 
     def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""
@@ -585,7 +603,7 @@ class AsyncMoveworks:
                 except BaseException:
                     governor.release(ticket, None)
                     raise
-            if bounds is not None and self._past(bounds):
+            if bounds is not None and self._clock() >= bounds.deadline:
                 # The governor's wait (or the token fetch) used up the call's time.
                 governor.release(ticket, None)
                 raise self._timed_out(request, bounds)

@@ -200,21 +200,20 @@ class LaneTimeout:
             self._lane.remove(self._entry)
 
 
-class Lanes:
-    """The client's lanes on its current loop, one per call length."""
+class Lanes(dict[float, DeadlineLane]):
+    """The client's lanes on its current loop, by call length: ``lanes[length]`` is the lane
+    of calls lasting ``length`` seconds, made when first asked for (a dict lookup per call)."""
 
-    __slots__ = ("_lanes", "loop")
+    __slots__ = ("loop",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
         self.loop = loop
-        self._lanes: dict[float, DeadlineLane] = {}
 
-    def __len__(self) -> int:
-        return len(self._lanes)
+    def __missing__(self, length: float) -> DeadlineLane:
+        lane = self[length] = DeadlineLane(self.loop, self, length)
+        return lane
 
     def lane(self, length: float) -> DeadlineLane:
         """The lane of calls lasting ``length`` seconds."""
-        lane = self._lanes.get(length)
-        if lane is None:
-            lane = self._lanes[length] = DeadlineLane(self.loop, self._lanes, length)
-        return lane
+        return self[length]
