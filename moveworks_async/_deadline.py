@@ -207,7 +207,7 @@ class Lanes(dict[float, DeadlineLane]):
     __slots__ = ("loop",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
+        # Empty as made (dict.__init__ would take ``loop`` for items).
         self.loop = loop
 
     def __missing__(self, length: float) -> DeadlineLane:
