@@ -447,7 +447,12 @@ class AsyncMoveworks:
                     deadline = clock() + total
                     when = loop.time() + total
                 bounds = _Bounds(deadline, timeout, total, task)
-                lane = self._lane(total, loop)
+                lanes = self._lanes  # the lookup of _lane, inline (a function call less)
+                lane = (
+                    lanes[total]
+                    if lanes is not None and lanes.loop is loop
+                    else self._lane(total, loop)
+                )
                 if trace is None and self._static_token is not None and type(attempt) is _Send:
                     # A plain request with a constant bearer and no hooks starts no other call
                     # in its task (the SDK's readers of the bounds are a token fetch and a call
