@@ -132,7 +132,20 @@ def _carrying_cancel(
         signal = coro.send(None)
     except StopIteration as done:
         return done.value
-    return (yield from _carry_on(coro, signal, reply))
+    if reply is not None:
+        return (yield from _carry_on(coro, signal, reply))
+    # A call's await (no stream to watch): _carry_on's loop without its stream checks, in
+    # this generator (one frame less on every resumption).
+    while True:
+        try:
+            yield signal
+        except BaseException as exc:
+            _abandon(coro, exc)
+            raise
+        try:
+            signal = coro.send(None)
+        except StopIteration as done:
+            return done.value
 
 
 @types.coroutine
@@ -175,22 +188,9 @@ async def _read_capped(
     (of exactly the announced size when ``Content-Length`` gives it and nothing is coded)."""
     cap = _transport.MAX_BODY
     if inflater is None and length is not None and length.isdigit():
-        size = int(length)
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        filled = 0
-        try:
-            while (
-                filled < size and (chunk := await _carrying_cancel(reader.read_chunk())) is not None
-            ):
-                end = min(filled + len(chunk), size)
-                view[filled:end] = memoryview(chunk)[: end - filled]
-                filled = end
-        finally:
-            view.release()
-        if filled < size:
-            del buffer[filled:]
-        return buffer  # type: ignore[return-value]  # bytes-like for every reader here
+        # The announced size (at most MAX_BODY, checked by the caller) bounds what hyper
+        # hands over: the whole body in one await, into one buffer of that size.
+        return bytes(await _carrying_cancel(reader.bytes()))
     grown = bytearray()
     while (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
         if len(grown) + len(chunk) > cap:
@@ -467,7 +467,11 @@ class PyreqwestTransport:
         :func:`_carrying_cancel` (a cancellation keeps its message), and the response is closed
         by :meth:`_exit`, which a cancellation cannot cut short.
         """
-        client = await self._client(timeout.connect, timeout.read)
+        client = self._clients.get((timeout.connect, timeout.read))
+        if client is None or self._closed or asyncio.get_running_loop() is not self._loop:
+            # A first call with these timeouts, or one _client() refuses: no coroutine for
+            # the common case of a client already built on this loop.
+            client = await self._client(timeout.connect, timeout.read)
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )

@@ -50,3 +50,28 @@ async def test_the_stream_harness_reads_every_event_on_both_paths() -> None:
     assert result["sdk_us_min"] > 0
     assert result["floor_us_min"] > 0
     assert result["ratio_median"] > 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("op", ["get", "create"])
+async def test_the_call_split_harness_completes_calls_in_every_variant(op: str) -> None:
+    """benchmarks.call_split (issue 16): every variant, raw or through the SDK, gets the
+    benchmark server's replies (``loads`` and the SDK raise on anything else) and reports
+    its CPU per call split by thread."""
+    from benchmarks import call_split
+
+    runner = web.AppRunner(server.make_app(1))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        for variant in call_split.VARIANTS:
+            if "pyreqwest" in variant or variant == "transport":
+                pytest.importorskip("pyreqwest")
+            result = await call_split._measure(url, variant, op, conc=2, seconds=0.05)
+            assert result["rps"] > 0, variant
+            assert result["cpu"] > 0, variant
+            assert result["loop"] > 0, variant
+    finally:
+        await runner.cleanup()

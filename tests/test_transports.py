@@ -430,3 +430,54 @@ async def test_a_stream_answered_after_its_client_closed_does_not_start() -> Non
                 await asyncio.wait_for(task, 10.0)
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_client_used_on_another_loop_refuses_and_stays_usable(
+    server: FakeMoveworks, name: str
+) -> None:
+    """A client is bound to the loop it was first used on: a call from another loop (after the
+    first call built its connection pool) fails with ClientStateError before any request, and
+    the client still works on its own loop."""
+    async with _client(server.url, name, max_retries=0) as client:
+        conv = await client.conversations.create()
+        before = server.stats.requests_total
+
+        def other_loop() -> BaseException | None:
+            try:
+                asyncio.run(client.conversations.get(conv.conversation_id))
+            except BaseException as exc:
+                return exc
+            return None
+
+        error = await asyncio.to_thread(other_loop)
+        assert isinstance(error, mw.ClientStateError), repr(error)
+        assert "event loop" in str(error)
+        assert server.stats.requests_total == before
+        again = await client.conversations.get(conv.conversation_id)
+    assert again.conversation_id == conv.conversation_id
+
+
+@pytest.mark.asyncio
+async def test_a_call_made_while_the_client_closes_is_refused_unsent() -> None:
+    """pyreqwest: ``aclose()`` first waits for its open streams' closers (pyreqwest closes a
+    response by a coroutine); a call started in that window, on connections the client built
+    earlier, fails with ClientStateError and sends nothing."""
+    from _stream_support import ScriptServer, event, response_json
+
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    async with ScriptServer([created, 30.0]) as server:
+        client = _client(server.url, "pyreqwest", max_retries=0)
+        await client.responses.get("conv_1", "resp_1")  # the calls' connection pool is built
+        polls = server.polls
+        async with client.responses.stream("conv_1", text="hi") as stream:
+            assert isinstance(await stream.__anext__(), mw.ResponseCreated)
+            closing = asyncio.ensure_future(client.aclose())
+            await asyncio.sleep(0)  # aclose has begun: closed, its streams' closers pending
+            assert not closing.done()
+            with pytest.raises(mw.ClientStateError, match="closed"):
+                await client.responses.get("conv_1", "resp_1")
+            await closing
+        assert server.polls == polls
+        assert client.is_closed

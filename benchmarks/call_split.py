@@ -1,0 +1,187 @@
+"""Where a call's client CPU goes, by layer and by thread (issue 16).
+
+``python -m benchmarks.call_split [--op get|create] [--conc 64] [--seconds 2.5] [--repeats 3]``
+
+Each variant runs in a fresh process pinned to CPU 0 (``benchmarks.server`` on CPU 1), ``conc``
+tasks looping on one call, and reports req/s, client CPU per call (every thread of the process:
+``time.process_time``) and the event-loop thread's share (``time.thread_time``); the rest is
+pyreqwest's tokio thread. The variants peel the SDK's layers off one by one:
+
+* ``pyreqwest``: raw pyreqwest (``build().send()``, ``bytes()``) and this package's ``loads``;
+* ``transport``: ``PyreqwestTransport.request`` and ``loads`` (the adapter, no SDK);
+* ``sdk-pyreqwest``: ``client.responses.get``/``create`` on ``transport="pyreqwest"``;
+* ``sdk-pyreqwest-nototal``: the same with ``Timeout(total=None)`` (no whole-call deadline);
+* ``aiohttp``, ``sdk-aiohttp``, ``sdk-aiohttp-nototal``: the same on aiohttp.
+
+Repeats rotate the order; the report gives the median of each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from . import payloads
+from ._common import CLIENT_CPU, Server, pinned, rotate
+
+VARIANTS = (
+    "pyreqwest",
+    "transport",
+    "sdk-pyreqwest",
+    "sdk-pyreqwest-nototal",
+    "aiohttp",
+    "sdk-aiohttp",
+    "sdk-aiohttp-nototal",
+)
+_HEADERS = {"Authorization": "Bearer bench-token", "Accept": "application/json"}
+_BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
+
+
+async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -> dict[str, Any]:
+    import moveworks_async as mw
+    from moveworks_async._json import loads
+
+    base = url + payloads.PREFIX
+    create_url = f"{base}/conversations/{payloads.CONV}/responses"
+    get_url = f"{create_url}/resp_1"
+    body = payloads.create_request_body()
+    closers: list[Any] = []
+    if variant == "pyreqwest":
+        from pyreqwest.client import ClientBuilder
+
+        rc = ClientBuilder().max_connections(1000).follow_redirects(False).build()
+        closers.append(rc.close)
+
+        async def call() -> Any:
+            if op == "get":
+                r = await rc.get(get_url).headers(_HEADERS).build().send()
+            else:
+                builder = rc.post(create_url).headers(_BODY_HEADERS).body_bytes(body)
+                r = await builder.build().send()
+            return loads(bytes(await r.bytes()))
+
+    elif variant == "transport":
+        from moveworks_async._transport import Timeout
+        from moveworks_async._transport_pyreqwest import PyreqwestTransport
+
+        transport = PyreqwestTransport(max_connections=1000)
+        closers.append(transport.aclose)
+        timeout = Timeout(connect=5.0, read=60.0, total=None)
+
+        async def call() -> Any:
+            if op == "get":
+                reply = await transport.request("GET", get_url, _HEADERS, None, None, timeout)
+            else:
+                reply = await transport.request(
+                    "POST", create_url, _BODY_HEADERS, body, None, timeout
+                )
+            return loads(reply.body)
+
+    elif variant == "aiohttp":
+        import aiohttp
+
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+        )
+        closers.append(session.close)
+
+        async def call() -> Any:
+            if op == "get":
+                async with session.get(get_url, headers=_HEADERS) as r:
+                    return loads(await r.read())
+            async with session.post(create_url, data=body, headers=_BODY_HEADERS) as r:
+                return loads(await r.read())
+
+    else:
+        options: dict[str, Any] = {}
+        if variant.endswith("-nototal"):
+            options["timeout"] = mw.Timeout(total=None)
+        client = mw.AsyncMoveworks(
+            assistant_name="bench",
+            token="bench-token",
+            base_url=url,
+            max_connections=1000,
+            transport="pyreqwest" if "pyreqwest" in variant else "aiohttp",
+            **options,
+        )
+        closers.append(client.aclose)
+        responses = client.responses
+
+        async def call() -> Any:
+            if op == "get":
+                return await responses.get(payloads.CONV, "resp_1")
+            return await responses.create(payloads.CONV, text="q")
+
+    done = 0
+    running = True
+
+    async def worker() -> None:
+        nonlocal done
+        while running:
+            await call()
+            done += 1
+
+    tasks = [asyncio.create_task(worker()) for _ in range(conc)]
+    await asyncio.sleep(min(1.0, seconds / 2))  # warm-up: pools filled, code paths warm
+    n0, cpu0, loop0, wall0 = done, time.process_time(), time.thread_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    n1, cpu1, loop1, wall1 = done, time.process_time(), time.thread_time(), time.perf_counter()
+    running = False
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for close in closers:
+        await close()
+    calls = max(1, n1 - n0)
+    return {
+        "rps": calls / (wall1 - wall0),
+        "cpu": 1e6 * (cpu1 - cpu0) / calls,
+        "loop": 1e6 * (loop1 - loop0) / calls,
+    }
+
+
+def _child(argv: list[str]) -> None:
+    url, variant, op, conc, seconds = argv
+    result = asyncio.run(_measure(url, variant, op, int(conc), float(seconds)))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--op", choices=("get", "create"), default="get")
+    parser.add_argument("--conc", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=2.5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated variants")
+    args = parser.parse_args()
+    variants = [v for v in args.only.split(",") if v] or list(VARIANTS)
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    with Server() as server:
+        for repeat in range(args.repeats):
+            for variant in rotate(variants, repeat):
+                argv = [sys.executable, "-m", "benchmarks.call_split", "--child", server.url]
+                argv += [variant, args.op, str(args.conc), str(args.seconds)]
+                out = subprocess.run(
+                    pinned(CLIENT_CPU, argv), capture_output=True, text=True, check=True
+                ).stdout
+                line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+                results[variant].append(json.loads(line[7:]))
+    print(f"op={args.op} conc={args.conc}, medians of {args.repeats} repeats")
+    print("| variant | req/s | client CPU µs/call | event-loop thread | other threads |")
+    print("|---|---|---|---|---|")
+    for variant, rows in results.items():
+        rps = statistics.median(r["rps"] for r in rows)
+        cpu = statistics.median(r["cpu"] for r in rows)
+        loop = statistics.median(r["loop"] for r in rows)
+        print(f"| {variant} | {rps:,.0f} | {cpu:.1f} | {loop:.1f} | {max(0.0, cpu - loop):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
