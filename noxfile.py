@@ -142,9 +142,15 @@ WALL_CLOCK_TESTS = (
 # call through a trampoline that keeps a call-depth ContextVar) the 200-concurrent-streams test
 # fails inside the trampoline, ``depth + 1`` on a dict (mutmut 3.8.1, Python 3.11); so, since the
 # lane timeouts (2026-12-05 06:15 run), does the final_response-against-other-readers test, on
-# the ``aclose()`` of a stream whose opening failed. The plain suite runs both.
+# the ``aclose()`` of a stream whose opening failed; and row 14's 10,000 tiny events died with
+# SIGSEGV inside the trampoline's ``record_trampoline_hit`` (main thread, stats pass; 2026-12-05
+# 06:56 and 08:31 ``_streaming`` runs, ``MWA_TRANSPORT`` unset). Without row 14 the next long
+# stream test died the same way on Python 3.11.7, so it looks like a 3.11 + mutmut stats-pass
+# fault rather than one test's: the 08:36 ``_streaming`` run used Python 3.12 and ran clean
+# (docs/mutants.md). The plain suite runs all three.
 MUTMUT_INCOMPATIBLE_TESTS = (
     "200_concurrent_streams_complete or final_response_holds_the_stream_against_other_readers"
+    " or row_14_many_tiny_events_all_delivered"
 )
 # Surviving mutants are listed in this file, one per table row, as `` `name` | verdict | why ``:
 # "equivalent" ones (no behaviour can tell them apart) are left out of the kill rate, "not worth

@@ -64,6 +64,8 @@ __all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
 DATA_API_KEY_ENV: Final = "MOVEWORKS_DATA_API_KEY"
 #: 2: the checkpoint names the origin (scheme, host, port) the export was fetched from.
 _CHECKPOINT_VERSION: Final = 2
+#: What Checkpoint.load reads from a file that is not JSON (a marker no JSON value can be).
+_UNREADABLE: Final = object()
 #: Records converted between two turns of the event loop (~4 ms: ~15 us per record).
 _RECORDS_PER_TURN: Final = 256
 _OPTIONS: Final = frozenset(
@@ -495,10 +497,14 @@ class _Checkpoint:
         except FileNotFoundError:
             return None
         except ValueError:
+            data = _UNREADABLE
+        if data is _UNREADABLE:
+            # Raised outside the except block: the decoder's error (and the document it may
+            # hold) is not kept as this error's __context__.
             raise InvalidParameterError(
                 f"{self.path} is not a valid export checkpoint; pass resume=False "
                 "(CLI: --restart) to start over"
-            ) from None
+            )
         if (
             not isinstance(data, dict)
             or data.get("version") != _CHECKPOINT_VERSION

@@ -188,6 +188,23 @@ async def test_resume_refuses_a_file_it_cannot_trust(
             await data.export("interactions", out, top=15)
 
 
+async def test_a_checkpoint_that_is_not_json_is_refused_without_the_decoder_error(
+    server: FakeMoveworks, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    """A corrupt checkpoint file: InvalidParameterError naming the way out, carrying no
+    decoder error as its context (that would hold the file's text, and show in tracebacks
+    the decoder's own wording instead of the package's)."""
+    out = tmp_path / "i.jsonl"
+    async with data_api(server, fake_time) as data:
+        await data.export("interactions", out, top=15)
+        out.with_name(out.name + ".checkpoint").write_text('{"version": 2, "kind": ')
+        with pytest.raises(mw.InvalidParameterError, match="resume=False") as raised:
+            await data.export("interactions", out, top=15)
+    assert "is not a valid export checkpoint" in str(raised.value)
+    assert raised.value.__context__ is None
+    assert raised.value.__cause__ is None
+
+
 def _write_checkpoint(out: Path, state: dict[str, Any]) -> None:
     out.with_name(out.name + ".checkpoint").write_text(json.dumps(state))
 

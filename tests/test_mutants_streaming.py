@@ -7,10 +7,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _stream_support import CID, event, happy_events, message_item, response_json, scripted
+from _stream_support import (
+    CID,
+    ScriptServer,
+    event,
+    happy_events,
+    make_client,
+    message_item,
+    response_json,
+    scripted,
+)
 from test_deadline import _client as _held_client
 from test_deadline import _HeldStreams
 from test_stream_slices import _client as _slice_client
@@ -572,14 +582,7 @@ def _watched_client(chunks: list[bytes], watchdog: str) -> mw.AsyncMoveworks:
     if watchdog == "loop-timer":
         return _slice_client(transport)
     loop = asyncio.get_running_loop()
-    return mw.AsyncMoveworks(
-        assistant_name="acme",
-        token="t",
-        base_url="http://stub.invalid",
-        transport=transport,  # type: ignore[arg-type]
-        clock=lambda: loop.time(),
-        sleep=asyncio.sleep,
-    )
+    return _clocked_client(transport, lambda: loop.time())
 
 
 @pytest.mark.parametrize("watchdog", ["loop-timer", "task"])
@@ -660,3 +663,348 @@ async def test_streams_with_different_open_timeouts_each_keep_theirs() -> None:
         await asyncio.gather(slow, fast)
     assert ended["fast"] == pytest.approx(5.0, abs=0.01)
     assert ended["slow"] == pytest.approx(60.0, abs=0.01)
+
+
+# --- the survivors left untriaged after the 06:20 run (2026-12-05 08:30 rerun) ---------------
+
+
+class _RecordingOpener:
+    """A Transport's stream context that records whether the stream let it go."""
+
+    def __init__(self, reply: _SliceReply) -> None:
+        self.reply = reply
+        self.closed = False
+
+    async def __aenter__(self) -> _SliceReply:
+        return self.reply
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _RecordingTransport(_SliceTransport):
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(chunks)
+        self.openers: list[_RecordingOpener] = []
+
+    def stream(self, *args: Any, **kwargs: Any) -> _RecordingOpener:  # type: ignore[override]
+        opener = _RecordingOpener(self.reply)
+        self.openers.append(opener)
+        return opener
+
+
+async def test_leaving_the_block_lets_the_transports_stream_context_go() -> None:
+    """A custom Transport's stream context is closed when the stream's block ends (what the
+    ``StreamOpener`` protocol promises it), not only the reply it handed out."""
+    transport = _RecordingTransport(happy_events())
+    async with _slice_client(transport) as client:
+        async with client.responses.stream(CID, text="q") as stream:
+            assert (await stream.final_response()).status == mw.ResponseStatus.COMPLETED
+            assert [o.closed for o in transport.openers] == [False]
+        assert [o.closed for o in transport.openers] == [True]
+
+
+class _Clock:
+    """An injected clock that only moves when a test moves it."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _clocked_client(transport: _SliceTransport, clock: Callable[[], float]) -> mw.AsyncMoveworks:
+    """A stub-transport client on an injected ``clock`` (sleeping with the loop's sleep), so
+    its streams watch their reads with a task instead of a loop timer."""
+    return mw.AsyncMoveworks(
+        assistant_name="acme",
+        token="t",
+        base_url="http://stub.invalid",
+        transport=transport,  # type: ignore[arg-type]
+        clock=clock,
+        sleep=asyncio.sleep,
+    )
+
+
+async def _read_all(stream: Any, types: list[type] | None = None) -> None:
+    """Iterate ``stream`` to its end, recording the type of each event in ``types``."""
+    async for item in stream:
+        if types is not None:
+            types.append(type(item))
+
+
+class _TimedReply(_SliceReply):
+    """Serves its chunks at once, each read first setting the clock to the time given for it
+    (a server whose every read is ready, however late the clock)."""
+
+    def __init__(self, clock: _Clock, timed: list[tuple[float, bytes]]) -> None:
+        super().__init__([chunk for _, chunk in timed])
+        self._clock = clock
+        self._times = [at for at, _ in timed]
+
+    async def read_chunk(self) -> bytes:
+        if self._times:
+            self._clock.now = self._times.pop(0)
+        return await super().read_chunk()
+
+
+async def test_a_flood_of_keep_alives_past_the_first_event_limit_times_out() -> None:
+    """Every read is ready at once (no timer ever gets to run), each a keep-alive only, while
+    the clock passes ``first_event_timeout``: the read that starts after it ends the stream
+    with the first-event timeout, not with an event that is not one."""
+    clock = _Clock(1000.0)
+    keep_alive = b": ka\n\n"
+    reply = _TimedReply(clock, [(1010.0, keep_alive), (1040.0, keep_alive), (1041.0, keep_alive)])
+    transport = _SliceTransport([])
+    transport.reply = reply
+    async with (
+        _clocked_client(transport, clock) as client,
+        client.responses.stream(CID, text="q", first_event_timeout=30.0, recover=False) as stream,
+    ):
+        with pytest.raises(mw.APITimeoutError) as caught:
+            await anext(aiter(stream))
+    assert caught.value.phase == "first_event"
+    assert reply.reads == 2  # the third read never started: the limit had passed
+
+
+async def test_a_body_ending_exactly_at_the_deadline_is_a_deadline_timeout() -> None:
+    """The body ends (no terminal event) at the very instant the stream's deadline passes:
+    no time is left to recover, so the stream ends with DeadlineTimeout, not with an error
+    about a zero polling budget."""
+    clock = _Clock(1000.0)
+    created = happy_events()[0]
+    reply = _TimedReply(clock, [(1000.0, created), (1010.0, b"")])
+    transport = _SliceTransport([])
+    transport.reply = reply
+    async with (
+        _clocked_client(transport, clock) as client,
+        client.responses.stream(CID, text="q", deadline=10.0) as stream,
+    ):
+        assert isinstance(await anext(aiter(stream)), mw.ResponseCreated)
+        with pytest.raises(mw.DeadlineTimeout) as caught:
+            await anext(aiter(stream))
+    assert str(caught.value) == "the stream passed its deadline while recovering"
+
+
+async def test_a_stream_closed_by_another_task_while_reading_says_so() -> None:
+    """``aclose()`` from another task while the stream reads a long run of bytes without an
+    event (it gives the loop a turn every 64 KiB): the reader's next step raises
+    ClientStateError with its own words, not an event that is not one."""
+    filler = b":" + b"k" * (_streaming._YIELD_BYTES - 2) + b"\n"  # one keep-alive, 64 KiB
+    holder: list[Any] = []
+    closers: list[asyncio.Future[None]] = []
+
+    class _ClosedMeanwhile(_SliceReply):
+        async def read_chunk(self) -> bytes:
+            chunk = await super().read_chunk()
+            if self.reads == 2:  # the close runs in the turn the reader gives the loop next
+                closers.append(asyncio.ensure_future(holder[0].aclose()))
+            return chunk
+
+    reply = _ClosedMeanwhile([happy_events()[0], filler, *happy_events()[1:]])
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        holder.append(stream)
+        assert isinstance(await anext(aiter(stream)), mw.ResponseCreated)
+        with pytest.raises(mw.ClientStateError) as caught:
+            await anext(aiter(stream))
+    assert str(caught.value) == "this ResponseStream was closed"
+    assert reply.reads == 2
+    assert [closer.done() for closer in closers] == [True]
+
+
+async def test_events_after_the_terminal_event_are_not_delivered() -> None:
+    """A read that holds more after the terminal event (a late delta, an unknown event): the
+    stream ends at the terminal event and its outputs stay the terminal response's."""
+    events = happy_events()
+    late = event("RESPONSE_OUTPUT_DELTA", len(events) + 1, output=message_item("late text"))
+    unknown = b'event: response.future\ndata: {"x": 1}\n\n'
+    reply = _SliceReply([b"".join(events) + late + unknown])
+    got: list[type] = []
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        async for item in stream:
+            got.append(type(item))
+            if type(item) is mw.ResponseCompleted:
+                at_the_end = stream.messages
+    assert len(got) == len(events)
+    assert got[-1] is mw.ResponseCompleted
+    assert stream.messages == at_the_end
+
+
+async def test_an_error_event_echoing_the_token_is_masked() -> None:
+    """An ERROR event whose code and message echo the client's bearer: the StreamError the
+    caller gets shows neither (the client's masking reaches the stream's content rules)."""
+    error = event(
+        "ERROR", 2, error={"code": "bad_test-token", "message": "bearer test-token refused"}
+    )
+    async with (
+        scripted([happy_events()[0], error]) as (_, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.StreamError) as caught:
+            await _read_all(stream)
+    assert "test-token" not in str(caught.value)
+    assert caught.value.code is not None
+    assert "test-token" not in caught.value.code
+    assert "refused" in str(caught.value)
+
+
+async def test_hooks_see_the_stream_create_as_a_post_to_its_route() -> None:
+    """Call hooks see a stream's create as what it is on the wire: a POST to the
+    conversation's ``responses/stream`` route."""
+    seen: list[tuple[str, str, str]] = []
+
+    class Recorder(mw.Hooks):
+        def on_call_start(self, info: mw.CallInfo) -> None:
+            seen.append(("start", info.method, info.path))
+
+        def on_call_end(self, info: mw.CallEndInfo) -> None:
+            seen.append(("end", info.method, info.path))
+
+    async with (
+        ScriptServer(happy_events()) as server,
+        make_client(server.url, hooks=[Recorder()]) as client,
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        await stream.final_response()
+    route = f"/conversations/{CID}/responses/stream"
+    assert [(kind, method) for kind, method, _ in seen] == [("start", "POST"), ("end", "POST")]
+    assert all(path.endswith(route) for _, _, path in seen)
+
+
+async def test_a_create_under_a_deadline_refused_with_429_honours_max_retries(
+    fake_time: Any,
+) -> None:
+    """``max_retries`` bounds the retries of a 429'd create under a stream ``deadline`` too
+    (the opening path without one is tested above)."""
+    for retries in (0, 1):
+        async with scripted(happy_events(), fake_time, status=429) as (server, client):
+            with pytest.raises(mw.RateLimitError):
+                async with client.responses.stream(
+                    CID, text="q", deadline=600.0, max_retries=retries
+                ):
+                    pass  # pragma: no cover - the stream must not open
+            assert server.creates == retries + 1
+
+
+async def test_an_error_leaving_iteration_keeps_no_read_alive() -> None:
+    """The error a bad event raises from ``async for`` holds, through its traceback, none of
+    the bytes the stream read (the read may be megabytes; the caller may keep the error)."""
+    from reliability.test_review_findings import _holds
+
+    bad = event("RESPONSE_OUTPUT_DELTA", 2, output={"type": "MESSAGE", "message": {"p": "EV-MARK"}})
+    reply = _SliceReply([happy_events()[0] + bad])
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        with pytest.raises(mw.ResponseValidationError) as caught:
+            async for _event in stream:
+                pass
+    assert _holds(caught.value, "EV-MARK") == []
+
+
+@pytest.mark.parametrize("watchdog", ["loop-timer", "task"])
+async def test_a_stream_outliving_its_first_event_limit_without_an_idle_limit_completes(
+    watchdog: str,
+) -> None:
+    """``first_event_timeout`` without ``idle_timeout``: once the first event came, the
+    watchdog armed for it wakes to find no limit left and stands down; a server that then
+    pauses past the old limit is waited for, and the stream reads on to its end."""
+    events = happy_events()
+    script: list[Any] = [events[0], 2.0, events[1], 0.1, *events[2:]]
+    loop = asyncio.get_running_loop()
+    async with ScriptServer(script) as server:
+        kw: dict[str, Any] = {}
+        if watchdog == "task":
+            kw = {"clock": lambda: loop.time(), "sleep": asyncio.sleep}
+        async with (
+            make_client(server.url, **kw) as client,
+            client.responses.stream(
+                CID, text="q", first_event_timeout=1.0, idle_timeout=None, recover=False
+            ) as stream,
+        ):
+            got = [e.sequence_number async for e in stream]
+    assert got == list(range(1, len(events) + 1))
+
+
+async def test_the_loop_timer_follows_an_idle_limit_pushed_by_data_then_fires() -> None:
+    """Loop-timer watchdog: data that arrives before the idle timer fires moves the idle
+    limit later; when the timer wakes at the old limit it re-arms for the new one, so a
+    server that stalls right after that data gets IdleTimeout one idle_timeout after it."""
+    events = happy_events()
+    script: list[Any] = [events[0], 0.6, events[1], 30.0, *events[2:]]
+    loop = asyncio.get_running_loop()
+    got: list[type] = []
+    async with scripted(script) as (_, client):
+        start = loop.time()
+        async with client.responses.stream(
+            CID, text="q", idle_timeout=1.0, recover=False
+        ) as stream:
+            with pytest.raises(mw.IdleTimeout):
+                await _read_all(stream, got)
+        elapsed = loop.time() - start
+    assert got == [mw.ResponseCreated, mw.ResponseInProgress]
+    assert elapsed == pytest.approx(1.6, abs=0.1)
+
+
+async def _loop_turns(
+    reply: _SliceReply, progress: Callable[[list[Any]], int]
+) -> tuple[list[Any], list[int]]:
+    """Read a stream served by ``reply`` to its end while another task records
+    ``progress(events so far)`` at each loop turn it gets (each new non-zero value once)."""
+    got: list[Any] = []
+    turns: list[int] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            now = progress(got)
+            if now and (not turns or turns[-1] != now):
+                turns.append(now)
+            await asyncio.sleep(0)
+
+    async with _stub([], reply) as client, client.responses.stream(CID, text="q") as stream:
+        task = asyncio.ensure_future(ticker())
+        async for item in stream:
+            got.append(item)
+        done = True
+        await task
+    return got, turns
+
+
+def _keep_alive(size: int) -> bytes:
+    """One SSE comment line of exactly ``size`` bytes: body bytes that complete no event."""
+    return b":" + b"k" * (size - 2) + b"\n"
+
+
+async def test_the_loop_gets_a_turn_after_every_64_kib_read() -> None:
+    """Reads that are all ready at once and complete no event: the stream gives the loop a
+    turn as soon as 64 KiB have been read since the last turn (at exactly 64 KiB too), and
+    counts afresh from each turn."""
+    third = 21845  # three of them are 1 byte short of 64 KiB, four are past it
+    quarter = 16384  # four of them are exactly 64 KiB
+    assert 3 * third == _streaming._YIELD_BYTES - 1
+    assert 4 * quarter == _streaming._YIELD_BYTES
+    chunks = [
+        *[_keep_alive(third)] * 4,  # turn after read 4
+        *[_keep_alive(quarter)] * 4,  # turn after read 8 (exactly 64 KiB)
+        *[_keep_alive(third)] * 4,  # turn after read 12
+        b"".join(happy_events()),
+    ]
+    reply = _SliceReply(chunks)
+    got, turns = await _loop_turns(reply, lambda _got: reply.reads)
+    assert isinstance(got[-1], mw.ResponseCompleted)
+    assert turns[:3] == [4, 8, 12]
+
+
+async def test_a_flood_in_one_read_gives_the_loop_a_turn_after_exactly_256_events() -> None:
+    """All events in one read (under 64 KiB, so no byte count asks for a turn): the first
+    turn comes after exactly 256 delivered events, and then after every 256 more."""
+    tiny = b"".join(b'event: response.future\ndata: {"i":%d}\n\n' % i for i in range(1001))
+    final = event("RESPONSE_COMPLETED", 2, response=response_json("COMPLETED"))
+    body = happy_events()[0] + tiny + final
+    assert len(body) < _streaming._YIELD_BYTES
+    got, turns = await _loop_turns(_SliceReply([body]), len)
+    assert len(got) == 1003
+    assert turns[:3] == [256, 512, 768]
