@@ -414,11 +414,9 @@ class AsyncMoveworks:
         that a backoff or a governor wait would pass the deadline (so tests with a fake clock
         see it too).
 
-        The bounds reach nested loops through a context variable, which a plain request
-        (``_Send``) with a constant bearer and no hooks does not set: the SDK runs nothing in
-        it that could read them. A transport, governor or sleep of your own that itself calls
-        a client would not see them either; that call is still cancelled at the outer
-        deadline (the lane cancels the task), it only does not predict it.
+        The bounds reach nested loops through a context variable, set by every bounded call:
+        a token fetch, a call made from a hook, or a transport, governor or sleep of your own
+        that itself calls a client all see them.
         """
         # One coroutine level for both (every resumption of the attempt passes each level).
         try:
@@ -460,14 +458,6 @@ class AsyncMoveworks:
                     if lanes is not None and lanes.loop is loop
                     else self._lane(total, loop)
                 )
-                if trace is None and self._static_token is not None and type(attempt) is _Send:
-                    # A plain request with a constant bearer and no hooks starts no other call
-                    # in its task (the SDK's readers of the bounds are a token fetch and a call
-                    # made from a hook), so the variable is left alone: its set and reset
-                    # measured ~1.7k instructions per call (callgrind).
-                    reset = None
-                else:
-                    reset = _CALL_BOUNDS.set(bounds)
             else:
                 # Nested in a bounded call of this task (a token fetch it triggers): the
                 # earlier deadline rules, and the outer call's connect/read bounds unless
@@ -488,7 +478,7 @@ class AsyncMoveworks:
                     loop = asyncio.get_running_loop()
                     lane = self._lane(own, loop)
                     when = loop.time() + own
-                reset = _CALL_BOUNDS.set(bounds)
+            reset = _CALL_BOUNDS.set(bounds)
             try:
                 if lane is None:
                     return await self._attempts(
@@ -515,8 +505,7 @@ class AsyncMoveworks:
                     return value
                 raise self._timed_out(request, bounds)
             finally:
-                if reset is not None:
-                    _CALL_BOUNDS.reset(reset)
+                _CALL_BOUNDS.reset(reset)
         except BaseException as exc:
             release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
             raise

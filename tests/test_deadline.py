@@ -337,6 +337,44 @@ async def test_a_call_made_from_a_hook_inherits_the_calls_deadline() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.virtual_time
+async def test_a_call_made_from_your_own_transport_inherits_the_calls_deadline() -> None:
+    """A transport of your own that itself calls a client (here: before answering a plain,
+    static-token, hook-less call) runs within that call: the nested call sees the outer
+    call's earlier deadline, so a Retry-After wait past it ends at once with the outer
+    call's TotalTimeout instead of sleeping until the outer scope cancels it."""
+    loop = asyncio.get_running_loop()
+    busy = _RecordingTransport(503, {"retry-after": "30"})
+    inner = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=busy,  # type: ignore[arg-type]
+        max_retries=2,
+    )
+
+    class Consulting(_RecordingTransport):
+        async def request(self, *args: Any, **kwargs: Any) -> Reply:
+            await inner.responses.get("conv_1", "resp_1")
+            return await super().request(*args, **kwargs)
+
+    outer = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=Consulting(),  # type: ignore[arg-type]
+        max_retries=0,
+    )
+    async with outer, inner:
+        start = loop.time()
+        with pytest.raises(mw.TotalTimeout) as info:
+            await outer.responses.get("conv_1", "resp_1", timeout=5.0)
+        assert loop.time() - start < 0.01  # not at 5 s: the wait was never started
+    assert "5 s" in str(info.value)
+    assert len(busy.sent) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
 async def test_lane_cancels_due_calls_in_order_and_rearms() -> None:
     """The lane's timer cancels only the calls that are due, skips ended ones and re-arms for
     the oldest call left."""
