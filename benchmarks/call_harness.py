@@ -1,11 +1,13 @@
 """Per-call SDK work without sockets (issue 13, item 5: "create/get do not regress").
 
-``python -m benchmarks.call_harness [--op get|create] [--calls N] [--tasks T]``
+``python -m benchmarks.call_harness [--op get|create] [--calls N] [--tasks T] [--no-total]``
 
 ``responses.get`` or ``responses.create`` against a transport that answers with a prepared
 reply (the Response of benchmark #1) after two event-loop turns, ``T`` tasks in parallel. Under
 ``valgrind --tool=callgrind`` the run is deterministic: take the difference of two ``--calls``
-counts as instructions per call, and compare commits on the same machine.
+counts as instructions per call, and compare commits on the same machine. ``--no-total`` builds
+the client with ``Timeout(total=None)``: the same call without a whole-call deadline, so the
+difference of the two is what the deadline costs.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class StubTransport:
         return None
 
 
-async def run(op: str, calls: int, tasks: int) -> float:
+async def run(op: str, calls: int, tasks: int, no_total: bool = False) -> float:
     import moveworks_async as mw
 
     # The bodies of benchmark #1's server (benchmarks/server.py).
@@ -64,6 +66,7 @@ async def run(op: str, calls: int, tasks: int) -> float:
         token="bench-token",
         base_url="http://stub.invalid",
         transport=StubTransport(body),  # type: ignore[arg-type]
+        **({"timeout": mw.Timeout(total=None)} if no_total else {}),
     )
     per_task = calls // tasks
 
@@ -85,9 +88,15 @@ def main() -> None:
     parser.add_argument("--op", choices=("get", "create"), default="get")
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--tasks", type=int, default=16)
+    parser.add_argument(
+        "--no-total",
+        action="store_true",
+        help="client built with Timeout(total=None): no whole-call deadline",
+    )
     args = parser.parse_args()
-    seconds = asyncio.run(run(args.op, args.calls, args.tasks))
-    print(f"op={args.op} calls={args.calls} us_per_call={seconds * 1e6:.2f}")
+    seconds = asyncio.run(run(args.op, args.calls, args.tasks, args.no_total))
+    total = " total=None" if args.no_total else ""
+    print(f"op={args.op}{total} calls={args.calls} us_per_call={seconds * 1e6:.2f}")
 
 
 if __name__ == "__main__":

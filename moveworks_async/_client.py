@@ -32,7 +32,7 @@ from ._auth import (
     token_body,
 )
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._deadline import DeadlineLane, Lanes
+from ._deadline import Deadline, DeadlineLane, Lanes
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -98,25 +98,32 @@ class _Send:
         self.headers = headers
 
 
-class _Bounds:
-    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``).
+class _Bounds(Deadline):
+    """The whole-call bound of one attempt loop (see ``AsyncMoveworks._bounded``), and the
+    call's entry in its deadline lane: one object per call.
 
     ``deadline`` is on the client's clock; ``timeout`` gives the per-attempt connect/read
     bounds (a token fetch started by the call uses them too); ``in_flight`` is True while an
     attempt is on the wire, which is what makes a timed-out create's outcome unknown.
+    ``task`` is the task running the call: only its own nested loops (a token fetch) inherit
+    the bounds; a task spawned meanwhile (by a hook, say) copies the context variable but is
+    not bounded by the call's scope, so it must not count on it.
     """
 
-    __slots__ = ("deadline", "in_flight", "task", "timeout", "total")
+    __slots__ = ("deadline", "in_flight", "timeout", "total")
 
-    def __init__(self, deadline: float, timeout: Timeout, total: float) -> None:
+    def __init__(
+        self, deadline: float, timeout: Timeout, total: float, task: asyncio.Task[Any] | None
+    ) -> None:
+        # Deadline's own fields are set here rather than through its __init__ (one call less
+        # per call); ``when`` and ``cancelling`` are set when the call enters a lane. ``task``
+        # is None only outside a task, where no lane is entered.
+        self.task = task  # type: ignore[assignment]
+        self.expired = False
         self.deadline = deadline
         self.timeout = timeout
         self.total = total
         self.in_flight = False
-        #: The task running the call: only its own nested loops (a token fetch) inherit the
-        #: bounds; a task spawned meanwhile (by a hook, say) copies the context variable but
-        #: is not bounded by the call's scope, so it must not count on it.
-        self.task = asyncio.current_task()
 
 
 def _call_bounds() -> _Bounds | None:
@@ -406,58 +413,95 @@ class AsyncMoveworks:
         deadline on the loop's clock (``_deadline``); the client's clock decides ahead of time
         that a backoff or a governor wait would pass the deadline (so tests with a fake clock
         see it too).
+
+        The bounds reach nested loops through a context variable, set by every bounded call:
+        a token fetch, a call made from a hook, or a transport, governor or sleep of your own
+        that itself calls a client all see them.
         """
         # One coroutine level for both (every resumption of the attempt passes each level).
         try:
-            total = timeout.total if timeout is not None else None
-            outer = _call_bounds()
-            if total is None and outer is None:
-                if timeout is None or timeout is self.timeout:
-                    return await self._attempts(
-                        request, attempt, max_retries, authenticated, trace, None
+            # _call_bounds(), inline (a function call less on every call).
+            outer = _CALL_BOUNDS.get()
+            if outer is not None and outer.task is not asyncio.current_task():
+                outer = None  # a task spawned during a call copies the variable, not its scope
+            lane: DeadlineLane | None
+            if outer is None:
+                if timeout is None or (total := timeout.total) is None:
+                    if timeout is None or timeout is self.timeout:
+                        return await self._attempts(
+                            request, attempt, max_retries, authenticated, trace, None
+                        )
+                    # No whole-call deadline, but the call's own per-attempt connect/read
+                    # bounds: a token fetch it starts obeys them too, not the client's defaults.
+                    per_attempt = _CALL_BOUNDS.set(
+                        _Bounds(math.inf, timeout, math.inf, asyncio.current_task())
                     )
-                # No whole-call deadline, but the call's own per-attempt connect/read bounds:
-                # a token fetch it starts obeys them too, not the client's defaults.
-                per_attempt = _CALL_BOUNDS.set(_Bounds(math.inf, timeout, math.inf))
-                try:
-                    return await self._attempts(
-                        request, attempt, max_retries, authenticated, trace, None
-                    )
-                finally:
-                    _CALL_BOUNDS.reset(per_attempt)
-            now = self._clock()
-            deadline = now + total if total is not None else math.inf
-            if outer is not None and outer.deadline <= deadline:
-                bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total)
+                    try:
+                        return await self._attempts(
+                            request, attempt, max_retries, authenticated, trace, None
+                        )
+                    finally:
+                        _CALL_BOUNDS.reset(per_attempt)
+                # The usual call, with a deadline of its own (the hot path: kept short).
+                loop = asyncio.get_running_loop()
+                task = asyncio.current_task(loop)
+                clock = self._clock
+                if clock is loop_time:  # the default: one reading serves both clocks
+                    deadline = when = loop.time() + total
+                else:
+                    deadline = clock() + total
+                    when = loop.time() + total
+                bounds = _Bounds(deadline, timeout, total, task)
+                lanes = self._lanes  # the lookup of _lane, inline (a function call less)
+                lane = (
+                    lanes[total]
+                    if lanes is not None and lanes.loop is loop
+                    else self._lane(total, loop)
+                )
             else:
-                assert timeout is not None
-                assert total is not None
-                bounds = _Bounds(deadline, timeout, total)
+                # Nested in a bounded call of this task (a token fetch it triggers): the
+                # earlier deadline rules, and the outer call's connect/read bounds unless
+                # this call has its own.
+                task = outer.task
+                own = timeout.total if timeout is not None else None
+                deadline = self._clock() + own if own is not None else math.inf
+                if outer.deadline <= deadline:
+                    bounds = _Bounds(outer.deadline, timeout or outer.timeout, outer.total, task)
+                else:
+                    assert timeout is not None
+                    assert own is not None
+                    bounds = _Bounds(deadline, timeout, own, task)
+                if own is None or bounds.deadline < deadline:
+                    lane = None  # the outer call's scope bounds real time
+                    when = math.inf
+                else:
+                    loop = asyncio.get_running_loop()
+                    lane = self._lane(own, loop)
+                    when = loop.time() + own
             reset = _CALL_BOUNDS.set(bounds)
             try:
-                if total is None or bounds.deadline < deadline:
-                    # Nested in a call with an earlier deadline: that call's scope bounds real time.
+                if lane is None:
                     return await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
                 # The real-time bound: asyncio.timeout's protocol at a fraction of its cost
-                # (one timer per call length, not one per call; see _deadline).
-                task = asyncio.current_task()
+                # (one timer per call length, not one per call; see _deadline). The bounds are
+                # the call's lane entry.
                 if task is None:  # pragma: no cover - asyncio runs coroutines in tasks
                     raise RuntimeError("a call with a timeout must run in an asyncio task")
-                lane = self._lane(total)
-                entry = lane.add(task, lane.loop.time() + total)
+                lane.enter(bounds, when)
                 try:
                     value = await self._attempts(
                         request, attempt, max_retries, authenticated, trace, bounds
                     )
                 except BaseException as exc:
-                    lane.remove(entry)
-                    if not entry.settle(exc):
+                    lane.remove(bounds)
+                    if not bounds.settle(exc):
                         raise
                 else:
-                    lane.remove(entry)
-                    entry.settle(None)
+                    lane.remove(bounds)
+                    if bounds.expired:  # the deadline fired as the call ended: undo its cancel
+                        bounds.settle(None)
                     return value
                 raise self._timed_out(request, bounds)
             finally:
@@ -466,13 +510,15 @@ class AsyncMoveworks:
             release_frames(exc)  # the attempt loop's frame holds the last reply (its body)
             raise
 
-    def _lane(self, length: float) -> DeadlineLane:
-        """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``)."""
-        loop = asyncio.get_running_loop()
+    def _lane(self, length: float, loop: asyncio.AbstractEventLoop | None = None) -> DeadlineLane:
+        """The lane of blocks lasting ``length`` seconds on the running loop (``_deadline``),
+        ``loop`` if the caller has it at hand."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         lanes = self._lanes
         if lanes is None or lanes.loop is not loop:
             lanes = self._lanes = Lanes(loop)
-        return lanes.lane(length)
+        return lanes[length]
 
     def _timed_out(self, request: Request, bounds: _Bounds) -> TotalTimeout:
         """The error of a call that reached its whole-call timeout."""
@@ -567,7 +613,7 @@ class AsyncMoveworks:
                 except BaseException:
                     governor.release(ticket, None)
                     raise
-            if bounds is not None and self._past(bounds):
+            if bounds is not None and self._clock() >= bounds.deadline:
                 # The governor's wait (or the token fetch) used up the call's time.
                 governor.release(ticket, None)
                 raise self._timed_out(request, bounds)

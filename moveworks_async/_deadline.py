@@ -31,15 +31,23 @@ IDLE_LANES = 4
 
 class Deadline:
     """One call's entry in a lane: its task, its deadline on the loop's clock, and whether the
-    lane cancelled it."""
+    lane cancelled it.
+
+    A caller may use a subclass that carries its own per-call state (the client's call
+    bounds): one object per call instead of two. Such a subclass sets ``task`` and
+    ``expired = False`` itself and is registered with :meth:`DeadlineLane.enter`, which sets
+    ``when`` and ``cancelling``.
+    """
 
     __slots__ = ("cancelling", "expired", "task", "when")
 
-    def __init__(self, task: asyncio.Task[Any], when: float) -> None:
+    #: The loop-clock deadline (set by :meth:`DeadlineLane.enter`).
+    when: float
+    #: The task's pending cancellations when the call started (see :meth:`settle`).
+    cancelling: int
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
-        self.when = when
-        #: The task's pending cancellations when the call started (see :meth:`settle`).
-        self.cancelling = task.cancelling()
         self.expired = False
 
     def settle(self, exc: BaseException | None) -> bool:
@@ -85,11 +93,20 @@ class DeadlineLane:
     def add(self, task: asyncio.Task[Any], when: float) -> Deadline:
         """Register ``task``'s call, due at ``when`` on the loop's clock; remove it when it
         ends (:meth:`remove`)."""
-        entry = Deadline(task, when)
+        entry = Deadline(task)
+        self.enter(entry, when)
+        return entry
+
+    def enter(self, entry: Deadline, when: float) -> None:
+        """Register ``entry`` (its ``task`` set, not yet expired), due at ``when`` on the
+        loop's clock; remove it when the call ends (:meth:`remove`)."""
+        entry.when = when
+        # Read at the start, as asyncio.timeout does: a cancellation pending by the time the
+        # deadline fires is then still told apart from the deadline's own (settle).
+        entry.cancelling = entry.task.cancelling()
         self._calls[entry] = None
         if self._handle is None:
             self._arm(when)
-        return entry
 
     def remove(self, entry: Deadline) -> None:
         """Forget a call that ended. The timer stays armed: it re-arms itself when it fires,
@@ -183,21 +200,20 @@ class LaneTimeout:
             self._lane.remove(self._entry)
 
 
-class Lanes:
-    """The client's lanes on its current loop, one per call length."""
+class Lanes(dict[float, DeadlineLane]):
+    """The client's lanes on its current loop, by call length: ``lanes[length]`` is the lane
+    of calls lasting ``length`` seconds, made when first asked for (a dict lookup per call)."""
 
-    __slots__ = ("_lanes", "loop")
+    __slots__ = ("loop",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Empty as made (dict.__init__ would take ``loop`` for items).
         self.loop = loop
-        self._lanes: dict[float, DeadlineLane] = {}
 
-    def __len__(self) -> int:
-        return len(self._lanes)
+    def __missing__(self, length: float) -> DeadlineLane:
+        lane = self[length] = DeadlineLane(self.loop, self, length)
+        return lane
 
     def lane(self, length: float) -> DeadlineLane:
         """The lane of calls lasting ``length`` seconds."""
-        lane = self._lanes.get(length)
-        if lane is None:
-            lane = self._lanes[length] = DeadlineLane(self.loop, self._lanes, length)
-        return lane
+        return self[length]

@@ -241,6 +241,138 @@ async def test_a_task_spawned_during_a_call_keeps_its_own_timeout() -> None:
         assert loop.time() - start == pytest.approx(10.0, abs=0.05)
 
 
+class _RecordingTransport:
+    """Answers at once: a token to the token endpoint, ``status`` (``BODY`` if 200) to the
+    rest; records the per-attempt ``Timeout`` each request was sent with."""
+
+    owner = "AsyncMoveworks"
+    is_closed = False
+    has_open_owned_session = False
+
+    def __init__(self, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = dict(headers or {})
+        self.sent: list[tuple[str, Timeout]] = []
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        self.sent.append((url, timeout))
+        await asyncio.sleep(0)
+        if url.endswith("/oauth/v1/token"):
+            token = b'{"access_token": "tok", "expires_in": 3600}'
+            return Reply(200, {"Content-Type": "application/json"}, token)
+        body = BODY if self.status == 200 else b'{"code": "unavailable", "message": "later"}'
+        return Reply(self.status, {"Content-Type": "application/json", **self.headers}, body)
+
+    def stream(self, *args: Any) -> Any:  # pragma: no cover - not used here
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_a_token_fetch_inside_a_call_with_a_total_takes_the_calls_attempt_bounds() -> None:
+    """The token fetch a call starts sends with that call's connect/read timeouts (not the
+    client's defaults), whole-call deadline or not: the call publishes its bounds to it."""
+    transport = _RecordingTransport()
+    own = Timeout(connect=0.5, read=0.25, total=30.0)
+    async with mw.AsyncMoveworks(
+        assistant_name="a",
+        auth=mw.ClientCredentials("id", "secret-deadline"),
+        base_url="http://127.0.0.1:1",
+        transport=transport,  # type: ignore[arg-type]
+        max_retries=0,
+    ) as client:
+        await client.responses.get("conv_1", "resp_1", timeout=own)
+    assert [url.rsplit("/", 1)[-1] for url, _ in transport.sent] == ["token", "resp_1"]
+    assert transport.sent[0][1] is own  # the token fetch's attempt
+    assert transport.sent[1][1] is own
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_a_call_made_from_a_hook_inherits_the_calls_deadline() -> None:
+    """A call awaited inside a hook runs within the hooked call: it sees that call's
+    earlier deadline, so a Retry-After wait past it ends at once with the outer call's
+    TotalTimeout instead of sleeping until the outer scope cancels it."""
+    loop = asyncio.get_running_loop()
+    busy = _RecordingTransport(503, {"retry-after": "30"})
+    inner = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=busy,  # type: ignore[arg-type]
+        max_retries=2,
+    )
+
+    class Nested(mw.Hooks):
+        async def on_request(self, info: mw.RequestInfo) -> None:
+            await inner.responses.get("conv_1", "resp_1")
+
+    hooked = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=_RecordingTransport(),  # type: ignore[arg-type]
+        max_retries=0,
+        hooks=[Nested()],
+    )
+    async with hooked, inner:
+        start = loop.time()
+        with pytest.raises(mw.TotalTimeout) as info:
+            await hooked.responses.get("conv_1", "resp_1", timeout=5.0)
+        assert loop.time() - start < 0.01  # not at 5 s: the wait was never started
+    assert "5 s" in str(info.value)
+    assert len(busy.sent) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.virtual_time
+async def test_a_call_made_from_your_own_transport_inherits_the_calls_deadline() -> None:
+    """A transport of your own that itself calls a client (here: before answering a plain,
+    static-token, hook-less call) runs within that call: the nested call sees the outer
+    call's earlier deadline, so a Retry-After wait past it ends at once with the outer
+    call's TotalTimeout instead of sleeping until the outer scope cancels it."""
+    loop = asyncio.get_running_loop()
+    busy = _RecordingTransport(503, {"retry-after": "30"})
+    inner = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=busy,  # type: ignore[arg-type]
+        max_retries=2,
+    )
+
+    class Consulting(_RecordingTransport):
+        async def request(self, *args: Any, **kwargs: Any) -> Reply:
+            await inner.responses.get("conv_1", "resp_1")
+            return await super().request(*args, **kwargs)
+
+    outer = mw.AsyncMoveworks(
+        assistant_name="a",
+        token="t",
+        base_url="http://127.0.0.1:1",
+        transport=Consulting(),  # type: ignore[arg-type]
+        max_retries=0,
+    )
+    async with outer, inner:
+        start = loop.time()
+        with pytest.raises(mw.TotalTimeout) as info:
+            await outer.responses.get("conv_1", "resp_1", timeout=5.0)
+        assert loop.time() - start < 0.01  # not at 5 s: the wait was never started
+    assert "5 s" in str(info.value)
+    assert len(busy.sent) == 1
+
+
 @pytest.mark.asyncio
 @pytest.mark.virtual_time
 async def test_lane_cancels_due_calls_in_order_and_rearms() -> None:
