@@ -101,9 +101,9 @@ class ClientStateError(MoveworksError, RuntimeError):
     from another event loop than its own, a ``ResponseStream`` used outside ``async with`` or
     after it closed, read by two tasks at once. A programming error; nothing was sent, except
     by a read that the client's close ended on the wire (a ``get``, a stream's recovery poll),
-    which is safe to make again, and by a stream whose reply arrived after the close (its
-    create reached the server). A create that may have been sent when the client closed
-    raises ``APIConnectionError(outcome_unknown=True)`` instead.
+    which is safe to make again. A create that may have been sent when the client closed (a
+    stream whose reply arrived after the close too) raises
+    ``APIConnectionError(outcome_unknown=True)`` instead.
 
     A ``RuntimeError`` too, so ``except RuntimeError`` written before it existed still works.
     """

@@ -419,6 +419,18 @@ class StreamReply(DecodedStream):
         _let_go(self._response)
 
 
+def answered_after_close() -> APIConnectionError:
+    """The error of a stream whose reply headers arrived after its client closed: the stream
+    does not start, and its request (a create) reached the server, so the outcome is unknown
+    (check before sending it again), unlike a ``ClientStateError``, which means nothing
+    was sent."""
+    return APIConnectionError(
+        "the client was closed while this stream waited for its reply; the server received "
+        "the request",
+        outcome_unknown=True,
+    )
+
+
 def _let_go(response: aiohttp.ClientResponse) -> None:
     """End a streaming response: its connection back to the pool if the body was read to its
     end, closed otherwise.
@@ -592,9 +604,11 @@ class StreamContext:
             raise error
         if transport._closed:
             # The client closed while this stream waited for its headers (a borrowed session
-            # is not closed with it): the stream must not start on a closed client.
+            # is not closed with it): the stream must not start on a closed client. Its
+            # request reached the server (a create was made): outcome unknown, never a
+            # ClientStateError, which says nothing was sent.
             _let_go(response)
-            raise ClientStateError("this AsyncMoveworks client is closed")
+            raise answered_after_close()
         self._response = response
         reply = StreamReply(response)
         transport._streams.add(reply)

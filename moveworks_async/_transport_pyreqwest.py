@@ -344,9 +344,10 @@ class PyreqwestStreamContext:
             raise error
         self._request = request
         if transport._closed:
-            # The client closed while this stream waited for its headers.
+            # The client closed while this stream waited for its headers: its request
+            # reached the server (see the aiohttp transport).
             self.close()
-            raise ClientStateError("this AsyncMoveworks client is closed")
+            raise _transport.answered_after_close()
         reply = PyreqwestStreamReply(self, response)
         transport._streams.add(reply)
         return reply
