@@ -59,11 +59,13 @@ class SSEDecoder:
 
     ``max_event_size`` bounds the raw bytes of the event being built (its lines and their line
     ends, not the blank line that ends it, nor blank lines before it); past it, ``feed`` raises
-    `StreamProtocolError`. Any events completed by the same ``feed`` call are lost with it.
+    `StreamProtocolError`, unless the same ``feed`` call completed events before the oversize
+    one: those are returned first, :attr:`failure` says why nothing follows them, and the next
+    ``feed`` (or ``close``) raises the error. The decoder is done after that error.
     """
 
-    __slots__ = ("_closed", "_head", "_last_id", "_limit", "_pending", "_pending_cr", "_retry",
-                 "_seen", "_skip_lf")  # fmt: skip
+    __slots__ = ("_closed", "_failure", "_head", "_last_id", "_limit", "_pending", "_pending_cr",
+                 "_retry", "_seen", "_skip_lf")  # fmt: skip
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._limit = max_event_size
@@ -75,6 +77,7 @@ class SSEDecoder:
         self._retry: int | None = None
         self._seen = 0
         self._closed = False
+        self._failure: str | None = None  # set once an event outgrew the cap (see feed)
 
     @property
     def last_event_id(self) -> str:
@@ -92,6 +95,12 @@ class SSEDecoder:
         return self._limit
 
     @property
+    def failure(self) -> str | None:
+        """Why the stream cannot go on (an event over the cap) after the events the last
+        ``feed`` returned; ``None`` while it can. The next ``feed`` or ``close`` raises it."""
+        return self._failure
+
+    @property
     def bytes_seen(self) -> int:
         """Total bytes fed so far, comments and keep-alives included."""
         return self._seen
@@ -102,6 +111,10 @@ class SSEDecoder:
         A browser parses each line as it ends, so a ``retry`` line of that event still sets the
         reconnection time; apply those now (the other fields only matter at dispatch).
         """
+        if self._failure is not None:
+            self._closed = True
+            self._pending = bytearray()
+            raise StreamProtocolError(self._failure)
         if not self._closed and b"retry" in self._pending:
             text = (
                 self._pending.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
@@ -126,6 +139,8 @@ class SSEDecoder:
         can stand for a check of every event's data in it."""
         if self._closed:
             raise RuntimeError("SSEDecoder.feed() called after close()")
+        if self._failure is not None:
+            raise StreamProtocolError(self._failure)
         self._seen += len(chunk)
         if self._head is not None:  # stream start: strip one BOM, even if split across chunks
             chunk = self._head + chunk
@@ -172,19 +187,37 @@ class SSEDecoder:
             region = chunk[: end + 1]
         tail = chunk[start:]
         if len(region) > self._limit:
-            self._check_sizes(region)
+            cut = self._oversize_at(region)
+            if cut is not None:
+                return self._fail_after(region[:cut], cr)
         if len(tail) > self._limit:
-            self._too_big()
+            return self._fail_after(region, cr)
         self._pending = bytearray(tail)
         self._pending_cr = cr and b"\r" in tail
+        return self._events(region, cr), region
+
+    def _events(self, region: bytes | bytearray, cr: bool) -> list[ServerSentEvent]:
+        """The events of ``region``: complete frames, ending at a blank line."""
         text = region.decode("utf-8", "replace")
         if not cr:
-            return self._parse(text.split("\n")), region
+            return self._parse(text.split("\n"))
         if _splitlines_is_exact(text):
             lines = text.splitlines()
             lines.append("")  # the region ends at a blank line
-            return self._parse(lines), region
-        return self._parse(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")), region
+            return self._parse(lines)
+        return self._parse(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+    def _fail_after(
+        self, good: bytes | bytearray, cr: bool
+    ) -> tuple[list[ServerSentEvent], bytes | bytearray]:
+        """An event outgrew the cap after the complete frames ``good``: their events, then
+        the error (raised now when there are none, else by the next feed or close)."""
+        self._pending = bytearray()
+        events = self._events(good, cr) if good else []
+        if not events:
+            self._too_big()
+        self._failure = f"SSE event larger than {self._limit} bytes"
+        return events, good
 
     def _find_blank_cr(self, chunk: bytes) -> tuple[int, int]:
         """Locate the last blank line when CRs are about: (end of the line before it, tail start).
@@ -265,13 +298,20 @@ class SSEDecoder:
         self._last_id = last_id
         return out
 
-    def _check_sizes(self, region: bytes | bytearray) -> None:
-        """Slow path, only when a region outgrows the cap: measure each event exactly."""
-        size = 0
+    def _oversize_at(self, region: bytes | bytearray) -> int | None:
+        """Slow path, only when a region outgrows the cap: measure each event exactly; the
+        offset where the first event over the cap starts (after a blank line), or None."""
+        size = offset = start = 0
         for line in region.splitlines(keepends=True):
-            size = 0 if line in (b"\n", b"\r", b"\r\n") else size + len(line)
-            if size > self._limit:
-                self._too_big()
+            offset += len(line)
+            if line in (b"\n", b"\r", b"\r\n"):
+                size = 0
+                start = offset
+            else:
+                size += len(line)
+                if size > self._limit:
+                    return start
+        return None
 
     def _too_big(self) -> None:
         raise StreamProtocolError(f"SSE event larger than {self._limit} bytes")

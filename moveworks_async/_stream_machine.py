@@ -105,6 +105,9 @@ class _Gap:
 #: What :meth:`StreamMachine.accept` returns when the stream skipped a sequence number.
 GAP: Final = _Gap()
 _BAD_JSON: Final = object()
+#: The frame StreamMachine.feed appends after the events a read completed before an event over
+#: the cap (SSEDecoder.failure): accept() raises the size error there, after the events.
+_OVERSIZE: Final = ServerSentEvent("", "", None, None)
 
 
 def _same(text: str) -> str:
@@ -200,6 +203,11 @@ class StreamMachine:
         if failure is not None:
             raise failure  # outside the except block: no __context__
         if events:
+            if self.decoder.failure is not None:
+                # An event over the cap came after these in the same read: they are
+                # delivered first (a RESPONSE_CREATED among them names the response to
+                # recover), then accept() raises at the marker.
+                events.append(_OVERSIZE)
             self.quiet = 0
             self.first_at = None  # from now on the idle timeout applies
             # One bounds check of the whole read stands for most of one per event (~0.6 us).
@@ -219,6 +227,8 @@ class StreamMachine:
         a terminal event is the truth itself, gap or not). A terminal event also sets
         :attr:`final` (see :meth:`finish`).
         """
+        if sse is _OVERSIZE:
+            raise self._protocol_error(self.decoder.failure or "SSE event too large")
         # Errors are raised outside the except blocks, so that no decoder error (orjson's
         # keeps the whole data as ``.doc``) stays alive as ``__context__``.
         try:

@@ -307,6 +307,29 @@ def test_max_event_size_exceeded_raises() -> None:
         decode(*(body[i : i + 7] for i in range(0, len(body), 7)), max_event_size=64)
 
 
+def test_events_before_an_oversize_event_in_the_same_chunk_come_first() -> None:
+    """An event over the cap after complete events in one chunk: those events are returned,
+    ``failure`` names the error, and the next feed (or close) raises it; alone in its chunk,
+    the oversize event raises at once. The same whether it is complete or still open."""
+    good = b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\n"
+    for big in (b"data: " + b"x" * 100 + b"\n\n", b"data: " + b"x" * 100):
+        for ends in (b"", b"\r\n"):
+            chunk = good.replace(b"\n", ends or b"\n") + big
+            decoder = SSEDecoder(max_event_size=64)
+            assert [e.event for e in decoder.feed(chunk)] == ["a", "b"]
+            assert decoder.failure == "SSE event larger than 64 bytes"
+            with pytest.raises(StreamProtocolError, match="larger than 64 bytes"):
+                decoder.feed(b"data: 3\n\n")
+            closing = SSEDecoder(max_event_size=64)
+            assert len(closing.feed(chunk)) == 2
+            with pytest.raises(StreamProtocolError, match="larger than 64 bytes"):
+                closing.close()
+    alone = SSEDecoder(max_event_size=64)
+    with pytest.raises(StreamProtocolError):
+        alone.feed(b"data: " + b"x" * 100 + b"\n\n")
+    assert SSEDecoder(max_event_size=64).failure is None
+
+
 def test_max_event_size_line_that_never_ends() -> None:
     """A line that never terminates raises as soon as it passes the cap."""
     decoder = SSEDecoder(max_event_size=1000)

@@ -57,6 +57,27 @@ def test_a_whole_stream_in_one_chunk_and_byte_by_byte() -> None:
     assert len(machine.outputs) == 2  # the reasoning item and the message, upserted by id
 
 
+def test_an_oversize_event_after_created_in_one_read_keeps_the_created_event() -> None:
+    """RESPONSE_CREATED and an event over max_event_size in the same read: the created event
+    is delivered first (the stream knows its response), then StreamProtocolError carries the
+    response id, so the stream can recover by polling."""
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    big = event("RESPONSE_OUTPUT_DELTA", 2, output=message_item("x" * 5000))
+    machine = StreamMachine(1024)
+    frames = machine.feed(created + big)
+    first = machine.accept(frames[0])
+    assert type(first).__name__ == "ResponseCreated"
+    assert len(frames) == 2  # the created event, then where the oversize one failed
+    with pytest.raises(mw.StreamProtocolError, match="larger than 1024 bytes") as raised:
+        machine.accept(frames[1])
+    assert raised.value.response_id == RID
+    assert raised.value.outcome_unknown is False
+    alone = StreamMachine(1024)
+    with pytest.raises(mw.StreamProtocolError) as early:
+        alone.feed(big)
+    assert early.value.response_id is None
+
+
 def test_duplicates_and_late_events_are_dropped() -> None:
     machine = StreamMachine(1 << 20)
     created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
