@@ -100,10 +100,11 @@ class ClientStateError(MoveworksError, RuntimeError):
     """An object was used in a state that does not allow it: a closed client, a client used
     from another event loop than its own, a ``ResponseStream`` used outside ``async with`` or
     after it closed, read by two tasks at once. A programming error; nothing was sent, except
-    by a read that the client's close ended on the wire (a ``get``, a stream's recovery poll),
-    which is safe to make again. A create that may have been sent when the client closed (a
-    stream whose reply arrived after the close too) raises
-    ``APIConnectionError(outcome_unknown=True)`` instead.
+    by a read that the client's close ended on the wire (a ``get``, a ``wait``), which is safe
+    to make again (a stream whose recovery the close ended raises
+    ``StreamInterruptedError`` with its ``response_id`` instead). A create that may have
+    been sent when the client closed (a stream whose reply arrived after the close too)
+    raises ``APIConnectionError(outcome_unknown=True)`` instead.
 
     A ``RuntimeError`` too, so ``except RuntimeError`` written before it existed still works.
     """

@@ -71,6 +71,7 @@ from ._errors import (
     InvalidParameterError,
     ResponseValidationError,
     StreamError,
+    StreamInterruptedError,
     StreamProtocolError,
     UnexpectedResponseError,
     WaitTimeoutError,
@@ -751,6 +752,7 @@ class ResponseStream:
     async def _poll(self, response_id: str) -> Response:
         m = self._m
         budget, deadline_bound = m.poll_budget(self._clock(), self._recover_timeout)
+        closed = False
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
@@ -761,6 +763,21 @@ class ResponseStream:
         except WaitTimeoutError:
             if not deadline_bound:
                 raise
+        except ClientStateError:
+            closed = True
+        if closed:
+            # The client closed under the stream. Its create was made and the response
+            # exists: say so with its id (poll it on an open client), never as a
+            # ClientStateError, which says nothing was sent.
+            raise self._fail(
+                StreamInterruptedError(
+                    "the client was closed before the stream ended; the response exists: "
+                    "poll it with an open client (error.response_id)",
+                    response_id=response_id,
+                    request_id=m.request_id,
+                ),
+                fatal=True,
+            )
         self._close_reply()
         raise m.recovery_past_deadline()
 

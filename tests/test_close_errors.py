@@ -226,8 +226,9 @@ async def test_a_stream_protocol_error_before_created_has_no_response_id(name: s
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_closing_the_client_under_a_recovery_poll(name: str) -> None:
     """The stream ended early and its recovery's poll waits for the server when the client
-    closes: the stream ends with ClientStateError (as any use after close), not a network
-    error, and the create is never sent again."""
+    closes: the stream ends with StreamInterruptedError naming the response (its create was
+    made: never a ClientStateError, which says nothing was sent), not a bare network error,
+    and the create is never sent again."""
     async with serving() as (server, url):
         server.stream = created_then_eof
         client = client_of(url, name, max_retries=0)
@@ -241,8 +242,11 @@ async def test_closing_the_client_under_a_recovery_poll(name: str) -> None:
         assert await settle(lambda: server.count("GET ") == 1, timeout=10.0)
         await client.aclose()
         error = await outcome(task)
-    assert isinstance(error, mw.ClientStateError), repr(error)
-    assert "closed" in str(error)
+    assert isinstance(error, mw.StreamInterruptedError), repr(error)
+    assert not isinstance(error, mw.ClientStateError)
+    assert "client was closed" in str(error)
+    assert error.response_id is not None
+    assert error.outcome_unknown is False
     assert server.count("/stream") == 1
 
 

@@ -361,8 +361,8 @@ async def test_data_api_runs_on_the_named_transport(name: str) -> None:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_closing_the_client_ends_its_open_streams(name: str) -> None:
     """``client.aclose()`` while a stream waits for its next event: the stream ends at once
-    with a typed error (its recovery cannot poll a closed client), not at its idle timeout
-    (60 s here) or never."""
+    with a typed error naming its response (its recovery cannot poll a closed client), not
+    at its idle timeout (60 s here) or never."""
     from _stream_support import ScriptServer, event, response_json
 
     created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
@@ -376,9 +376,11 @@ async def test_closing_the_client_ends_its_open_streams(name: str) -> None:
                 await asyncio.sleep(0)
             assert not waiting.done()
             await client.aclose()
-            with pytest.raises(mw.ClientStateError, match="closed"):
+            with pytest.raises(mw.StreamInterruptedError, match="client was closed") as raised:
                 async with asyncio.timeout(10.0):  # a bound for the failing case only
                     await waiting
+            assert raised.value.response_id == first.response.response_id
+            assert raised.value.outcome_unknown is False
         assert client.is_closed
 
 
