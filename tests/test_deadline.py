@@ -300,9 +300,11 @@ async def test_a_token_fetch_inside_a_call_with_a_total_takes_the_calls_attempt_
 
 @pytest.mark.asyncio
 @pytest.mark.virtual_time
-async def test_a_call_made_from_a_hook_inherits_the_calls_deadline() -> None:
-    """A call awaited inside a hook runs within the hooked call: it sees that call's
-    earlier deadline, so a Retry-After wait past it ends at once with the outer call's
+@pytest.mark.parametrize("where", ["hook", "own transport"])
+async def test_a_call_made_inside_a_call_inherits_its_deadline(where: str) -> None:
+    """A call awaited inside another call, from a hook or from a transport of your own (the
+    outer call then a plain, static-token, hook-less one), runs within it: it sees the outer
+    call's earlier deadline, so a Retry-After wait past it ends at once with the outer call's
     TotalTimeout instead of sleeping until the outer scope cancels it."""
     loop = asyncio.get_running_loop()
     busy = _RecordingTransport(503, {"retry-after": "30"})
@@ -318,40 +320,6 @@ async def test_a_call_made_from_a_hook_inherits_the_calls_deadline() -> None:
         async def on_request(self, info: mw.RequestInfo) -> None:
             await inner.responses.get("conv_1", "resp_1")
 
-    hooked = mw.AsyncMoveworks(
-        assistant_name="a",
-        token="t",
-        base_url="http://127.0.0.1:1",
-        transport=_RecordingTransport(),  # type: ignore[arg-type]
-        max_retries=0,
-        hooks=[Nested()],
-    )
-    async with hooked, inner:
-        start = loop.time()
-        with pytest.raises(mw.TotalTimeout) as info:
-            await hooked.responses.get("conv_1", "resp_1", timeout=5.0)
-        assert loop.time() - start < 0.01  # not at 5 s: the wait was never started
-    assert "5 s" in str(info.value)
-    assert len(busy.sent) == 1
-
-
-@pytest.mark.asyncio
-@pytest.mark.virtual_time
-async def test_a_call_made_from_your_own_transport_inherits_the_calls_deadline() -> None:
-    """A transport of your own that itself calls a client (here: before answering a plain,
-    static-token, hook-less call) runs within that call: the nested call sees the outer
-    call's earlier deadline, so a Retry-After wait past it ends at once with the outer
-    call's TotalTimeout instead of sleeping until the outer scope cancels it."""
-    loop = asyncio.get_running_loop()
-    busy = _RecordingTransport(503, {"retry-after": "30"})
-    inner = mw.AsyncMoveworks(
-        assistant_name="a",
-        token="t",
-        base_url="http://127.0.0.1:1",
-        transport=busy,  # type: ignore[arg-type]
-        max_retries=2,
-    )
-
     class Consulting(_RecordingTransport):
         async def request(self, *args: Any, **kwargs: Any) -> Reply:
             await inner.responses.get("conv_1", "resp_1")
@@ -361,8 +329,9 @@ async def test_a_call_made_from_your_own_transport_inherits_the_calls_deadline()
         assistant_name="a",
         token="t",
         base_url="http://127.0.0.1:1",
-        transport=Consulting(),  # type: ignore[arg-type]
+        transport=(Consulting() if where == "own transport" else _RecordingTransport()),  # type: ignore[arg-type]
         max_retries=0,
+        hooks=[Nested()] if where == "hook" else None,
     )
     async with outer, inner:
         start = loop.time()
