@@ -653,6 +653,8 @@ class AiohttpTransport:
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
         #: The open stream replies, closed by aclose() (a pending read then fails at once).
         self._streams: weakref.WeakSet[StreamReply] = weakref.WeakSet()
+        #: The calls' replies whose body is being read, let go by aclose() likewise.
+        self._replies: set[aiohttp.ClientResponse] = set()
 
     @property
     def is_closed(self) -> bool:
@@ -718,16 +720,23 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as response:
                 sent = True
-                length = response.content_length
-                if (
-                    length is not None
-                    and length <= _SMALL_BODY
-                    and length <= MAX_BODY
-                    and "Content-Encoding" not in response.headers
-                ):
-                    body = await response.read()  # the common case, inline: small, exact size
-                else:
-                    body = await _read_body(response)
+                # Tracked while its body is read: aiohttp's session close does not wake a
+                # pending body read (and its sock_read timer stops), so aclose() lets it go.
+                replies = self._replies
+                replies.add(response)
+                try:
+                    length = response.content_length
+                    if (
+                        length is not None
+                        and length <= _SMALL_BODY
+                        and length <= MAX_BODY
+                        and "Content-Encoding" not in response.headers
+                    ):
+                        body = await response.read()  # the common case: small, exact size
+                    else:
+                        body = await _read_body(response)
+                finally:
+                    replies.discard(response)
                 return Reply(response.status, response.headers, body)
         except (aiohttp.ClientError, TimeoutError, asyncio.CancelledError) as exc:
             if sent or not self._closed_before_sending(exc):
@@ -786,6 +795,8 @@ class AiohttpTransport:
         self._closed = True
         for reply in list(self._streams):
             reply.close()
+        for response in list(self._replies):
+            _let_go(response)
         session, self._session = self._session, None
         if self._owned and session is not None and not session.closed:
             await session.close()

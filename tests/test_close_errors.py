@@ -413,3 +413,47 @@ async def test_only_a_closed_pool_counts_as_never_sent() -> None:
     await asyncio.sleep(0)
     probe.cancel()  # a cancellation of the caller itself is never the close
     assert await probe is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_the_client_under_a_half_read_reply_ends_the_call(name: str) -> None:
+    """A GET whose reply headers and part of its body arrived when the client closes fails at
+    once with ClientStateError. On aiohttp a session close neither wakes a pending body read
+    nor keeps its read timeout running: before the fix the call hung until Timeout.total
+    (here 30 s; 600 s by default)."""
+    arrived = asyncio.Event()
+    finish = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def half_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 5000\r\n\r\n" + b'{"response_id": "resp_1", '
+            )
+            await writer.drain()
+            arrived.set()
+            await finish.wait()  # the rest never comes
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(half_reply, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = client_of(f"http://127.0.0.1:{port}", name, max_retries=0, timeout=30.0)
+    try:
+        call = asyncio.ensure_future(client.responses.get(CID, "resp_1"))
+        await asyncio.wait_for(arrived.wait(), 10.0)
+        for _ in range(5):  # the call reaches its body read and waits there
+            await asyncio.sleep(0)
+        assert not call.done()
+        await client.aclose()
+        error = await outcome(call)
+    finally:
+        finish.set()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+    assert isinstance(error, mw.ClientStateError), repr(error)
