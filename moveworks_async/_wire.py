@@ -48,6 +48,13 @@ import attrs
 
 from . import _fastpath
 from ._converter import _structure_datetime, _structure_enum, converter
+from ._events import (
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseFailed,
+    ResponseInProgress,
+    ResponseOutputDelta,
+)
 from ._json import STEPWISE_SIZE
 from ._models import (
     Action,
@@ -60,7 +67,7 @@ from ._models import (
     UrlAction,
 )
 
-__all__ = ["ENABLED", "MISS", "available", "decode", "supports"]
+__all__ = ["ENABLED", "MISS", "available", "decode", "event", "supports"]
 
 msgspec: Any
 try:
@@ -431,5 +438,74 @@ def decode(body: bytes, cls: Any) -> Any:
         return MISS
     try:
         return entry.build(entry.decode(body))
+    except Exception:
+        return MISS
+
+
+# --- stream events -----------------------------------------------------------------------------
+
+#: The events ``_events.parse_event`` types from their ``data``: the event's ``sequence_number``
+#: and its one payload field (``response`` or ``output``); their other fields (``recovered``)
+#: are never read from the wire and keep their defaults. ``ERROR``, ``message`` frames (typed by
+#: their ``event_type`` member) and unknown names are left to ``parse_event``.
+_EVENTS: Final = (
+    ResponseCreated,
+    ResponseInProgress,
+    ResponseOutputDelta,
+    ResponseCompleted,
+    ResponseFailed,
+)
+
+
+def _compile_event(cls: type[Any]) -> _Entry | None:
+    if msgspec is None:
+        return None
+    gen = _Gen()
+    attrs.resolve_types(cls)
+    sequence, payload, *rest = attrs.fields(cls)
+    if sequence.name != "sequence_number" or any(f.default is attrs.NOTHING for f in rest):
+        return None  # pragma: no cover - the event models changed
+    try:
+        # ``event_type`` repeats the SSE name; parse_event does not read it, and only a
+        # string or null is let through here (anything else takes parse_event's path).
+        struct = _defstruct(
+            f"{cls.__name__}Wire",
+            [
+                ("event_type", str | None, None),
+                ("sequence_number", int | None, None),
+                (payload.name, gen.wire(payload.type)),
+            ],
+        )
+        body = ["    sequence_number = o.sequence_number", f"    value = o.{payload.name}"]
+        body += gen.convert(payload.type, "value", "    ")
+        values = {"sequence_number": "sequence_number", payload.name: "value"}
+        values.update({f.name: gen.bind(f.default) for f in rest})
+        body += gen.construct(cls, values, "o", "    ")
+    except _Unsupported:  # pragma: no cover - the event models changed
+        return None
+    build = gen.function(f"build_{cls.__name__}", body)
+    return _Entry(msgspec.json.Decoder(struct).decode, build)
+
+
+_event_entries: dict[str, _Entry | None] = {}
+
+
+def event(name: str, data: str) -> Any:
+    """The typed event of an SSE frame named ``name`` with ``data`` (its JSON text), through
+    msgspec, or :data:`MISS` (then ``parse_event`` on the decoded data decides, as always).
+
+    Never raises. ``data`` of a frame is at most the stream's ``max_event_size``; one longer
+    than ``_json.STEPWISE_SIZE`` misses, as in :func:`decode`.
+    """
+    if not ENABLED or len(data) > STEPWISE_SIZE:
+        return MISS
+    entry = _event_entries.get(name, MISS)
+    if entry is MISS:
+        cls = next((c for c in _EVENTS if c.event_type == name), None)
+        entry = _event_entries[name] = None if cls is None else _compile_event(cls)
+    if entry is None:
+        return MISS
+    try:
+        return entry.build(entry.decode(data))
     except Exception:
         return MISS

@@ -30,9 +30,11 @@ from hypothesis import strategies as st
 from test_converter import _conversation, _message, _response
 from test_fastpath import CASES, _mutate
 
+import moveworks_async as mw
 from benchmarks import payloads
-from moveworks_async import _fastpath, _json, _reply, _wire
+from moveworks_async import _fastpath, _json, _reply, _stream_machine, _wire
 from moveworks_async._converter import unstructure
+from moveworks_async._events import EVENT_TYPES, parse_event
 from moveworks_async._models import (
     Conversation,
     Event,
@@ -41,6 +43,8 @@ from moveworks_async._models import (
     ReasoningMessage,
     Response,
 )
+from moveworks_async._sse import ServerSentEvent, SSEDecoder
+from moveworks_async._stream_machine import StreamMachine
 from moveworks_async._transport import Reply
 
 HAVE_MSGSPEC = find_spec("msgspec") is not None
@@ -404,3 +408,125 @@ def test_mutations_exercise_both_paths_and_both_answers() -> None:
         want, hit = agree(mutate_bytes(base, rng), Response)
         counts["hit" if hit else "miss-ok" if want[0] == "ok" else "error"] += 1
     assert min(counts.values()) > 100, counts
+
+
+# --- stream events ----------------------------------------------------------------------------
+
+EVENT_NAMES = [*sorted(EVENT_TYPES), "message", "FUTURE_EVENT"]
+
+
+def _frames(n: int = 50) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    return [sse for chunk in payloads.stream_events(n) for sse in decoder.feed(chunk)]
+
+
+FRAMES = _frames()
+
+
+def event_outcome(name: str, data: str) -> Any:
+    """``parse_event`` on the decoded data, as the stream machine runs it without msgspec."""
+    try:
+        decoded = _json.loads(data)
+    except ValueError:
+        return "error", "bad JSON"
+    try:
+        return "ok", typed(parse_event(name, decoded))
+    except Exception as exc:
+        return "error", (type(exc), str(exc), getattr(exc, "path", None))
+
+
+def event_agree(name: str, data: str) -> bool:
+    """Assert msgspec's event, when it gives one, is parse_event's; whether it gave one."""
+    with wire(True):
+        got = _wire.event(name, data) if HAVE_MSGSPEC else _wire.MISS
+    if got is _wire.MISS:
+        return False
+    assert ("ok", typed(got)) == event_outcome(name, data), (name, data)
+    return True
+
+
+@needs_msgspec
+def test_stream_events_take_the_msgspec_path() -> None:
+    """Every frame of the benchmark's 50-event stream (CREATED, IN_PROGRESS, deltas,
+    COMPLETED) is typed by msgspec, equal to parse_event's."""
+    assert {f.event for f in FRAMES} == EVENT_TYPES - {"ERROR", "RESPONSE_FAILED"}
+    for frame in FRAMES:
+        assert event_agree(frame.event, frame.data)
+    failed = FRAMES[-1].data.replace('"COMPLETED"', '"FAILED"').replace(
+        '"completed_at"', '"error": {"code": "E1", "message": "m"}, "completed_at"'
+    )
+    assert event_agree("RESPONSE_FAILED", failed)
+
+
+def _run_machine(frames: list[bytes]) -> Any:
+    machine = StreamMachine(1 << 20)
+    out: list[Any] = []
+    for chunk in frames:
+        for sse in machine.feed(chunk):
+            try:
+                out.append(typed(machine.accept(sse)))
+            except Exception as exc:
+                out.append((type(exc), str(exc), getattr(exc, "path", None)))
+    return out, typed(machine.final)
+
+
+@needs_msgspec
+def test_the_stream_machine_uses_it_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's events (errors included) and final response are the same with and
+    without msgspec; with it, parse_event is not called for the known, valid frames."""
+    chunks = payloads.stream_events(50)
+    chunks.insert(3, b'event: FUTURE_EVENT\ndata: {"x": 1e400}\n\n')
+    chunks.insert(5, b'event: RESPONSE_OUTPUT_DELTA\ndata: {"output": {"type": "NEW"}}\n\n')
+    chunks.insert(7, b'event: RESPONSE_OUTPUT_DELTA\ndata: {"output": 5}\n\n')
+    with wire(False):
+        want = _run_machine(chunks)
+        plain = _run_machine(payloads.stream_events(50))
+    assert any(type(item) is tuple and item[0] is mw.ResponseValidationError for item in want[0])
+    with wire(True):
+        assert _run_machine(chunks) == want
+
+        def refuse(name: str, data: Any) -> Any:
+            raise AssertionError("parse_event ran")
+
+        monkeypatch.setattr(_stream_machine, "parse_event", refuse)
+        assert _run_machine(payloads.stream_events(50)) == plain
+
+
+@needs_msgspec
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(0, len(FRAMES) - 1),
+    name=st.sampled_from(EVENT_NAMES),
+    seed=st.integers(0, 2**32 - 1),
+    errors=st.sampled_from(["replace", "surrogateescape"]),
+)
+def test_mutated_event_data_agrees(index: int, name: str, seed: int, errors: str) -> None:
+    """Mutated event data (structural and JSON-level, decoded as the SSE decoder does or
+    keeping raw surrogates), under its own or another event name: msgspec's event is
+    parse_event's, or it misses."""
+    base = json.loads(FRAMES[index].data)
+    body = mutate_bytes(base, random.Random(seed))
+    event_agree(name if seed % 3 == 0 else FRAMES[index].event, body.decode("utf-8", errors))
+
+
+@needs_msgspec
+def test_event_mutations_exercise_both_paths() -> None:
+    rng = random.Random(2)
+    hits = misses = 0
+    for _ in range(1000):
+        frame = rng.choice(FRAMES)
+        body = mutate_bytes(json.loads(frame.data), rng).decode("utf-8", "replace")
+        if event_agree(frame.event, body):
+            hits += 1
+        else:
+            misses += 1
+    assert hits > 100
+    assert misses > 100
+
+
+@needs_msgspec
+def test_unknown_error_and_message_frames_are_left_to_parse_event() -> None:
+    frame = FRAMES[0].data
+    for name in ("ERROR", "message", "FUTURE_EVENT"):
+        with wire(True):
+            assert _wire.event(name, frame) is _wire.MISS
