@@ -109,7 +109,13 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
         if variant.endswith("-nomsgspec"):
             from moveworks_async import _wire
 
-            _wire.ENABLED = False
+            # Restored at the end: tests/test_benchmarks.py runs the variants in-process.
+            saved, _wire.ENABLED = _wire.ENABLED, False
+
+            def restore() -> None:
+                _wire.ENABLED = saved
+
+            closers.append(restore)
         if variant.endswith("-nototal"):
             options["timeout"] = mw.Timeout(total=None)
         client = mw.AsyncMoveworks(
@@ -145,7 +151,9 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
     running = False
     await asyncio.gather(*tasks, return_exceptions=True)
     for close in closers:
-        await close()
+        done_closing = close()
+        if done_closing is not None:
+            await done_closing
     calls = max(1, n1 - n0)
     return {
         "rps": calls / (wall1 - wall0),
