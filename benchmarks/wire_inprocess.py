@@ -1,4 +1,4 @@
-"""JSON bytes -> Response in-process: the msgspec wire path against the reference (issue 16).
+"""JSON -> models in-process: the msgspec wire path against the reference (issue 16).
 
 ``python -m benchmarks.wire_inprocess [--repeats 3] [--number 20000]``
 
@@ -8,7 +8,8 @@ Response: the reference path the SDK takes without msgspec (``_json.loads`` then
 into the generated Structs, then the generated builder of the attrs models), and its two halves.
 Each repeat times every variant once (``timeit``, ``number`` calls, gc enabled as in a real
 process); the table shows the median and the min-max of the repeats, in µs per call, and the
-wire path's time as a fraction of the reference's, paired per repeat.
+wire path's time as a fraction of the reference's, paired per repeat. Then the same for three
+frames of the benchmark's 50-event stream (IN_PROGRESS, a delta, COMPLETED).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main() -> None:
     print("| payload | reference (`loads` + `structure_fast`) | msgspec wire path | "
           "msgspec decode only | model build only | wire / reference |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    for name, data in (("2.4 KB Response", payloads.response(0)), ("220 B create", CREATE)):
+    for name, data in (("2.4 KB Response", payloads.response(0)), ("create's Response", CREATE)):
         body = json.dumps(data, separators=(",", ":")).encode()
         assert _wire.supports(Response)
         assert _wire.decode(body, Response) is not _wire.MISS
@@ -72,6 +73,46 @@ def main() -> None:
         print(
             f"| {name} ({len(body)} B) | {cell(times['ref'])} | {cell(times['wire'])} | "
             f"{cell(times['decode'])} | {cell(times['build'])} | {cell(ratios, 'x')} |"
+        )
+    _events(args.repeats, args.number)
+
+
+def _events(repeats: int, number: int) -> None:
+    """The stream's frames: ``parse_event`` on ``loads_plain`` (what the stream machine runs
+    once a read's checks cleared) against ``_wire.event``."""
+    from moveworks_async import _json, _wire
+    from moveworks_async._events import parse_event
+    from moveworks_async._sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    frames = [sse for chunk in payloads.stream_events(50) for sse in decoder.feed(chunk)]
+    print()
+    print("| event | reference (`loads_plain` + `parse_event`) | msgspec wire path | "
+          "wire / reference |")  # fmt: skip
+    print("|---|---|---|---|")
+    for frame in (frames[1], frames[2], frames[-1]):
+        assert _wire.event(frame.event, frame.data) is not _wire.MISS
+        ref: list[float] = []
+        wire: list[float] = []
+        for _ in range(repeats):
+            ref.append(
+                timeit.timeit(
+                    lambda f=frame: parse_event(f.event, _json.loads_plain(f.data)), number=number
+                )
+                / number
+                * 1e6
+            )
+            wire.append(
+                timeit.timeit(lambda f=frame: _wire.event(f.event, f.data), number=number)
+                / number
+                * 1e6
+            )
+        ratios = [w / r for w, r in zip(wire, ref, strict=True)]
+        print(
+            f"| {frame.event} ({len(frame.data)} B) | {statistics.median(ref):.2f} "
+            f"({min(ref):.2f}-{max(ref):.2f}) | {statistics.median(wire):.2f} "
+            f"({min(wire):.2f}-{max(wire):.2f}) | {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) |"
         )
 
 
