@@ -47,7 +47,14 @@ from typing import Any, Final, Union, get_args, get_origin
 import attrs
 
 from . import _fastpath
-from ._converter import _structure_datetime, _structure_enum, converter
+from ._converter import (
+    _structure_bool,
+    _structure_datetime,
+    _structure_enum,
+    _structure_int,
+    _structure_str,
+    converter,
+)
 from ._events import (
     ResponseCompleted,
     ResponseCreated,
@@ -134,7 +141,7 @@ class _Gen:
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             return list[self.wire(args[0])] | None  # type: ignore[misc]
         if tp in (str, int, bool):
-            if converter.get_structure_hook(tp) is not _fastpath_primitive(tp):
+            if converter.get_structure_hook(tp) is not _PRIMITIVE_HOOKS[tp]:
                 raise _Unsupported(tp)
             return tp
         if tp is datetime:
@@ -364,14 +371,13 @@ class _Gen:
         return table
 
 
-def _fastpath_primitive(tp: type) -> Any:
-    from . import _converter
-
-    return {
-        str: _converter._structure_str,
-        int: _converter._structure_int,
-        bool: _converter._structure_bool,
-    }[tp]
+#: The converter's strict checks of the primitives: a field whose hook is another one (a
+#: converter configured differently) is not mirrored.
+_PRIMITIVE_HOOKS: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    str: _structure_str,
+    int: _structure_int,
+    bool: _structure_bool,
+}
 
 
 def _union(members: list[Any]) -> Any:

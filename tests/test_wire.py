@@ -452,8 +452,10 @@ def test_stream_events_take_the_msgspec_path() -> None:
     assert {f.event for f in FRAMES} == EVENT_TYPES - {"ERROR", "RESPONSE_FAILED"}
     for frame in FRAMES:
         assert event_agree(frame.event, frame.data)
-    failed = FRAMES[-1].data.replace('"COMPLETED"', '"FAILED"').replace(
-        '"completed_at"', '"error": {"code": "E1", "message": "m"}, "completed_at"'
+    failed = (
+        FRAMES[-1]
+        .data.replace('"COMPLETED"', '"FAILED"')
+        .replace('"completed_at"', '"error": {"code": "E1", "message": "m"}, "completed_at"')
     )
     assert event_agree("RESPONSE_FAILED", failed)
 
