@@ -35,8 +35,6 @@ does the same); without msgspec it is False.
 
 from __future__ import annotations
 
-import itertools
-import linecache
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -89,8 +87,6 @@ ENABLED: bool = msgspec is not None and os.environ.get("MOVEWORKS_ASYNC_MSGSPEC"
 #: What :func:`decode` returns when the caller must take the reference path.
 MISS: Final[Any] = object()
 
-_counter = itertools.count()
-
 
 def available() -> bool:
     """Whether msgspec is installed (whatever :data:`ENABLED` says)."""
@@ -108,26 +104,15 @@ _ACTIONS: Final = (CallbackAction, UrlAction, ModalAction)
 _OUTPUTS: Final = (MessageOutput, ReasoningOutput)
 
 
-class _Gen:
+class _Gen(_fastpath.CodeGen):
     """The Structs of the models reached from one top-level model, and the source of the
     function that builds that model from them."""
 
     def __init__(self) -> None:
-        self.ns: dict[str, Any] = {}
-        self.names = itertools.count()
-        self.locals = itertools.count()
+        super().__init__()
         self.structs: dict[Any, Any] = {}
-        #: Functions generated for union members (called, not inlined).
-        self.functions: list[str] = []
+        #: The classes whose Struct is being made (a recursive model is not mirrored).
         self.stack: list[Any] = []
-
-    def bind(self, value: Any) -> str:
-        name = f"_w{next(self.names)}"
-        self.ns[name] = value
-        return name
-
-    def local(self, stem: str) -> str:
-        return f"{stem}{next(self.locals)}"
 
     # --- the Structs -------------------------------------------------------------------
 
@@ -310,12 +295,9 @@ class _Gen:
         lines += [f"{indent}{var}.{name} = {value}" for name, value in values.items()]
         return [*lines, f"{indent}{var}.__class__ = {self.bind(cls)}"]
 
-    def function(self, name: str, body: list[str]) -> Callable[[Any], Any]:
-        source = "\n".join([f"def {name}(o):", *body, "    return o"]) + "\n"
-        filename = f"<moveworks_async wire {name} {next(_counter)}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec"), self.ns)
-        fn: Callable[[Any], Any] = self.ns[name]
+    def builder(self, name: str, body: list[str]) -> Callable[[Any], Any]:
+        """``name(o)``: ``body`` turns the Struct in ``o`` into its model."""
+        fn: Callable[[Any], Any] = self.function(name, "o", body, "wire")
         return fn
 
     def union_builders(self, tp: Any) -> dict[type, Callable[[Any], Any]]:
@@ -330,13 +312,13 @@ class _Gen:
                     lines.append(f"    {name}_ = {key}.{name}")
                     values[name] = f"{name}_"
                 lines += self.construct(cls, values, "o", "    ")
-                table[self.action_struct(cls)] = self.function(f"build_{cls.__name__}", lines)
+                table[self.action_struct(cls)] = self.builder(f"build_{cls.__name__}", lines)
         elif tp == OutputItem:
             for output in _OUTPUTS:
                 (field,) = attrs.fields(output)
                 lines = [f"    value = o.{field.name}", *self.convert(field.type, "value", "    ")]
                 lines += self.construct(output, {field.name: "value"}, "o", "    ")
-                build = self.function(f"build_{output.__name__}", lines)
+                build = self.builder(f"build_{output.__name__}", lines)
                 table[self.output_struct(output)] = build
         else:
             union = self.content_union()
@@ -367,7 +349,7 @@ class _Gen:
                 lines.append(f"    kind = {kind!r}")
                 values = {n: n for n in ("text", "callback_id", "files")}
                 lines += self.construct(Content, {"type": "kind", **values}, "o", "    ")
-                table[member] = self.function(f"build_{kind}", lines)
+                table[member] = self.builder(f"build_{kind}", lines)
         return table
 
 
@@ -412,7 +394,7 @@ def _compile(cls: Any) -> _Entry | None:
         body = gen.build(cls, "o", "    ")
     except _Unsupported:
         return None
-    build = gen.function(f"build_{cls.__name__}", body)
+    build = gen.builder(f"build_{cls.__name__}", body)
     return _Entry(msgspec.json.Decoder(struct).decode, build)
 
 
@@ -489,7 +471,7 @@ def _compile_event(cls: type[Any]) -> _Entry | None:
         body += gen.construct(cls, values, "o", "    ")
     except _Unsupported:  # pragma: no cover - the event models changed
         return None
-    build = gen.function(f"build_{cls.__name__}", body)
+    build = gen.builder(f"build_{cls.__name__}", body)
     return _Entry(msgspec.json.Decoder(struct).decode, build)
 
 
