@@ -80,9 +80,11 @@ try:
 except ImportError:  # pragma: no cover - exercised in environments without the extra
     msgspec = None
 
-#: Whether :func:`decode` uses msgspec: True when it is importable, unless the environment
-#: says ``MOVEWORKS_ASYNC_MSGSPEC=0``. Tests flip it to run both paths.
-ENABLED: bool = msgspec is not None and os.environ.get("MOVEWORKS_ASYNC_MSGSPEC", "1") != "0"
+#: False when the environment said ``MOVEWORKS_ASYNC_MSGSPEC=0`` at import.
+_ALLOWED_BY_ENVIRONMENT: Final = os.environ.get("MOVEWORKS_ASYNC_MSGSPEC", "1") != "0"
+#: Whether :func:`decode` and :func:`event` use msgspec: True when it is importable, unless
+#: the environment said no. Tests flip it to run both paths.
+ENABLED: bool = msgspec is not None and _ALLOWED_BY_ENVIRONMENT
 
 #: What :func:`decode` returns when the caller must take the reference path.
 MISS: Final[Any] = object()
@@ -111,6 +113,8 @@ class _Gen(_fastpath.CodeGen):
     def __init__(self) -> None:
         super().__init__()
         self.structs: dict[Any, Any] = {}
+        #: Union type -> the bound name of its builders by member Struct.
+        self.tables: dict[Any, str] = {}
         #: The classes whose Struct is being made (a recursive model is not mirrored).
         self.stack: list[Any] = []
 
@@ -184,6 +188,7 @@ class _Gen(_fastpath.CodeGen):
         found = self.structs.get(cls)
         if found is not None:
             return found
+        attrs.resolve_types(cls)
         names = [f.name for f in attrs.fields(cls)]
         if names[0] != "label" or any(f.type is not str for f in attrs.fields(cls)):
             raise _Unsupported(cls)
@@ -197,6 +202,7 @@ class _Gen(_fastpath.CodeGen):
         found = self.structs.get(cls)
         if found is not None:
             return found
+        attrs.resolve_types(cls)
         (field,) = attrs.fields(cls)
         struct = _defstruct(
             f"{cls.__name__}Wire", [(field.name, self.wire(field.type))], tag=cls.type
@@ -208,6 +214,7 @@ class _Gen(_fastpath.CodeGen):
         found = self.structs.get(Content)
         if found is not None:
             return found
+        attrs.resolve_types(Content)
         files = self.wire(attrs.fields(Content).files.type)
         body = _defstruct("TextBodyWire", [("text", str, ""), ("files", files, None)])
         members = [
@@ -267,7 +274,9 @@ class _Gen(_fastpath.CodeGen):
             ]
         if tp in (Action, OutputItem) or tp is Content:
             # A tagged union: one builder per member Struct, picked by its type.
-            table = self.bind(self.union_builders(tp))
+            table = self.tables.get(tp)
+            if table is None:
+                table = self.tables[tp] = self.bind(self.union_builders(tp))
             return [f"{indent}{var} = {table}[type({var})]({var})"]
         if isinstance(tp, type) and attrs.has(tp):
             return self.build(tp, var, indent)
