@@ -29,8 +29,8 @@ the other; any exception here is a miss, and the caller runs the reference path,
 decides acceptance and the exact :class:`ResponseValidationError`. ``tests/test_wire.py``
 checks the two paths give the same model or the same error on generated and mutated bytes.
 
-:data:`ENABLED` switches this off (``MOVEWORKS_ASYNC_MSGSPEC=0`` in the environment at import
-does the same); without msgspec it is False.
+:data:`ENABLED` switches this off (``MOVEWORKS_ASYNC_MSGSPEC=0``, or ``false``/``no``/``off``, in
+the environment at import does the same); without msgspec it is False.
 """
 
 from __future__ import annotations
@@ -80,8 +80,13 @@ try:
 except ImportError:  # pragma: no cover - exercised in environments without the extra
     msgspec = None
 
-#: False when the environment said ``MOVEWORKS_ASYNC_MSGSPEC=0`` at import.
-_ALLOWED_BY_ENVIRONMENT: Final = os.environ.get("MOVEWORKS_ASYNC_MSGSPEC", "1") != "0"
+#: The values of ``MOVEWORKS_ASYNC_MSGSPEC`` that switch msgspec off (case and surrounding
+#: spaces ignored): a user who writes ``false`` means it as much as one who writes ``0``.
+_OFF_WORDS: Final = frozenset({"0", "false", "no", "off"})
+#: False when the environment said ``MOVEWORKS_ASYNC_MSGSPEC=0`` (or false/no/off) at import.
+_ALLOWED_BY_ENVIRONMENT: Final = (
+    os.environ.get("MOVEWORKS_ASYNC_MSGSPEC", "1").strip().lower() not in _OFF_WORDS
+)
 #: Whether :func:`decode` and :func:`event` use msgspec: True when it is importable, unless
 #: the environment said no. Tests flip it to run both paths.
 ENABLED: bool = msgspec is not None and _ALLOWED_BY_ENVIRONMENT
@@ -385,12 +390,42 @@ def _defstruct(name: str, fields: list[tuple[Any, ...]], *, tag: str | None = No
     return msgspec.defstruct(name, fields, module=__name__, **options)
 
 
+#: Consecutive misses of one model (or event) after which :func:`decode` / :func:`event` stop
+#: trying msgspec for it for :data:`SKIP_AFTER_MISSES` replies. A newer server that adds a
+#: field sends it in every reply, and every such reply would pay a msgspec attempt that fails
+#: (up to a whole extra decode, when the new field comes last) before the reference path: the
+#: back-off brings that down to one attempt in ``SKIP_AFTER_MISSES``.
+MISSES_BEFORE_SKIP: Final = 2
+#: Replies (or events) of that model taken straight to the reference path before msgspec is
+#: tried again (a server that stops sending the field gets the fast path back).
+SKIP_AFTER_MISSES: Final = 64
+
+
 class _Entry:
-    __slots__ = ("build", "decode")
+    __slots__ = ("build", "decode", "misses", "skip")
 
     def __init__(self, decode: Callable[[bytes], Any], build: Callable[[Any], Any]) -> None:
         self.decode = decode
         self.build = build
+        #: Consecutive misses, and replies still to take straight to the reference path.
+        self.misses = 0
+        self.skip = 0
+
+    def read(self, data: Any) -> Any:
+        """The model of ``data``, or :data:`MISS`; never raises."""
+        if self.skip:
+            self.skip -= 1
+            return MISS
+        try:
+            value = self.build(self.decode(data))
+        except Exception:
+            self.misses += 1
+            if self.misses >= MISSES_BEFORE_SKIP:
+                self.misses = 0
+                self.skip = SKIP_AFTER_MISSES
+            return MISS
+        self.misses = 0
+        return value
 
 
 def _compile(cls: Any) -> _Entry | None:
@@ -433,10 +468,7 @@ def decode(body: bytes, cls: Any) -> Any:
         entry = _entries[cls] = _compile(cls)
     if entry is None:
         return MISS
-    try:
-        return entry.build(entry.decode(body))
-    except Exception:
-        return MISS
+    return entry.read(body)
 
 
 # --- stream events -----------------------------------------------------------------------------
@@ -502,7 +534,4 @@ def event(name: str, data: str) -> Any:
         entry = _event_entries[name] = None if cls is None else _compile_event(cls)
     if entry is None:
         return MISS
-    try:
-        return entry.build(entry.decode(data))
-    except Exception:
-        return MISS
+    return entry.read(data)

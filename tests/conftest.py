@@ -243,6 +243,18 @@ def require(condition: bool, reason: str) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _msgspec_back_off_starts_fresh() -> None:
+    """Each test starts with msgspec tried for every model: the back-off after repeated misses
+    (``_wire.MISSES_BEFORE_SKIP``) is process-wide state, and a test that fed a model payloads
+    msgspec misses would otherwise send the next test's replies straight to the reference path."""
+    from moveworks_async import _wire
+
+    for entry in [*_wire._entries.values(), *_wire._event_entries.values()]:
+        if entry is not None:
+            entry.misses = entry.skip = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_moveworks_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No MOVEWORKS_* variable of the developer's shell reaches a test: clients read them."""
     for name in [n for n in os.environ if n.startswith("MOVEWORKS_")]:

@@ -53,6 +53,14 @@ needs_msgspec = pytest.mark.skipif(not HAVE_MSGSPEC, reason="msgspec is not inst
 JSON_HEADERS = {"Content-Type": "application/json", "X-Request-ID": "req_1"}
 
 
+@pytest.fixture(autouse=True)
+def _no_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The differential tests feed thousands of payloads msgspec misses: without this the
+    back-off would answer most of them with a miss before msgspec is tried, and the tests
+    would compare the reference with itself. The back-off has its own tests below."""
+    monkeypatch.setattr(_wire, "MISSES_BEFORE_SKIP", 10**9)
+
+
 @contextmanager
 def wire(enabled: bool) -> Iterator[None]:
     saved = _wire.ENABLED
@@ -232,6 +240,77 @@ def test_hot_replies_take_the_msgspec_path(body: bytes, monkeypatch: pytest.Monk
     assert got == want
 
 
+def _count_attempts(entry: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the msgspec attempts of one model's entry."""
+    attempts = [0]
+    decode = entry.decode
+
+    def counting(data: Any) -> Any:
+        attempts[0] += 1
+        return decode(data)
+
+    monkeypatch.setattr(entry, "decode", counting)
+    return attempts
+
+
+@needs_msgspec
+def test_repeated_misses_back_off_then_msgspec_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that adds a field sends it in every reply: after MISSES_BEFORE_SKIP misses in a
+    row msgspec is not tried for the next SKIP_AFTER_MISSES replies of that model (each would
+    pay a failed msgspec decode before the reference path), then it is tried again; the models
+    are the reference's throughout, and a well-known reply gets the fast path back."""
+    monkeypatch.setattr(_wire, "MISSES_BEFORE_SKIP", 2)
+    monkeypatch.setattr(_wire, "SKIP_AFTER_MISSES", 5)
+    newer = json.dumps({**json.loads(BENCH), "a_field_added_later": 1}).encode()
+    assert _wire.supports(Response)
+    attempts = _count_attempts(_wire._entries[Response], monkeypatch)
+    want = outcome(newer, Response, enabled=False)
+    assert want[0] == "ok"
+    seen = []
+    for _ in range(2 + 5 + 1):
+        assert outcome(newer, Response, enabled=True) == want
+        seen.append(attempts[0])
+    # Tried twice, then five replies skip it, then tried again (and it misses once more).
+    assert seen == [1, 2, 2, 2, 2, 2, 2, 3]
+    # One more miss completes a streak of two: the next replies skip again.
+    assert outcome(newer, Response, enabled=True) == want
+    assert attempts[0] == 4
+    assert outcome(BENCH, Response, enabled=True)[0] == "ok"
+    assert attempts[0] == 4  # skipped
+    for _ in range(4):  # the rest of the skip
+        outcome(BENCH, Response, enabled=True)
+    assert attempts[0] == 4
+    # After the skip, a reply msgspec reads is a hit, and a hit resets the streak.
+    outcome(BENCH, Response, enabled=True)
+    assert attempts[0] == 5
+    outcome(newer, Response, enabled=True)  # miss 1
+    outcome(BENCH, Response, enabled=True)  # hit: the streak starts over
+    outcome(newer, Response, enabled=True)  # miss 1 again, no skip
+    assert outcome(BENCH, Response, enabled=True) == outcome(BENCH, Response, enabled=False)
+    assert attempts[0] == 9
+
+
+@needs_msgspec
+def test_stream_events_back_off_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event type whose data msgspec keeps missing (a new field) is left to parse_event for
+    SKIP_AFTER_MISSES events after MISSES_BEFORE_SKIP misses in a row."""
+    monkeypatch.setattr(_wire, "MISSES_BEFORE_SKIP", 3)
+    monkeypatch.setattr(_wire, "SKIP_AFTER_MISSES", 4)
+    delta = next(f for f in FRAMES if f.event == "RESPONSE_OUTPUT_DELTA")
+    newer = json.dumps({**json.loads(delta.data), "new": True})
+    with wire(True):
+        assert _wire.event(delta.event, delta.data) is not _wire.MISS
+        attempts = _count_attempts(_wire._event_entries[delta.event], monkeypatch)
+        for _ in range(3 + 4):
+            assert _wire.event(delta.event, newer) is _wire.MISS
+        assert attempts[0] == 3
+        assert _wire.event(delta.event, delta.data) is not _wire.MISS
+        assert attempts[0] == 4
+    assert event_outcome(delta.event, newer)[0] == "ok"  # parse_event reads it
+
+
 def test_switched_off_the_reference_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The default install's path (the switch off): the reference decoder reads the body."""
     calls: list[bytes] = []
@@ -246,12 +325,18 @@ def test_switched_off_the_reference_path_runs(monkeypatch: pytest.MonkeyPatch) -
     assert calls == [BENCH]
 
 
-def test_environment_switch() -> None:
-    """``MOVEWORKS_ASYNC_MSGSPEC=0`` at import turns the wire path off."""
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [("0", False), ("false", False), (" OFF ", False), ("No", False), ("1", HAVE_MSGSPEC),
+     ("", HAVE_MSGSPEC), ("yes", HAVE_MSGSPEC)],
+)  # fmt: skip
+def test_environment_switch(value: str, enabled: bool) -> None:
+    """``MOVEWORKS_ASYNC_MSGSPEC=0`` (or false/no/off, any case) at import turns the wire
+    path off; other values leave it as installed."""
     code = "from moveworks_async import _wire; print(_wire.ENABLED)"
-    env = {**os.environ, "MOVEWORKS_ASYNC_MSGSPEC": "0"}
+    env = {**os.environ, "MOVEWORKS_ASYNC_MSGSPEC": value}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == str(enabled), out.stderr
 
 
 @needs_msgspec
