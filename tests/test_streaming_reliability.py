@@ -334,6 +334,24 @@ async def test_keepalive_comments_count_as_life() -> None:
     assert len(events) == 7
 
 
+async def test_comments_count_against_max_event_size_in_one_write() -> None:
+    """39 KB of keep-alive comments between two events, written at once (one read on aiohttp,
+    HTTP chunks on pyreqwest), are over a 1,024 B max_event_size on either transport: the
+    first event is delivered, then StreamProtocolError names the response to recover."""
+    events = happy_events()
+    script: list[Any] = [events[0] + b": keep-alive\n\n" * 3000 + b"".join(events[1:])]
+    async with (
+        scripted(script) as (_, client),
+        client.responses.stream(CID, text="q", max_event_size=1024) as stream,
+    ):
+        seen: list[Any] = []
+        with pytest.raises(mw.StreamProtocolError, match="without an event") as info:
+            await collect_into(stream, seen)
+        assert [type(e) for e in seen] == [mw.ResponseCreated]
+        assert info.value.response_id == RID
+        assert info.value.outcome_unknown is False
+
+
 async def test_idle_timeout_not_charged_to_a_slow_consumer() -> None:
     """Time the consumer spends between reads does not count against idle_timeout."""
     script: list[Any] = []
