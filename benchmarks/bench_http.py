@@ -4,7 +4,10 @@ Variants, each in its own long-lived worker process pinned to CPU 0, against ``b
 on CPU 1: ``moveworks_async`` (the SDK), ``aiohttp`` (raw: same connector limit, same headers,
 the body read and parsed with the same JSON decoder), ``aiohttp+models`` (the same plus this
 package's conversion of the body into its typed models: the floor for any typed client on
-aiohttp, nothing else of the SDK), ``httpx.AsyncClient`` and openai-python's
+aiohttp, nothing else of the SDK), ``moveworks_async (pyreqwest)`` (the SDK on the ``[fast]``
+transport, with msgspec's wire Structs when ``speedups`` is installed; the default row has them
+off), ``pyreqwest`` (raw) and ``pyreqwest+models`` (raw pyreqwest plus the fastest conversion
+installed: the typed floor on pyreqwest), ``httpx.AsyncClient`` and openai-python's
 ``AsyncOpenAI`` (``client.post/get(path, cast_to=object)``: its full request stack, JSON
 parsing included, ``max_retries=0``). Every pool allows ``LIMIT`` connections.
 
@@ -32,6 +35,7 @@ VARIANTS = (
     "aiohttp+models",
     "aiohttp+uvloop",
     "pyreqwest",
+    "pyreqwest+models",
     "httpx",
     "openai",
 )
@@ -62,6 +66,11 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
     body = payloads.create_request_body()
     if kind in ("moveworks_async", FAST_SDK):
         import moveworks_async as mw
+        from moveworks_async import _wire
+
+        # The default row decodes as the default install does, but with the anchors' JSON
+        # decoder (orjson when installed): msgspec (speedups) is only on in the [fast] row.
+        _wire.ENABLED = _wire.ENABLED and kind == FAST_SDK
 
         client = mw.AsyncMoveworks(
             assistant_name="bench",
@@ -79,12 +88,14 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
             return await responses.get(payloads.CONV, RESPONSE_ID)
 
         return create, get, client.aclose
-    if kind == "pyreqwest":
+    if kind in ("pyreqwest", "pyreqwest+models"):
         # Raw pyreqwest: same pool size, headers and JSON decoder as raw aiohttp.
         from pyreqwest.client import ClientBuilder
 
         from moveworks_async._json import loads
 
+        if kind == "pyreqwest+models":
+            loads = _typed_reader()
         rclient = ClientBuilder().max_connections(LIMIT).follow_redirects(False).build()
 
         async def create() -> Any:
@@ -193,6 +204,23 @@ async def _client(kind: str, url: str) -> tuple[Call, Call, Callable[[], Awaitab
     raise ValueError(kind)
 
 
+def _typed_reader() -> Callable[[bytes], Any]:
+    """Body bytes -> this package's Response by the fastest path installed and nothing else:
+    msgspec's wire Structs (``speedups``) when they read the body, else ``loads`` and the
+    generated structure functions. Raw pyreqwest plus this is the typed floor on pyreqwest:
+    what any client returning these models over pyreqwest pays at least."""
+    from moveworks_async import _wire
+    from moveworks_async._converter import structure_fast
+    from moveworks_async._json import loads
+    from moveworks_async._models import Response
+
+    def read(data: bytes) -> Any:
+        value = _wire.decode(data, Response)
+        return structure_fast(loads(data), Response) if value is _wire.MISS else value
+
+    return read
+
+
 async def measure(
     kind: str, url: str, method: str, conc: int, warmup: float, window: float, server_pid: int
 ) -> dict[str, Any]:
@@ -255,7 +283,7 @@ def handle(kind: str, cmd: dict[str, Any]) -> dict[str, Any]:
                 import openai  # noqa: F401
             elif kind == "httpx":
                 import httpx  # noqa: F401
-            elif kind in ("pyreqwest", FAST_SDK):
+            elif kind in ("pyreqwest", "pyreqwest+models", FAST_SDK):
                 import pyreqwest  # noqa: F401
             elif kind == "aiohttp+uvloop":
                 import uvloop

@@ -47,6 +47,15 @@ def _variants() -> dict[str, dict[str, tuple[Op, str]]]:
             lambda b: structure(json.loads(b), Response),
             "json",
         )
+    from moveworks_async import _wire
+
+    if _wire.ENABLED:
+        # What the SDK runs for a reply with the speedups extra: msgspec wire Structs, then
+        # the models (moveworks_async/_wire.py); the row above is the path without msgspec.
+        out["JSON -> model"]["moveworks_async (msgspec wire)"] = (
+            lambda b: _wire.decode(b, Response),
+            "json",
+        )
     out["model -> JSON"]["moveworks_async"] = (lambda m: dumps(unstructure(m)), "mw")
     try:
         from ._peer_models import pydantic_models

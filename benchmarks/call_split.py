@@ -11,7 +11,10 @@ pyreqwest's tokio thread. The variants peel the SDK's layers off one by one:
 * ``transport``: ``PyreqwestTransport.request`` and ``loads`` (the adapter, no SDK);
 * ``sdk-pyreqwest``: ``client.responses.get``/``create`` on ``transport="pyreqwest"``;
 * ``sdk-pyreqwest-nototal``: the same with ``Timeout(total=None)`` (no whole-call deadline);
-* ``aiohttp``, ``sdk-aiohttp``, ``sdk-aiohttp-nototal``: the same on aiohttp.
+* ``aiohttp``, ``sdk-aiohttp``, ``sdk-aiohttp-nototal``: the same on aiohttp;
+* ``sdk-pyreqwest-nomsgspec``, ``sdk-aiohttp-nomsgspec``: the SDK with its msgspec wire path
+  switched off (``_wire.ENABLED = False``: the default install's ``_json.loads`` + converter),
+  to pair with ``sdk-pyreqwest`` / ``sdk-aiohttp`` in the same run (nothing else differs).
 
 Repeats rotate the order; the report gives the median of each figure.
 """
@@ -39,6 +42,8 @@ VARIANTS = (
     "aiohttp",
     "sdk-aiohttp",
     "sdk-aiohttp-nototal",
+    "sdk-pyreqwest-nomsgspec",
+    "sdk-aiohttp-nomsgspec",
 )
 _HEADERS = {"Authorization": "Bearer bench-token", "Accept": "application/json"}
 _BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
@@ -101,6 +106,16 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
 
     else:
         options: dict[str, Any] = {}
+        if variant.endswith("-nomsgspec"):
+            from moveworks_async import _wire
+
+            # Restored at the end: tests/test_benchmarks.py runs the variants in-process.
+            saved, _wire.ENABLED = _wire.ENABLED, False
+
+            def restore() -> None:
+                _wire.ENABLED = saved
+
+            closers.append(restore)
         if variant.endswith("-nototal"):
             options["timeout"] = mw.Timeout(total=None)
         client = mw.AsyncMoveworks(
@@ -136,7 +151,9 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
     running = False
     await asyncio.gather(*tasks, return_exceptions=True)
     for close in closers:
-        await close()
+        done_closing = close()
+        if done_closing is not None:
+            await done_closing
     calls = max(1, n1 - n0)
     return {
         "rps": calls / (wall1 - wall0),
@@ -179,14 +196,19 @@ def main() -> None:
                 ).stdout
                 line = next(x for x in out.splitlines() if x.startswith("RESULT "))
                 results[variant].append(json.loads(line[7:]))
-    print(f"op={args.op} conc={args.conc}, medians of {args.repeats} repeats")
+    print(f"op={args.op} conc={args.conc}, medians of {args.repeats} repeats (min-max)")
     print("| variant | req/s | client CPU µs/call | event-loop thread | other threads |")
     print("|---|---|---|---|---|")
     for variant, rows in results.items():
-        rps = statistics.median(r["rps"] for r in rows)
-        cpu = statistics.median(r["cpu"] for r in rows)
+        rps = [r["rps"] for r in rows]
+        cpus = [r["cpu"] for r in rows]
+        cpu = statistics.median(cpus)
         loop = statistics.median(r["loop"] for r in rows)
-        print(f"| {variant} | {rps:,.0f} | {cpu:.1f} | {loop:.1f} | {max(0.0, cpu - loop):.1f} |")
+        print(
+            f"| {variant} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) "
+            f"| {cpu:.1f} ({min(cpus):.1f}-{max(cpus):.1f}) | {loop:.1f} "
+            f"| {max(0.0, cpu - loop):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from typing import Any, Union, get_args, get_origin
 import attrs
 import cattrs
 
-__all__ = ["register", "slot_setters", "twin_of", "TWINS"]
+__all__ = ["CodeGen", "register", "slot_setters", "twin_of", "TWINS"]
 
 #: Twin construction (see :func:`twin_of`). It first measured 1.38x the time of the slot
 #: setters: the twin overrode ``__setattr__`` but not ``__delattr__``, and attrs' frozen
@@ -76,23 +76,15 @@ def register(
     conv.register_structure_hook_factory(_is_attrs_class, factory)
 
 
-class _Gen:
-    def __init__(
-        self,
-        conv: cattrs.Converter,
-        structure_datetime: Callable[[Any, Any], Any],
-        structure_enum: Callable[[Any, Any], Any],
-        primitives: dict[type, Callable[[Any, Any], Any]],
-    ) -> None:
-        self.conv = conv
-        self.structure_datetime = structure_datetime
-        self.structure_enum = structure_enum
-        self.primitives = primitives
-        self.ns: dict[str, Any] = {"_fail": _fail}
+class CodeGen:
+    """What generated code needs, shared with ``_wire``: values bound into the namespace of the
+    code under fresh names, fresh local names, and the compilation of one function (its
+    source kept in ``linecache`` for tracebacks and ``inspect``)."""
+
+    def __init__(self, ns: dict[str, Any] | None = None) -> None:
+        self.ns: dict[str, Any] = {} if ns is None else ns
         self.names = itertools.count()
         self.locals = itertools.count()
-        #: The classes being inlined, outermost first (a recursive model calls its hook).
-        self.stack: list[type[Any]] = []
 
     def bind(self, value: Any) -> str:
         name = f"_g{next(self.names)}"
@@ -101,6 +93,32 @@ class _Gen:
 
     def local(self, stem: str) -> str:
         return f"{stem}{next(self.locals)}"
+
+    def function(self, name: str, params: str, body: list[str], label: str) -> Any:
+        """``def name(params):`` with ``body``, returning ``o``, compiled in the namespace.
+        ``label`` names the generator in the code's file name."""
+        source = "\n".join([f"def {name}({params}):", *body, "    return o"]) + "\n"
+        filename = f"<moveworks_async {label} {name} {next(_counter)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), self.ns)
+        return self.ns[name]
+
+
+class _Gen(CodeGen):
+    def __init__(
+        self,
+        conv: cattrs.Converter,
+        structure_datetime: Callable[[Any, Any], Any],
+        structure_enum: Callable[[Any, Any], Any],
+        primitives: dict[type, Callable[[Any, Any], Any]],
+    ) -> None:
+        super().__init__({"_fail": _fail})
+        self.conv = conv
+        self.structure_datetime = structure_datetime
+        self.structure_enum = structure_enum
+        self.primitives = primitives
+        #: The classes being inlined, outermost first (a recursive model calls its hook).
+        self.stack: list[type[Any]] = []
 
     def inlinable(self, tp: Any) -> bool:
         """True for an attrs class whose hook is this generator's code for this converter
@@ -366,11 +384,7 @@ def _generate(
         body = gen.build(cls, "o", "    ")
     except _Unsupported:
         return cattrs.gen.make_dict_structure_fn(cls, conv)
-    source = "\n".join([f"def {name}(o, _=None):", *body, "    return o"]) + "\n"
-    filename = f"<moveworks_async generated {name} {next(_counter)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), gen.ns)
-    fn: Callable[[Any, Any], Any] = gen.ns[name]
+    fn: Callable[[Any, Any], Any] = gen.function(name, "o, _=None", body, "generated")
     # Marks the function as inlinable into the code generated for its container classes.
     fn._moveworks_generated = conv  # type: ignore[attr-defined]
     return fn

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from . import _json
+from . import _json, _wire
 from ._converter import structure, structure_fast
 from ._errors import APIStatusError, ResponseValidationError, UnexpectedResponseError
 from ._protocol import error_from_response, parse_retry_after, request_id_from
@@ -53,14 +53,19 @@ def failure(
     return error, retry_after
 
 
+def _is_json(headers: Mapping[str, str]) -> bool:
+    # Media types are case-insensitive.
+    return "json" in headers.get("Content-Type", "").lower()
+
+
 def json_body(reply: Reply, idempotent: bool = True) -> Any:
     """The JSON document of a 2xx reply, or :class:`UnexpectedResponseError`.
 
     For a create (``idempotent=False``) the error carries ``outcome_unknown=True``: the server
     answered 2xx, so the create may well have been applied.
     """
-    content_type = reply.headers.get("Content-Type", "")
-    if "json" not in content_type.lower():  # media types are case-insensitive
+    if not _is_json(reply.headers):
+        content_type = reply.headers.get("Content-Type", "")
         raise UnexpectedResponseError(
             f"expected JSON, got {content_type or 'no content type'}",
             status_code=reply.status,
@@ -102,7 +107,16 @@ def to_model(payload: Any, cls: type[T], headers: Mapping[str, str], idempotent:
 
 
 def model(reply: Reply, cls: type[T], *, key: str | None = None, idempotent: bool = True) -> T:
-    """A 2xx reply's JSON (or its ``key`` member; absent: ``None``) as ``cls``."""
+    """A 2xx reply's JSON (or its ``key`` member; absent: ``None``) as ``cls``.
+
+    With msgspec (the ``speedups`` extra) the body is first read through its wire Structs
+    (``_wire``); on a miss, the reference path (:func:`json_body`, then :func:`to_model`)
+    decides, so the value or the error is the same either way.
+    """
+    if key is None and _wire.ENABLED and _is_json(reply.headers):
+        value = _wire.decode(reply.body, cls)
+        if value is not _wire.MISS:
+            return value  # type: ignore[no-any-return]
     payload = json_body(reply, idempotent)
     if key is not None:
         payload = payload.get(key) if isinstance(payload, Mapping) else None

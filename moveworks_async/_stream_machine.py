@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import attrs
 
-from . import _json
+from . import _json, _wire
 from ._errors import (
     APIError,
     APITimeoutError,
@@ -221,6 +221,45 @@ class StreamMachine:
         """
         if sse is _OVERSIZE:
             raise self._protocol_error(self.decoder.failure or "SSE event too large")
+        # With msgspec (the speedups extra) a known event is typed straight from its data
+        # (_wire.event); on a miss, _parse (the decoded JSON and parse_event) decides.
+        typed = _wire.event(sse.event, sse.data)
+        event: StreamEvent = self._parse(sse) if typed is _wire.MISS else typed
+        cls = type(event)
+        seq = event.sequence_number
+        if seq is not None:
+            last = self.last_seq
+            if last is not None and seq != last + 1:
+                if seq <= last:
+                    return None  # a duplicate or a late, out-of-order event
+                if cls not in TERMINAL_EVENTS:
+                    # Something was lost: stop trusting the stream and poll for the truth.
+                    # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
+                    if (
+                        self.response_id is None
+                        and cls is not UnknownEvent
+                        and cls is not ResponseOutputDelta
+                    ):
+                        self._take_id(event.response)  # type: ignore[union-attr]
+                    self.ending = End.GAP
+                    return GAP
+            self.last_seq = seq
+        if cls is ResponseOutputDelta:
+            output = event.output  # type: ignore[union-attr]
+            key = output.id
+            self.outputs[key if key is not None else object()] = output
+        elif cls is not UnknownEvent:
+            response: Response = event.response  # type: ignore[union-attr]
+            if self.response_id is None:
+                self._take_id(response)
+            if cls in TERMINAL_EVENTS:
+                self.finish(response)
+        return event
+
+    def _parse(self, sse: ServerSentEvent) -> StreamEvent:
+        """The typed event of ``sse`` from its decoded JSON (``parse_event``), or the error
+        to raise: ``StreamError`` for an ``ERROR`` event (masked, with the ids),
+        ``StreamProtocolError`` or ``ResponseValidationError``."""
         # Errors are raised outside the except blocks, so that no decoder error (orjson's
         # keeps the whole data as ``.doc``) stays alive as ``__context__``.
         try:
@@ -251,35 +290,6 @@ class StreamMachine:
             failure = exc
         if failure is not None:
             raise failure
-        cls = type(event)
-        seq = event.sequence_number
-        if seq is not None:
-            last = self.last_seq
-            if last is not None and seq != last + 1:
-                if seq <= last:
-                    return None  # a duplicate or a late, out-of-order event
-                if cls not in TERMINAL_EVENTS:
-                    # Something was lost: stop trusting the stream and poll for the truth.
-                    # Only CREATED and IN_PROGRESS carry a response here (a delta has none).
-                    if (
-                        self.response_id is None
-                        and cls is not UnknownEvent
-                        and cls is not ResponseOutputDelta
-                    ):
-                        self._take_id(event.response)  # type: ignore[union-attr]
-                    self.ending = End.GAP
-                    return GAP
-            self.last_seq = seq
-        if cls is ResponseOutputDelta:
-            output = event.output  # type: ignore[union-attr]
-            key = output.id
-            self.outputs[key if key is not None else object()] = output
-        elif cls is not UnknownEvent:
-            response: Response = event.response  # type: ignore[union-attr]
-            if self.response_id is None:
-                self._take_id(response)
-            if cls in TERMINAL_EVENTS:
-                self.finish(response)
         return event
 
     def _take_id(self, response: Response) -> None:

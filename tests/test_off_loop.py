@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 import moveworks_async as mw
-from moveworks_async import _json, _off_loop
+from moveworks_async import _json, _off_loop, _wire
 from moveworks_async.testing import FakeMoveworks
 
 KEY = "data-key-canary-0ff1"
@@ -169,19 +169,20 @@ async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> N
 
 
 class DecodeThreads:
-    """Records the thread of every ``_json.loads``/``loads_exact`` call (what it decoded is
-    told by its length)."""
+    """Records the thread of every ``_json.loads``/``loads_exact`` call, and of every
+    ``_wire.decode`` (with msgspec installed a reply is read there first), what it decoded
+    being told by its length."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[int, threading.Thread]] = []
-        for name in ("loads", "loads_exact"):
-            original = getattr(_json, name)
-            monkeypatch.setattr(_json, name, self._wrap(original))
+        for module, name in ((_json, "loads"), (_json, "loads_exact"), (_wire, "decode")):
+            original = getattr(module, name)
+            monkeypatch.setattr(module, name, self._wrap(original))
 
-    def _wrap(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def recorded(data: Any) -> Any:
+    def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(data: Any, *args: Any) -> Any:
             self.calls.append((len(data), threading.current_thread()))
-            return original(data)
+            return original(data, *args)
 
         return recorded
 
