@@ -31,6 +31,7 @@ from ._auth import (
     _BoundCredentials,
     token_body,
 )
+from ._close_waits import CloseWaits
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._deadline import Deadline, DeadlineLane, Lanes
 from ._errors import (
@@ -241,6 +242,9 @@ class AsyncMoveworks:
         #: The whole-call deadlines of calls in flight, on the loop the client last ran on.
         self._lanes: Lanes | None = None
         self._sleep = sleep or anyio.sleep
+        #: The calls' backoff sleeps, governor waits and pauses between polls: aclose() ends
+        #: them (shared with the views, as the transport is).
+        self._waits = CloseWaits()
         self._rng = random.random
         if governor is not None:
             governor = check_governor(
@@ -347,10 +351,14 @@ class AsyncMoveworks:
     async def aclose(self) -> None:
         """Close the connection pool if the client owns it. Idempotent.
 
-        On a :meth:`with_options` view this does nothing: the pool belongs to the client the
-        view was made from.
+        Calls of this client (and its views) waiting for a governor turn, sleeping out a 429
+        pause or a retry backoff, or pausing between two polls of ``responses.wait`` fail at
+        once with :class:`ClientStateError` (nothing of them was applied). On a
+        :meth:`with_options` view this does nothing: the pool belongs to the client the view
+        was made from.
         """
         if self._parent is None:
+            self._waits.close()  # calls sleeping out a pause or a backoff fail at once
             await self._transport.aclose()
 
     @property
@@ -581,6 +589,7 @@ class AsyncMoveworks:
         grace = 0  # free retries of collateral 429s
         sent = 0
         replayed = False
+        ambiguous: APIError | None = None  # an attempt of a create that may have been applied
         try_acquire = self._try_acquire if authenticated else None
         auth = self._auth if authenticated else None
         while True:
@@ -600,7 +609,7 @@ class AsyncMoveworks:
                     if trace is not None or logger.isEnabledFor(logging.DEBUG)
                     else None
                 )
-                ticket = await governor.acquire(on_wait)
+                ticket = await self._wait(request, ambiguous, governor.acquire, on_wait)
             if not authenticated:
                 token: str | None = None
             elif static is not None:
@@ -675,9 +684,11 @@ class AsyncMoveworks:
                     assert bounds is not None
                     raise self._timed_out(request, bounds) from None
                 if decision.retry and budget.try_spend(exc):
+                    if exc.outcome_unknown and not request.idempotent:
+                        ambiguous = exc  # (no policy of this package retries such a create)
                     await self._retrying(request, sent, None, decision, trace)
                     if decision.delay:
-                        await self._sleep(decision.delay)
+                        await self._wait(request, ambiguous, self._sleep, decision.delay)
                     retries += 1
                     continue
                 exc.outcome_unknown = exc.outcome_unknown and not request.idempotent
@@ -760,9 +771,35 @@ class AsyncMoveworks:
             if self._past(bounds, decision.delay):
                 assert bounds is not None
                 raise self._timed_out(request, bounds)  # the backoff would pass the deadline
+            if status != 429 and not request.idempotent:
+                # The create reached the server (only a 429 says it was not processed; a
+                # 401 was replayed above). No policy of this package retries such a create.
+                ambiguous = error
             await self._retrying(request, sent, status, decision, trace)
             if decision.delay:
-                await self._sleep(decision.delay)
+                await self._wait(request, ambiguous, self._sleep, decision.delay)
+
+    async def _wait(
+        self,
+        request: Request,
+        ambiguous: APIError | None,
+        wait: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> T:
+        """A wait of the attempt loop (a backoff sleep, a governor wait) that aclose() ends:
+        with ClientStateError (nothing of the call may have been applied), or, for a create
+        an earlier attempt of which may have reached the server, with
+        ``APIConnectionError(outcome_unknown=True)`` caused by that attempt's error."""
+        try:
+            return await self._waits.run(wait, *args)
+        except ClientStateError:
+            if ambiguous is None or request.idempotent:
+                raise
+        raise APIConnectionError(
+            "the client closed while the call waited to retry a create that may have "
+            "reached the server",
+            outcome_unknown=True,
+        ) from ambiguous
 
     def _waiter(self, request: Request, number: int, trace: CallTracer | None) -> WaitCallback:
         """The governor's ``on_wait`` for one attempt: a DEBUG line and the hooks."""
@@ -975,6 +1012,9 @@ class _ClientSeam:
     @property
     def sleep(self) -> Callable[[float], Awaitable[Any]]:
         return self._client._sleep
+
+    def pause(self, seconds: float) -> Awaitable[None]:
+        return self._client._waits.run(self._client._sleep, seconds)
 
     @property
     def rng(self) -> Callable[[], float]:

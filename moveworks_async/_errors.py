@@ -388,7 +388,8 @@ class StreamInterruptedError(APIConnectionError):
     """A stream ended (or stalled) before its terminal event and could not be recovered.
 
     ``response_id`` is the id seen in ``RESPONSE_CREATED`` or ``None``; with ``None`` the outcome
-    of the create is unknown (``outcome_unknown`` is then True).
+    of the create is unknown (``outcome_unknown`` is then True). A recovery whose polls failed
+    raises it with the id and the poll's error as ``__cause__``.
     """
 
     def __init__(

@@ -403,7 +403,7 @@ class Responses(_Resource):
             remaining = deadline - seam.clock()
             if remaining <= 0:
                 break
-            await seam.sleep(min(delay, remaining))
+            await seam.pause(min(delay, remaining))  # aclose() ends it
         raise WaitTimeoutError(
             f"response did not reach a terminal status within {total:g} s",
             response_id=response_id,

@@ -63,6 +63,11 @@ class Seam(Protocol):
         """The client's async sleep (injectable)."""
         ...
 
+    def pause(self, seconds: float) -> Awaitable[None]:
+        """The client's ``sleep``, ended by ``aclose()`` with :class:`ClientStateError` (the
+        pause between two polls of ``responses.wait``)."""
+        ...
+
     @property
     def rng(self) -> Callable[[], float]:
         """The client's jitter source, uniform in [0, 1)."""

@@ -29,6 +29,7 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 DEFAULT_MAX_EVENT_SIZE: Final = 4 * 1024 * 1024
 
 _BOM: Final = b"\xef\xbb\xbf"
+_LINE_ENDS: Final = (b"\n", b"\r", b"\r\n")
 
 
 def _splitlines_is_exact(text: str) -> bool:
@@ -58,14 +59,17 @@ class SSEDecoder:
     """Incremental ``text/event-stream`` decoder; any split of the input gives the same events.
 
     ``max_event_size`` bounds the raw bytes of the event being built (its lines and their line
-    ends, not the blank line that ends it, nor blank lines before it); past it, ``feed`` raises
-    `StreamProtocolError`, unless the same ``feed`` call completed events before the oversize
-    one: those are returned first, :attr:`failure` says why nothing follows them, and the next
-    ``feed`` (or ``close``) raises the error. The decoder is done after that error.
+    ends, not the blank line that ends it, nor blank lines before it), and also the raw bytes
+    between two events (or before the first): blank lines and the frames that dispatch nothing
+    (comments, keep-alives, fields without ``data``), each with the blank line that ends it.
+    Both are counted on the bytes, so where the reads split them never matters. Past either,
+    ``feed`` raises `StreamProtocolError`, unless the same ``feed`` call completed events before
+    that point: those are returned first, :attr:`failure` says why nothing follows them, and the
+    next ``feed`` (or ``close``) raises the error. The decoder is done after that error.
     """
 
-    __slots__ = ("_closed", "_failure", "_head", "_last_id", "_limit", "_pending", "_pending_cr",
-                 "_retry", "_seen", "_skip_lf")  # fmt: skip
+    __slots__ = ("_closed", "_failure", "_gap", "_head", "_idle", "_last_id", "_limit", "_pending",
+                 "_pending_cr", "_retry", "_seen", "_skip_lf")  # fmt: skip
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._limit = max_event_size
@@ -78,6 +82,8 @@ class SSEDecoder:
         self._seen = 0
         self._closed = False
         self._failure: str | None = None  # set once an event outgrew the cap (see feed)
+        self._gap = 0  # raw bytes since the last event's blank line that made no event
+        self._idle = False  # set by _parse: a frame of the region dispatched nothing
 
     @property
     def last_event_id(self) -> str:
@@ -99,6 +105,12 @@ class SSEDecoder:
         """Why the stream cannot go on (an event over the cap) after the events the last
         ``feed`` returned; ``None`` while it can. The next ``feed`` or ``close`` raises it."""
         return self._failure
+
+    @property
+    def quiet_bytes(self) -> int:
+        """Raw bytes since the last event that made no event (blank lines and the frames that
+        dispatch nothing, each counted once it ended); at most ``max_event_size``."""
+        return self._gap
 
     @property
     def bytes_seen(self) -> int:
@@ -156,6 +168,8 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[0] == 10:
                 chunk = chunk[1:]
+                if self._gap:  # the LF of a blank line between events: it counts too
+                    self._add_gap(1)
                 if not chunk:
                     return [], b""
         pending = self._pending
@@ -173,6 +187,8 @@ class SSEDecoder:
         if start <= 0:  # no blank line: the event goes on
             if not pending:  # drop a leading blank line (a no-op) so sizes are exact
                 stripped = chunk.lstrip(b"\r\n")
+                if len(stripped) < len(chunk):  # blank lines between events count
+                    self._add_gap(len(chunk) - len(stripped))
                 self._skip_lf = not stripped and chunk[-1] == 13  # b"\r": its LF may follow
                 chunk = stripped
             pending += chunk
@@ -186,15 +202,21 @@ class SSEDecoder:
         else:
             region = chunk[: end + 1]
         tail = chunk[start:]
-        if len(region) > self._limit:
-            cut = self._oversize_at(region)
-            if cut is not None:
-                return self._fail_after(region[:cut], cr)
-        if len(tail) > self._limit:
-            return self._fail_after(region, cr)
+        blank = start - end - 1  # the bytes of the blank line that ends the region
+        if len(region) > self._limit or len(tail) > self._limit:
+            return self._guarded(region, blank, tail, cr)
         self._pending = bytearray(tail)
         self._pending_cr = cr and b"\r" in tail
-        return self._events(region, cr), region
+        events = self._events(region, cr)
+        if not self._idle:  # the hot path: every frame was an event, nothing between them
+            self._gap = 0
+            return events, region
+        self._idle = False
+        stop = self._walk(region, blank)
+        if stop is not None:  # an event's frame decides nothing of those before it
+            cut, count, message = stop
+            return self._stop(events[:count], region[:cut], message)
+        return events, region
 
     def _events(self, region: bytes | bytearray, cr: bool) -> list[ServerSentEvent]:
         """The events of ``region``: complete frames, ending at a blank line."""
@@ -207,17 +229,46 @@ class SSEDecoder:
             return self._parse(lines)
         return self._parse(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
-    def _fail_after(
-        self, good: bytes | bytearray, cr: bool
+    def _guarded(
+        self, region: bytes | bytearray, blank: int, tail: bytes, cr: bool
     ) -> tuple[list[ServerSentEvent], bytes | bytearray]:
-        """An event outgrew the cap after the complete frames ``good``: their events, then
-        the error (raised now when there are none, else by the next feed or close)."""
+        """As the end of ``feed_region`` when the region or the tail is over the cap: find the
+        first point past a limit before parsing anything, and parse only what precedes it."""
+        stop = self._walk(region, blank)
+        if stop is None and len(tail) > self._limit:
+            stop = (len(region), 0, f"SSE event larger than {self._limit} bytes")
+        if stop is not None:
+            cut, _, message = stop
+            good = region[:cut]
+            events = self._events(good, cr) if good else []
+            self._idle = False
+            return self._stop(events, good, message)
+        self._pending = bytearray(tail)
+        self._pending_cr = cr and b"\r" in tail
+        events = self._events(region, cr)
+        self._idle = False  # _walk counted the region's frames already
+        return events, region
+
+    def _stop(
+        self, events: list[ServerSentEvent], good: bytes | bytearray, message: str
+    ) -> tuple[list[ServerSentEvent], bytes | bytearray]:
+        """A limit was passed after the complete frames ``good``: their ``events``, then the
+        error (raised now when there are none, else by the next feed or close)."""
         self._pending = bytearray()
-        events = self._events(good, cr) if good else []
         if not events:
-            self._too_big()
-        self._failure = f"SSE event larger than {self._limit} bytes"
+            raise StreamProtocolError(message)
+        self._failure = message
         return events, good
+
+    def _add_gap(self, size: int) -> None:
+        """``size`` more bytes between events, outside any region (no event precedes them in
+        this feed): past the cap, the error now."""
+        self._gap += size
+        if self._gap > self._limit:
+            raise StreamProtocolError(self._quiet_message())
+
+    def _quiet_message(self) -> str:
+        return f"more than {self._limit} bytes without an event (comments count)"
 
     def _find_blank_cr(self, chunk: bytes) -> tuple[int, int]:
         """Locate the last blank line when CRs are about: (end of the line before it, tail start).
@@ -253,6 +304,7 @@ class SSEDecoder:
         data: str | None = None  # the first data line: most events have only one
         more: list[str] | None = None  # all data lines, once there is a second
         retry: int | None = None
+        idle = False  # a frame dispatched nothing: feed_region counts the bytes between events
         for line in lines:
             # The common lines first, by prefix, without partition(); order is by frequency.
             if line[:6] == "data: ":
@@ -270,6 +322,8 @@ class SSEDecoder:
                         more = None
                     append(new(cls, (event or "message", data, last_id, retry)))
                     data = None
+                else:
+                    idle = True
                 event = ""
                 retry = None
                 continue
@@ -296,21 +350,46 @@ class SSEDecoder:
                     retry = self._retry = int(value)
             # "" is a comment (":...") and anything else an unknown field: both ignored.
         self._last_id = last_id
+        if idle:
+            self._idle = True
         return out
 
-    def _oversize_at(self, region: bytes | bytearray) -> int | None:
-        """Slow path, only when a region outgrows the cap: measure each event exactly; the
-        offset where the first event over the cap starts (after a blank line), or None."""
-        size = offset = start = 0
+    def _walk(self, region: bytes | bytearray, blank: int) -> tuple[int, int, str] | None:
+        """Slow path, only when a region is over the cap or holds a frame that made no event:
+        measure each frame exactly, and the bytes between events (carried over from earlier
+        feeds, ``blank`` bytes of the blank line that ends the region included). Returns the
+        first point past a limit: (offset where what follows is dropped, events before it,
+        the error message), or None, with the count between events updated."""
+        limit = self._limit
+        gap = self._gap
+        size = offset = start = count = 0
+        data = False  # has the current frame a data field (it dispatches an event)?
         for line in region.splitlines(keepends=True):
             offset += len(line)
-            if line in (b"\n", b"\r", b"\r\n"):
+            if line in _LINE_ENDS:
+                if data:
+                    count += 1
+                    gap = 0
+                else:
+                    gap += size + len(line)
+                    if gap > limit:
+                        return offset, count, self._quiet_message()
                 size = 0
+                data = False
                 start = offset
             else:
                 size += len(line)
-                if size > self._limit:
-                    return start
+                if size > limit:
+                    return start, count, f"SSE event larger than {limit} bytes"
+                if not data and line[:4] == b"data" and line[4:5] in b":\r\n":
+                    data = True  # "data", "data:..." (line[4:5] is b"" for "data" alone)
+        if data:
+            gap = 0
+        else:
+            gap += size + blank
+            if gap > limit:
+                return len(region), count, self._quiet_message()
+        self._gap = gap
         return None
 
     def _too_big(self) -> None:

@@ -138,7 +138,6 @@ class StreamMachine:
         "loads",
         "mask",
         "outputs",
-        "quiet",
         "read_deadline",
         "recover",
         "request_id",
@@ -156,8 +155,6 @@ class StreamMachine:
         recover: bool = True,
     ) -> None:
         self.decoder = SSEDecoder(max_event_size=max_event_size)
-        #: Body bytes (decompressed) since the last chunk that completed an event.
-        self.quiet = 0
         #: The JSON decoder for the frames of the latest feed(): ``loads`` without its
         #: per-document checks when one check of the read's bytes cleared them all.
         self.loads: Callable[[str], Any] = _json.loads
@@ -190,10 +187,11 @@ class StreamMachine:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """The SSE frames ``chunk`` (not empty) completes, in order.
 
-        Comments and blank lines never reach the decoder's event cap, so they count here: more
-        than ``max_event_size`` bytes without an event (a body of nothing but keep-alives, a
-        decompressed bomb of them) is a :class:`StreamProtocolError`. :meth:`accept` expects
-        these frames, in order, before the next ``feed``.
+        The decoder's cap also bounds the bytes between two events: more than
+        ``max_event_size`` bytes of comments and blank lines without an event (a body of nothing
+        but keep-alives, a decompressed bomb of them) is a :class:`StreamProtocolError`, however
+        the reads split them. :meth:`accept` expects these frames, in order, before the next
+        ``feed``.
         """
         failure: StreamProtocolError | None = None
         try:
@@ -208,15 +206,9 @@ class StreamMachine:
                 # delivered first (a RESPONSE_CREATED among them names the response to
                 # recover), then accept() raises at the marker.
                 events.append(_OVERSIZE)
-            self.quiet = 0
             self.first_at = None  # from now on the idle timeout applies
             # One bounds check of the whole read stands for most of one per event (~0.6 us).
             self.loads = _json.loads_for(region, self.decoder.max_event_size)
-            return events
-        quiet = self.quiet = self.quiet + len(chunk)
-        limit = self.decoder.max_event_size
-        if quiet > limit:
-            raise self._protocol_error(f"more than {limit} bytes without an event (comments count)")
         return events
 
     def accept(self, sse: ServerSentEvent) -> StreamEvent | _Gap | None:

@@ -30,7 +30,10 @@ Contract
   :class:`StreamProtocolError` (malformed JSON, oversized event): the error is raised once by
   iteration, and the truth is then fetched by polling. With the id unknown nothing can be
   polled: :class:`StreamInterruptedError` (or :class:`APITimeoutError`) with
-  ``outcome_unknown=True``. After ``ERROR`` there is no polling (as the reference demo does).
+  ``outcome_unknown=True``. Polls that fail (any :class:`APIError`) end the recovery with
+  :class:`StreamInterruptedError` naming the response (the poll's error as ``__cause__``);
+  the budget running out is :class:`WaitTimeoutError`, the deadline :class:`DeadlineTimeout`.
+  After ``ERROR`` there is no polling (as the reference demo does).
 * **Timeouts** (on the client's ``clock``, enforced by one watchdog per stream that sleeps with
   the client's ``sleep``, not one timer per read; the opening phase, before the POST and until
   the reply's headers, is timed on them too, by ``_timers.timeout_at``; with the default clock
@@ -753,6 +756,7 @@ class ResponseStream:
         m = self._m
         budget, deadline_bound = m.poll_budget(self._clock(), self._recover_timeout)
         closed = False
+        failed: APIError | None = None
         try:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
@@ -765,6 +769,20 @@ class ResponseStream:
                 raise
         except ClientStateError:
             closed = True
+        except APIError as exc:
+            failed = exc
+        if failed is not None:
+            # Whatever ended the polls (5xx after retries, 401/403, 404, a reset, a bad
+            # body), the create was made and the id is known: the error says so and names
+            # the response, so it can be polled later; the poll's error is the cause. Not
+            # recorded: iterating again or final_response() polls again.
+            error = StreamInterruptedError(
+                f"the stream ended early and polling its response failed "
+                f"({type(failed).__name__}); poll it later (error.response_id)",
+                response_id=response_id,
+                request_id=m.request_id,
+            )
+            raise error from failed
         if closed:
             # The client closed under the stream. Its create was made and the response
             # exists: say so with its id (poll it on an open client), never as a

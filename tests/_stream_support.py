@@ -119,7 +119,8 @@ Script = Sequence[Step] | Callable[[web.StreamResponse, web.Request], Awaitable[
 class ScriptServer:
     """A loopback server whose streaming endpoint plays a script (all generations' paths).
 
-    ``GET .../responses/{id}`` answers ``poll_replies`` in turn (the last one repeats), so a
+    ``GET .../responses/{id}`` answers ``poll_replies`` in turn (the last one repeats; an int is
+    that status with an error body), so a
     recovery can be observed exactly. Counts creates, polls and streams whose handler is
     still running (with handler cancellation, a client hang-up ends the handler at once).
     """
@@ -131,7 +132,7 @@ class ScriptServer:
         status: int = 200,
         content_type: str = "text/event-stream",
         headers: dict[str, str] | None = None,
-        poll_replies: Sequence[dict[str, Any]] = (),
+        poll_replies: Sequence[dict[str, Any] | int] = (),
     ) -> None:
         self.script = script
         self.status = status
@@ -179,6 +180,9 @@ class ScriptServer:
         reply = self.poll_replies[min(self.polls, len(self.poll_replies) - 1)]
         self.polls += 1
         self.poll_headers.append(dict(request.headers))
+        if isinstance(reply, int):  # a status: answered with an error body
+            body = {"error": {"code": "ERR", "message": f"status {reply}"}}
+            return web.json_response(body, status=reply)
         return web.json_response(reply)
 
     async def __aenter__(self) -> ScriptServer:

@@ -4,11 +4,14 @@ what a stream's protocol error says about the response.
 Each behaviour runs on both transports in every run (loopback servers, no fake transport):
 
 * a :class:`StreamProtocolError` carries the stream's ``response_id`` when the stream knew it;
-* a recovery poll in flight when the client closes ends with ``ClientStateError``, while a
-  poll that fails on the wire with the client open stays a connection error;
+* a recovery poll in flight when the client closes ends with ``StreamInterruptedError``
+  naming the response, while a poll that fails on the wire with the client open ends the
+  recovery with the connection error as its cause;
 * a call that never sent its request when the client closed (waiting for a governor turn or
   for a connection) fails with ``ClientStateError``; a create that may have been sent keeps
-  ``APIConnectionError(outcome_unknown=True)``.
+  ``APIConnectionError(outcome_unknown=True)``;
+* a call sleeping out a 429 pause, a retry backoff or the pause between two polls is woken by
+  the close (with the same errors), and only the closed client's calls are.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import moveworks_async as mw
+from moveworks_async._retry import Decision
 from moveworks_async._stream_machine import StreamMachine
 from moveworks_async._transport import AiohttpTransport
 
@@ -254,7 +258,8 @@ async def test_closing_the_client_under_a_recovery_poll(name: str) -> None:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_poll_failing_on_the_wire_stays_a_connection_error(name: str) -> None:
     """Not every failure near a close is the close: a poll whose connection the server resets
-    while the client is open is an APIConnectionError, and the client stays usable."""
+    while the client is open ends the recovery with StreamInterruptedError (an
+    APIConnectionError) caused by that connection error, and the client stays usable."""
 
     async def reset(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
@@ -270,6 +275,7 @@ async def test_a_poll_failing_on_the_wire_stays_a_connection_error(name: str) ->
                     async for _ in live:
                         pass
             assert not isinstance(caught.value, mw.ClientStateError)
+            assert type(caught.value.__cause__) is mw.APIConnectionError
             assert not client.is_closed
 
             async def answer(request: web.Request) -> web.StreamResponse:
@@ -457,3 +463,168 @@ async def test_closing_the_client_under_a_half_read_reply_ends_the_call(name: st
         server.close()
         await server.wait_closed()
     assert isinstance(error, mw.ClientStateError), repr(error)
+
+
+# --- 4. calls sleeping out a 429 pause, a retry backoff or a pause between polls ---------------
+
+
+class Asleep:
+    """An injected ``sleep`` that never ends by itself (virtual time that does not pass): it
+    records each delay asked for, and only a cancellation (the client's close) ends it."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.Event().wait()
+
+
+def status_handler(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
+    async def reply(request: web.Request) -> web.StreamResponse:
+        return web.json_response(body, status=status, headers=headers)
+
+    return reply
+
+
+ERROR_BODY = {"error": {"code": "ERR", "message": "no"}}
+
+
+async def _closed_while_asleep(
+    client: mw.AsyncMoveworks, asleep: Callable[[], bool], call: Awaitable[Any]
+) -> BaseException | None:
+    """Run ``call`` until ``asleep()`` says it sleeps, close the client, and return what the
+    call ended with (before the fix: nothing within outcome()'s 10 s, the wait never ended)."""
+    task = asyncio.ensure_future(call)
+    assert await settle(asleep, timeout=10.0)
+    assert not task.done()
+    await client.aclose()
+    return await outcome(task)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_wakes_a_call_sleeping_out_a_retry_backoff(name: str) -> None:
+    """A GET that got a 500 sleeps before its retry: closing the client ends the sleep at
+    once with ClientStateError (a read: it can be made again on another client)."""
+    sleep = Asleep()
+    async with serving() as (server, url):
+        server.poll = status_handler(500, ERROR_BODY)
+        client = client_of(url, name, max_retries=3, sleep=sleep)
+        get = client.responses.get(CID, RID)
+        error = await _closed_while_asleep(client, lambda: bool(sleep.delays), get)
+    assert isinstance(error, mw.ClientStateError), repr(error)
+    assert sleep.delays[0] > 0  # the backoff (the only sleep of a get)
+    assert server.count("GET ") == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_wakes_a_create_sleeping_out_a_429_pause(
+    name: str, call: Callable[[mw.AsyncMoveworks], Awaitable[None]]
+) -> None:
+    """A create (or a stream's create) refused with 429 waits out the governor's pause before
+    its retry: closing the client ends that wait with ClientStateError (a 429 was refused
+    before processing: nothing was applied), and the create is not sent again."""
+    sleep = Asleep()
+    async with serving() as (server, url):
+        server.create = server.stream = status_handler(429, ERROR_BODY, {"Retry-After": "30"})
+        client = client_of(url, name, max_retries=3, sleep=sleep)
+
+        def paused() -> bool:  # the retry waits in the governor (a stream's timer sleeps too)
+            return client.governor.snapshot().waiting == 1
+
+        error = await _closed_while_asleep(client, paused, call(client))
+    assert isinstance(error, mw.ClientStateError), repr(error)
+    assert any(delay >= 30 for delay in sleep.delays)  # the governor's pause
+    assert server.count("POST ") == 1
+
+
+class _RetryAnything(mw.RetryPolicy):
+    """A policy no client of this package has: it retries a create after a 500 (whose outcome
+    is unknown), to show what a close during that backoff says."""
+
+    def decide(self, error: mw.APIError, **_: Any) -> Decision:
+        return Decision(True, delay=5.0, reason="test")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_create_that_may_have_been_applied_keeps_saying_so_at_close(name: str) -> None:
+    """Were a create retried after an attempt that may have reached the server, a close
+    during its backoff says APIConnectionError(outcome_unknown=True), caused by that attempt's
+    error: never ClientStateError, which says nothing was sent."""
+    sleep = Asleep()
+    async with serving() as (server, url):
+        server.create = status_handler(500, ERROR_BODY)
+        client = client_of(url, name, retry_policy=_RetryAnything(), sleep=sleep)
+        error = await _closed_while_asleep(client, lambda: bool(sleep.delays), _create(client))
+    assert type(error) is mw.APIConnectionError, repr(error)
+    assert error.outcome_unknown is True
+    assert type(error.__cause__) is mw.InternalServerError
+    assert server.count("POST ") == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_closing_wakes_a_wait_between_two_polls(name: str) -> None:
+    """responses.wait() sleeps between polls of a response in progress: the close ends that
+    pause with ClientStateError; a stream's recovery in that pause ends with
+    StreamInterruptedError naming the response (its create was made)."""
+    sleep = Asleep()
+    async with serving() as (server, url):
+        server.poll = status_handler(200, response_json("IN_PROGRESS"))
+        client = client_of(url, name, sleep=sleep)
+        wait = client.responses.wait(CID, RID)
+        error = await _closed_while_asleep(client, lambda: bool(sleep.delays), wait)
+    assert isinstance(error, mw.ClientStateError), repr(error)
+    assert server.count("GET ") == 1
+
+    sleep = Asleep()
+    marks: list[int] = []  # the sleeps asked for when the poll arrived (the stream's timer)
+
+    async def in_progress(request: web.Request) -> web.StreamResponse:
+        marks.append(len(sleep.delays))
+        return web.json_response(response_json("IN_PROGRESS"))
+
+    async with serving() as (server, url):
+        server.stream = created_then_eof
+        server.poll = in_progress
+        client = client_of(url, name, sleep=sleep)
+
+        async def read_all() -> None:
+            async with client.responses.stream(CID, text="q") as live:
+                async for _ in live:
+                    pass
+
+        def pausing() -> bool:  # a sleep after the poll: the pause before the next one
+            return bool(marks) and len(sleep.delays) > marks[0]
+
+        error = await _closed_while_asleep(client, pausing, read_all())
+    assert isinstance(error, mw.StreamInterruptedError), repr(error)
+    assert error.response_id == RID
+    assert error.outcome_unknown is False
+    assert server.count("/stream") == 1
+
+
+@pytest.mark.asyncio
+async def test_closing_one_client_leaves_the_waits_of_another_on_a_shared_governor() -> None:
+    """Two clients share a paused governor: closing one ends only its own call's wait."""
+    sleep = Asleep()
+    governor = mw.RateGovernor(sleep=sleep)
+    ticket = await governor.acquire()
+    governor.release(ticket, 429)
+    await governor.report_rate_limit(ticket, 30.0)
+    first = client_of("http://127.0.0.1:9", "aiohttp", governor=governor)
+    second = client_of("http://127.0.0.1:9", "aiohttp", governor=governor)
+    one = asyncio.ensure_future(first.responses.get(CID, RID))
+    two = asyncio.ensure_future(second.responses.get(CID, RID))
+    assert await settle(lambda: governor.snapshot().waiting == 2, timeout=10.0)
+    await first.aclose()
+    assert isinstance(await outcome(one), mw.ClientStateError)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not two.done()
+    await second.aclose()
+    assert isinstance(await outcome(two), mw.ClientStateError)

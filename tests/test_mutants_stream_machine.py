@@ -51,14 +51,14 @@ def test_no_request_id_until_the_shell_sets_one() -> None:
 def test_exactly_the_cap_without_an_event_is_allowed_and_an_event_resets_the_count() -> None:
     machine = StreamMachine(12)
     assert machine.feed(b": 12345678\n\n") == []  # 12 bytes: at the cap, not over it
-    assert machine.quiet == 12
+    assert machine.decoder.quiet_bytes == 12
     frame = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
     machine2 = StreamMachine(1 << 20)
     machine2.feed(b": ka\n\n")
     assert machine2.feed(frame) != []
-    assert machine2.quiet == 0
+    assert machine2.decoder.quiet_bytes == 0
     machine2.feed(b": ka\n\n")
-    assert machine2.quiet == 6
+    assert machine2.decoder.quiet_bytes == 6
 
 
 def test_outputs_without_an_id_are_kept_one_by_one() -> None:

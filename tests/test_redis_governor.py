@@ -476,3 +476,35 @@ async def test_queued_tasks_do_not_each_wait_for_a_dead_redis() -> None:
     assert time.monotonic() - t0 < 1.0
     assert fake.calls == 1
     assert g.degraded
+
+
+async def test_closing_a_client_wakes_its_call_in_the_pause(redis_url: str, key: str) -> None:
+    """A call waiting out a pause of the Redis governor (a 429 another process reported) ends
+    at once with ClientStateError when its client closes; the governor itself stays usable."""
+    asleep: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # virtual time that does not pass
+        asleep.append(seconds)
+        await asyncio.Event().wait()
+
+    other = mw.RedisRateGovernor(redis_url, key, rate=100)
+    ticket = await other.acquire()
+    other.release(ticket, 429)
+    assert await other.report_rate_limit(ticket, 30.0) is True
+    governor = mw.RedisRateGovernor(redis_url, key, rate=100, sleep=sleep)
+    client = mw.AsyncMoveworks(
+        assistant_name="acme-capi", token="t", base_url="http://127.0.0.1:9", governor=governor
+    )
+    call = asyncio.ensure_future(client.responses.get("conv_1", "resp_1"))
+    for _ in range(200):  # until the call sleeps out the shared pause
+        if asleep:
+            break
+        await asyncio.sleep(0.01)
+    assert asleep
+    assert asleep[0] >= 29
+    await client.aclose()
+    with pytest.raises(mw.ClientStateError):
+        await asyncio.wait_for(call, 5.0)
+    assert governor.snapshot().waiting == 0
+    await governor.aclose()
+    await other.aclose()

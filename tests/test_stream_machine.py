@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 from _stream_support import RID, event, happy_events, message_item, response_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_mutants_sse import largest_event, largest_quiet
+from test_sse import reference, split
 
 import moveworks_async as mw
 from moveworks_async import _json
-from moveworks_async._stream_machine import GAP, StreamMachine
+from moveworks_async._sse import ServerSentEvent
+from moveworks_async._stream_machine import _OVERSIZE, GAP, StreamMachine
 
 
 def run(machine: StreamMachine, *chunks: bytes) -> list[Any]:
@@ -175,9 +180,79 @@ def test_bytes_without_an_event_are_capped() -> None:
     machine = StreamMachine(64)
     for _ in range(10):  # 60 bytes of keep-alive comments, each one complete
         assert machine.feed(b": ka\n\n") == []
-    assert machine.quiet == 60
+    assert machine.decoder.quiet_bytes == 60
     with pytest.raises(mw.StreamProtocolError, match="more than 64 bytes without an event"):
         machine.feed(b": ka\n\n")
+
+
+def test_comments_before_an_event_in_the_same_read_count() -> None:
+    """39 KB of keep-alives and then an event, all in one read, are over a 1,024 B cap: the
+    bytes between events count whatever the reads' boundaries (before, a read that completed
+    an event never counted its comments, so one aiohttp read passed what pyreqwest refused)."""
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    body = b": keep-alive\n\n" * 3000 + created
+    with pytest.raises(mw.StreamProtocolError, match="more than 1024 bytes without an event"):
+        StreamMachine(1024).feed(body)
+
+
+def test_events_before_too_many_quiet_bytes_come_first() -> None:
+    """An event, then too many comment bytes, then another event, all in one read: the first
+    event is delivered and names the response; the error follows it, carrying that id."""
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    machine = StreamMachine(1024)
+    first, marker = machine.feed(created + b": keep-alive\n\n" * 100 + created)
+    assert machine.accept(first) is not None
+    with pytest.raises(mw.StreamProtocolError, match="without an event") as info:
+        machine.accept(marker)
+    assert info.value.response_id == RID
+
+
+_PIECES = [
+    b"data: x\n\n",
+    b"data: " + b"y" * 20 + b"\r\n\r\n",
+    b"event: e\ndata: z\n",
+    b": keep-alive\n\n",
+    b": ka\r\n",
+    b"id: 3\n\n",
+    b"retry: 5\r\r",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b":",
+    b"data",
+]
+
+
+def _outcome(chunks: list[bytes], limit: int) -> tuple[list[ServerSentEvent], bool]:
+    """The frames a machine hands out (in order) and whether the stream then failed."""
+    machine = StreamMachine(limit)
+    out: list[ServerSentEvent] = []
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            for sse in machine.feed(chunk):
+                if sse is _OVERSIZE:
+                    return out, True
+                out.append(sse)
+        machine.decoder.close()
+    except mw.StreamProtocolError:
+        return out, True
+    return out, False
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.lists(st.sampled_from(_PIECES), max_size=30).map(b"".join), st.integers(1, 60))
+def test_the_caps_do_not_depend_on_the_reads(data: st.DataObject, body: bytes, limit: int) -> None:
+    """Any split of the same bytes gives the same frames and the same failure; the stream
+    fails exactly when an event, or the bytes between two events, pass the cap."""
+    whole = _outcome([body], limit)
+    assert _outcome(data.draw(split(body)), limit) == whole
+    assert _outcome([body[i : i + 1] for i in range(len(body))], limit) == whole
+    over = max(largest_event(body), largest_quiet(body)) > limit
+    assert whole[1] is over
+    if not over:
+        assert whole[0] == reference(body)[0]
 
 
 def test_eof_discards_an_unterminated_event() -> None:

@@ -209,17 +209,54 @@ async def test_recovery_timeout_raises_wait_timeout(fake_time: Any) -> None:
 
 
 async def test_poll_error_during_recovery_propagates_and_can_be_retried() -> None:
-    """A failing poll surfaces its typed error; calling final_response() again retries it."""
+    """A failing poll ends the recovery with StreamInterruptedError naming the response (the
+    poll's typed error is its cause); calling final_response() again retries it."""
     polls = [{"error": {"code": "NOT_FOUND", "message": "nope"}}]
     async with (
         scripted(happy_events()[:2], poll_replies=polls) as (server, client),
         client.responses.stream(CID, text="q") as stream,
     ):
-        with pytest.raises(mw.ResponseValidationError):
+        with pytest.raises(mw.StreamInterruptedError) as info:
             await collect(stream)
+        assert type(info.value.__cause__) is mw.ResponseValidationError
+        assert info.value.response_id == RID
         server.poll_replies = [completed_response()]
         final = await stream.final_response()
     assert final.text == FINAL_TEXT
+    assert server.creates == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [
+        (500, mw.InternalServerError),
+        (503, mw.InternalServerError),
+        (401, mw.AuthenticationError),
+        (403, mw.PermissionDeniedError),
+        (404, mw.NotFoundError),
+    ],
+)
+@pytest.mark.parametrize("reader", ["iterate", "final_response"])
+async def test_a_recovery_ending_on_an_error_status_names_the_response(
+    fake_time: Any, status: int, cause: type[mw.APIStatusError], reader: str
+) -> None:
+    """Polls that keep failing (500s after the retries, an auth failure, a 404) end the
+    recovery with StreamInterruptedError carrying the response id, outcome known, the poll's
+    error as __cause__; before, a bare InternalServerError (no id) left no way to poll later."""
+    async with (
+        scripted(happy_events()[:2], poll_replies=[status]) as (server, _),
+        make_client(server.url, fake_time=fake_time) as client,
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        read = collect(stream) if reader == "iterate" else stream.final_response()
+        with pytest.raises(mw.StreamInterruptedError) as info:
+            await read
+        server.poll_replies = [completed_response()]
+        assert (await stream.final_response()).text == FINAL_TEXT  # it can be polled again
+    assert info.value.response_id == RID
+    assert info.value.outcome_unknown is False
+    assert type(info.value.__cause__) is cause
+    assert info.value.__cause__.status_code == status
     assert server.creates == 1
 
 
@@ -332,6 +369,24 @@ async def test_keepalive_comments_count_as_life() -> None:
     assert not events[-1].recovered
     assert server.polls == 0
     assert len(events) == 7
+
+
+async def test_comments_count_against_max_event_size_in_one_write() -> None:
+    """39 KB of keep-alive comments between two events, written at once (one read on aiohttp,
+    HTTP chunks on pyreqwest), are over a 1,024 B max_event_size on either transport: the
+    first event is delivered, then StreamProtocolError names the response to recover."""
+    events = happy_events()
+    script: list[Any] = [events[0] + b": keep-alive\n\n" * 3000 + b"".join(events[1:])]
+    async with (
+        scripted(script) as (_, client),
+        client.responses.stream(CID, text="q", max_event_size=1024) as stream,
+    ):
+        seen: list[Any] = []
+        with pytest.raises(mw.StreamProtocolError, match="without an event") as info:
+            await collect_into(stream, seen)
+        assert [type(e) for e in seen] == [mw.ResponseCreated]
+        assert info.value.response_id == RID
+        assert info.value.outcome_unknown is False
 
 
 async def test_idle_timeout_not_charged_to_a_slow_consumer() -> None:
