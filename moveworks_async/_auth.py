@@ -8,6 +8,7 @@ makes a single 401 replay worthwhile. No source ever puts a secret in a repr, st
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import math
 import time
@@ -18,6 +19,10 @@ from . import _json
 from ._errors import ClientStateError, InvalidParameterError, ResponseValidationError
 from ._protocol import release_frames
 from ._validate import check_text, check_token, check_url
+
+#: How many dropped tokens :class:`ClientCredentials` keeps to mask (tokens live minutes; a
+#: request carrying an older one than the last few has long been answered).
+_RETIRED_KEPT = 4
 
 __all__ = ["CallableToken", "ClientCredentials", "StaticToken", "TokenFetcher", "TokenSource"]
 
@@ -136,6 +141,10 @@ class ClientCredentials:
         self._margin = refresh_margin
         self._clock = clock
         self._token: str | None = None
+        #: The last tokens this object handed out and then dropped (after a 401 or a refresh),
+        #: newest last: requests already sent carry them, and a server may echo them back in an
+        #: error (the token endpoint's after a 401, a late reply), so the client masks them too.
+        self._retired: collections.deque[str] = collections.deque(maxlen=_RETIRED_KEPT)
         self._refresh_at = 0.0
         # The refresh in progress: its result (a token, or None when abandoned) or its error.
         self._flight: asyncio.Future[str | None] | None = None
@@ -201,8 +210,20 @@ class ClientCredentials:
         # Only the token that failed is dropped: 1,000 tasks failing with the same old token
         # cause one refresh, and a late 401 for an old token does not discard a fresh one.
         if token == self._token:
+            self._retire(token)
             self._token = None
         return True
+
+    def _retire(self, token: str) -> None:
+        if token not in self._retired:
+            self._retired.append(token)
+
+    def _secrets(self) -> list[str]:
+        """Every token the client may have sent with these credentials, and the secret."""
+        found = [self._secret, *self._retired]
+        if self._token:
+            found.append(self._token)
+        return found
 
     async def _refresh(self, fetch: TokenFetcher, default_url: str) -> str:
         url = self.token_url or default_url
@@ -224,6 +245,8 @@ class ClientCredentials:
             release_frames(exc)
             raise
         margin = self._margin if self._margin is not None else min(60.0, expires_in / 5.0)
+        if self._token is not None and self._token != token:
+            self._retire(self._token)
         self._token = token
         self._refresh_at = started + max(expires_in - margin, 0.0)
         return token

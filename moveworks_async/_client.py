@@ -852,10 +852,7 @@ class AsyncMoveworks:
         if isinstance(auth, StaticToken):
             found.append(auth._token)
         elif isinstance(auth, _BoundCredentials):
-            credentials = auth._credentials
-            found.append(credentials._secret)
-            if credentials._token:
-                found.append(credentials._token)
+            found += auth._credentials._secrets()
         # A very short "secret" would mask ordinary words; real credentials are long.
         return tuple(s for s in dict.fromkeys(found) if len(s) >= _MIN_SECRET)
 

@@ -662,3 +662,41 @@ async def test_an_abandoned_refresh_is_restarted_by_a_waiter() -> None:
     assert calls == 2
     with pytest.raises(asyncio.CancelledError):
         await leader
+
+
+async def test_a_token_dropped_after_a_401_stays_masked(
+    wire: Wire, fake_time: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bearer the client sent is masked in errors and logs even after the 401 that made
+    the client drop it: here the token endpoint's refusal echoes it (an outside review found
+    it in the error, its ``.body`` and the DEBUG log), and later a late reply echoes the token
+    a refresh replaced."""
+    first, second = "tok-canary-first-0123456789", "tok-canary-second-0123456789"
+    state = {"issued": 0}
+
+    def serve(call: Call) -> Any:
+        if call.path == TOKEN_PATH:
+            state["issued"] += 1
+            if state["issued"] == 1:
+                return {"access_token": first, "expires_in": 3600}
+            if state["issued"] == 2:
+                return R(500, {"error": {"code": "E", "message": f"you sent {first}"}})
+            return {"access_token": second, "expires_in": 3600}
+        if call.headers.get("Authorization") == f"Bearer {first}":
+            return R(401, UNAUTHORIZED)
+        return R(500, {"error": {"code": "E", "message": f"old {first}, new {second}"}})
+
+    wire.serve(serve)
+    caplog.set_level("DEBUG", logger="moveworks_async")
+    errors: list[BaseException] = []
+    async with make_client(fake_time, credentials(fake_time), max_retries=0) as client:
+        for _ in range(2):
+            with pytest.raises(mw.APIStatusError) as caught:
+                await client.conversations.get("conv_1")
+            errors.append(caught.value)
+    assert state["issued"] == 3
+    for error in errors:
+        text = f"{error!s} {error!r} {error.body!r} {error.__cause__!r} {error.__context__!r}"
+        assert first not in text and second not in text, text
+    assert "<redacted>" in str(errors[0]) and "<redacted>" in str(errors[1])
+    assert first not in caplog.text and second not in caplog.text
