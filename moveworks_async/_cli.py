@@ -90,6 +90,7 @@ def _report(exc: BaseException) -> None:
     status = exc.status_code if isinstance(exc, APIStatusError) else None
     request_id = getattr(exc, "request_id", None)
     retry_after = getattr(exc, "retry_after", None)
+    response_id = getattr(exc, "response_id", None)
     report(
         str(exc) or type(exc).__name__,
         as_json=_as_json,
@@ -97,6 +98,7 @@ def _report(exc: BaseException) -> None:
         status=status,
         request_id=request_id if isinstance(request_id, str) else None,
         retry_after=retry_after if isinstance(retry_after, int | float) else None,
+        response_id=response_id if isinstance(response_id, str) else None,
     )
 
 

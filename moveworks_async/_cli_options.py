@@ -137,8 +137,10 @@ def error_object(
     status: int | None = None,
     request_id: str | None = None,
     retry_after: float | None = None,
+    response_id: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The ``--json`` form of an error (``retry_after`` only when the server asked a wait)."""
+    """The ``--json`` form of an error (``retry_after`` only when the server asked a wait,
+    ``response_id`` only when a response was created that can be polled later)."""
     error: dict[str, Any] = {
         "type": kind,
         "message": message,
@@ -147,6 +149,8 @@ def error_object(
     }
     if retry_after is not None:
         error["retry_after"] = retry_after
+    if response_id is not None:
+        error["response_id"] = response_id
     return {"error": error}
 
 
@@ -176,21 +180,28 @@ def report(
     status: int | None = None,
     request_id: str | None = None,
     retry_after: float | None = None,
+    response_id: str | None = None,
 ) -> None:
     """Write one error to stderr: ``error: message`` or one JSON object, one line either way.
 
     Control characters in ``message`` (server text can hold an ANSI escape sequence) are
     shown escaped, never sent to the terminal. ``retry_after``: the server's requested wait
-    (a rate limit), shown in both forms."""
+    (a rate limit), shown in both forms. ``response_id``: the response a failed stream created
+    (poll it later with ``get``/``wait``), shown in both forms."""
     message = terminal_safe(message)
+    if response_id is not None:
+        response_id = terminal_safe(response_id)
     if as_json:
         line = json.dumps(
-            error_object(kind, message, status, request_id, retry_after), ensure_ascii=False
+            error_object(kind, message, status, request_id, retry_after, response_id),
+            ensure_ascii=False,
         )
     else:
         line = "error: " + " ".join(message.split())  # one line, whatever the message holds
         if retry_after is not None:
             line += f" (the server asks to retry after {retry_after:g} s)"
+        if response_id is not None:
+            line += f" (response {response_id})"
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()

@@ -351,13 +351,20 @@ class Responses(_Resource):
         cid = check_id(conversation_id, "conversation_id")
         rid = check_id(response_id, "response_id")
         route = path(seam.generation, "conversations", cid, "responses", rid)
-        return await seam.request_model(
+        response = await seam.request_model(
             Request("GET", route),
             Response,
             timeout=timeout,
             max_retries=max_retries,
             extra_headers=extra_headers,
         )
+        if response.response_id != rid and not is_id(response.response_id):
+            # As for a create: an id no URL can hold is a server error when it arrives, never
+            # returned (an equal one is the id asked for, checked already).
+            raise ResponseValidationError(
+                "the server sent a response id the SDK cannot use", path="$.response_id"
+            )
+        return response
 
     async def wait(
         self,

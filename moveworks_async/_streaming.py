@@ -761,8 +761,16 @@ class ResponseStream:
             if budget <= 0:
                 raise WaitTimeoutError("no time left", response_id=response_id)
             # The per-call headers go with every request of the call, the polls included.
-            return await self._seam.poll(
+            polled = await self._seam.poll(
                 self._conversation_id, response_id, budget, self._extra_headers
+            )
+            if polled.response_id == response_id:
+                return polled
+            # Another response's state must not end this stream (an outside review had a
+            # recovery complete with a foreign, even unusable, id).
+            failed = ResponseValidationError(
+                "the server answered the poll with another response's id",
+                path="$.response_id",
             )
         except WaitTimeoutError:
             if not deadline_bound:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import require
 
-from moveworks_async import RateLimitError
+from moveworks_async import RateLimitError, StreamInterruptedError
 from moveworks_async._cli_options import error_object
 from moveworks_async._config import ENV
 
@@ -626,6 +626,29 @@ def test_rate_limit_error_reports_its_retry_after(
         assert err.startswith("error: ")
         assert "slow down" in err
         assert err.endswith(" (the server asks to retry after 120 s)\n")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_stream_error_names_the_response_to_poll_later(
+    as_json: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that failed after its response was created (its recovery polls failed) says
+    which response to poll: ``response_id`` in --json, a note in plain text (an outside review
+    found the id nowhere in the CLI's error output); control characters stay escaped."""
+    from moveworks_async import _cli
+
+    monkeypatch.setattr(_cli, "_as_json", as_json)
+    error = StreamInterruptedError("polling failed", response_id="resp_abc\x1b[2J")
+    _cli._report(error)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    if as_json:
+        assert json.loads(err)["error"]["response_id"] == "resp_abc\\x1b[2J"
+    else:
+        assert err.endswith(" (response resp_abc\\x1b[2J)\n"), err
+    monkeypatch.setattr(_cli, "_as_json", True)
+    _cli._report(StreamInterruptedError("no id yet"))
+    assert "response_id" not in json.loads(capsys.readouterr().err)["error"]
 
 
 def test_a_fifo_checkpoint_is_a_usage_error_and_left_alone(tmp_path: Path) -> None:

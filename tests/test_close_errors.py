@@ -465,6 +465,43 @@ async def test_closing_the_client_under_a_half_read_reply_ends_the_call(name: st
     assert isinstance(error, mw.ClientStateError), repr(error)
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_get_on_the_wire_at_close_is_not_said_to_wait_for_a_connection(name: str) -> None:
+    """A GET the server has received (and never answers) when the client closes fails with
+    ClientStateError, whose message does not claim the call was still waiting for a
+    connection (aiohttp's re-send of an idempotent request hit the closed pool; an outside
+    review read "waited for a connection" for a request the server had logged)."""
+    received = asyncio.Event()
+    finish = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            received.set()
+            await finish.wait()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = client_of(f"http://127.0.0.1:{port}", name, max_retries=0, timeout=30.0)
+    try:
+        call = asyncio.ensure_future(client.responses.get(CID, "resp_1"))
+        await asyncio.wait_for(received.wait(), 10.0)
+        await client.aclose()
+        error = await asyncio.wait_for(outcome(call), 10.0)
+    finally:
+        finish.set()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+    assert isinstance(error, mw.ClientStateError), repr(error)
+    assert "waited for a connection" not in str(error)
+
+
 # --- 4. calls sleeping out a 429 pause, a retry backoff or a pause between polls ---------------
 
 

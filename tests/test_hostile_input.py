@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from _core_support import RawServer, Wire, conversation, http_reply
+from _core_support import RawServer, Wire, conversation, http_reply, response
 from aioresponses import aioresponses
 
 import moveworks_async as mw
@@ -391,3 +391,16 @@ async def test_text_input_is_sent_verbatim(wire: Wire) -> None:
     async with client() as c:
         await c.responses.create("conv_1", text=text)
     assert wire.calls[0].json == {"input": {"chat": {"text": text}}}
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "x\r\ny", "", "x" * 300])
+async def test_get_and_wait_refuse_a_response_id_no_url_can_hold(wire: Wire, bad: str) -> None:
+    """As a create does: a GET whose reply names a response id the SDK could not put into a
+    URL fails with ResponseValidationError at ``$.response_id`` instead of returning it (an
+    outside review had ``get`` and ``wait`` hand back "../x" and "x\\r\\ny")."""
+    wire.always({**response("COMPLETED"), "response_id": bad})
+    async with client() as c:
+        for call in (c.responses.get, c.responses.wait):
+            with pytest.raises(mw.ResponseValidationError) as info:
+                await call("conv_1", "resp_1")
+            assert info.value.path == "$.response_id"

@@ -226,6 +226,31 @@ async def test_poll_error_during_recovery_propagates_and_can_be_retried() -> Non
     assert server.creates == 1
 
 
+@pytest.mark.parametrize("other", ["resp_OTHER", "../x", "x\r\ny"])
+async def test_a_poll_answering_with_another_response_does_not_end_the_stream(
+    other: str,
+) -> None:
+    """A recovery poll whose reply carries another response's id (or an unusable one) is not
+    this stream's terminal state: StreamInterruptedError naming the stream's response, the
+    mismatch as a ResponseValidationError cause; a later poll with the right id recovers (an
+    outside review saw the stream complete with the foreign id)."""
+    foreign = {**completed_response(), "response_id": other}
+    async with (
+        scripted(happy_events()[:2], poll_replies=[foreign]) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.StreamInterruptedError) as info:
+            await collect(stream)
+        assert info.value.response_id == RID
+        assert info.value.outcome_unknown is False
+        assert type(info.value.__cause__) is mw.ResponseValidationError
+        assert info.value.__cause__.path == "$.response_id"
+        server.poll_replies = [completed_response()]
+        final = await stream.final_response()
+    assert final.response_id == RID
+    assert server.creates == 1
+
+
 @pytest.mark.parametrize(
     ("status", "cause"),
     [
