@@ -61,6 +61,7 @@ from ._errors import (
     APIStatusError,
     InvalidParameterError,
     MoveworksError,
+    StreamProtocolError,
     UnsupportedOperationError,
 )
 from ._models import Response
@@ -146,10 +147,18 @@ async def _conversation(client: AsyncMoveworks, conversation_id: str | None) -> 
 async def _turn(
     client: AsyncMoveworks, conversation_id: str, text: str, view: ChatView
 ) -> Response:
-    """Stream one answer into ``view`` and return the terminal response."""
+    """Stream one answer into ``view`` and return the terminal response.
+
+    A stream that turned undecodable after its response was created (an event over the size
+    cap, a flood of keep-alives) does not lose the answer: as the library documents,
+    ``final_response()`` then polls the response, and the view shows what it returns."""
     async with client.responses.stream(conversation_id, text=text) as stream:
-        async for event in stream:
-            view.on_event(event)
+        try:
+            async for event in stream:
+                view.on_event(event)
+        except StreamProtocolError as exc:
+            if exc.response_id is None:
+                raise  # nothing was created that could be polled
         response = await stream.final_response()
     view.finish(response)
     return response

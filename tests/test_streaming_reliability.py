@@ -1078,3 +1078,24 @@ async def test_a_failing_injected_sleep_ends_a_silent_stream_instead_of_hanging(
         with pytest.raises(mw.IdleTimeout):
             await asyncio.wait_for(read_all(), 5.0)  # real bound: reached only if the bug is back
     assert 30.0 in [pytest.approx(s, abs=0.5) for s in calls]
+
+
+async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable() -> None:
+    """The CLI's turn: a stream that sends more keep-alive bytes than max_event_size after its
+    RESPONSE_CREATED fails to decode, and the CLI polls the answer as the library documents
+    (``final_response()``) instead of reporting a failure with no id (outside review)."""
+    import io
+
+    from moveworks_async import _cli
+    from moveworks_async._cli_render import PlainChatView
+
+    flood = b":" + b"k" * (5 * 1024 * 1024) + b"\n\n"  # over the 4 MiB default cap
+    out = io.StringIO()
+    async with scripted(
+        [*happy_events()[:1], flood], poll_replies=[completed_response()]
+    ) as (server, client):
+        response = await _cli._turn(client, CID, "q", PlainChatView(out))
+    assert response.response_id == RID
+    assert response.text == FINAL_TEXT
+    assert FINAL_TEXT in out.getvalue()
+    assert server.creates == 1
