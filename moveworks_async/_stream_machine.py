@@ -223,7 +223,9 @@ class StreamMachine:
             raise self._protocol_error(self.decoder.failure or "SSE event too large")
         # With msgspec (the speedups extra) a known event is typed straight from its data
         # (_wire.event); on a miss, _parse (the decoded JSON and parse_event) decides.
-        typed = _wire.event(sse.event, sse.data)
+        # (Tested here, not only inside _wire.event: without msgspec, most installs, the
+        # stream's hot path pays no call for it.)
+        typed = _wire.event(sse.event, sse.data) if _wire.ENABLED else _wire.MISS
         event: StreamEvent = self._parse(sse) if typed is _wire.MISS else typed
         cls = type(event)
         seq = event.sequence_number

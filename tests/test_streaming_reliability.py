@@ -1091,9 +1091,10 @@ async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable() -> N
 
     flood = b":" + b"k" * (5 * 1024 * 1024) + b"\n\n"  # over the 4 MiB default cap
     out = io.StringIO()
-    async with scripted(
-        [*happy_events()[:1], flood], poll_replies=[completed_response()]
-    ) as (server, client):
+    async with scripted([*happy_events()[:1], flood], poll_replies=[completed_response()]) as (
+        server,
+        client,
+    ):
         response = await _cli._turn(client, CID, "q", PlainChatView(out))
     assert response.response_id == RID
     assert response.text == FINAL_TEXT
