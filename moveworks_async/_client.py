@@ -35,6 +35,7 @@ from ._close_waits import CloseWaits
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
 from ._deadline import Deadline, DeadlineLane, Lanes
 from ._errors import (
+    CLOSED_DURING_CALL,
     APIConnectionError,
     APIError,
     ClientStateError,
@@ -666,7 +667,7 @@ class AsyncMoveworks:
                     # aclose() ended this attempt: a read (a poll, a get) or a request that
                     # never left gets what any use after close gets. A create that may have
                     # been sent keeps its connection error and outcome_unknown.
-                    closed = ClientStateError("this AsyncMoveworks client closed during the call")
+                    closed = ClientStateError(CLOSED_DURING_CALL)
                     if trace is not None:
                         await trace.response(sent, None, None, closed)
                     raise closed from None

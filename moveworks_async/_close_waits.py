@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ._errors import ClientStateError
+from ._errors import CLOSED_DURING_CALL, ClientStateError
 
 __all__ = ["CloseWaits"]
 
@@ -46,7 +46,7 @@ class CloseWaits:
             self._scopes.discard(scope)
         # Only the scope's own cancellation (close()) is swallowed and gets here; any other
         # (a timeout, the caller's cancel) propagates through the scope.
-        raise ClientStateError("this AsyncMoveworks client closed during the call")
+        raise ClientStateError(CLOSED_DURING_CALL)
 
     def close(self) -> None:
         """End every wait in progress, and any started later."""

@@ -110,6 +110,11 @@ class ClientStateError(MoveworksError, RuntimeError):
     """
 
 
+#: The message of the ClientStateError of a call whose client closed while it ran (a read on
+#: the wire, a wait the close ended): one wording wherever the close is noticed.
+CLOSED_DURING_CALL = "this AsyncMoveworks client closed during the call"
+
+
 class UnsupportedOperationError(MoveworksError):
     """The endpoint does not exist in the client's configured API generation."""
 

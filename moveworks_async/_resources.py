@@ -291,6 +291,17 @@ class Conversations(_Resource):
         )
 
 
+def _unusable_id(*, outcome_unknown: bool) -> ResponseValidationError:
+    """The error for a reply whose response id cannot be used in a URL (get, wait, a stream's
+    recovery would need it): a server error when it arrives, and never returned, so such an
+    id is never put into a path."""
+    return ResponseValidationError(
+        "the server sent a response id the SDK cannot use",
+        path="$.response_id",
+        outcome_unknown=outcome_unknown,
+    )
+
+
 class Responses(_Resource):
     """``/responses``: create (returns at once), get, wait until terminal, and stream."""
 
@@ -328,13 +339,8 @@ class Responses(_Resource):
             request, Response, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
         if not is_id(response.response_id):
-            # The server's id cannot be used in a URL (get, wait): a server error, and the
-            # response was created. Never returned, so it is never put into a path.
-            raise ResponseValidationError(
-                "the server sent a response id the SDK cannot use",
-                path="$.response_id",
-                outcome_unknown=True,
-            )
+            # The response was created: the outcome of the call is unknown to the caller.
+            raise _unusable_id(outcome_unknown=True)
         return response
 
     async def get(
@@ -359,11 +365,8 @@ class Responses(_Resource):
             extra_headers=extra_headers,
         )
         if response.response_id != rid and not is_id(response.response_id):
-            # As for a create: an id no URL can hold is a server error when it arrives, never
-            # returned (an equal one is the id asked for, checked already).
-            raise ResponseValidationError(
-                "the server sent a response id the SDK cannot use", path="$.response_id"
-            )
+            # (An id equal to the one asked for was checked already.)
+            raise _unusable_id(outcome_unknown=False)
         return response
 
     async def wait(

@@ -236,7 +236,7 @@ class SSEDecoder:
         first point past a limit before parsing anything, and parse only what precedes it."""
         stop = self._walk(region, blank)
         if stop is None and len(tail) > self._limit:
-            stop = (len(region), 0, f"SSE event larger than {self._limit} bytes")
+            stop = (len(region), 0, self._big_message())
         if stop is not None:
             cut, _, message = stop
             good = region[:cut]
@@ -380,7 +380,7 @@ class SSEDecoder:
             else:
                 size += len(line)
                 if size > limit:
-                    return start, count, f"SSE event larger than {limit} bytes"
+                    return start, count, self._big_message()
                 if not data and line[:4] == b"data" and line[4:5] in b":\r\n":
                     data = True  # "data", "data:..." (line[4:5] is b"" for "data" alone)
         if data:
@@ -393,4 +393,7 @@ class SSEDecoder:
         return None
 
     def _too_big(self) -> None:
-        raise StreamProtocolError(f"SSE event larger than {self._limit} bytes")
+        raise StreamProtocolError(self._big_message())
+
+    def _big_message(self) -> str:
+        return f"SSE event larger than {self._limit} bytes"

@@ -23,6 +23,7 @@ import aiohttp
 from attrs import Attribute, field, frozen
 
 from ._errors import (
+    CLOSED_DURING_CALL,
     APIConnectionError,
     APITimeoutError,
     ClientStateError,
@@ -518,9 +519,6 @@ async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
 
 #: The error of an attempt that the client's aclose() ended before it was sent.
 _CLOSED_UNSENT = "this AsyncMoveworks client was closed while the call waited for a connection"
-#: For a request aiohttp may have sent once already: it re-sends an idempotent request on a
-#: fresh connection after a reused one broke, and a close can stop only that re-send.
-_CLOSED_DURING = "this AsyncMoveworks client closed during the call"
 
 
 def _mapped(exc: BaseException, *, ambiguous: bool) -> APIConnectionError:
@@ -750,8 +748,10 @@ class AiohttpTransport:
             else:
                 error = None
         if error is None:
-            # Only a POST is never re-sent by aiohttp: for it the close proves nothing left.
-            raise ClientStateError(_CLOSED_UNSENT if method == "POST" else _CLOSED_DURING)
+            # aiohttp re-sends an idempotent request on a fresh connection after a reused one
+            # broke, and a close can stop only that re-send: only for a POST does the closed
+            # pool prove nothing left.
+            raise ClientStateError(_CLOSED_UNSENT if method == "POST" else CLOSED_DURING_CALL)
         raise error
 
     def _closed_before_sending(self, exc: BaseException) -> bool:
