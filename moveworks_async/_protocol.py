@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -209,17 +210,28 @@ def redact(body: bytes, secrets: tuple[str, ...]) -> bytes:
     return body
 
 
-def _secret_forms(secret: str) -> list[str]:
-    """The forms of ``secret`` a server may echo: as is, percent-encoded (``quote`` and
-    ``quote_plus``), base64 and base64url (with and without padding) of the secret and of
-    ``Bearer <secret>``. Matched case-insensitively, except the base64 forms."""
-    forms = [secret, quote(secret, safe=""), quote_plus(secret, safe="")]
+def _secret_forms(secret: str) -> tuple[list[str], list[str]]:
+    """The forms of ``secret`` a server may echo, as (matched in any letter case, matched
+    exactly): as is, percent-encoded (``quote`` and ``quote_plus``) and JSON-string-escaped
+    once and twice (a ``"`` or ``\\`` in it shown as ``\\"`` / ``\\\\``: a server quoting
+    the JSON it was sent); base64 and base64url (with and without padding) of the secret and of
+    ``Bearer <secret>``, exactly."""
+    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    any_case = [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        escaped,
+        json.dumps(escaped, ensure_ascii=False)[1:-1],
+    ]
+    exact: list[str] = []
     for value in (secret, "Bearer " + secret):
         raw = value.encode()
         for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
             text = encoded.decode("ascii")
-            forms.extend((text, text.rstrip("=")))
-    return list(dict.fromkeys(form for form in forms if form))
+            exact.extend((text, text.rstrip("=")))
+    unique = list(dict.fromkeys(form for form in any_case if form))
+    return unique, [form for form in dict.fromkeys(exact) if form and form not in unique]
 
 
 #: How many layers of HTML character references / percent escapes :func:`mask_text` peels,
@@ -233,12 +245,13 @@ def _mask_forms(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with each listed form of each secret (see :func:`_secret_forms`) masked."""
     lowered = text.lower()
     for secret in secrets:
-        for number, form in enumerate(_secret_forms(secret)):
-            if number < 3:  # the secret and its percent-encodings: any letter case
-                if form.lower() in lowered:
-                    text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
-                    lowered = text.lower()
-            elif form in text:
+        any_case, exact = _secret_forms(secret)
+        for form in any_case:
+            if form.lower() in lowered:
+                text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+                lowered = text.lower()
+        for form in exact:
+            if form in text:
                 text = text.replace(form, REDACTED)
                 lowered = text.lower()
     return text

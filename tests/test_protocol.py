@@ -340,6 +340,21 @@ def test_redact_masks_every_secret_and_its_json_escaped_form() -> None:
     assert redact(body, ()) is body  # nothing to mask: the same object, no copy
 
 
+@pytest.mark.parametrize("secret", ['Canary\\Tok"Qx7Wz9Lm3Pk', 'Se"cr\\et/ZZ99canary'])
+def test_a_secret_with_quotes_or_backslashes_is_masked_json_escaped(secret: str) -> None:
+    """A server quoting the JSON it was sent shows ``"`` and ``\\`` escaped (``\\"``,
+    ``\\\\``), once in a message, twice in the raw body: both are masked, in any letter case
+    (an outside review saw such a bearer and a client secret unmasked)."""
+    from moveworks_async._protocol import REDACTED, mask_text
+
+    sent = json.dumps({"authorization": "Bearer " + secret, "client_secret": secret})
+    for text in (sent, json.dumps(sent), sent.upper()):
+        masked = mask_text(text, (secret,))
+        assert masked.count(REDACTED) == 2, masked
+        assert "ZZ99" not in masked.upper()
+        assert "QX7WZ9" not in masked.upper()
+
+
 def test_error_from_response_masks_message_body_and_snippet() -> None:
     from moveworks_async._protocol import error_from_response
 
