@@ -82,8 +82,8 @@ T = TypeVar("T")
 _as_json = False
 
 
-def _error(message: str, kind: str = "Error") -> None:
-    report(message, as_json=_as_json, kind=kind)
+def _error(message: str, kind: str = "Error", response_id: str | None = None) -> None:
+    report(message, as_json=_as_json, kind=kind, response_id=response_id)
 
 
 def _report(exc: BaseException) -> None:
@@ -126,7 +126,10 @@ def _failed(response: Response) -> bool:
     """Report a FAILED answer; True if it failed."""
     message = failure(response)
     if message is not None:
-        _error(message, kind="ResponseFailed")
+        # The plain line names the response already; the JSON object gets its own field.
+        _error(
+            message, kind="ResponseFailed", response_id=response.response_id if _as_json else None
+        )
     return message is not None
 
 

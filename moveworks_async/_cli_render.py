@@ -32,6 +32,7 @@ from ._cli_options import terminal_safe
 from ._console import STDIN_READER
 from ._converter import unstructure
 from ._events import (
+    TERMINAL_EVENTS,
     ResponseCompleted,
     ResponseFailed,
     ResponseOutputDelta,
@@ -52,6 +53,7 @@ from ._models import (
     ResponseStatus,
     UrlAction,
 )
+from ._stream_machine import recovered_event
 
 __all__ = [
     "ChatView",
@@ -381,10 +383,16 @@ class JsonChatView:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
+        self._ended = False
 
     def on_event(self, event: StreamEvent) -> None:
+        self._ended = isinstance(event, TERMINAL_EVENTS)
         self._out.write(json.dumps(event_json(event), ensure_ascii=False) + "\n")
         self._out.flush()
 
     def finish(self, response: Response) -> None:
-        """Nothing to add: the stream yields a terminal event (synthesized after a recovery)."""
+        """The terminal event, unless the stream yielded one (a recovery synthesizes it):
+        after a stream that turned undecodable, ``chat`` polled ``response`` instead, and the
+        lines so far (a partial answer) must not stand as the last word."""
+        if not self._ended:
+            self.on_event(recovered_event(response))

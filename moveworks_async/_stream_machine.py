@@ -456,6 +456,12 @@ class StreamMachine:
         """The recovery's poll returned the terminal ``response``: record it; the event to
         deliver in place of the lost ones (``recovered=True``, no sequence number)."""
         self.finish(response)
-        if response.status is ResponseStatus.FAILED:
-            return ResponseFailed(None, response, recovered=True)
-        return ResponseCompleted(None, response, recovered=True)
+        return recovered_event(response)
+
+
+def recovered_event(response: Response) -> StreamEvent:
+    """The terminal event that stands for a polled terminal ``response`` (``recovered=True``,
+    no sequence number): what a recovered stream delivers in place of the lost events."""
+    if response.status is ResponseStatus.FAILED:
+        return ResponseFailed(None, response, recovered=True)
+    return ResponseCompleted(None, response, recovered=True)

@@ -651,6 +651,35 @@ def test_a_stream_error_names_the_response_to_poll_later(
     assert "response_id" not in json.loads(capsys.readouterr().err)["error"]
 
 
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_failed_answer_names_its_response_once(
+    as_json: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAILED answer's error names the response: ``response_id`` in the --json object (an
+    outside review found it missing there), in the message of the plain line (once)."""
+    from moveworks_async import _cli
+    from moveworks_async._converter import structure
+    from moveworks_async._models import Response
+
+    failed = structure(
+        {
+            "response_id": "resp_failed1",
+            "conversation_id": "conv_1",
+            "status": "FAILED",
+            "created_at": "2026-11-26T10:00:00Z",
+            "error": {"code": "E", "message": "no"},
+        },
+        Response,
+    )
+    monkeypatch.setattr(_cli, "_as_json", as_json)
+    assert _cli._failed(failed)
+    err = capsys.readouterr().err
+    if as_json:
+        assert json.loads(err)["error"]["response_id"] == "resp_failed1"
+    else:
+        assert err.count("resp_failed1") == 1, err
+
+
 def test_a_fifo_checkpoint_is_a_usage_error_and_left_alone(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"  # a non-regular file of our own, never a real device
     os.mkfifo(fifo)

@@ -1080,23 +1080,35 @@ async def test_a_failing_injected_sleep_ends_a_silent_stream_instead_of_hanging(
     assert 30.0 in [pytest.approx(s, abs=0.5) for s in calls]
 
 
-async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable() -> None:
+@pytest.mark.parametrize("view", ["plain", "json"])
+async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable(view: str) -> None:
     """The CLI's turn: a stream that sends more keep-alive bytes than max_event_size after its
     RESPONSE_CREATED fails to decode, and the CLI polls the answer as the library documents
-    (``final_response()``) instead of reporting a failure with no id (outside review)."""
+    (``final_response()``) instead of reporting a failure with no id (outside review). With
+    ``--json`` the last line is the polled answer's terminal event (``recovered``), never the
+    partial deltas before the flood (a second outside review found nothing after them)."""
     import io
+    import json
 
     from moveworks_async import _cli
-    from moveworks_async._cli_render import PlainChatView
+    from moveworks_async._cli_render import JsonChatView, PlainChatView
 
     flood = b":" + b"k" * (5 * 1024 * 1024) + b"\n\n"  # over the 4 MiB default cap
     out = io.StringIO()
-    async with scripted([*happy_events()[:1], flood], poll_replies=[completed_response()]) as (
+    shown = PlainChatView(out) if view == "plain" else JsonChatView(out)
+    async with scripted([*happy_events()[:3], flood], poll_replies=[completed_response()]) as (
         server,
         client,
     ):
-        response = await _cli._turn(client, CID, "q", PlainChatView(out))
+        response = await _cli._turn(client, CID, "q", shown)
     assert response.response_id == RID
     assert response.text == FINAL_TEXT
-    assert FINAL_TEXT in out.getvalue()
+    if view == "plain":
+        assert FINAL_TEXT in out.getvalue()
+    else:
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert len(lines) == 4  # CREATED, two deltas, then the polled terminal event
+        assert lines[-1]["event_type"] == "RESPONSE_COMPLETED"
+        assert lines[-1]["recovered"] is True
+        assert FINAL_TEXT in json.dumps(lines[-1])
     assert server.creates == 1
