@@ -52,7 +52,7 @@ from ._governor import (
 from ._hooks import CallTracer, HookRunner
 from ._models import Response
 from ._notifications import Notifications
-from ._off_loop import decode
+from ._off_loop import OFF_LOOP_BODY, decode
 from ._protocol import (
     Generation,
     Request,
@@ -907,14 +907,30 @@ class AsyncMoveworks:
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
-        """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``."""
+        """Send ``request`` and convert the JSON reply (or its ``key`` member) into ``cls``.
+
+        A body decoded in a worker thread (over ``OFF_LOOP_BODY``) is decoded within what is
+        left of the call's ``Timeout.total``: past it, :class:`TotalTimeout` (a body decoded
+        inline takes a few milliseconds at most and is not interrupted)."""
         reply: Reply | None = None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             reply = await self._request(
                 request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
             )
             size = len(reply.body)
-            return await decode(size, model, reply, cls, key=key, idempotent=request.idempotent)
+            if size <= OFF_LOOP_BODY:
+                return model(reply, cls, key=key, idempotent=request.idempotent)
+            total = (self.timeout if timeout is None else Timeout.coerce(timeout)).total
+            with anyio.move_on_after(math.inf if total is None else started + total - loop.time()):
+                return await decode(size, model, reply, cls, key=key, idempotent=request.idempotent)
+            raise TotalTimeout(
+                f"the call did not complete within its timeout ({total:g} s): its reply of "
+                f"{size} bytes was still being decoded",
+                # The reply arrived: the request's outcome is known (it was applied).
+                outcome_unknown=False,
+            )
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.
             reply = None

@@ -324,6 +324,41 @@ async def test_a_cancelled_call_returns_while_its_decoding_runs_and_leaks_nothin
 
 
 @pytest.mark.asyncio
+async def test_the_calls_total_bounds_the_decoding_of_a_big_reply(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Timeout.total`` covers a big reply's decoding in the worker thread: a decode that
+    outlasts what is left of it ends the call with TotalTimeout (outcome known: the reply
+    came), instead of returning whenever the decode ends (an outside review saw a 0.3 s total
+    return after 0.8 s)."""
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(_wire, "ENABLED", False)  # the reference decoder is the one held
+    original = _json.loads
+
+    def held(data: Any) -> Any:
+        if len(data) > _off_loop.OFF_LOOP_BODY:
+            entered.set()
+            release.wait(10)
+        return original(data)
+
+    async with _client(server) as client:
+        conversation_id, response_id = await _a_big_response(client)
+        monkeypatch.setattr(_json, "loads", held)
+        try:
+            with pytest.raises(mw.TotalTimeout) as info:
+                await client.responses.get(
+                    conversation_id, response_id, timeout=mw.Timeout(total=0.3)
+                )
+        finally:
+            release.set()
+        assert entered.is_set()
+        assert info.value.outcome_unknown is False
+        assert "decoded" in str(info.value)
+        again = await client.responses.get(conversation_id, response_id)
+        assert again.response_id == response_id
+
+
+@pytest.mark.asyncio
 async def test_iterating_a_big_data_api_page_gives_the_loop_turns(server: FakeMoveworks) -> None:
     """The records of one page are converted as the caller iterates; a caller that awaits
     nothing between records still lets other tasks run every 256 records."""
