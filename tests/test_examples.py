@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 import moveworks_async as mw
+from moveworks_async import _transport_choice
 from moveworks_async._sse import SSEDecoder
 from moveworks_async.testing import Answer, FakeMoveworks
 
@@ -193,7 +194,12 @@ async def test_worker_pool_answers_1000_questions_with_bounded_concurrency() -> 
     assert all(f"\u201c{q}\u201d" in a.text for q, a in zip(questions, result.answers, strict=True))
     assert server.stats.creates == 1000
     assert result.max_in_flight == 50
-    assert server.stats.max_open_connections <= 50
+    # aiohttp caps sockets. pyreqwest caps requests in flight, and hyper hands a finished
+    # request's connection back to its pool on its own task, so a worker's next request can
+    # open a socket in that gap (README, Transports: a few more may briefly open; 51 in 3 of 40
+    # runs here). Unbounded workers would open about 100 there (its max_connections).
+    slack = 0 if _transport_choice.DEFAULT_TRANSPORT == "aiohttp" else 5
+    assert server.stats.max_open_connections <= 50 + slack
 
 
 async def test_worker_pool_records_failures_and_goes_on() -> None:
