@@ -52,7 +52,7 @@ from ._governor import (
 from ._hooks import CallTracer, HookRunner
 from ._models import Response
 from ._notifications import Notifications
-from ._off_loop import OFF_LOOP_BODY, decode
+from ._off_loop import OFF_LOOP_BODY, decode, decode_in_time
 from ._protocol import (
     Generation,
     Request,
@@ -913,8 +913,7 @@ class AsyncMoveworks:
         left of the call's ``Timeout.total``: past it, :class:`TotalTimeout` (a body decoded
         inline takes a few milliseconds at most and is not interrupted)."""
         reply: Reply | None = None
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = asyncio.get_running_loop().time()
         try:
             reply = await self._request(
                 request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
@@ -923,13 +922,8 @@ class AsyncMoveworks:
             if size <= OFF_LOOP_BODY:
                 return model(reply, cls, key=key, idempotent=request.idempotent)
             total = (self.timeout if timeout is None else Timeout.coerce(timeout)).total
-            with anyio.move_on_after(math.inf if total is None else started + total - loop.time()):
-                return await decode(size, model, reply, cls, key=key, idempotent=request.idempotent)
-            raise TotalTimeout(
-                f"the call did not complete within its timeout ({total:g} s): its reply of "
-                f"{size} bytes was still being decoded",
-                # The reply arrived: the request's outcome is known (it was applied).
-                outcome_unknown=False,
+            return await decode_in_time(
+                total, started, size, model, reply, cls, key=key, idempotent=request.idempotent
             )
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.

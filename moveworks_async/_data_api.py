@@ -13,6 +13,7 @@ alike.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -52,7 +53,7 @@ from ._data_query import (
 )
 from ._errors import InvalidParameterError, UnexpectedResponseError
 from ._governor import Governor
-from ._off_loop import decode
+from ._off_loop import decode_in_time
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
 from ._transport import Reply, Timeout, Transport
@@ -206,11 +207,16 @@ class AsyncDataAPI:
         request = Request("GET", urlsplit(url).path, idempotent=True)
         # A yarl URL where the link must go out exactly as written (see wire_url).
         target = cast(str, wire_url(url))
+        started = asyncio.get_running_loop().time()
         reply: Reply = await self._seam.request(
             request, url=target, timeout=timeout, max_retries=max_retries
         )
         request_id = request_id_from(reply.headers)
-        records, link = await decode(len(reply.body), _read_page, reply, request_id)
+        # The page's Timeout.total covers decoding it too (as for every other call's reply).
+        total = (self._seam.timeout if timeout is None else Timeout.coerce(timeout)).total
+        records, link = await decode_in_time(
+            total, started, len(reply.body), _read_page, reply, request_id
+        )
         return records, link, request_id
 
     async def _pages(

@@ -20,15 +20,19 @@ over the growing heap (tens to a few hundred milliseconds for a 30 MiB document)
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import math
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import anyio
 import anyio.to_thread
 
+from ._errors import TotalTimeout
 from ._json import STEPWISE_SIZE
 
-__all__ = ["OFF_LOOP_BODY", "decode"]
+__all__ = ["OFF_LOOP_BODY", "decode", "decode_in_time"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,3 +53,30 @@ async def decode(size: int, work: Callable[P, T], /, *args: P.args, **kwargs: P.
         return work(*args, **kwargs)
     call = functools.partial(work, *args, **kwargs)
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+async def decode_in_time(
+    total: float | None,
+    started: float,
+    size: int,
+    work: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """:func:`decode` within what is left of a call's ``Timeout.total`` (``total`` seconds from
+    ``started`` on the running loop's clock; None: no bound).
+
+    A body decoded inline takes a few milliseconds at most and is not interrupted. One decoded
+    in a worker thread that outlasts the call's time ends it with :class:`TotalTimeout`,
+    ``outcome_unknown=False``: the reply arrived, so the request's outcome is known."""
+    if size <= OFF_LOOP_BODY:
+        return work(*args, **kwargs)
+    left = math.inf if total is None else started + total - asyncio.get_running_loop().time()
+    with anyio.move_on_after(left):
+        return await decode(size, work, *args, **kwargs)
+    raise TotalTimeout(
+        f"the call did not complete within its timeout ({total:g} s): its reply of "
+        f"{size} bytes was still being decoded",
+        outcome_unknown=False,
+    )

@@ -359,6 +359,39 @@ async def test_the_calls_total_bounds_the_decoding_of_a_big_reply(
 
 
 @pytest.mark.asyncio
+async def test_a_pages_total_bounds_the_decoding_of_a_big_data_api_page(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Data API's pages obey the same rule: a page's ``Timeout.total`` covers its decoding
+    in the worker thread (TotalTimeout, outcome known), instead of returning whenever the
+    decode ends."""
+    entered, release = threading.Event(), threading.Event()
+    original = _json.loads_exact
+
+    def held(data: Any) -> Any:
+        if len(data) > _off_loop.OFF_LOOP_BODY:
+            entered.set()
+            release.wait(10)
+        return original(data)
+
+    server.data_api.page_size = 6000
+    server.data_api.generate("users", 6000)
+    monkeypatch.setattr(_json, "loads_exact", held)
+    async with mw.AsyncDataAPI(api_key=KEY, base_url=server.url) as data:
+        try:
+            with pytest.raises(mw.TotalTimeout) as info:
+                async for _user in data.users(timeout=mw.Timeout(total=0.3)):
+                    pass
+        finally:
+            release.set()
+        assert entered.is_set()
+        assert info.value.outcome_unknown is False
+        assert "decoded" in str(info.value)
+        monkeypatch.setattr(_json, "loads_exact", original)
+        assert len([user async for user in data.users()]) == 6000
+
+
+@pytest.mark.asyncio
 async def test_iterating_a_big_data_api_page_gives_the_loop_turns(server: FakeMoveworks) -> None:
     """The records of one page are converted as the caller iterates; a caller that awaits
     nothing between records still lets other tasks run every 256 records."""
