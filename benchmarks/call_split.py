@@ -5,7 +5,10 @@
 Each variant runs in a fresh process pinned to CPU 0 (``benchmarks.server`` on CPU 1), ``conc``
 tasks looping on one call, and reports req/s, client CPU per call (every thread of the process:
 ``time.process_time``) and the event-loop thread's share (``time.thread_time``); the rest is
-pyreqwest's tokio thread. The variants peel the SDK's layers off one by one:
+pyreqwest's tokio thread, and the process's context switches per call (``getrusage``: voluntary,
+a thread blocking, for example on the GIL; involuntary, a thread preempted: with both threads
+on one CPU, pyreqwest's runtime thread waking while the loop thread runs). The variants peel
+the SDK's layers off one by one:
 
 * ``pyreqwest``: raw pyreqwest (``build().send()``, ``bytes()``) and this package's ``loads``;
 * ``transport``: ``PyreqwestTransport.request`` and ``loads`` (the adapter, no SDK);
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -146,8 +150,10 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
     tasks = [asyncio.create_task(worker()) for _ in range(conc)]
     await asyncio.sleep(min(1.0, seconds / 2))  # warm-up: pools filled, code paths warm
     n0, cpu0, loop0, wall0 = done, time.process_time(), time.thread_time(), time.perf_counter()
+    use0 = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.sleep(seconds)
     n1, cpu1, loop1, wall1 = done, time.process_time(), time.thread_time(), time.perf_counter()
+    use1 = resource.getrusage(resource.RUSAGE_SELF)
     running = False
     await asyncio.gather(*tasks, return_exceptions=True)
     for close in closers:
@@ -159,6 +165,8 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
         "rps": calls / (wall1 - wall0),
         "cpu": 1e6 * (cpu1 - cpu0) / calls,
         "loop": 1e6 * (loop1 - loop0) / calls,
+        "vcsw": (use1.ru_nvcsw - use0.ru_nvcsw) / calls,
+        "ivcsw": (use1.ru_nivcsw - use0.ru_nivcsw) / calls,
     }
 
 
@@ -197,17 +205,22 @@ def main() -> None:
                 line = next(x for x in out.splitlines() if x.startswith("RESULT "))
                 results[variant].append(json.loads(line[7:]))
     print(f"op={args.op} conc={args.conc}, medians of {args.repeats} repeats (min-max)")
-    print("| variant | req/s | client CPU µs/call | event-loop thread | other threads |")
-    print("|---|---|---|---|---|")
+    print(
+        "| variant | req/s | client CPU µs/call | event-loop thread | other threads "
+        "| context switches/call (voluntary + involuntary) |"
+    )
+    print("|---|---|---|---|---|---|")
     for variant, rows in results.items():
         rps = [r["rps"] for r in rows]
         cpus = [r["cpu"] for r in rows]
         cpu = statistics.median(cpus)
         loop = statistics.median(r["loop"] for r in rows)
+        vcsw = statistics.median(r["vcsw"] for r in rows)
+        ivcsw = statistics.median(r["ivcsw"] for r in rows)
         print(
             f"| {variant} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) "
             f"| {cpu:.1f} ({min(cpus):.1f}-{max(cpus):.1f}) | {loop:.1f} "
-            f"| {max(0.0, cpu - loop):.1f} |"
+            f"| {max(0.0, cpu - loop):.1f} | {vcsw:.2f} + {ivcsw:.2f} |"
         )
 
 

@@ -57,7 +57,7 @@ async def test_the_stream_harness_reads_every_event_on_both_paths() -> None:
 async def test_the_call_split_harness_completes_calls_in_every_variant(op: str) -> None:
     """benchmarks.call_split (issue 16): every variant, raw or through the SDK, gets the
     benchmark server's replies (``loads`` and the SDK raise on anything else) and reports
-    its CPU per call split by thread."""
+    its CPU per call split by thread, and its context switches per call."""
     from benchmarks import call_split
 
     runner = web.AppRunner(server.make_app(1))
@@ -73,5 +73,7 @@ async def test_the_call_split_harness_completes_calls_in_every_variant(op: str) 
             assert result["rps"] > 0, variant
             assert result["cpu"] > 0, variant
             assert result["loop"] > 0, variant
+            assert result["vcsw"] >= 0, variant
+            assert result["ivcsw"] >= 0, variant
     finally:
         await runner.cleanup()
