@@ -53,7 +53,11 @@ MAX_SIZE = 32 * 1024 * 1024
 
 # Both decoders raise ValueError subclasses (UnicodeDecodeError included) on bad input.
 
-_STRINGS_B = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: A string of a document reduced to its quotes and brackets (escapes gone): see
+#: :func:`_depth_exceeded_outside_strings`.
+_REDUCED_STRING = re.compile(rb'"[^"]*"')
+#: Every byte but quotes and brackets, deleted from a chunk before strings are removed.
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 # Objects count as arrays for depth: "{" -> "[", "}" -> "]", everything else dropped.
 _TO_BRACKETS = bytes(
     0x5B if b in (0x5B, 0x7B) else 0x5D if b in (0x5D, 0x7D) else b for b in range(256)
@@ -105,6 +109,10 @@ def _walk(brackets: bytes, depth: int, *, margin: int) -> int | None:
     """The depth after ``brackets`` starting at ``depth``, or None if it may pass
     ``MAX_DEPTH - margin`` (exactly: passes it, when ``margin`` is 0)."""
     limit = MAX_DEPTH - margin
+    if depth > limit:
+        # Only with a margin (an exact walk stops at the limit): a chunk that pair removal
+        # emptied has no slice to test, yet it may have climbed ``margin`` levels.
+        return None
     for at in range(0, len(brackets), _BRACKET_SLICE):
         part = brackets[at : at + _BRACKET_SLICE]
         opens = part.count(0x5B)
@@ -135,8 +143,46 @@ def _check_bounds(data: bytes | bytearray | str) -> None:
         data = data.encode("utf-8", "surrogatepass")
     elif data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         return
-    if _max_depth_exceeded(data) and _max_depth_exceeded(_STRINGS_B.sub(b"", data)):
+    if _max_depth_exceeded(data) and _depth_exceeded_outside_strings(data):
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH}")
+
+
+def _depth_exceeded_outside_strings(data: bytes | bytearray) -> bool:
+    """Whether the brackets of ``data`` outside its strings nest deeper than ``MAX_DEPTH``.
+
+    Exact for valid JSON, chunk by chunk in bounded memory, and in short C-level steps: the
+    check runs in a worker thread for a big body, and one regular-expression pass over a whole
+    17 MB document held the GIL (so the event loop) for 0.5 s. Per chunk: escaped backslashes,
+    then escaped quotes are removed (left to right, as a JSON string's reader pairs them; a
+    backslash escaping the chunk's last byte carries over), only quotes and brackets are kept,
+    and the strings of that short remainder are removed; a string still open at the chunk's end
+    carries over. (A backslash outside a string is invalid JSON, which the decoder refuses
+    anyway: such a document may get that refusal instead of this one.)
+    """
+    depth = 0
+    in_string = False
+    escaping = False  # the previous chunk ended on a backslash that escapes this one's first byte
+    view = memoryview(data)
+    for start in range(0, len(data), _SCAN_CHUNK):
+        chunk = bytes(view[start + escaping : start + _SCAN_CHUNK])
+        chunk = chunk.replace(b"\\\\", b"")
+        escaping = chunk.endswith(b"\\")
+        if escaping:
+            chunk = chunk[:-1]
+        chunk = chunk.replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
+        if in_string:
+            chunk = b'"' + chunk
+        chunk = _REDUCED_STRING.sub(b"", chunk)
+        # At most one quote is left: a string that ends in a later chunk.
+        quote = chunk.find(b'"')
+        in_string = quote >= 0
+        if in_string:
+            chunk = chunk[:quote]
+        end = _walk(chunk.translate(_TO_BRACKETS), depth, margin=0)
+        if end is None:
+            return True
+        depth = end
+    return False
 
 
 def _no_constant(name: str) -> Any:

@@ -9,6 +9,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import moveworks_async as mw
 from moveworks_async import _json
@@ -167,3 +169,100 @@ def test_counted_loads_keeps_the_depth_rule() -> None:
         _json._loads_counted("[" * 300 + "]" * 300)
     shallow = "[" + ",".join(["[]"] * 300) + "]"
     assert _json._loads_counted(shallow) == [[]] * 300
+
+
+# --- the depth check, chunk by chunk (outside review, /work/adv/s14) -------------------------
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar 0, ``[]`` 1)."""
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+def test_a_document_one_level_too_deep_is_refused_when_a_whole_chunk_is_pairs() -> None:
+    """Before: a 64 KiB chunk made only of ``[[[]]]`` elements at depth 254 vanished in the
+    pair-removal rounds, its climb to 257 went unchecked, and ``loads`` accepted the document."""
+    size = _json._SCAN_CHUNK
+    head = b"[" * 254 + b"0"
+    head += b" " * (size - len(head))  # the first chunk ends at depth 254
+    body = b",[[[]]]" * ((size - 2) // 7)
+    body += b" " * (size - len(body))  # the second holds only pairs (and commas, spaces)
+    document = head + body + b"]" * 254
+    assert _depth(json.loads(document)) == _json.MAX_DEPTH + 1
+    for j in BACKENDS:
+        with pytest.raises(ValueError, match="nested deeper"):
+            j.loads(document)
+    shallower = b"[" * 253 + b"0" + b" " * (size - 254) + body + b"]" * 253
+    assert _depth(json.loads(shallower)) == _json.MAX_DEPTH
+    _json.loads(shallower)
+
+
+_TEXT = st.text(alphabet='[]{}"\\ab\n\u00e9', max_size=12)
+_LEAF = _TEXT | st.integers(0, 9)
+_TREE = st.recursive(
+    _LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tree=_TREE,
+    chain=st.lists(st.tuples(st.booleans(), _TEXT), min_size=240, max_size=262),
+    ascii_only=st.booleans(),
+    chunk=st.sampled_from([1, 2, 3, 5, 7, 64, 65536]),
+)
+def test_the_depth_check_is_exact_at_every_chunk_size(
+    tree: Any, chain: list[tuple[bool, str]], ascii_only: bool, chunk: int
+) -> None:
+    """Documents around MAX_DEPTH deep whose strings hold brackets, quotes and backslashes:
+    both scans (brackets everywhere; brackets outside strings) agree with the document's real
+    depth wherever the chunks are cut (a string, an escape, a pair split across two chunks)."""
+    value = tree
+    for as_list, key in chain:
+        value = [value] if as_list else {key: value}
+    document = json.dumps(value, ensure_ascii=ascii_only).encode()
+    too_deep = _depth(value) > _json.MAX_DEPTH
+    saved = _json._SCAN_CHUNK
+    _json._SCAN_CHUNK = chunk
+    try:
+        assert _json._depth_exceeded_outside_strings(document) is too_deep
+        brackets = document.translate(None, bytes(b for b in range(256) if b not in b"[]{}"))
+        deepest = _depth_of_brackets(brackets)
+        assert _json._max_depth_exceeded(brackets) is (deepest > _json.MAX_DEPTH)
+    finally:
+        _json._SCAN_CHUNK = saved
+
+
+def _depth_of_brackets(brackets: bytes) -> int:
+    depth = peak = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        peak = max(peak, depth)
+    return peak
+
+
+def _records(count: int) -> bytes:
+    """A Data API-like page whose records each hold an unclosed ``[`` in a string."""
+    record = '{"id":%d,"name":"user %d","note":"[draft reply","tags":["a","b"]}'
+    return ('{"value":[' + ",".join(record % (n, n) for n in range(count)) + "]}").encode()
+
+
+def test_brackets_in_strings_are_checked_in_bounded_memory() -> None:
+    """The check with strings removed works chunk by chunk: before, one regular-expression
+    pass made a copy of the document without its strings (and held the GIL throughout)."""
+    import tracemalloc
+
+    document = _records(60_000)  # ~4 MB, > MAX_DEPTH brackets inside strings
+    tracemalloc.start()
+    try:
+        _json._check_bounds(document)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024

@@ -165,6 +165,47 @@ async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> N
     assert ticks_inside > 0
 
 
+@pytest.mark.asyncio
+async def test_the_loop_runs_while_a_worker_checks_brackets_inside_strings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A big page whose strings hold unclosed brackets (``"[draft reply"`` in 300+ records)
+    takes the depth check with strings removed; it runs in short steps, so the loop keeps
+    ticking during it (before, one regular-expression pass over the whole document held the
+    GIL, and so the loop, for ~0.5 s on 17 MB: outside review, /work/adv/s14)."""
+    record = '{"id":%d,"note":"[draft reply","tags":["a","b"]}'
+    text = ('{"value":[' + ",".join(record % n for n in range(80_000)) + "]}").encode()
+    inside = threading.Event()
+    original = _json._depth_exceeded_outside_strings
+
+    def flagged(data: Any) -> bool:
+        inside.set()
+        try:
+            return original(data)
+        finally:
+            inside.clear()
+
+    monkeypatch.setattr(_json, "_depth_exceeded_outside_strings", flagged)
+    ticks_inside = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks_inside
+        while not stop:
+            await asyncio.sleep(0)
+            if inside.is_set():
+                ticks_inside += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        value = await _off_loop.decode(len(text), _json.loads, text)
+    finally:
+        stop = True
+        await task
+    assert len(value["value"]) == 80_000
+    assert ticks_inside > 0
+
+
 # --- replies over HTTP: where the decoding runs --------------------------------------------
 
 
