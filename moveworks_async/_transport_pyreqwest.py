@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import types
 import warnings
 import weakref
@@ -56,6 +57,24 @@ __all__ = ["PyreqwestTransport"]
 #: transport; this only bounds how long a connection abandoned by a cancellation can live
 #: (see the module docstring). Longer than any idle gap a stream is allowed by default.
 _ORPHAN_READ = 600.0
+#: Seconds a call's attempt may outlive its ``Timeout.total`` in reqwest (see
+#: :func:`_attempt_limit`): the client's own deadline ends the call first, with TotalTimeout.
+_TOTAL_SLACK = 0.5
+
+
+@functools.lru_cache(maxsize=16)
+def _attempt_limit(total: float) -> timedelta:
+    """reqwest's timeout of one attempt of a call whose ``Timeout.total`` is ``total``.
+
+    No attempt of a call can outlive the call, so this never ends a live attempt; it bounds
+    the attempt pyreqwest keeps running after the call was cancelled (it abandons the Rust
+    future instead of stopping it). Such an attempt keeps its socket and its
+    ``max_connections`` slot: without this bound, until the read timeout, so that a few calls
+    ended by a short total against a server that never answers left every new call waiting
+    for a slot (outside review, /work/adv/s14)."""
+    return timedelta(seconds=total + _TOTAL_SLACK)
+
+
 #: Most bytes one decoding step of a reply body produces.
 _STEP = 256 * 1024
 
@@ -476,6 +495,11 @@ class PyreqwestTransport:
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )
+        total = timeout.total
+        if total is not None and (timeout.read is None or total + _TOTAL_SLACK < timeout.read):
+            # Only where it ends an abandoned attempt sooner than the read timeout would: a
+            # timer per request costs ~5 µs of client CPU (the default 600 s total never does).
+            builder = builder.timeout(_attempt_limit(total))
         if data is not None:
             builder = builder.body_bytes(data)
         if params:

@@ -486,3 +486,98 @@ async def test_a_call_made_while_the_client_closes_is_refused_unsent() -> None:
             await closing
         assert server.polls == polls
         assert client.is_closed
+
+
+@contextlib.asynccontextmanager
+async def _stalls_then_answers(stalled: int) -> AsyncIterator[_Open]:
+    """A server that never answers its first ``stalled`` requests (their connections stay
+    open) and answers every later one with a conversation."""
+    writers: list[asyncio.StreamWriter] = []
+    seen = _Open()
+    body = b'{"conversation_id":"conv_1","created_at":"2026-12-05T10:00:00Z"}'
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                seen.count += 1
+                if seen.count <= stalled:
+                    await reader.read()  # never answers
+                    return
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        seen.port = srv.sockets[0].getsockname()[1]
+        yield seen
+    finally:
+        srv.close()
+        for writer in writers:
+            writer.close()
+        await srv.wait_closed()
+        for writer in writers:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_calls_ended_by_their_total_do_not_hold_connection_slots(name: str) -> None:
+    """Calls that a short ``Timeout.total`` ended against a server that never answers leave
+    the pool's slots to the next calls. Before, on pyreqwest, the abandoned attempts kept
+    their ``max_connections`` slots until reqwest's read timeout (20 s here), and every new
+    call waited for one (outside review, /work/adv/s14)."""
+    short = mw.Timeout(total=0.3, read=20.0)
+    async with (
+        _stalls_then_answers(stalled=2) as srv,
+        _client(
+            f"http://127.0.0.1:{srv.port}", name, max_connections=2, max_retries=0, timeout=short
+        ) as client,
+    ):
+        for _ in range(2):
+            with pytest.raises(mw.TotalTimeout):
+                await client.conversations.get("conv_1")
+        assert srv.count == 2
+        # Its own total (5 s) is far below the abandoned attempts' read timeout (20 s).
+        conversation = await client.conversations.get(
+            "conv_1", timeout=mw.Timeout(total=5.0, read=20.0)
+        )
+    assert conversation.conversation_id == "conv_1"
+    assert srv.count == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+@pytest.mark.parametrize(
+    ("timeout", "limited"),
+    [
+        (mw.Timeout(), False),  # 600 s total, 60 s read: the read timeout ends an attempt first
+        (mw.Timeout(total=1.0, read=20.0), True),
+        (mw.Timeout(total=30.0, read=None), True),  # nothing else would end it
+        (mw.Timeout(total=19.6, read=20.0), False),  # 20.1 s would not come sooner
+        (mw.Timeout(total=None, read=None), False),
+    ],
+)
+async def test_pyreqwest_gives_reqwest_the_total_only_where_it_comes_first(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch, timeout: mw.Timeout, limited: bool
+) -> None:
+    """The per-attempt limit (the call's total plus half a second) is set only where it ends an
+    abandoned attempt sooner than the read timeout: a timer per request costs client CPU."""
+    from moveworks_async import _transport_pyreqwest as tp
+
+    limits: list[float] = []
+    original = tp._attempt_limit
+
+    def recorded(total: float) -> Any:
+        limits.append(total)
+        return original(total)
+
+    monkeypatch.setattr(tp, "_attempt_limit", recorded)
+    async with _client(server.url, "pyreqwest", timeout=timeout) as client:
+        await client.conversations.create()
+    assert limits == ([timeout.total] if limited else [])
