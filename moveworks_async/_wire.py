@@ -384,7 +384,9 @@ def _union(members: list[Any]) -> Any:
 
 
 def _defstruct(name: str, fields: list[tuple[Any, ...]], *, tag: str | None = None) -> Any:
-    options: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
+    # gc=False: the decoder builds trees (JSON has no cycles) that only the builder reads and
+    # then drops, so the collector need not track them (~5 % of a Response's conversion).
+    options: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True, "gc": False}
     if tag is not None:
         options.update(tag_field="type", tag=tag)
     return msgspec.defstruct(name, fields, module=__name__, **options)
