@@ -922,8 +922,9 @@ class AsyncMoveworks:
             if size <= OFF_LOOP_BODY:
                 return model(reply, cls, key=key, idempotent=request.idempotent)
             total = (self.timeout if timeout is None else Timeout.coerce(timeout)).total
+            idempotent = request.idempotent
             return await decode_in_time(
-                total, started, size, model, reply, cls, key=key, idempotent=request.idempotent
+                total, started, idempotent, size, model, reply, cls, key=key, idempotent=idempotent
             )
         except BaseException as exc:
             # The traceback keeps this frame and those below: none may keep the body alive.

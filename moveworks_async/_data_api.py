@@ -215,7 +215,7 @@ class AsyncDataAPI:
         # The page's Timeout.total covers decoding it too (as for every other call's reply).
         total = (self._seam.timeout if timeout is None else Timeout.coerce(timeout)).total
         records, link = await decode_in_time(
-            total, started, len(reply.body), _read_page, reply, request_id
+            total, started, True, len(reply.body), _read_page, reply, request_id
         )
         return records, link, request_id
 

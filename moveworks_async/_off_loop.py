@@ -58,6 +58,7 @@ async def decode(size: int, work: Callable[P, T], /, *args: P.args, **kwargs: P.
 async def decode_in_time(
     total: float | None,
     started: float,
+    idempotent: bool,
     size: int,
     work: Callable[P, T],
     /,
@@ -68,8 +69,10 @@ async def decode_in_time(
     ``started`` on the running loop's clock; None: no bound).
 
     A body decoded inline takes a few milliseconds at most and is not interrupted. One decoded
-    in a worker thread that outlasts the call's time ends it with :class:`TotalTimeout`,
-    ``outcome_unknown=False``: the reply arrived, so the request's outcome is known."""
+    in a worker thread that outlasts the call's time ends it with :class:`TotalTimeout`. The
+    reply arrived, so the server took the request: ``outcome_unknown`` is set for a request
+    that is not ``idempotent`` (a create: its reply, the new response's id, is lost; check
+    before sending it again), as for any 2xx whose body could not be read."""
     if size <= OFF_LOOP_BODY:
         return work(*args, **kwargs)
     left = math.inf if total is None else started + total - asyncio.get_running_loop().time()
@@ -78,5 +81,5 @@ async def decode_in_time(
     raise TotalTimeout(
         f"the call did not complete within its timeout ({total:g} s): its reply of "
         f"{size} bytes was still being decoded",
-        outcome_unknown=False,
+        outcome_unknown=not idempotent,
     )

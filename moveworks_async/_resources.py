@@ -15,6 +15,7 @@ Every resource has ``with_raw_response``: the same non-streaming methods, return
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
@@ -31,7 +32,7 @@ from ._models import (
     ModalSubmission,
     Response,
 )
-from ._off_loop import decode
+from ._off_loop import decode_in_time
 from ._polling import poll_delays
 from ._protocol import Request, create_input, ids, path, request_id_from, require_v1
 from ._raw import raw, raw_pages
@@ -126,13 +127,25 @@ async def _paginate(
     each page request.
     """
     timeout, max_retries, extra_headers = options
+    # A page's Timeout.total covers decoding it too (as for every other call's reply).
+    total = (seam.timeout if timeout is None else timeout).total
     seen: set[str] = set()
     while True:
         request = Request("GET", route, params=dict(params))
+        started = asyncio.get_running_loop().time()
         reply = await seam.request(
             request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
         )
-        payload, items = await decode(len(reply.body), _list_reply, reply, key, tuple[cls, ...])  # type: ignore[valid-type]
+        payload, items = await decode_in_time(
+            total,
+            started,
+            True,
+            len(reply.body),
+            _list_reply,
+            reply,
+            key,
+            tuple[cls, ...],  # type: ignore[valid-type]
+        )
         for item in items:
             yield item
         metadata = payload.get("metadata")
@@ -522,14 +535,23 @@ class Messages(_Resource):
         route = self._path(
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
+        started = asyncio.get_running_loop().time()
         reply = await self._seam.request(
             Request("GET", route),
             timeout=timeout,
             max_retries=max_retries,
             extra_headers=extra_headers,
         )
-        _, messages = await decode(
-            len(reply.body), _list_reply, reply, "messages", tuple[Message, ...]
+        total = (self._seam.timeout if timeout is None else Timeout.coerce(timeout)).total
+        _, messages = await decode_in_time(
+            total,
+            started,
+            True,
+            len(reply.body),
+            _list_reply,
+            reply,
+            "messages",
+            tuple[Message, ...],
         )
         return messages
 

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 import moveworks_async as mw
+from moveworks_async import _client as _client_module
 from moveworks_async import _json, _off_loop, _wire
 from moveworks_async.testing import FakeMoveworks
 
@@ -397,6 +398,86 @@ async def test_the_calls_total_bounds_the_decoding_of_a_big_reply(
         assert "decoded" in str(info.value)
         again = await client.responses.get(conversation_id, response_id)
         assert again.response_id == response_id
+
+
+class HeldDecoding:
+    """Every body decoded in a worker thread is held there until released, once armed (the
+    size threshold is lowered to 0 in both modules that read it, so small replies of the
+    fake server take the worker thread too)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.armed = False
+        self.entered, self.release = threading.Event(), threading.Event()
+        monkeypatch.setattr(_wire, "ENABLED", False)  # the reference decoder is the one held
+        monkeypatch.setattr(_off_loop, "OFF_LOOP_BODY", 0)
+        monkeypatch.setattr(_client_module, "OFF_LOOP_BODY", 0)
+        original = _json.loads
+
+        def held(data: Any) -> Any:
+            if self.armed and threading.current_thread() is not threading.main_thread():
+                self.entered.set()
+                self.release.wait(10)
+            return original(data)
+
+        monkeypatch.setattr(_json, "loads", held)
+
+
+@pytest.mark.asyncio
+async def test_a_create_whose_reply_outlasts_the_total_is_outcome_unknown(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's reply arrived (the server made the response) but its decoding outlasted
+    ``Timeout.total``: the new response's id is lost, so the error says to check before
+    sending the create again (``outcome_unknown=True``), like any 2xx that cannot be read."""
+    held = HeldDecoding(monkeypatch)
+    async with _client(server) as client:
+        conversation = await client.conversations.create()
+        held.armed = True
+        try:
+            with pytest.raises(mw.TotalTimeout) as info:
+                await client.responses.create(
+                    conversation.conversation_id, text="hi", timeout=mw.Timeout(total=0.3)
+                )
+        finally:
+            held.release.set()
+    assert held.entered.is_set()
+    assert info.value.outcome_unknown is True
+    assert server.stats.creates == 1
+
+
+@pytest.mark.asyncio
+async def test_a_list_pages_total_bounds_its_decoding(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """List iterators obey the same rule per page: a page's decoding in the worker thread
+    counts against its ``Timeout.total`` (TotalTimeout, outcome known: it is a read)."""
+    held = HeldDecoding(monkeypatch)
+    async with _client(server) as client:
+        conversation = await client.conversations.create()
+        created = await client.responses.create(conversation.conversation_id, text="hi")
+        await client.responses.wait(conversation.conversation_id, created.response_id)
+        held.armed = True
+        try:
+            with pytest.raises(mw.TotalTimeout) as info:
+                async for _ in client.conversations.list(timeout=mw.Timeout(total=0.3)):
+                    pass
+        finally:
+            held.release.set()
+        assert held.entered.is_set()
+        assert info.value.outcome_unknown is False
+        held.armed = False
+        listed = [c.conversation_id async for c in client.conversations.list()]
+        assert listed == [conversation.conversation_id]
+        held.armed, held.release = True, threading.Event()
+        try:
+            with pytest.raises(mw.TotalTimeout):
+                await client.messages.list_for_response(
+                    conversation.conversation_id,
+                    created.response_id,
+                    timeout=mw.Timeout(total=0.3),
+                )
+        finally:
+            held.release.set()
 
 
 @pytest.mark.asyncio
