@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +53,7 @@ from ._data_query import (
 )
 from ._errors import InvalidParameterError, UnexpectedResponseError
 from ._governor import Governor
+from ._iterators import OneTask
 from ._off_loop import decode_in_time
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
@@ -239,7 +240,7 @@ class AsyncDataAPI:
         url: str,
         timeout: Timeout | float | None,
         max_retries: int | None,
-    ) -> AsyncIterator[R]:
+    ) -> AsyncGenerator[R, None]:
         from ._converter import structure
 
         async for records in self._pages(url, timeout, max_retries):
@@ -261,7 +262,7 @@ class AsyncDataAPI:
         query, timeout, max_retries = _split(options)
         segment, _ = kind_path(kind)
         url = page_url(self.base_url, segment, build_query(**query))
-        return self._records(cls, url, timeout, max_retries)
+        return OneTask(self._records(cls, url, timeout, max_retries))
 
     def conversations(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataConversation]:
         """Every conversation record matching ``options`` (see :class:`QueryOptions`), page

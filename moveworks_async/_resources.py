@@ -16,13 +16,14 @@ Every resource has ``with_raw_response``: the same non-streaming methods, return
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import anyio
 
 from ._converter import structure
 from ._errors import InvalidParameterError, ResponseValidationError, WaitTimeoutError
+from ._iterators import OneTask
 from ._models import (
     Conversation,
     Event,
@@ -113,7 +114,7 @@ def _page_params(limit: int | None, **extra: str | None) -> dict[str, str]:
     return params
 
 
-async def _paginate(
+def _paginate(
     seam: Seam,
     route: str,
     params: dict[str, str],
@@ -121,11 +122,22 @@ async def _paginate(
     cls: type[T],
     options: _PageOptions,
 ) -> AsyncIterator[T]:
-    """Yield every item of every page, following ``metadata.next_cursor``.
+    """Every item of every page, following ``metadata.next_cursor``, for one task at a time.
 
     ``options`` (from :func:`_page_options`): the timeout, max_retries and extra headers of
     each page request.
     """
+    return OneTask(_items(seam, route, params, key, cls, options))
+
+
+async def _items(
+    seam: Seam,
+    route: str,
+    params: dict[str, str],
+    key: str,
+    cls: type[T],
+    options: _PageOptions,
+) -> AsyncGenerator[T, None]:
     timeout, max_retries, extra_headers = options
     # A page's Timeout.total covers decoding it too (as for every other call's reply).
     total = (seam.timeout if timeout is None else timeout).total

@@ -1,0 +1,85 @@
+"""List and Data API iterators are for one task at a time: a second task gets
+``ClientStateError`` (a ``MoveworksError``, and a ``RuntimeError`` as before), not the bare
+``RuntimeError`` of an async generator that is already running (outside review,
+/work/adv/s14)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import moveworks_async as mw
+from moveworks_async.testing import FakeMoveworks, Fault
+
+pytestmark = pytest.mark.asyncio
+
+KEY = "data-key-canary-5c1e"
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def _iterators() -> AsyncIterator[list[tuple[str, FakeMoveworks, Any]]]:
+    """(name, server, a fresh iterator factory) for a list method and a Data API iterator."""
+    async with (
+        FakeMoveworks(data_api_key=KEY) as server,
+        mw.AsyncMoveworks(
+            base_url=server.url, assistant_name="acme-capi", token="test-token"
+        ) as client,
+        mw.AsyncDataAPI(api_key=KEY, base_url=server.url) as data,
+    ):
+        await client.conversations.create()
+        server.data_api.generate("users", 3)
+        yield [
+            ("conversations.list", server, client.conversations.list),
+            ("data.users", server, data.users),
+        ]
+
+
+async def _second_task(use: str, iterator: Any) -> None:
+    if use == "anext":
+        await anext(iterator)
+    else:
+        await iterator.aclose()
+
+
+@pytest.mark.parametrize("use", ["anext", "aclose"])
+async def test_a_second_task_gets_client_state_error_while_a_page_is_awaited(use: str) -> None:
+    async with _iterators() as cases:
+        for name, server, make in cases:
+            server.inject(Fault.stall(0.5), times=1)
+            iterator = make()
+            seen = len(server.requests)
+            first = asyncio.create_task(anext(iterator))
+            await _until(functools.partial(_sent_since, server, seen))  # the page request is out
+            with pytest.raises(mw.ClientStateError, match="another task") as info:
+                await _second_task(use, iterator)
+            assert isinstance(info.value, RuntimeError), name
+            assert await first is not None, name  # the first task's iteration goes on
+            rest = [item async for item in iterator]
+            assert len(rest) == (0 if name == "conversations.list" else 2), name
+
+
+def _sent_since(server: FakeMoveworks, seen: int) -> bool:
+    return len(server.requests) > seen
+
+
+async def test_an_idle_iterator_closes_and_ends() -> None:
+    async with _iterators() as cases:
+        for name, _, make in cases:
+            iterator = make()
+            assert await anext(iterator) is not None, name
+            await iterator.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await anext(iterator)
+            async with contextlib.aclosing(make()) as again:
+                assert [item async for item in again], name
