@@ -11,12 +11,13 @@ each ``parse()`` of it is a new iterator over every item (see :class:`RawRespons
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._iterators import OneTask
 from ._protocol import request_id_from
 from ._transport import Reply
 
@@ -117,7 +118,7 @@ def raw_pages(
         finally:
             _REPLIES.reset(token)
         again = functools.partial(method, *args, **kwargs)
-        return _PagesResponse(replies[-1], _chain(first, items), again)
+        return _PagesResponse(replies[-1], OneTask(_chain(first, items)), again)
 
     return call
 
@@ -142,7 +143,7 @@ class _PagesResponse(RawResponse[AsyncIterator[T]]):
         return self._value
 
 
-async def _chain(first: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+async def _chain(first: list[T], rest: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     for item in first:
         yield item
     async for item in rest:

@@ -83,3 +83,25 @@ async def test_an_idle_iterator_closes_and_ends() -> None:
                 await anext(iterator)
             async with contextlib.aclosing(make()) as again:
                 assert [item async for item in again], name
+
+
+async def test_a_raw_list_pages_items_are_for_one_task_at_a_time() -> None:
+    async with (
+        FakeMoveworks() as server,
+        mw.AsyncMoveworks(
+            base_url=server.url, assistant_name="acme-capi", token="test-token"
+        ) as client,
+    ):
+        for _ in range(2):
+            await client.conversations.create()
+        page = await client.conversations.with_raw_response.list(limit=1)
+        items = page.parse()
+        assert await anext(items) is not None  # the first page's item, already read
+        server.inject(Fault.stall(0.5), times=1)
+        seen = len(server.requests)
+        first = asyncio.create_task(anext(items))  # the second page
+        await _until(functools.partial(_sent_since, server, seen))
+        with pytest.raises(mw.ClientStateError, match="another task"):
+            await anext(items)
+        assert await first is not None
+        assert [item async for item in items] == []
