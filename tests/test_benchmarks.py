@@ -77,3 +77,14 @@ async def test_the_call_split_harness_completes_calls_in_every_variant(op: str) 
             assert result["ivcsw"] >= 0, variant
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["full", "seam", "request", "attempts", "ideal"])
+async def test_the_call_layers_harness_gets_the_response_at_every_entry_point(mode: str) -> None:
+    """benchmarks.call_layers (issue 16): each entry point into the SDK makes its GETs and
+    gets the benchmark's Response (the harness asserts its id)."""
+    from benchmarks import call_layers
+
+    assert mode in call_layers.MODES
+    await call_layers.run(32, mode)
