@@ -53,7 +53,7 @@ from ._data_query import (
 )
 from ._errors import InvalidParameterError, UnexpectedResponseError
 from ._governor import Governor
-from ._iterators import OneTask
+from ._iterators import one_task
 from ._off_loop import decode_in_time
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
@@ -234,6 +234,7 @@ class AsyncDataAPI:
             if next_url is not None:
                 seen.add(next_url, request_id)
 
+    @one_task
     async def _records(
         self,
         cls: type[R],
@@ -262,7 +263,7 @@ class AsyncDataAPI:
         query, timeout, max_retries = _split(options)
         segment, _ = kind_path(kind)
         url = page_url(self.base_url, segment, build_query(**query))
-        return OneTask(self._records(cls, url, timeout, max_retries))
+        return self._records(cls, url, timeout, max_retries)
 
     def conversations(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataConversation]:
         """Every conversation record matching ``options`` (see :class:`QueryOptions`), page

@@ -9,14 +9,16 @@ by two tasks does: every exception from a public call is a ``MoveworksError``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable
-from typing import Generic, TypeVar
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Generic, ParamSpec, TypeVar
 
 from ._errors import ClientStateError
 
-__all__ = ["OneTask"]
+__all__ = ["OneTask", "one_task"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 BUSY = (
     "this iterator is in use by another task (it is waiting for its next page): iterate or "
@@ -51,3 +53,13 @@ class OneTask(Generic[T]):
         if gen.ag_running:  # type: ignore[attr-defined]  # (an async generator object)
             raise ClientStateError(BUSY)
         return gen.aclose()
+
+
+def one_task(function: Callable[P, AsyncGenerator[T, None]]) -> Callable[P, AsyncIterator[T]]:
+    """An async generator function whose iterators are :class:`OneTask` iterators."""
+
+    @functools.wraps(function)
+    def iterate(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+        return OneTask(function(*args, **kwargs))
+
+    return iterate

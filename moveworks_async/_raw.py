@@ -17,7 +17,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._iterators import OneTask
+from ._iterators import one_task
 from ._protocol import request_id_from
 from ._transport import Reply
 
@@ -118,7 +118,7 @@ def raw_pages(
         finally:
             _REPLIES.reset(token)
         again = functools.partial(method, *args, **kwargs)
-        return _PagesResponse(replies[-1], OneTask(_chain(first, items)), again)
+        return _PagesResponse(replies[-1], _chain(first, items), again)
 
     return call
 
@@ -143,6 +143,7 @@ class _PagesResponse(RawResponse[AsyncIterator[T]]):
         return self._value
 
 
+@one_task
 async def _chain(first: list[T], rest: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     for item in first:
         yield item

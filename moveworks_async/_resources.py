@@ -23,7 +23,7 @@ import anyio
 
 from ._converter import structure
 from ._errors import InvalidParameterError, ResponseValidationError, WaitTimeoutError
-from ._iterators import OneTask
+from ._iterators import one_task
 from ._models import (
     Conversation,
     Event,
@@ -114,23 +114,8 @@ def _page_params(limit: int | None, **extra: str | None) -> dict[str, str]:
     return params
 
 
-def _paginate(
-    seam: Seam,
-    route: str,
-    params: dict[str, str],
-    key: str,
-    cls: type[T],
-    options: _PageOptions,
-) -> AsyncIterator[T]:
-    """Every item of every page, following ``metadata.next_cursor``, for one task at a time.
-
-    ``options`` (from :func:`_page_options`): the timeout, max_retries and extra headers of
-    each page request.
-    """
-    return OneTask(_items(seam, route, params, key, cls, options))
-
-
-async def _items(
+@one_task
+async def _paginate(
     seam: Seam,
     route: str,
     params: dict[str, str],
@@ -138,26 +123,16 @@ async def _items(
     cls: type[T],
     options: _PageOptions,
 ) -> AsyncGenerator[T, None]:
-    timeout, max_retries, extra_headers = options
-    # A page's Timeout.total covers decoding it too (as for every other call's reply).
-    total = (seam.timeout if timeout is None else timeout).total
+    """Yield every item of every page, following ``metadata.next_cursor`` (one task at a
+    time: :mod:`._iterators`).
+
+    ``options`` (from :func:`_page_options`): the timeout, max_retries and extra headers of
+    each page request.
+    """
     seen: set[str] = set()
     while True:
         request = Request("GET", route, params=dict(params))
-        started = asyncio.get_running_loop().time()
-        reply = await seam.request(
-            request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
-        )
-        payload, items = await decode_in_time(
-            total,
-            started,
-            True,
-            len(reply.body),
-            _list_reply,
-            reply,
-            key,
-            tuple[cls, ...],  # type: ignore[valid-type]
-        )
+        payload, items = await _list(seam, request, key, tuple[cls, ...], options)  # type: ignore[valid-type]
         for item in items:
             yield item
         metadata = payload.get("metadata")
@@ -167,6 +142,20 @@ async def _items(
             return
         seen.add(cursor)
         params["cursor"] = cursor
+
+
+async def _list(
+    seam: Seam, request: Request, key: str, tp: type[T], options: _PageOptions
+) -> tuple[Any, T]:
+    """One list reply: its JSON and its ``key`` member as ``tp``. The call's Timeout.total
+    covers the decoding too (as for every other call's reply)."""
+    timeout, max_retries, extra_headers = options
+    started = asyncio.get_running_loop().time()
+    reply = await seam.request(
+        request, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers
+    )
+    total = (seam.timeout if timeout is None else timeout).total
+    return await decode_in_time(total, started, True, len(reply.body), _list_reply, reply, key, tp)
 
 
 def _list_reply(reply: Reply, key: str, tp: type[T]) -> tuple[Any, T]:
@@ -547,23 +536,9 @@ class Messages(_Resource):
         route = self._path(
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
-        started = asyncio.get_running_loop().time()
-        reply = await self._seam.request(
-            Request("GET", route),
-            timeout=timeout,
-            max_retries=max_retries,
-            extra_headers=extra_headers,
-        )
-        total = (self._seam.timeout if timeout is None else Timeout.coerce(timeout)).total
-        _, messages = await decode_in_time(
-            total,
-            started,
-            True,
-            len(reply.body),
-            _list_reply,
-            reply,
-            "messages",
-            tuple[Message, ...],
+        options = _page_options(timeout, max_retries, extra_headers)
+        _, messages = await _list(
+            self._seam, Request("GET", route), "messages", tuple[Message, ...], options
         )
         return messages
 

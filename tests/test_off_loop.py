@@ -13,7 +13,7 @@ import asyncio
 import json
 import random
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -133,12 +133,9 @@ def test_the_bounds_hold_on_the_stepwise_path() -> None:
         _json.loads(" " * (_json.MAX_SIZE + 1))
 
 
-@pytest.mark.asyncio
-async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> None:
-    """A ticker on the loop keeps ticking while a worker decodes a 4 MiB document (the C
-    decoder in one call would hold the GIL, and so the loop, until it returns)."""
-    text = _records_document(4 * 1024 * 1024)
-    inside = threading.Event()
+async def _ticking(inside: threading.Event, work: Awaitable[Any]) -> tuple[Any, int]:
+    """``work``'s value, and how many times a ticker on the loop ran while ``inside`` was set
+    (a worker thread sets it while the work runs there)."""
     ticks_inside = 0
     stop = False
 
@@ -149,6 +146,22 @@ async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> N
             if inside.is_set():
                 ticks_inside += 1
 
+    task = asyncio.create_task(ticker())
+    try:
+        value = await work
+    finally:
+        stop = True
+        await task
+    return value, ticks_inside
+
+
+@pytest.mark.asyncio
+async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> None:
+    """A ticker on the loop keeps ticking while a worker decodes a 4 MiB document (the C
+    decoder in one call would hold the GIL, and so the loop, until it returns)."""
+    text = _records_document(4 * 1024 * 1024)
+    inside = threading.Event()
+
     def decode() -> Any:
         inside.set()
         try:
@@ -156,12 +169,7 @@ async def test_the_loop_runs_while_a_worker_thread_decodes_a_big_document() -> N
         finally:
             inside.clear()
 
-    task = asyncio.create_task(ticker())
-    try:
-        value = await _off_loop.decode(len(text), decode)
-    finally:
-        stop = True
-        await task
+    value, ticks_inside = await _ticking(inside, _off_loop.decode(len(text), decode))
     assert len(value["value"]) > 10_000
     assert ticks_inside > 0
 
@@ -187,22 +195,7 @@ async def test_the_loop_runs_while_a_worker_checks_brackets_inside_strings(
             inside.clear()
 
     monkeypatch.setattr(_json, "_depth_exceeded_outside_strings", flagged)
-    ticks_inside = 0
-    stop = False
-
-    async def ticker() -> None:
-        nonlocal ticks_inside
-        while not stop:
-            await asyncio.sleep(0)
-            if inside.is_set():
-                ticks_inside += 1
-
-    task = asyncio.create_task(ticker())
-    try:
-        value = await _off_loop.decode(len(text), _json.loads, text)
-    finally:
-        stop = True
-        await task
+    value, ticks_inside = await _ticking(inside, _off_loop.decode(len(text), _json.loads, text))
     assert len(value["value"]) == 80_000
     assert ticks_inside > 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -110,23 +110,22 @@ class _Open:
     count = 0
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
-async def _stalling_server() -> AsyncIterator[_Open]:
-    """A server that reads a request and never answers; every connection closed on exit."""
+async def _serving(handle: Handler, state: _Open) -> AsyncIterator[_Open]:
+    """Serve ``handle`` on a free port (``state.port``); every connection closed on exit."""
     writers: list[asyncio.StreamWriter] = []
-    open_now = _Open()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
-        open_now.count += 1
-        with contextlib.suppress(ConnectionError):
-            await reader.read()  # never answers; ends when the client closes the connection
-        open_now.count -= 1
+        await handle(reader, writer)
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    srv = await asyncio.start_server(tracked, "127.0.0.1", 0)
     try:
-        open_now.port = srv.sockets[0].getsockname()[1]
-        yield open_now
+        state.port = srv.sockets[0].getsockname()[1]
+        yield state
     finally:
         srv.close()
         for writer in writers:
@@ -135,6 +134,19 @@ async def _stalling_server() -> AsyncIterator[_Open]:
         for writer in writers:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+def _stalling_server() -> contextlib.AbstractAsyncContextManager[_Open]:
+    """A server that reads a request and never answers."""
+    open_now = _Open()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_now.count += 1
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # never answers; ends when the client closes the connection
+        open_now.count -= 1
+
+    return _serving(handle, open_now)
 
 
 @pytest.mark.asyncio
@@ -488,16 +500,13 @@ async def test_a_call_made_while_the_client_closes_is_refused_unsent() -> None:
         assert client.is_closed
 
 
-@contextlib.asynccontextmanager
-async def _stalls_then_answers(stalled: int) -> AsyncIterator[_Open]:
+def _stalls_then_answers(stalled: int) -> contextlib.AbstractAsyncContextManager[_Open]:
     """A server that never answers its first ``stalled`` requests (their connections stay
-    open) and answers every later one with a conversation."""
-    writers: list[asyncio.StreamWriter] = []
+    open) and answers every later one with a conversation (``count``: requests seen)."""
     seen = _Open()
     body = b'{"conversation_id":"conv_1","created_at":"2026-12-05T10:00:00Z"}'
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while True:
                 await reader.readuntil(b"\r\n\r\n")
@@ -511,18 +520,7 @@ async def _stalls_then_answers(stalled: int) -> AsyncIterator[_Open]:
                 )
                 await writer.drain()
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        seen.port = srv.sockets[0].getsockname()[1]
-        yield seen
-    finally:
-        srv.close()
-        for writer in writers:
-            writer.close()
-        await srv.wait_closed()
-        for writer in writers:
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    return _serving(handle, seen)
 
 
 @pytest.mark.asyncio
