@@ -332,7 +332,7 @@ async def cmd_events_watch(settings: Settings, args: argparse.Namespace, out: Te
             # Page size 100 (the maximum): a catch-up costs as few requests as possible of the
             # budget that events share with history and list reads.
             pages = client.events.list(args.conversation, starting_after=checkpoint, limit=100)
-            async with aclosing(pages) as events:  # type: ignore[type-var]
+            async with aclosing(pages) as events:
                 async for event in events:
                     if args.json:
                         to_json(event, out)

@@ -16,7 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import aiohttp
 import anyio
@@ -33,7 +33,7 @@ from ._auth import (
 )
 from ._close_waits import CloseWaits
 from ._config import DEFAULT_BASE_URL, ApiVersion, resolve_settings
-from ._deadline import Deadline, DeadlineLane, Lanes
+from ._deadline import CURRENT, Deadline, DeadlineLane, Lanes
 from ._errors import (
     CLOSED_DURING_CALL,
     APIConnectionError,
@@ -138,7 +138,8 @@ def _call_bounds() -> _Bounds | None:
 
 #: The bounds of the call whose attempt loop runs in this context. A token fetch the call
 #: starts runs inside it and inherits them: it obeys the bounds of the call that triggered it.
-_CALL_BOUNDS: ContextVar[_Bounds | None] = ContextVar("moveworks_async_call", default=None)
+#: ``_deadline.CURRENT``, which holds the client's ``_Bounds`` (a transport reads the time left).
+_CALL_BOUNDS = cast("ContextVar[_Bounds | None]", CURRENT)
 
 
 def _make_auth(token: str | None, auth: object) -> TokenSource:

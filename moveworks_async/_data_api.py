@@ -258,33 +258,37 @@ class AsyncDataAPI:
                 # ``raw``: the record as received, unknown fields included.
                 yield attrs.evolve(record, raw=data)  # type: ignore[misc]
 
-    def _iterate(self, kind: str, cls: type[R], options: QueryOptions) -> AsyncIterator[R]:
+    def _iterate(self, kind: str, cls: type[R], options: QueryOptions) -> AsyncGenerator[R, None]:
         """Validate ``options`` (before any I/O) and return the iterator of ``kind``."""
         query, timeout, max_retries = _split(options)
         segment, _ = kind_path(kind)
         url = page_url(self.base_url, segment, build_query(**query))
         return self._records(cls, url, timeout, max_retries)
 
-    def conversations(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataConversation]:
+    def conversations(
+        self, **options: Unpack[QueryOptions]
+    ) -> AsyncGenerator[DataConversation, None]:
         """Every conversation record matching ``options`` (see :class:`QueryOptions`), page
         after page; the options are validated when this is called (InvalidParameterError)."""
         return self._iterate("conversations", DataConversation, options)
 
-    def interactions(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataInteraction]:
+    def interactions(
+        self, **options: Unpack[QueryOptions]
+    ) -> AsyncGenerator[DataInteraction, None]:
         """Every interaction record matching ``options`` (see :meth:`conversations`)."""
         return self._iterate("interactions", DataInteraction, options)
 
-    def plugin_calls(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataPluginCall]:
+    def plugin_calls(self, **options: Unpack[QueryOptions]) -> AsyncGenerator[DataPluginCall, None]:
         """Every plugin-call record matching ``options`` (see :meth:`conversations`)."""
         return self._iterate("plugin_calls", DataPluginCall, options)
 
     def plugin_resources(
         self, **options: Unpack[QueryOptions]
-    ) -> AsyncIterator[DataPluginResource]:
+    ) -> AsyncGenerator[DataPluginResource, None]:
         """Every plugin-resource record matching ``options`` (see :meth:`conversations`)."""
         return self._iterate("plugin_resources", DataPluginResource, options)
 
-    def users(self, **options: Unpack[QueryOptions]) -> AsyncIterator[DataUser]:
+    def users(self, **options: Unpack[QueryOptions]) -> AsyncGenerator[DataUser, None]:
         """Every user record matching ``options`` (see :meth:`conversations`)."""
         return self._iterate("users", DataUser, options)
 

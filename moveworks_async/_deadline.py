@@ -21,6 +21,7 @@ remembers it (:attr:`Deadline.expired`); the call then uncancels the task and tu
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -217,3 +218,21 @@ class Lanes(dict[float, DeadlineLane]):
     def lane(self, length: float) -> DeadlineLane:
         """The lane of calls lasting ``length`` seconds."""
         return self[length]
+
+
+#: The whole-call bound of the call running in this task (the client sets it: its ``_Bounds``,
+#: a :class:`Deadline`). Here, below the client, so that a transport can read it.
+CURRENT: ContextVar[Deadline | None] = ContextVar("moveworks_async_call", default=None)
+
+
+def time_left() -> float | None:
+    """Seconds left before the whole-call deadline of the call running in this task, on the
+    loop's clock; None without one (no ``Timeout.total``, or not known here: a call nested in
+    another one's bound)."""
+    entry = CURRENT.get()
+    if entry is None:
+        return None
+    when: float | None = getattr(entry, "when", None)  # set when the call entered its lane
+    if when is None or entry.task is not asyncio.current_task():
+        return None
+    return when - asyncio.get_running_loop().time()

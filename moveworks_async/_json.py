@@ -54,7 +54,7 @@ MAX_SIZE = 32 * 1024 * 1024
 # Both decoders raise ValueError subclasses (UnicodeDecodeError included) on bad input.
 
 #: A string of a document reduced to its quotes and brackets (escapes gone): see
-#: :func:`_depth_exceeded_outside_strings`.
+#: :func:`_max_depth_exceeded`.
 _REDUCED_STRING = re.compile(rb'"[^"]*"')
 #: Every byte but quotes and brackets, deleted from a chunk before strings are removed.
 _NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
@@ -62,7 +62,6 @@ _NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 _TO_BRACKETS = bytes(
     0x5B if b in (0x5B, 0x7B) else 0x5D if b in (0x5D, 0x7D) else b for b in range(256)
 )
-_NON_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {0x5B: 1, 0x5D: -1}
 #: Bytes of the document scanned at a time: bounds the extra memory of the depth check.
 _SCAN_CHUNK = 64 * 1024
@@ -70,35 +69,26 @@ _SCAN_CHUNK = 64 * 1024
 _BRACKET_SLICE = 128
 
 
-def _max_depth_exceeded(data: bytes | bytearray) -> bool:
-    """Whether the brackets of ``data`` (strings included) nest deeper than ``MAX_DEPTH``.
+def _chunk_depth(brackets: bytes, depth: int) -> int | None:
+    """The depth after ``brackets`` (``[`` and ``]`` only) starting at ``depth``, or None if
+    it passes ``MAX_DEPTH``.
 
-    O(n) with O(``_SCAN_CHUNK``) extra memory and an early exit: the document is scanned in
-    chunks, and a slice of brackets is walked one by one only when its opening brackets could
-    take the running depth past the limit (a shallow document costs two counts per slice).
-    Brackets inside strings are counted too: an over-count only sends the document to the
-    exact check, never to a rejection.
+    A slice of brackets is walked one by one only when its opening brackets could take the
+    running depth past the limit (a shallow stretch costs two counts per slice).
     """
-    depth = 0
-    view = memoryview(data)
-    for start in range(0, len(data), _SCAN_CHUNK):
-        brackets = bytes(view[start : start + _SCAN_CHUNK]).translate(_TO_BRACKETS, _NON_BRACKETS)
-        # Removing adjacent "[]" pairs keeps every other bracket's depth and the chunk's net
-        # effect, and lowers the peak by at most one per round: a few C-speed rounds empty
-        # the bulk of a shallow document (its "[]" and "[[]]" runs).
-        reduced, rounds = brackets, 0
-        while rounds < _PAIR_ROUNDS:
-            shorter = reduced.replace(b"[]", b"")
-            if len(shorter) == len(reduced):
-                break
-            reduced, rounds = shorter, rounds + 1
-        end = _walk(reduced, depth, margin=rounds)
-        if end is None:  # maybe too deep: the exact walk of the chunk decides
-            end = _walk(brackets, depth, margin=0)
-            if end is None:
-                return True
-        depth = end
-    return False
+    # Removing adjacent "[]" pairs keeps every other bracket's depth and the chunk's net
+    # effect, and lowers the peak by at most one per round: a few C-speed rounds empty the
+    # bulk of a shallow document (its "[]" and "[[]]" runs).
+    reduced, rounds = brackets, 0
+    while rounds < _PAIR_ROUNDS:
+        shorter = reduced.replace(b"[]", b"")
+        if len(shorter) == len(reduced):
+            break
+        reduced, rounds = shorter, rounds + 1
+    end = _walk(reduced, depth, margin=rounds)
+    if end is None:  # maybe too deep: the exact walk of the chunk decides
+        end = _walk(brackets, depth, margin=0)
+    return end
 
 
 #: Rounds of pair removal per chunk before the slice-by-slice walk.
@@ -132,8 +122,9 @@ def _check_bounds(data: bytes | bytearray | str) -> None:
     """Raise ValueError if ``data`` is too long or nests too deep (before any recursion).
 
     Cheap for the usual document: two C-level counts. Only a document with more than
-    ``MAX_DEPTH`` opening brackets is scanned, in bounded memory (:func:`_max_depth_exceeded`);
-    if brackets alone nest too deep, the check is redone with strings removed.
+    ``MAX_DEPTH`` opening brackets is scanned, in bounded memory, with its strings left out
+    (:func:`_max_depth_exceeded`). (Counting the brackets of strings too is no bound: a ``]``
+    in a string lowers the count, and let documents of any depth through.)
     """
     if len(data) > MAX_SIZE:
         raise ValueError(f"JSON document longer than {MAX_SIZE}")
@@ -143,11 +134,11 @@ def _check_bounds(data: bytes | bytearray | str) -> None:
         data = data.encode("utf-8", "surrogatepass")
     elif data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         return
-    if _max_depth_exceeded(data) and _depth_exceeded_outside_strings(data):
+    if _max_depth_exceeded(data):
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH}")
 
 
-def _depth_exceeded_outside_strings(data: bytes | bytearray) -> bool:
+def _max_depth_exceeded(data: bytes | bytearray) -> bool:
     """Whether the brackets of ``data`` outside its strings nest deeper than ``MAX_DEPTH``.
 
     Exact for valid JSON, chunk by chunk in bounded memory, and in short C-level steps: the
@@ -172,13 +163,16 @@ def _depth_exceeded_outside_strings(data: bytes | bytearray) -> bool:
         chunk = chunk.replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
         if in_string:
             chunk = b'"' + chunk
-        chunk = _REDUCED_STRING.sub(b"", chunk)
+        # Adjacent quotes go first, in C: an empty string, or the end of one string and the
+        # start of the next (merged into one, which is removed all the same). What remains
+        # for the expression is the strings that hold brackets: few.
+        chunk = _REDUCED_STRING.sub(b"", chunk.replace(b'""', b""))
         # At most one quote is left: a string that ends in a later chunk.
         quote = chunk.find(b'"')
         in_string = quote >= 0
         if in_string:
             chunk = chunk[:quote]
-        end = _walk(chunk.translate(_TO_BRACKETS), depth, margin=0)
+        end = _chunk_depth(chunk.translate(_TO_BRACKETS), depth)
         if end is None:
             return True
         depth = end

@@ -16,7 +16,7 @@ Every resource has ``with_raw_response``: the same non-streaming methods, return
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -286,7 +286,7 @@ class Conversations(_Resource):
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[Conversation]:
+    ) -> AsyncGenerator[Conversation, None]:
         """Iterate over conversations, most recently active first, page by page.
 
         ``timeout`` and ``max_retries`` apply to each page request.
@@ -511,7 +511,7 @@ class Messages(_Resource):
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncGenerator[Message, None]:
         """Iterate over a conversation's messages, newest first, page by page.
 
         ``timeout`` and ``max_retries`` apply to each page request.
@@ -613,7 +613,7 @@ class Events(_Resource):
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Iterate over events oldest first; ``conversation_id="-"`` reads all conversations.
 
         ``starting_after`` is your checkpoint (exclusive), ``ending_at`` an inclusive bound.

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import types
 import warnings
 import weakref
@@ -29,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from . import _transport
+from ._deadline import time_left
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -57,22 +57,25 @@ __all__ = ["PyreqwestTransport"]
 #: transport; this only bounds how long a connection abandoned by a cancellation can live
 #: (see the module docstring). Longer than any idle gap a stream is allowed by default.
 _ORPHAN_READ = 600.0
-#: Seconds a call's attempt may outlive its ``Timeout.total`` in reqwest (see
+#: Seconds an attempt may outlive its call's ``Timeout.total`` in reqwest (see
 #: :func:`_attempt_limit`): the client's own deadline ends the call first, with TotalTimeout.
 _TOTAL_SLACK = 0.5
 
 
-@functools.lru_cache(maxsize=16)
 def _attempt_limit(total: float) -> timedelta:
-    """reqwest's timeout of one attempt of a call whose ``Timeout.total`` is ``total``.
+    """reqwest's timeout of one attempt of a call whose ``Timeout.total`` is ``total``: what is
+    left of the call's time (``_deadline.time_left``; the whole ``total`` where that is not
+    known), plus :data:`_TOTAL_SLACK`.
 
-    No attempt of a call can outlive the call, so this never ends a live attempt; it bounds
-    the attempt pyreqwest keeps running after the call was cancelled (it abandons the Rust
-    future instead of stopping it). Such an attempt keeps its socket and its
-    ``max_connections`` slot: without this bound, until the read timeout, so that a few calls
-    ended by a short total against a server that never answers left every new call waiting
-    for a slot (outside review, /work/adv/s14)."""
-    return timedelta(seconds=total + _TOTAL_SLACK)
+    No attempt can outlive its call, so this never ends a live attempt; it bounds the attempt
+    pyreqwest keeps running after the call was cancelled (it abandons the Rust future instead
+    of stopping it). Such an attempt keeps its socket and its ``max_connections`` slot:
+    without this bound, until the read timeout, so that a few calls ended by a short total
+    against a server that never answers left every new call waiting for a slot (outside
+    review, /work/adv/s14), and a retry sent late in the call kept its slot ``total`` past
+    the call's end (/work/adv/s14b)."""
+    left = time_left()
+    return timedelta(seconds=(total if left is None else max(0.0, min(left, total))) + _TOTAL_SLACK)
 
 
 #: Most bytes one decoding step of a reply body produces.

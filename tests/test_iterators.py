@@ -105,3 +105,66 @@ async def test_a_raw_list_pages_items_are_for_one_task_at_a_time() -> None:
             await anext(items)
         assert await first is not None
         assert [item async for item in items] == []
+
+
+async def test_the_iterators_are_async_generators() -> None:
+    """``asend``/``athrow``/``aclose`` behave as an async generator's (type checkers see one:
+    ``contextlib.aclosing`` accepts them), with the one-task check on each."""
+    async with _iterators() as cases:
+        for name, server, make in cases:
+            iterator = make()
+            assert await iterator.asend(None) is not None, name
+            with pytest.raises(ValueError, match="stop"):
+                await iterator.athrow(ValueError("stop"))
+            with pytest.raises(StopAsyncIteration):
+                await anext(iterator)
+            server.inject(Fault.stall(0.5), times=1)
+            busy = make()
+            seen = len(server.requests)
+            first = asyncio.create_task(anext(busy))
+            await _until(functools.partial(_sent_since, server, seen))
+            with pytest.raises(mw.ClientStateError):
+                await busy.asend(None)
+            with pytest.raises(mw.ClientStateError):
+                await busy.athrow(ValueError("stop"))
+            assert await first is not None, name
+            await busy.aclose()
+
+
+async def test_an_iterator_ended_by_an_error_does_not_look_complete() -> None:
+    """Before: after its page request failed (or the task waiting for it was cancelled), the
+    iterator's generator was finished, and the next ``anext()`` ended the listing
+    (StopAsyncIteration) as if it were complete (outside review, /work/adv/s14b). Now it says
+    the listing is cut; ``aclose()`` still works (``contextlib.aclosing`` keeps the error)."""
+    async with _iterators() as cases:
+        for name, server, make in cases:
+            server.inject(Fault.status(500), times=10)
+            iterator = make()
+            with pytest.raises(mw.InternalServerError):
+                await anext(iterator)
+            server.clear_faults()
+            with pytest.raises(mw.ClientStateError, match="not the whole listing"):
+                await anext(iterator)
+            await iterator.aclose()
+            server.inject(Fault.stall(5.0), times=1)
+            waiting = make()
+            seen = len(server.requests)
+            task = asyncio.create_task(anext(waiting))
+            await _until(functools.partial(_sent_since, server, seen))
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            server.clear_faults()
+            with pytest.raises(mw.ClientStateError, match="not the whole listing"):
+                await anext(waiting)
+            server.inject(Fault.status(500), times=10)
+            with pytest.raises(mw.InternalServerError):
+                await _drain_closing(make())
+            server.clear_faults()
+            assert [item async for item in make()], name
+
+
+async def _drain_closing(iterator: Any) -> None:
+    async with contextlib.aclosing(iterator) as items:
+        async for _ in items:
+            pass

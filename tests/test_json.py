@@ -231,7 +231,12 @@ def test_the_depth_check_is_exact_at_every_chunk_size(
     saved = _json._SCAN_CHUNK
     _json._SCAN_CHUNK = chunk
     try:
-        assert _json._depth_exceeded_outside_strings(document) is too_deep
+        assert _json._max_depth_exceeded(document) is too_deep
+        if too_deep:
+            with pytest.raises(ValueError, match="nested deeper"):
+                _json._check_bounds(document)
+        else:
+            _json._check_bounds(document)
         brackets = document.translate(None, bytes(b for b in range(256) if b not in b"[]{}"))
         deepest = _depth_of_brackets(brackets)
         assert _json._max_depth_exceeded(brackets) is (deepest > _json.MAX_DEPTH)
@@ -266,3 +271,23 @@ def test_brackets_in_strings_are_checked_in_bounded_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1024 * 1024
+
+
+@pytest.mark.parametrize("closers", [1, 300, 70_000])
+def test_closing_brackets_inside_a_string_do_not_hide_depth(closers: int) -> None:
+    """Before: the first pass counted the brackets of strings too, so a ``]`` in a string
+    lowered the count and a document of any depth passed (on the default install a 1,000-deep
+    reply then escaped as a bare RecursionError: outside review, /work/adv/s14b)."""
+    limit = _json.MAX_DEPTH
+    for depth, refused in ((limit, False), (limit + 1, True), (1000, True)):
+        inner = "[" * (depth - 1) + "]" * (depth - 1)
+        document = '["' + "]" * closers + '",' + inner + "]"
+        if depth <= limit + 1:  # (the stdlib's own recursion limit is near 1,000 here)
+            assert _depth(json.loads(document)) == depth
+        for j in BACKENDS:
+            for data in (document, document.encode()):
+                if refused:
+                    with pytest.raises(ValueError, match="nested deeper"):
+                        j.loads(data)
+                else:
+                    j.loads(data)

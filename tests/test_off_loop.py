@@ -185,7 +185,7 @@ async def test_the_loop_runs_while_a_worker_checks_brackets_inside_strings(
     record = '{"id":%d,"note":"[draft reply","tags":["a","b"]}'
     text = ('{"value":[' + ",".join(record % n for n in range(80_000)) + "]}").encode()
     inside = threading.Event()
-    original = _json._depth_exceeded_outside_strings
+    original = _json._max_depth_exceeded
 
     def flagged(data: Any) -> bool:
         inside.set()
@@ -194,7 +194,7 @@ async def test_the_loop_runs_while_a_worker_checks_brackets_inside_strings(
         finally:
             inside.clear()
 
-    monkeypatch.setattr(_json, "_depth_exceeded_outside_strings", flagged)
+    monkeypatch.setattr(_json, "_max_depth_exceeded", flagged)
     value, ticks_inside = await _ticking(inside, _off_loop.decode(len(text), _json.loads, text))
     assert len(value["value"]) == 80_000
     assert ticks_inside > 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, assert_type
@@ -78,3 +79,19 @@ async def data_api() -> None:
         await data.export("plugin-calls", "p.jsonl")
         await data.export("user", "u.jsonl")  # type: ignore[arg-type]  # not a kind
     mw.AsyncDataAPI(auth=mw.ClientCredentials("id", "secret"))
+
+
+async def close_iterators_early(client: mw.AsyncMoveworks, data: mw.AsyncDataAPI) -> None:
+    """List and Data API iterators close early with ``aclose()`` or ``contextlib.aclosing``."""
+    conversations = client.conversations.list()
+    await conversations.aclose()
+    async with contextlib.aclosing(client.messages.list("conv_1", limit=10)) as messages:
+        async for message in messages:
+            assert_type(message, mw.Message)
+            break
+    async with contextlib.aclosing(client.events.list("-")) as events:
+        async for event in events:
+            assert_type(event, mw.Event)
+    async with contextlib.aclosing(data.users()) as users:
+        async for user in users:
+            assert_type(user, mw.DataUser)
