@@ -156,11 +156,14 @@ def _max_depth_exceeded(data: bytes | bytearray) -> bool:
     view = memoryview(data)
     for start in range(0, len(data), _SCAN_CHUNK):
         chunk = bytes(view[start + escaping : start + _SCAN_CHUNK])
-        chunk = chunk.replace(b"\\\\", b"")
-        escaping = chunk.endswith(b"\\")
-        if escaping:
-            chunk = chunk[:-1]
-        chunk = chunk.replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
+        escaping = False
+        if b"\\" in chunk:  # (one memchr; most chunks have no escape at all)
+            chunk = chunk.replace(b"\\\\", b"")
+            escaping = chunk.endswith(b"\\")
+            if escaping:
+                chunk = chunk[:-1]
+            chunk = chunk.replace(b'\\"', b"")
+        chunk = chunk.translate(None, _NOT_QUOTES_OR_BRACKETS)
         if in_string:
             chunk = b'"' + chunk
         # Adjacent quotes go first, in C: an empty string, or the end of one string and the
