@@ -132,23 +132,51 @@ async def _paginate(
     seen: set[str] = set()
     while True:
         request = Request("GET", route, params=dict(params))
-        payload, items = await _list(seam, request, key, tuple[cls, ...], options)  # type: ignore[valid-type]
+        payload, items, request_id = await _list(seam, request, key, tuple[cls, ...], options)  # type: ignore[valid-type]
         for item in items:
             yield item
-        metadata = payload.get("metadata")
-        cursor = metadata.get("next_cursor") if isinstance(metadata, Mapping) else None
-        if not isinstance(cursor, str) or not cursor or cursor in seen:
-            # A repeated cursor would loop forever; the API promises fresh ones.
+        # A page's items come before any complaint about its cursor (as the Data API's).
+        cursor = _next_cursor(payload, seen, request_id)
+        if cursor is None:
             return
         seen.add(cursor)
         params["cursor"] = cursor
 
 
+def _next_cursor(payload: Mapping[str, Any], seen: set[str], request_id: str | None) -> str | None:
+    """The cursor of the next page, or None after the last one (``metadata`` or its
+    ``next_cursor`` null, absent or empty).
+
+    Anything else ends the listing with ResponseValidationError, never as if it were complete:
+    a ``metadata`` that is not an object, a cursor that is not a string, and a cursor sent
+    before (following it would list the same pages again, forever).
+    """
+    metadata = payload.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        problem, path = f"expected an object or null, got {type(metadata).__name__}", "$.metadata"
+    else:
+        cursor = metadata.get("next_cursor")
+        if cursor is None or cursor == "":
+            return None
+        path = "$.metadata.next_cursor"
+        if not isinstance(cursor, str):
+            problem = f"expected a string or null, got {type(cursor).__name__}"
+        elif cursor in seen:
+            problem = "the server sent this cursor before: following it would list pages again"
+        else:
+            return cursor
+    raise ResponseValidationError(
+        f"{problem}; the listing is incomplete", path=path, request_id=request_id
+    )
+
+
 async def _list(
     seam: Seam, request: Request, key: str, tp: type[T], options: _PageOptions
-) -> tuple[Any, T]:
-    """One list reply: its JSON and its ``key`` member as ``tp``. The call's Timeout.total
-    covers the decoding too (as for every other call's reply)."""
+) -> tuple[Any, T, str | None]:
+    """One list reply: its JSON, its ``key`` member as ``tp`` and its request id. The call's
+    Timeout.total covers the decoding too (as for every other call's reply)."""
     timeout, max_retries, extra_headers = options
     started = asyncio.get_running_loop().time()
     reply = await seam.request(
@@ -158,10 +186,12 @@ async def _list(
     return await decode_in_time(total, started, True, len(reply.body), _list_reply, reply, key, tp)
 
 
-def _list_reply(reply: Reply, key: str, tp: type[T]) -> tuple[Any, T]:
-    """A list reply's JSON and its ``key`` member as ``tp`` (decoded off the loop when big)."""
+def _list_reply(reply: Reply, key: str, tp: type[T]) -> tuple[Any, T, str | None]:
+    """A list reply's JSON, its ``key`` member as ``tp`` and its request id (decoded off the
+    loop when big)."""
     payload = json_body(reply)
-    return payload, _member(payload, key, tp, request_id_from(reply.headers))
+    request_id = request_id_from(reply.headers)
+    return payload, _member(payload, key, tp, request_id), request_id
 
 
 def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
@@ -172,6 +202,11 @@ def _member(payload: Any, key: str, tp: type[T], request_id: str | None) -> T:
     if not isinstance(payload, Mapping):
         raise ResponseValidationError(
             f"expected an object, got {type(payload).__name__}", path="$", request_id=request_id
+        )
+    if key not in payload:
+        # A required member: a 200 without it (an error object, say) is no empty page.
+        raise ResponseValidationError(
+            f"missing required member {key!r}", path=f"$.{key}", request_id=request_id
         )
     try:
         return structure(payload.get(key), tp, request_id=request_id)
@@ -537,7 +572,7 @@ class Messages(_Resource):
             "conversations", p["conversation_id"], "responses", p["response_id"], "messages"
         )
         options = _page_options(timeout, max_retries, extra_headers)
-        _, messages = await _list(
+        _, messages, _ = await _list(
             self._seam, Request("GET", route), "messages", tuple[Message, ...], options
         )
         return messages

@@ -507,8 +507,20 @@ async def test_pagination_is_lazy(wire: Wire, fake_time: Any) -> None:
     assert len(wire.calls) == 1
 
 
+async def _items_then_error(iterator: Any) -> tuple[list[Any], BaseException | None]:
+    items: list[Any] = []
+    try:
+        async for item in iterator:
+            items.append(item)
+    except mw.MoveworksError as exc:
+        return items, exc
+    return items, None
+
+
 async def test_repeated_cursor_does_not_loop(wire: Wire, fake_time: Any) -> None:
-    """A server that hands out the same cursor again ends the iteration instead of looping."""
+    """A server that hands out the same cursor again ends the iteration instead of looping,
+    with an error after that page's items: never as if the listing were complete (before,
+    it ended silently: outside review, /work/adv/s14c)."""
 
     def handler(call: Call) -> Any:
         cursor = call.query.get("cursor")
@@ -519,8 +531,11 @@ async def test_repeated_cursor_does_not_loop(wire: Wire, fake_time: Any) -> None
 
     wire.serve(handler)
     async with make_client(fake_time) as client:
-        items = await run(client.messages.list("conv_1"))
+        items, error = await _items_then_error(client.messages.list("conv_1"))
     assert [m.message_id for m in items] == ["msg_first", "msg_c_same"]
+    assert isinstance(error, mw.ResponseValidationError)
+    assert error.path == "$.metadata.next_cursor"
+    assert "incomplete" in error.message
     assert len(wire.calls) == 2
 
 
@@ -531,8 +546,62 @@ async def test_cycle_of_cursors_does_not_loop(wire: Wire, fake_time: Any) -> Non
         lambda call: {"events": [], "metadata": {"next_cursor": nxt[call.query.get("cursor")]}}
     )
     async with make_client(fake_time) as client:
-        assert await run(client.events.list("-")) == []
+        items, error = await _items_then_error(client.events.list("-"))
+    assert items == []
+    assert isinstance(error, mw.ResponseValidationError)
     assert len(wire.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("page", "path"),
+    [
+        ({"metadata": {"next_cursor": 17}}, "$.metadata.next_cursor"),
+        ({"metadata": {"next_cursor": True}}, "$.metadata.next_cursor"),
+        ({"metadata": {"next_cursor": ["c1"]}}, "$.metadata.next_cursor"),
+        ({"metadata": []}, "$.metadata"),
+        ({"metadata": "c1"}, "$.metadata"),
+    ],
+)
+async def test_a_broken_cursor_is_an_error_after_the_pages_items(
+    wire: Wire, fake_time: Any, page: dict[str, Any], path: str
+) -> None:
+    """The API says ``next_cursor`` is a string or null and ``metadata`` an object or null:
+    anything else cannot be followed, so the listing ends with ResponseValidationError (after
+    the page's items), not as if it were complete."""
+    wire.serve(lambda call: {"messages": [assistant_message("v1", "msg_1")], **page})
+    async with make_client(fake_time) as client:
+        items, error = await _items_then_error(client.messages.list("conv_1"))
+    assert [m.message_id for m in items] == ["msg_1"]
+    assert isinstance(error, mw.ResponseValidationError)
+    assert error.path == path
+
+
+@pytest.mark.parametrize("metadata", [None, {}, {"next_cursor": None}, {"next_cursor": ""}])
+async def test_the_last_page_ends_the_listing(
+    wire: Wire, fake_time: Any, metadata: dict[str, Any] | None
+) -> None:
+    page: dict[str, Any] = {"messages": [assistant_message("v1", "msg_1")]}
+    if metadata is not None:
+        page["metadata"] = metadata
+    wire.serve(lambda call: page)
+    async with make_client(fake_time) as client:
+        items, error = await _items_then_error(client.messages.list("conv_1"))
+    assert error is None
+    assert [m.message_id for m in items] == ["msg_1"]
+
+
+async def test_a_page_without_its_items_member_is_an_error(wire: Wire, fake_time: Any) -> None:
+    """A 200 without the required ``messages`` member (an error object, say) is not an empty
+    page: before, the listing ended there as if complete (outside review, /work/adv/s14c)."""
+    wire.serve(lambda call: {"error": {"code": "INTERNAL", "message": "try later"}})
+    async with make_client(fake_time) as client:
+        items, error = await _items_then_error(client.messages.list("conv_1"))
+        with pytest.raises(mw.ResponseValidationError) as info:
+            await client.messages.list_for_response("conv_1", "resp_1")
+    assert items == []
+    assert isinstance(error, mw.ResponseValidationError)
+    assert error.path == "$.messages"
+    assert info.value.path == "$.messages"
 
 
 async def test_page_error_surfaces_after_earlier_items(wire: Wire, fake_time: Any) -> None:
