@@ -11,6 +11,9 @@ documented in README ("Transports"):
 - A cancelled attempt does not close its connection at once: pyreqwest 0.15 abandons the
   Rust future, which keeps the socket until the server answers or reqwest's read timeout
   fires (every client here has one, ``Timeout.read`` for calls, ``_ORPHAN_READ`` for streams).
+  So ``max_connections`` is counted here (:class:`_Slots`), not by reqwest: an abandoned
+  attempt would keep reqwest's permit, and a request waiting inside pyreqwest for one would
+  be sent whenever it came, even after its call had failed.
 - A stream is closed by a task (pyreqwest closes a streamed response only by awaiting its
   ``__aexit__``); ``aclose()`` waits for those tasks.
 """
@@ -18,6 +21,7 @@ documented in README ("Transports"):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import types
 import warnings
@@ -30,6 +34,7 @@ from typing import Any
 from . import _transport
 from ._deadline import time_left
 from ._errors import (
+    CLOSED_DURING_CALL,
     APIConnectionError,
     APITimeoutError,
     ClientStateError,
@@ -263,6 +268,56 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
         data = b""
 
 
+class _Slots:
+    """``max_connections``: the requests in flight and the streams open, counted in Python.
+
+    A call takes a slot before its request is built and gives it back when the call ends,
+    however it ends (a cancellation included: the Rust future pyreqwest abandons then is no
+    longer counted, and reqwest itself has no limit, so it never holds back another request).
+    A stream holds its slot until it is closed. Waiting for a slot is an ordinary await: a
+    call cancelled there was never handed to pyreqwest, so nothing of it is ever sent."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def take(self) -> None:
+        """Wait for a slot (the caller tried ``free`` first)."""
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.give()  # handed a slot as the wait was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
+
+    def close(self, error: BaseException) -> None:
+        """End every wait for a slot with ``error`` (the transport closed)."""
+        waiters, self.waiters = self.waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def give(self) -> None:
+        """Give a slot back: to the longest waiter, else to the free count."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class PyreqwestStreamReply(DecodedStream):
     """An open pyreqwest streaming reply (raw bytes, decoded by :class:`DecodedStream`)."""
 
@@ -331,7 +386,7 @@ class PyreqwestStreamReply(DecodedStream):
 class PyreqwestStreamContext:
     """What :meth:`PyreqwestTransport.stream` returns: ``async with`` gives the reply."""
 
-    __slots__ = ("_args", "_request", "_transport")
+    __slots__ = ("_args", "_held", "_request", "_transport")
 
     def __init__(
         self,
@@ -341,6 +396,8 @@ class PyreqwestStreamContext:
         self._transport: PyreqwestTransport | None = transport
         self._args: tuple[str, str, Mapping[str, str], bytes | None, float | None] | None = args
         self._request: Any = None
+        #: Whether this stream holds one of the transport's slots (until close()).
+        self._held = False
 
     async def __aenter__(self) -> PyreqwestStreamReply:
         transport, args = self._transport, self._args
@@ -349,6 +406,23 @@ class PyreqwestStreamContext:
         self._args = None
         method, url, headers, data, connect_timeout = args
         client = await transport._client(connect_timeout, _ORPHAN_READ)
+        await transport._slots.take()
+        self._held = True
+        try:
+            return await self._open(transport, client, method, url, headers, data)
+        except BaseException:
+            self._give_back()
+            raise
+
+    async def _open(
+        self,
+        transport: PyreqwestTransport,
+        client: Client,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+    ) -> PyreqwestStreamReply:
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": STREAM_ENCODINGS}
         )
@@ -383,18 +457,36 @@ class PyreqwestStreamContext:
         self.close()
 
     def close(self) -> None:
-        """Close the response by a task (pyreqwest's close is a coroutine); idempotent."""
+        """Close the response by a task (pyreqwest's close is a coroutine) and give its slot
+        back; idempotent."""
         request, self._request = self._request, None
+        self._give_back()
         transport, self._transport = self._transport, None
         if request is not None and transport is not None:
             transport._closing(request.__aexit__(None, None, None))
+
+    def _give_back(self) -> None:
+        if self._held and self._transport is not None:
+            self._held = False
+            self._transport._slots.give()
+
+    def __del__(self) -> None:
+        # A stream dropped without being closed: its slot goes back on the loop's thread (the
+        # collector may run anywhere, a worker thread decoding a big reply included).
+        if self._held and self._transport is not None:
+            loop = self._transport._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._transport._slots.give)
 
 
 class PyreqwestTransport:
     """A :class:`~moveworks_async._transport.Transport` on pyreqwest (``[fast]`` extra).
 
     Args:
-        max_connections: most requests in flight per reqwest client (its pool).
+        max_connections: most requests in flight and streams open at once, over every
+            reqwest client (one per ``(connect, read)`` pair); counted here, not by reqwest
+            (see :class:`_Slots`).
 
     Raises:
         InvalidParameterError: pyreqwest is not installed (``pip install
@@ -410,6 +502,8 @@ class PyreqwestTransport:
                 "transport='pyreqwest' needs pyreqwest: pip install 'moveworks-async[fast]'"
             )
         self._max_connections = max_connections
+        #: The requests in flight and the streams open (reqwest's clients have no limit).
+        self._slots = _Slots(max_connections)
         self._clients: dict[tuple[float | None, float | None], Client] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -450,7 +544,6 @@ class PyreqwestTransport:
             .zstd(False)
             .follow_redirects(False)
             .referer(False)
-            .max_connections(self._max_connections)
         )
         connect_td, read_td = _td(connect), _td(read)
         if connect_td is not None:
@@ -495,6 +588,27 @@ class PyreqwestTransport:
             # A first call with these timeouts, or one _client() refuses: no coroutine for
             # the common case of a client already built on this loop.
             client = await self._client(timeout.connect, timeout.read)
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:  # take(), without a coroutine when free
+            slots.free -= 1
+        else:
+            await slots.take()
+        try:
+            return await self._send(client, method, url, headers, data, params, timeout)
+        finally:
+            slots.give()
+
+    async def _send(
+        self,
+        client: Client,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Reply:
+        """:meth:`request`'s attempt, holding a slot."""
         builder = client.request(method, url).headers(
             {**headers, "Accept-Encoding": "gzip, deflate"}
         )
@@ -569,6 +683,9 @@ class PyreqwestTransport:
         """Close every stream still open (its pending read fails with "the stream was
         closed"), then every reqwest client, after the stream closers have run."""
         self._closed = True
+        # Calls and streams waiting for a slot were never handed to pyreqwest: nothing of
+        # them was sent.
+        self._slots.close(ClientStateError(CLOSED_DURING_CALL))
         for reply in list(self._streams):
             reply.close()
         closers = list(self._closers)

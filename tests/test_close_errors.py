@@ -372,22 +372,23 @@ async def test_a_call_waiting_for_a_connection_at_close(
 
 @pytest.mark.asyncio
 @pytest.mark.fork_unsafe
-async def test_pyreqwest_cannot_prove_a_queued_create_unsent() -> None:
-    """pyreqwest queues a request over its connection limit inside Rust and fails queued and
-    sent requests alike with "Client was closed" at close: nothing proves the queued create
-    was not sent, so it keeps ``outcome_unknown=True`` (never a False that invites a
-    duplicate create). The default governor caps attempts at the pool size, so this takes a
-    governor that does not."""
+async def test_pyreqwest_proves_a_queued_create_unsent() -> None:
+    """A create over the connection limit waits in the transport (its slots are counted in
+    Python), never inside pyreqwest: ``aclose()`` ends that wait with ClientStateError, and
+    it was never sent. Before, it queued inside Rust, where pyreqwest failed queued and sent
+    requests alike with "Client was closed", so it had to keep ``outcome_unknown=True``. The
+    default governor caps attempts at the pool size, so this takes a governor that does not.
+    The create on the wire keeps its connection error and ``outcome_unknown=True``."""
     async with serving() as (server, url):
         client, in_flight = await _one_create_on_the_only_connection(server, url, "pyreqwest")
         waiting = asyncio.ensure_future(_create(client))
-        for _ in range(20):  # the second create reaches pyreqwest's queue
+        for _ in range(20):  # the second create waits for the only slot
             await asyncio.sleep(0)
         await client.aclose()
-        errors = [await outcome(in_flight), await outcome(waiting)]
-    for error in errors:
-        assert isinstance(error, mw.APIConnectionError), repr(error)
-        assert error.outcome_unknown is True
+        sent, queued = await outcome(in_flight), await outcome(waiting)
+    assert isinstance(sent, mw.APIConnectionError), repr(sent)
+    assert sent.outcome_unknown is True
+    assert isinstance(queued, mw.ClientStateError), repr(queued)
     assert server.count("POST ") == 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -630,3 +631,118 @@ async def test_pyreqwest_gives_a_retry_only_the_time_left_in_its_call(
     assert len(limits) == 2
     assert limits[0] <= total + tp._TOTAL_SLACK
     assert limits[1] < limits[0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+async def test_pyreqwest_never_sends_a_request_after_its_call_ended() -> None:
+    """``max_connections`` is counted in Python: a call waiting for a slot held by an
+    abandoned attempt is never left queued inside pyreqwest. Before, with one connection, a
+    create that timed out while an earlier create's abandoned attempt held reqwest's permit
+    reached the server after its call had raised (outcome_unknown=True: a check made then
+    saw nothing, and a resend duplicated it; outside review, /work/adv/s14c)."""
+    state = _Open()
+    arrived: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                arrived.append(loop.time())
+                await reader.read()  # never answers
+
+    ended: dict[str, float] = {}
+
+    async def create(name: str, client: mw.AsyncMoveworks, total: float) -> None:
+        with pytest.raises(mw.TotalTimeout):
+            await client.conversations.create(timeout=mw.Timeout(total=total, read=30.0))
+        ended[name] = loop.time()
+
+    async with (
+        _serving(handle, state) as srv,
+        _client(
+            f"http://127.0.0.1:{srv.port}", "pyreqwest", max_connections=1, max_retries=0
+        ) as client,
+    ):
+        first = asyncio.create_task(create("a", client, 0.3))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(create("b", client, 0.5))
+        await asyncio.gather(first, second)
+        await asyncio.sleep(0.6)  # past the first attempt's reqwest limit (0.3 + 0.5 s)
+    assert len(arrived) <= 2
+    assert all(when < max(ended.values()) for when in arrived)
+    # The second create went out when the first call ended, well within its own time.
+    assert len(arrived) == 2
+    assert arrived[1] < ended["b"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+async def test_pyreqwest_open_streams_hold_their_slots(server: FakeMoveworks) -> None:
+    """An open stream holds one of ``max_connections`` until it is closed (as a pooled
+    connection does on aiohttp); a stream dropped without being closed gives its slot back
+    when it is collected."""
+    import gc
+
+    transport = PyreqwestTransport(max_connections=1)
+    async with _client(server.url, transport) as client:
+        conversation = await client.conversations.create()
+        server.stream_delay = 0.2
+        async with client.responses.stream(conversation.conversation_id, text="hi") as stream:
+            await anext(aiter(stream))
+            assert transport._slots.free == 0
+            waiting = asyncio.create_task(client.conversations.get(conversation.conversation_id))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not waiting.done()
+        got = await waiting
+        assert got.conversation_id == conversation.conversation_id
+        assert transport._slots.free == 1
+        opened = transport.stream("GET", f"{server.url}/healthz", {}, None, 5.0)
+        reply = await opened.__aenter__()
+        assert transport._slots.free == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            del opened, reply
+            gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert transport._slots.free == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+async def test_pyreqwest_close_ends_a_wait_for_a_slot_and_sends_nothing() -> None:
+    """A create waiting for one of ``max_connections`` on pyreqwest was never handed to
+    pyreqwest: ``aclose()`` ends it at once with ClientStateError, and it never reaches the
+    server (before, it waited inside pyreqwest and was failed like a create on the wire)."""
+    arrived: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                arrived.append(await reader.readuntil(b"\r\n\r\n"))
+                await reader.read()  # never answers
+
+    async with _serving(handle, _Open()) as srv:
+        client = _client(f"http://127.0.0.1:{srv.port}", "pyreqwest", max_connections=1)
+        first = asyncio.create_task(client.conversations.create())
+        await _until_arrived(arrived, 1)
+        second = asyncio.create_task(client.conversations.create(title="second"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not second.done()
+        await client.aclose()
+        with pytest.raises(mw.ClientStateError):
+            await second
+        with pytest.raises(mw.MoveworksError):
+            await first
+        await asyncio.sleep(0.2)
+    assert len(arrived) == 1
+
+
+async def _until_arrived(arrived: list[bytes], count: int) -> None:
+    async with asyncio.timeout(5):
+        while len(arrived) < count:
+            await asyncio.sleep(0.005)
