@@ -30,7 +30,7 @@ from ._errors import (
     InvalidParameterError,
     UnexpectedResponseError,
 )
-from ._validate import is_positive
+from ._validate import check_int, is_positive
 
 __all__ = [
     "AiohttpTransport",
@@ -55,6 +55,11 @@ _SMALL_BODY = 64 * 1024
 def _check_seconds(_: object, attribute: Attribute[Any], value: object) -> None:
     if value is not None and not is_positive(value):
         raise InvalidParameterError(f"Timeout.{attribute.name} must be a positive number or None")
+
+
+#: Largest ``max_connections`` accepted: far above any real pool, and small enough for every
+#: consumer of the number (the governor's float arithmetic, a transport's slot count).
+MAX_CONNECTIONS = 1_000_000
 
 
 @frozen
@@ -646,7 +651,7 @@ class AiohttpTransport:
     ) -> None:
         self._session = session
         self._owned = session is None
-        self._max_connections = max_connections
+        self._max_connections = check_int(max_connections, "max_connections", 1, MAX_CONNECTIONS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         #: Keyed by (connect, read), the only parts aiohttp sees: keyed by the whole Timeout,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import aiohttp
 
 from ._errors import InvalidParameterError
-from ._transport import AiohttpTransport, Transport
+from ._transport import MAX_CONNECTIONS, AiohttpTransport, Transport
 from ._validate import check_int
 
 __all__ = ["DEFAULT_TRANSPORT", "MAX_CONNECTIONS", "TRANSPORTS", "check_pool", "make_transport"]
@@ -21,11 +21,6 @@ __all__ = ["DEFAULT_TRANSPORT", "MAX_CONNECTIONS", "TRANSPORTS", "check_pool", "
 #: Tests switch it with ``MWA_TRANSPORT`` to run the suite against another transport.
 DEFAULT_TRANSPORT = "aiohttp"
 TRANSPORTS = ("aiohttp", "pyreqwest")
-
-
-#: Largest ``max_connections`` accepted: far above any real pool, and small enough for every
-#: consumer of the number (the governor's float arithmetic, reqwest's integer pool size).
-MAX_CONNECTIONS = 1_000_000
 
 
 def check_pool(session: object, max_connections: object) -> None:

@@ -42,6 +42,7 @@ from ._errors import (
     UnexpectedResponseError,
 )
 from ._transport import (
+    MAX_CONNECTIONS,
     STREAM_ENCODINGS,
     DecodedStream,
     Reply,
@@ -49,6 +50,7 @@ from ._transport import (
     _Inflater,
     _inflater,
 )
+from ._validate import check_int
 
 try:
     import pyreqwest.exceptions as _px
@@ -80,15 +82,21 @@ def _attempt_limit(total: float) -> timedelta:
     review, /work/adv/s14), and a retry sent late in the call kept its slot ``total`` past
     the call's end (/work/adv/s14b)."""
     left = time_left()
-    return timedelta(seconds=(total if left is None else max(0.0, min(left, total))) + _TOTAL_SLACK)
+    seconds = (total if left is None else max(0.0, min(left, total))) + _TOTAL_SLACK
+    return timedelta(seconds=min(seconds, _LONGEST))
 
 
 #: Most bytes one decoding step of a reply body produces.
 _STEP = 256 * 1024
 
 
+#: Longest duration handed to reqwest (~31 years): ``Timeout`` accepts any finite number, and
+#: ``timedelta`` overflows near 1e14 s (a raw OverflowError, before any I/O).
+_LONGEST = 1e9
+
+
 def _td(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
+    return None if seconds is None else timedelta(seconds=min(seconds, _LONGEST))
 
 
 def _causes(exc: BaseException) -> str:
@@ -501,9 +509,9 @@ class PyreqwestTransport:
             raise InvalidParameterError(
                 "transport='pyreqwest' needs pyreqwest: pip install 'moveworks-async[fast]'"
             )
-        self._max_connections = max_connections
+        self._max_connections = check_int(max_connections, "max_connections", 1, MAX_CONNECTIONS)
         #: The requests in flight and the streams open (reqwest's clients have no limit).
-        self._slots = _Slots(max_connections)
+        self._slots = _Slots(self._max_connections)
         self._clients: dict[tuple[float | None, float | None], Client] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False

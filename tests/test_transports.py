@@ -746,3 +746,33 @@ async def _until_arrived(arrived: list[bytes], count: int) -> None:
     async with asyncio.timeout(5):
         while len(arrived) < count:
             await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize(
+    "bad", [0, -1, True, False, 1.5, float("nan"), float("inf"), 10**30, "4", None]
+)
+@pytest.mark.parametrize("cls", [AiohttpTransport, PyreqwestTransport])
+def test_a_transports_max_connections_is_checked(cls: Any, bad: Any) -> None:
+    """As ``AsyncMoveworks(max_connections=...)``: before, ``PyreqwestTransport`` took any
+    value (0 hung every call until its total, "4" was a raw TypeError at the first call, inf
+    no cap at all: outside review, /work/adv/s14d)."""
+    with pytest.raises(mw.InvalidParameterError, match="max_connections"):
+        cls(max_connections=bad)
+
+
+@pytest.mark.asyncio
+@pytest.mark.fork_unsafe
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        mw.Timeout(connect=1e300, read=5.0),
+        mw.Timeout(read=1e300),
+        mw.Timeout(total=1e300, read=None),
+    ],
+)
+async def test_pyreqwest_takes_huge_timeouts(server: FakeMoveworks, timeout: mw.Timeout) -> None:
+    """Any finite timeout ``Timeout`` accepts works on pyreqwest as on aiohttp (before: a raw
+    OverflowError from timedelta, before any I/O: outside review, /work/adv/s14d)."""
+    async with _client(server.url, "pyreqwest", timeout=timeout) as client:
+        conversation = await client.conversations.create()
+    assert conversation.conversation_id
