@@ -72,6 +72,9 @@ async def test_row_44_cancellation_propagates_and_leaves_nothing(where: str) -> 
         FaultServer(api(get=[unavailable, OK_GET], create=silent, stream=trickle_stream)) as server,
         client(server.url, retry_policy=policy) as c,
     ):
+        # The top of the jitter range: a backoff of ~5 s, so the cancel at 0.1 s lands in it
+        # (full jitter once drew 0.06 s and the call completed first: a CI flake).
+        c._rng = lambda: 0.99
         if where == "mid-request":
             coro: Any = c.responses.create(CID, text="q")
         elif where == "mid-stream":
