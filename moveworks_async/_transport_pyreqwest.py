@@ -601,68 +601,56 @@ class PyreqwestTransport:
             slots.free -= 1
         else:
             await slots.take()
+        # The slot goes back however the attempt ends, a cancellation included (see _Slots).
         try:
-            return await self._send(client, method, url, headers, data, params, timeout)
+            builder = client.request(method, url).headers(
+                {**headers, "Accept-Encoding": "gzip, deflate"}
+            )
+            total = timeout.total
+            if total is not None and (timeout.read is None or total + _TOTAL_SLACK < timeout.read):
+                # Only where it ends an abandoned attempt sooner than the read timeout would: a
+                # timer per request costs ~5 µs of client CPU (the default 600 s total never does).
+                builder = builder.timeout(_attempt_limit(total))
+            if data is not None:
+                builder = builder.body_bytes(data)
+            if params:
+                builder = builder.query(dict(params))
+            request = builder.build_streamed()
+            error: APIConnectionError | None = None
+            sent = False
+            try:
+                response = await _carrying_cancel(request.__aenter__())
+                sent = True
+                try:
+                    status = response.status
+                    reply_headers = response.headers
+                    inflater = _inflater(reply_headers, status)
+                    if status >= 400:
+                        # Read for its message only, as on aiohttp: an oversized or bomb body
+                        # must not turn a 429 into an UnexpectedResponseError.
+                        body = await _read_error_body(response.body_reader, inflater)
+                        inflater = None  # decoded already: _decode passes it through
+                    else:
+                        length = reply_headers.get("content-length")
+                        if (
+                            length is not None
+                            and length.isdigit()
+                            and int(length) > _transport.MAX_BODY
+                        ):
+                            raise UnexpectedResponseError(
+                                f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
+                                status_code=status,
+                            )
+                        body = await _read_capped(response.body_reader, length, inflater, status)
+                finally:
+                    self._exit(request)
+            except _px.PyreqwestError as exc:
+                error = _mapped(exc, sent=sent)
+            if error is not None:
+                raise error
+            return Reply(status, reply_headers, _decode(body, inflater, status))
         finally:
             slots.give()
-
-    async def _send(
-        self,
-        client: Client,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        data: bytes | None,
-        params: Mapping[str, str] | None,
-        timeout: Timeout,
-    ) -> Reply:
-        """:meth:`request`'s attempt, holding a slot."""
-        builder = client.request(method, url).headers(
-            {**headers, "Accept-Encoding": "gzip, deflate"}
-        )
-        total = timeout.total
-        if total is not None and (timeout.read is None or total + _TOTAL_SLACK < timeout.read):
-            # Only where it ends an abandoned attempt sooner than the read timeout would: a
-            # timer per request costs ~5 µs of client CPU (the default 600 s total never does).
-            builder = builder.timeout(_attempt_limit(total))
-        if data is not None:
-            builder = builder.body_bytes(data)
-        if params:
-            builder = builder.query(dict(params))
-        request = builder.build_streamed()
-        error: APIConnectionError | None = None
-        sent = False
-        try:
-            response = await _carrying_cancel(request.__aenter__())
-            sent = True
-            try:
-                status = response.status
-                reply_headers = response.headers
-                inflater = _inflater(reply_headers, status)
-                if status >= 400:
-                    # Read for its message only, as on aiohttp: an oversized or bomb body
-                    # must not turn a 429 into an UnexpectedResponseError.
-                    body = await _read_error_body(response.body_reader, inflater)
-                    inflater = None  # decoded already: _decode passes it through
-                else:
-                    length = reply_headers.get("content-length")
-                    if (
-                        length is not None
-                        and length.isdigit()
-                        and int(length) > _transport.MAX_BODY
-                    ):
-                        raise UnexpectedResponseError(
-                            f"reply body of {length} bytes exceeds {_transport.MAX_BODY}",
-                            status_code=status,
-                        )
-                    body = await _read_capped(response.body_reader, length, inflater, status)
-            finally:
-                self._exit(request)
-        except _px.PyreqwestError as exc:
-            error = _mapped(exc, sent=sent)
-        if error is not None:
-            raise error
-        return Reply(status, reply_headers, _decode(body, inflater, status))
 
     def _exit(self, request: Any) -> None:
         """Close a call's response (what ``async with`` does on leaving), never suspending:

@@ -711,43 +711,6 @@ async def test_pyreqwest_open_streams_hold_their_slots(server: FakeMoveworks) ->
         assert transport._slots.free == 1
 
 
-@pytest.mark.asyncio
-@pytest.mark.fork_unsafe
-async def test_pyreqwest_close_ends_a_wait_for_a_slot_and_sends_nothing() -> None:
-    """A create waiting for one of ``max_connections`` on pyreqwest was never handed to
-    pyreqwest: ``aclose()`` ends it at once with ClientStateError, and it never reaches the
-    server (before, it waited inside pyreqwest and was failed like a create on the wire)."""
-    arrived: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                arrived.append(await reader.readuntil(b"\r\n\r\n"))
-                await reader.read()  # never answers
-
-    async with _serving(handle, _Open()) as srv:
-        client = _client(f"http://127.0.0.1:{srv.port}", "pyreqwest", max_connections=1)
-        first = asyncio.create_task(client.conversations.create())
-        await _until_arrived(arrived, 1)
-        second = asyncio.create_task(client.conversations.create(title="second"))
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert not second.done()
-        await client.aclose()
-        with pytest.raises(mw.ClientStateError):
-            await second
-        with pytest.raises(mw.MoveworksError):
-            await first
-        await asyncio.sleep(0.2)
-    assert len(arrived) == 1
-
-
-async def _until_arrived(arrived: list[bytes], count: int) -> None:
-    async with asyncio.timeout(5):
-        while len(arrived) < count:
-            await asyncio.sleep(0.005)
-
-
 @pytest.mark.parametrize(
     "bad", [0, -1, True, False, 1.5, float("nan"), float("inf"), 10**30, "4", None]
 )
