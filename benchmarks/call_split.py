@@ -1,6 +1,7 @@
 """Where a call's client CPU goes, by layer and by thread (issue 16).
 
-``python -m benchmarks.call_split [--op get|create] [--conc 64] [--seconds 2.5] [--repeats 3]``
+``python -m benchmarks.call_split [--op get|create] [--conc 64] [--seconds 2.5] [--repeats 3]
+[--only variant,...] [--busy 2000]``
 
 Each variant runs in a fresh process pinned to CPU 0 (``benchmarks.server`` on CPU 1), ``conc``
 tasks looping on one call, and reports req/s, client CPU per call (every thread of the process:
@@ -11,7 +12,13 @@ on one CPU, pyreqwest's runtime thread waking while the loop thread runs). The v
 the SDK's layers off one by one:
 
 * ``pyreqwest``: raw pyreqwest (``build().send()``, ``bytes()``) and this package's ``loads``;
+* ``pyreqwest-streamed``: the same through ``build_streamed()`` (``async with``, then
+  ``body_reader.bytes()``), as the SDK's adapter reads a reply;
+* ``pyreqwest-busy``, ``aiohttp-busy``: raw pyreqwest / aiohttp plus ``--busy`` iterations of
+  an empty Python loop per call (its cost in a tight loop, measured before the run, is shown
+  in the variant's name): what one µs of a client's own Python work per call costs here;
 * ``transport``: ``PyreqwestTransport.request`` and ``loads`` (the adapter, no SDK);
+* ``transport-aiohttp``: the same with ``AiohttpTransport``;
 * ``sdk-pyreqwest``: ``client.responses.get``/``create`` on ``transport="pyreqwest"``;
 * ``sdk-pyreqwest-nototal``: the same with ``Timeout(total=None)`` (no whole-call deadline);
 * ``aiohttp``, ``sdk-aiohttp``, ``sdk-aiohttp-nototal``: the same on aiohttp;
@@ -33,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import payloads
@@ -40,7 +48,11 @@ from ._common import CLIENT_CPU, Server, pinned, rotate
 
 VARIANTS = (
     "pyreqwest",
+    "pyreqwest-streamed",
+    "pyreqwest-busy",
+    "aiohttp-busy",
     "transport",
+    "transport-aiohttp",
     "sdk-pyreqwest",
     "sdk-pyreqwest-nototal",
     "aiohttp",
@@ -53,7 +65,32 @@ _HEADERS = {"Authorization": "Bearer bench-token", "Accept": "application/json"}
 _BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
 
 
-async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -> dict[str, Any]:
+#: Iterations of the busy variants' empty loop per call (``--busy``).
+BUSY_LOOPS = 2000
+
+
+def _busy_loop(loops: int) -> Callable[[], None]:
+    """A call's worth of pure Python work: an empty loop of ``loops`` iterations (no memory
+    touched, no allocation), what any client's own work per call adds on top of the HTTP."""
+
+    def busy() -> None:
+        for _ in range(loops):
+            pass
+
+    return busy
+
+
+def _isolated_us(work: Callable[[], None], calls: int = 2000) -> float:
+    """``work``'s cost in µs per call in a tight loop before the run (the process idle)."""
+    started = time.perf_counter()
+    for _ in range(calls):
+        work()
+    return 1e6 * (time.perf_counter() - started) / calls
+
+
+async def _measure(
+    url: str, variant: str, op: str, conc: int, seconds: float, busy_loops: int = BUSY_LOOPS
+) -> dict[str, Any]:
     import moveworks_async as mw
     from moveworks_async._json import loads
 
@@ -62,7 +99,9 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
     get_url = f"{create_url}/resp_1"
     body = payloads.create_request_body()
     closers: list[Any] = []
-    if variant == "pyreqwest":
+    busy = _busy_loop(busy_loops) if variant.endswith("-busy") else None
+    busy_us = _isolated_us(busy) if busy is not None else 0.0
+    if variant in ("pyreqwest", "pyreqwest-busy"):
         from pyreqwest.client import ClientBuilder
 
         rc = ClientBuilder().max_connections(1000).follow_redirects(False).build()
@@ -74,13 +113,34 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
             else:
                 builder = rc.post(create_url).headers(_BODY_HEADERS).body_bytes(body)
                 r = await builder.build().send()
-            return loads(bytes(await r.bytes()))
+            data = bytes(await r.bytes())
+            if busy is not None:
+                busy()
+            return loads(data)
 
-    elif variant == "transport":
-        from moveworks_async._transport import Timeout
-        from moveworks_async._transport_pyreqwest import PyreqwestTransport
+    elif variant == "pyreqwest-streamed":
+        from pyreqwest.client import ClientBuilder
 
-        transport = PyreqwestTransport(max_connections=1000)
+        rc = ClientBuilder().max_connections(1000).follow_redirects(False).build()
+        closers.append(rc.close)
+
+        async def call() -> Any:
+            if op == "get":
+                builder = rc.get(get_url).headers(_HEADERS)
+            else:
+                builder = rc.post(create_url).headers(_BODY_HEADERS).body_bytes(body)
+            async with builder.build_streamed() as r:
+                return loads(bytes(await r.body_reader.bytes()))
+
+    elif variant in ("transport", "transport-aiohttp"):
+        from moveworks_async._transport import AiohttpTransport, Timeout
+
+        if variant == "transport":
+            from moveworks_async._transport_pyreqwest import PyreqwestTransport
+
+            transport: Any = PyreqwestTransport(max_connections=1000)
+        else:
+            transport = AiohttpTransport(max_connections=1000)
         closers.append(transport.aclose)
         timeout = Timeout(connect=5.0, read=60.0, total=None)
 
@@ -93,7 +153,7 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
                 )
             return loads(reply.body)
 
-    elif variant == "aiohttp":
+    elif variant in ("aiohttp", "aiohttp-busy"):
         import aiohttp
 
         session = aiohttp.ClientSession(
@@ -104,9 +164,13 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
         async def call() -> Any:
             if op == "get":
                 async with session.get(get_url, headers=_HEADERS) as r:
-                    return loads(await r.read())
-            async with session.post(create_url, data=body, headers=_BODY_HEADERS) as r:
-                return loads(await r.read())
+                    data = await r.read()
+            else:
+                async with session.post(create_url, data=body, headers=_BODY_HEADERS) as r:
+                    data = await r.read()
+            if busy is not None:
+                busy()
+            return loads(data)
 
     else:
         options: dict[str, Any] = {}
@@ -167,12 +231,13 @@ async def _measure(url: str, variant: str, op: str, conc: int, seconds: float) -
         "loop": 1e6 * (loop1 - loop0) / calls,
         "vcsw": (use1.ru_nvcsw - use0.ru_nvcsw) / calls,
         "ivcsw": (use1.ru_nivcsw - use0.ru_nivcsw) / calls,
+        "busy": busy_us,
     }
 
 
 def _child(argv: list[str]) -> None:
-    url, variant, op, conc, seconds = argv
-    result = asyncio.run(_measure(url, variant, op, int(conc), float(seconds)))
+    url, variant, op, conc, seconds, busy_loops = argv
+    result = asyncio.run(_measure(url, variant, op, int(conc), float(seconds), int(busy_loops)))
     print("RESULT " + json.dumps(result), flush=True)
     # Raw pyreqwest 0.15 (``build().send()``, client closed) aborted at interpreter
     # finalization in 2 of 6 runs here ("PyGILState_Release: thread state ... must be current",
@@ -191,6 +256,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated variants")
+    parser.add_argument(
+        "--busy", type=int, default=BUSY_LOOPS, help="loop iterations per call of *-busy"
+    )
     args = parser.parse_args()
     variants = [v for v in args.only.split(",") if v] or list(VARIANTS)
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
@@ -198,7 +266,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for variant in rotate(variants, repeat):
                 argv = [sys.executable, "-m", "benchmarks.call_split", "--child", server.url]
-                argv += [variant, args.op, str(args.conc), str(args.seconds)]
+                argv += [variant, args.op, str(args.conc), str(args.seconds), str(args.busy)]
                 out = subprocess.run(
                     pinned(CLIENT_CPU, argv), capture_output=True, text=True, check=True
                 ).stdout
@@ -217,8 +285,10 @@ def main() -> None:
         loop = statistics.median(r["loop"] for r in rows)
         vcsw = statistics.median(r["vcsw"] for r in rows)
         ivcsw = statistics.median(r["ivcsw"] for r in rows)
+        busy_us = statistics.median(r["busy"] for r in rows)
+        name = f"{variant} (+{busy_us:.1f} µs isolated)" if busy_us else variant
         print(
-            f"| {variant} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) "
+            f"| {name} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) "
             f"| {cpu:.1f} ({min(cpus):.1f}-{max(cpus):.1f}) | {loop:.1f} "
             f"| {max(0.0, cpu - loop):.1f} | {vcsw:.2f} + {ivcsw:.2f} |"
         )
