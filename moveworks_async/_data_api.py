@@ -466,8 +466,9 @@ def _decode_page(reply: Reply, request_id: str | None) -> Any:
         pass
     # Raised outside the except block: the decoder's error must not keep the page alive.
     raise UnexpectedResponseError(
-        "reply is not valid JSON, or holds what JSON Lines cannot carry faithfully (a number "
-        "beyond the range of a float, a lone surrogate)",
+        f"reply is not valid JSON, nests deeper than {_json.MAX_DEPTH} levels, or holds what "
+        "JSON Lines cannot carry faithfully (a number beyond the range of a float, a lone "
+        "surrogate)",
         status_code=reply.status,
         request_id=request_id,
     )

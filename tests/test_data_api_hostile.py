@@ -227,24 +227,25 @@ async def test_integers_beyond_64_bits_are_kept_exactly(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "named"),
     [
-        '{"value": [{"id": "a", "n": 1e400}]}',
-        '{"value": [{"id": "a", "s": "\\ud800"}]}',
-        '{"value": [{"id": "a", "n": NaN}]}',
-        '{"value": [' + "[" * 100_000 + "]" * 100_000 + "]}",
+        ('{"value": [{"id": "a", "n": 1e400}]}', "beyond the range of a float"),
+        ('{"value": [{"id": "a", "s": "\\ud800"}]}', "lone surrogate"),
+        ('{"value": [{"id": "a", "n": NaN}]}', "not valid JSON"),
+        ('{"value": [' + "[" * 100_000 + "]" * 100_000 + "]}", "nests deeper than 256 levels"),
     ],
     ids=["overflow", "lone-surrogate", "nan", "deep"],
 )
 async def test_pages_json_lines_cannot_carry_are_typed_errors(
-    pages: Pages, fake_time: FakeTime, tmp_path: Path, backend: str, body: str
+    pages: Pages, fake_time: FakeTime, tmp_path: Path, backend: str, body: str, named: str
 ) -> None:
+    """Each refusal is typed, and its message names the cause among those it lists."""
     pages.reply = lambda request: raw(body)
     out = tmp_path / "bad.jsonl"
     async with client(pages.url, fake_time) as data:
-        with pytest.raises(mw.UnexpectedResponseError):
+        with pytest.raises(mw.UnexpectedResponseError, match=named):
             [u async for u in data.users()]
-        with pytest.raises(mw.UnexpectedResponseError):
+        with pytest.raises(mw.UnexpectedResponseError, match=named):
             await data.export("users", out)
     assert out.read_bytes() == b""  # never invalid JSON in the file
 
