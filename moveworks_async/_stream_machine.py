@@ -110,6 +110,14 @@ _BAD_JSON: Final = object()
 _OVERSIZE: Final = ServerSentEvent("", "", None, None)
 
 
+#: The status a terminal event's response must have (when the status is one this version
+#: knows): anything else contradicts the event.
+_TERMINAL_STATUS: Final[dict[type, ResponseStatus]] = {
+    ResponseCompleted: ResponseStatus.COMPLETED,
+    ResponseFailed: ResponseStatus.FAILED,
+}
+
+
 def _same(text: str) -> str:
     return text
 
@@ -254,7 +262,21 @@ class StreamMachine:
             response: Response = event.response  # type: ignore[union-attr]
             if self.response_id is None:
                 self._take_id(response)
+            elif response.response_id != self.response_id:
+                # A stream answers one create: an event about another response is no part
+                # of this one's answer (its text must not become this one's final answer).
+                # (The other id is server text: it stays out of the message.)
+                raise self._protocol_error(f"{sse.event} event for another response")
             if cls in TERMINAL_EVENTS:
+                status = response.status
+                if status.is_known and status is not _TERMINAL_STATUS[cls]:
+                    # "Completed" with an IN_PROGRESS (or FAILED) response: the stream does
+                    # not know the outcome; recovery polls for it rather than presenting
+                    # a partial answer as the final one. (An unknown status is trusted: a
+                    # newer server's terminal status must not break the stream.)
+                    raise self._protocol_error(
+                        f"{sse.event} event with a {status.value} response"
+                    )
                 self.finish(response)
         return event
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import pytest
-from _stream_support import RID, event, happy_events, message_item, response_json
+from _stream_support import RID, event, frame, happy_events, message_item, response_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mutants_sse import largest_event, largest_quiet
@@ -274,3 +274,77 @@ def test_finish_upserts_outputs_by_id() -> None:
     assert machine.final is final
     assert len(machine.outputs) == 1
     assert next(iter(machine.outputs.values())) == final.outputs[0]
+
+
+@pytest.mark.parametrize("msgspec_on", [False, True])
+@pytest.mark.parametrize(
+    ("name", "status", "says"),
+    [
+        ("RESPONSE_COMPLETED", "IN_PROGRESS", "RESPONSE_COMPLETED event with a IN_PROGRESS"),
+        ("RESPONSE_COMPLETED", "CREATED", "RESPONSE_COMPLETED event with a CREATED"),
+        ("RESPONSE_COMPLETED", "FAILED", "RESPONSE_COMPLETED event with a FAILED"),
+        ("RESPONSE_FAILED", "COMPLETED", "RESPONSE_FAILED event with a COMPLETED"),
+        ("RESPONSE_FAILED", "IN_PROGRESS", "RESPONSE_FAILED event with a IN_PROGRESS"),
+    ],
+)
+def test_a_terminal_event_whose_response_contradicts_it_is_a_protocol_error(
+    name: str, status: str, says: str, msgspec_on: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"Completed" with a response still IN_PROGRESS (outside review s15b): the stream does
+    not know the outcome. It was taken as the final answer (a partial text presented as
+    complete); now it is a StreamProtocolError naming the response, so the stream recovers
+    by polling, and nothing is final."""
+    from moveworks_async import _wire
+
+    monkeypatch.setattr(_wire, "ENABLED", msgspec_on and _wire.available())
+    machine = StreamMachine(1 << 20)
+    created = event("RESPONSE_CREATED", 1, response=response_json("CREATED"))
+    partial = response_json(status, [message_item("The final ")])
+    (first,) = run(machine, created)
+    assert type(first) is mw.ResponseCreated
+    (sse,) = machine.feed(event(name, 2, response=partial))
+    with pytest.raises(mw.StreamProtocolError, match=says) as raised:
+        machine.accept(sse)
+    assert raised.value.response_id == RID
+    assert machine.final is None
+
+
+def test_an_event_name_over_other_data_cannot_finish_the_stream() -> None:
+    """``event: RESPONSE_COMPLETED`` over a RESPONSE_CREATED payload (status CREATED): the
+    SSE name types the event, and the status check refuses it as the final answer."""
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    data = {"event_type": "RESPONSE_CREATED", "sequence_number": 2}
+    data["response"] = response_json("CREATED")
+    (sse,) = machine.feed(frame("RESPONSE_COMPLETED", data))
+    with pytest.raises(mw.StreamProtocolError, match="with a CREATED response"):
+        machine.accept(sse)
+    assert machine.final is None
+
+
+@pytest.mark.parametrize("name", ["RESPONSE_COMPLETED", "RESPONSE_IN_PROGRESS", "RESPONSE_FAILED"])
+def test_an_event_about_another_response_is_a_protocol_error(name: str) -> None:
+    """A stream answers one create: an event carrying another response (its text 'OTHER')
+    was delivered, and a terminal one became the final answer (outside review s15b)."""
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    status = {"RESPONSE_COMPLETED": "COMPLETED", "RESPONSE_FAILED": "FAILED"}.get(name)
+    other = response_json(status or "IN_PROGRESS", [message_item("OTHER")])
+    other["response_id"] = "resp_other"
+    (sse,) = machine.feed(event(name, 2, response=other))
+    with pytest.raises(mw.StreamProtocolError, match="event for another response") as raised:
+        machine.accept(sse)
+    assert "resp_other" not in raised.value.message  # server text stays out of messages
+    assert raised.value.response_id == RID
+    assert machine.final is None
+
+
+def test_a_terminal_event_with_an_unknown_status_still_ends_the_stream() -> None:
+    """Forward compatible: a newer server's status in a terminal event is trusted."""
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    done = response_json("COMPLETED_WITH_NOTES", [message_item("All of it")])
+    (last,) = run(machine, event("RESPONSE_COMPLETED", 2, response=done))
+    assert type(last) is mw.ResponseCompleted
+    assert machine.final is not None
+    assert machine.final.status == "COMPLETED_WITH_NOTES"

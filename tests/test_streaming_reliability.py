@@ -1112,3 +1112,51 @@ async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable(view: 
         assert lines[-1]["recovered"] is True
         assert FINAL_TEXT in json.dumps(lines[-1])
     assert server.creates == 1
+
+
+@pytest.mark.parametrize(
+    ("terminal", "why"),
+    [
+        ("in-progress", "RESPONSE_COMPLETED event with a IN_PROGRESS response"),
+        ("other-response", "RESPONSE_COMPLETED event for another response"),
+        ("created-data", "RESPONSE_COMPLETED event with a CREATED response"),
+    ],
+)
+async def test_a_terminal_event_that_is_not_this_answer_recovers_the_real_one(
+    terminal: str, why: str
+) -> None:
+    """A RESPONSE_COMPLETED whose response is still IN_PROGRESS (text cut at 'The final '),
+    belongs to another response, or carries a RESPONSE_CREATED payload was returned by
+    final_response() as the answer, and the CLI printed it and exited 0 (outside review s15b).
+    Now iteration raises StreamProtocolError naming the stream's response and
+    final_response() polls for the real outcome: one create, the whole text."""
+    first_two = happy_events()[:2]
+    if terminal == "in-progress":
+        bogus = event(
+            "RESPONSE_COMPLETED",
+            3,
+            response=response_json("IN_PROGRESS", [message_item("The final ")]),
+        )
+    elif terminal == "other-response":
+        other = response_json("COMPLETED", [message_item("OTHER")])
+        other["response_id"] = "resp_other"
+        bogus = event("RESPONSE_COMPLETED", 3, response=other)
+    else:
+        data = {"event_type": "RESPONSE_CREATED", "sequence_number": 3}
+        data["response"] = response_json("CREATED")
+        bogus = frame("RESPONSE_COMPLETED", data)
+    async with (
+        scripted([*first_two, bogus]) as (server, client),
+        client.responses.stream(CID, text="q") as stream,
+    ):
+        with pytest.raises(mw.StreamProtocolError, match=why) as info:
+            await collect(stream)
+        assert info.value.response_id == RID
+        assert info.value.outcome_unknown is False
+        assert server.polls == 0
+        final = await stream.final_response()
+    assert final.response_id == RID
+    assert final.status is mw.ResponseStatus.COMPLETED
+    assert final.text == FINAL_TEXT
+    assert server.creates == 1  # recovered by polling, never re-sent
+    assert server.polls == 1
