@@ -274,9 +274,7 @@ class StreamMachine:
                     # not know the outcome; recovery polls for it rather than presenting
                     # a partial answer as the final one. (An unknown status is trusted: a
                     # newer server's terminal status must not break the stream.)
-                    raise self._protocol_error(
-                        f"{sse.event} event with a {status.value} response"
-                    )
+                    raise self._protocol_error(f"{sse.event} event with a {status.value} response")
                 self.finish(response)
         return event
 

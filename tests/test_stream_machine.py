@@ -290,7 +290,7 @@ def test_finish_upserts_outputs_by_id() -> None:
 def test_a_terminal_event_whose_response_contradicts_it_is_a_protocol_error(
     name: str, status: str, says: str, msgspec_on: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """"Completed" with a response still IN_PROGRESS (outside review s15b): the stream does
+    """ "Completed" with a response still IN_PROGRESS (outside review s15b): the stream does
     not know the outcome. It was taken as the final answer (a partial text presented as
     complete); now it is a StreamProtocolError naming the response, so the stream recovers
     by polling, and nothing is final."""
