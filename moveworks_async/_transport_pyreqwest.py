@@ -26,7 +26,7 @@ import contextlib
 import types
 import warnings
 import weakref
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -276,6 +276,61 @@ def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
         data = b""
 
 
+class _Headers(Mapping[str, str]):
+    """pyreqwest's reply headers as a read-only, case-insensitive mapping in which a value that
+    is not ASCII text reads as absent.
+
+    pyreqwest 0.15 raises a bare ``ValueError`` ("failed to convert header to a str") for a
+    value with any non-ASCII byte, valid UTF-8 included, from every accessor (``get``, ``[]``,
+    ``items``, ``repr``), and gives no access to the bytes: an ``x-trace-id: café`` on an error,
+    a stream or a Data API page escaped every call as that ``ValueError``. Such a value is
+    left out here (aiohttp decodes it instead; README, "Transports"). Lookups cost one Python
+    call more than pyreqwest's own.
+    """
+
+    __slots__ = ("_map",)
+
+    def __init__(self, headers: Any) -> None:
+        self._map = headers
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            value = self._map.get(key)
+        except ValueError:
+            return default
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def __contains__(self, key: object) -> bool:
+        return type(key) is str and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        get = self.get
+        return iter([key for key in dict.fromkeys(self._map.keys()) if get(key) is not None])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        """Every readable (name, value) pair, repeated names included."""
+        pairs: list[tuple[str, str]] = []
+        for key in dict.fromkeys(self._map.keys()):
+            try:
+                values = self._map.getall(key)
+            except ValueError:
+                continue
+            pairs += [(key, value) for value in values]
+        return pairs
+
+    def __repr__(self) -> str:
+        return f"<reply headers: {len(self)}>"
+
+
 class _Slots:
     """``max_connections``: the requests in flight and the streams open, counted in Python.
 
@@ -332,7 +387,7 @@ class PyreqwestStreamReply(DecodedStream):
     __slots__ = ("__weakref__", "_ended", "_opener", "_reader", "_waiting")
 
     def __init__(self, opener: PyreqwestStreamContext, response: Any) -> None:
-        super().__init__(response.status, response.headers)
+        super().__init__(response.status, _Headers(response.headers))
         self._opener = opener
         self._reader = response.body_reader
         self._ended = False
@@ -623,7 +678,7 @@ class PyreqwestTransport:
                 sent = True
                 try:
                     status = response.status
-                    reply_headers = response.headers
+                    reply_headers = _Headers(response.headers)
                     inflater = _inflater(reply_headers, status)
                     if status >= 400:
                         # Read for its message only, as on aiohttp: an oversized or bomb body

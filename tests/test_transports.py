@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -739,3 +740,116 @@ async def test_pyreqwest_takes_huge_timeouts(server: FakeMoveworks, timeout: mw.
     async with _client(server.url, "pyreqwest", timeout=timeout) as client:
         conversation = await client.conversations.create()
     assert conversation.conversation_id
+
+
+def _answering(reply: bytes) -> contextlib.AbstractAsyncContextManager[_Open]:
+    """A server that answers every request with ``reply`` (raw bytes) and closes."""
+    state = _Open()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    await reader.readexactly(int(line.split(b":")[1]))  # the request's body
+            writer.write(reply)
+            await writer.drain()
+        writer.close()
+
+    return _serving(handle, state)
+
+
+def _raw_reply(status: str, headers: list[bytes], body: bytes) -> bytes:
+    head = [f"HTTP/1.1 {status}".encode(), b"Content-Length: %d" % len(body), b"Connection: close"]
+    head += headers
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+_ERROR = b'{"error": {"code": "NOT_FOUND", "message": "no such response"}}'
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+@pytest.mark.parametrize("value", [b"caf\xc3\xa9", b"caf\xe9"], ids=["utf8", "latin1"])
+async def test_a_non_ascii_reply_header_never_escapes_as_a_bare_error(
+    name: str, value: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``x-trace-id: café`` (or any non-ASCII byte in a header value) made every pyreqwest call
+    raise a bare ``ValueError`` from pyreqwest's header map (outside review s15a): on an error
+    status, a stream, a 200 with DEBUG logging, a non-ASCII Content-Type. Now the typed
+    error comes out on both transports (pyreqwest reads such a value as absent)."""
+    caplog.set_level(logging.DEBUG, logger="moveworks_async")
+    json_type = b"Content-Type: application/json"
+    trace = b"X-Trace-Id: " + value
+    cases: list[tuple[bytes, type[Exception]]] = [
+        (_raw_reply("404 Not Found", [json_type, trace], _ERROR), mw.NotFoundError),
+        (
+            _raw_reply("404 Not Found", [b"Content-Type: appl" + value, trace], _ERROR),
+            mw.NotFoundError,
+        ),
+        (_raw_reply("500 Oops", [json_type, trace], b"{}"), mw.InternalServerError),
+    ]
+    for reply, expected in cases:
+        async with (
+            _answering(reply) as srv,
+            _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        ):
+            with pytest.raises(expected) as info:
+                await client.responses.get("conv_1", "resp_1")
+            assert info.value.status_code == int(reply[9:12])
+            with pytest.raises(expected):
+                async with client.responses.stream("conv_1", text="q") as stream:
+                    await stream.final_response()
+    ok = _raw_reply("200 OK", [b"Content-Type: text/plain", trace], b"not json")
+    async with (
+        _answering(ok) as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        with pytest.raises(mw.UnexpectedResponseError):
+            await client.conversations.get("conv_1")
+
+
+def test_pyreqwest_reply_headers_leave_out_what_pyreqwest_cannot_read() -> None:
+    """The mapping over pyreqwest's header map: a value pyreqwest refuses to convert reads as
+    absent from every accessor; the others as pyreqwest gives them."""
+    from moveworks_async._transport_pyreqwest import _Headers
+
+    class Raw:  # pyreqwest's HeaderMap as 0.15 behaves: ValueError for non-ASCII values
+        data: ClassVar[dict[str, list[str | None]]] = {
+            "content-type": ["application/json"],
+            "x-bad": [None],
+            "x-two": ["a", "b"],
+        }
+
+        def keys(self) -> list[str]:
+            return ["content-type", "x-bad", "x-two", "x-two"]
+
+        def get(self, key: str) -> str | None:
+            values = self.data.get(key.lower())
+            if values is None:
+                return None
+            if values[0] is None:
+                raise ValueError("failed to convert header to a str")
+            return values[0]
+
+        def getall(self, key: str) -> list[str]:
+            values = self.data[key.lower()]
+            if None in values:
+                raise ValueError("failed to convert header to a str")
+            return values  # type: ignore[return-value]
+
+    headers = _Headers(Raw())
+    assert headers.get("Content-Type") == "application/json"
+    assert headers.get("x-bad") is None
+    assert headers.get("x-bad", "dflt") == "dflt"
+    assert headers.get("x-missing", "dflt") == "dflt"
+    assert "x-bad" not in headers
+    assert "content-type" in headers
+    assert 1 not in headers
+    with pytest.raises(KeyError):
+        headers["x-bad"]
+    assert headers["x-two"] == "a"
+    assert list(headers) == ["content-type", "x-two"]
+    assert len(headers) == 2
+    assert headers.items() == [("content-type", "application/json"), ("x-two", "a"), ("x-two", "b")]
+    assert repr(headers) == "<reply headers: 2>"
