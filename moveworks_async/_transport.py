@@ -15,7 +15,7 @@ import contextlib
 import warnings
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
@@ -138,24 +138,35 @@ _INFLATE_STEP = 64 * 1024
 
 
 class _Inflater:
-    """Incremental gzip/deflate decoding of a stream body, salvaging what precedes corruption.
+    """Incremental gzip/deflate decoding of a reply body, salvaging what precedes corruption.
 
     aiohttp's own decoding raises on a corrupt block before handing over the data decoded from
     the same read, so events that arrived with the corruption would be lost. Here the bytes
     decoded before the bad spot are returned first and the error is raised by the next read.
+
+    A gzip body may hold several members one after the other (RFC 1952; what ``gzip`` writes
+    when appending, and ``gzip.decompress`` reads): each is decoded in turn, NUL padding
+    between them skipped, as the ``gzip`` module does. (zlib stops at the end of the first
+    one: the rest of the body was dropped without a word.) Bytes after a member that do not
+    start another are corrupt data.
     """
 
-    __slots__ = ("_z",)
+    __slots__ = ("_gzip", "_rest", "_z")
 
     def __init__(self, encoding: str) -> None:
+        self._gzip = encoding != "deflate"
         # gzip: the gzip wrapper; deflate: decided by the first byte (zlib-wrapped per RFC
         # 9110, but some servers send a raw deflate stream), so created on the first input.
-        self._z: Any = None if encoding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._z: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if self._gzip else None
+        #: Input after the end of a gzip member: the next member's, decoded by the next step.
+        self._rest = b""
 
     @property
     def pending(self) -> bool:
-        """Input left over from the last step because of the step's output cap."""
-        return self._z is not None and bool(self._z.unconsumed_tail)
+        """Input left over from the last step (the step's output cap, or a next member)."""
+        z = self._z
+        # (After a member's end zlib may still show input as unconsumed: it is in _rest.)
+        return bool(self._rest) or (z is not None and not z.eof and bool(z.unconsumed_tail))
 
     def inflate(self, data: bytes, limit: int = _INFLATE_STEP) -> tuple[bytes, zlib.error | None]:
         """At most ``limit`` decoded bytes of ``data`` (or of the left-over input when ``data``
@@ -164,22 +175,35 @@ class _Inflater:
         if z is None:
             wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
             z = self._z = zlib.decompressobj(wbits)
-        if not data:
+        if not data and not z.eof:
             data = z.unconsumed_tail
+        if self._rest:
+            data, self._rest = self._rest + data, b""
+        if self._gzip and z.eof:
+            # The member before has ended: another one follows (after NUL padding), or the
+            # bytes are corrupt (zlib says so on the new member's header).
+            data = data.lstrip(b"\x00")
+            if not data:
+                return b"", None
+            z = self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         saved = z.copy()  # compressed streams only: the price of salvaging before an error
         try:
-            return z.decompress(data, limit), None
+            out = z.decompress(data, limit)
         except zlib.error as exc:
             error = exc
+        else:
+            if self._gzip and z.eof and z.unused_data:
+                self._rest = z.unused_data
+            return out, None
         # Rare path: redo the step byte by byte to keep everything before the bad spot.
-        out = bytearray()
+        salvaged = bytearray()
         z = self._z = saved
         for i in range(len(data)):
             try:
-                out += z.decompress(data[i : i + 1], limit - len(out))
+                salvaged += z.decompress(data[i : i + 1], limit - len(salvaged))
             except zlib.error:
                 break
-        return bytes(out), error
+        return bytes(salvaged), error
 
 
 def _inflater(headers: Mapping[str, str], status: int) -> _Inflater | None:
@@ -194,6 +218,76 @@ def _inflater(headers: Mapping[str, str], status: int) -> _Inflater | None:
         f"unsupported Content-Encoding {encoding[:40]!r} (offered: {STREAM_ENCODINGS})",
         status_code=status,
     )
+
+
+#: What :func:`error_inflater` returns for an error reply whose coding cannot be decoded.
+UNREADABLE: Any = object()
+
+
+def error_inflater(headers: Mapping[str, str]) -> Any:
+    """The inflater of an error reply's body (None: not coded), or :data:`UNREADABLE` for a
+    coding this package does not decode: the body is read for its message only, so an
+    unknown coding costs the message, never the status (a 429 stays a ``RateLimitError``,
+    retried and seen by the governor)."""
+    try:
+        return _inflater(headers, 400)
+    except UnexpectedResponseError:
+        return UNREADABLE
+
+
+async def read_error_body(
+    read_chunk: Callable[[], Awaitable[bytes | None]], inflater: _Inflater | None
+) -> bytes:
+    """At most ``MAX_ERROR_BODY`` decoded bytes of an error reply, read with ``read_chunk``
+    (a network chunk, ``b""`` or ``None`` at the end). Best effort: a corrupt coding just ends
+    it; the rest is never downloaded nor inflated."""
+    limit = MAX_ERROR_BODY
+    out = bytearray()
+    while len(out) < limit and (chunk := await read_chunk()):
+        if inflater is None:
+            out += chunk
+            continue
+        data = bytes(chunk)
+        while len(out) < limit:
+            piece, error = inflater.inflate(data, limit - len(out))
+            out += piece
+            if error is not None:
+                return bytes(out)
+            if not inflater.pending:
+                break
+            data = b""
+    return bytes(out[:limit])
+
+
+#: The step of :func:`decode_body`: bounded steps into one growing buffer.
+_DECODE_STEP = 256 * 1024
+
+
+def decode_body(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
+    """A whole reply body decoded, at most ``MAX_BODY`` bytes (a compressed bomb stops there).
+
+    Raises:
+        APIConnectionError: the compressed body is corrupt (``outcome_unknown``: the server
+            answered, but what it answered cannot be read).
+        UnexpectedResponseError: decoded, it exceeds ``MAX_BODY``.
+    """
+    if inflater is None:
+        return body
+    out = bytearray()
+    data = body
+    while True:
+        # Bounded steps into one growing buffer: never a second copy of a large body.
+        chunk, error = inflater.inflate(data, min(_DECODE_STEP, MAX_BODY + 1 - len(out)))
+        out += chunk
+        if error is not None:
+            raise APIConnectionError("the compressed reply body is corrupt", outcome_unknown=True)
+        if len(out) > MAX_BODY:
+            raise UnexpectedResponseError(
+                f"reply body exceeds {MAX_BODY} bytes", status_code=status
+            )
+        if not inflater.pending:
+            return out  # type: ignore[return-value]  # bytes-like, not copied
+        data = b""
 
 
 class OpenStream(Protocol):
@@ -467,14 +561,28 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
         raise UnexpectedResponseError(
             f"reply body of {length} bytes exceeds {MAX_BODY}", status_code=response.status
         )
-    exact = length is not None and "Content-Encoding" not in response.headers
+    if "Content-Encoding" in response.headers:
+        # Read as it came (auto_decompress is off) and decoded by the package, as on every
+        # transport: gzip members, x-gzip, the MAX_BODY cap after decoding, and an unknown
+        # coding refused rather than read as JSON.
+        inflater = _inflater(response.headers, response.status)
+        if inflater is not None:
+            raw = await _read_raw(response, length)
+            return decode_body(raw, inflater, response.status)
+    exact = length is not None
     if exact and length is not None and length <= _SMALL_BODY:
         return await response.read()  # the exact size is known and small
+    return await _read_raw(response, length)
+
+
+async def _read_raw(response: aiohttp.ClientResponse, length: int | None) -> bytes:
+    """The body's bytes as they came, at most ``MAX_BODY`` of them."""
     content = response.content
-    if exact and length is not None:
-        # Large with a known size: one buffer of exactly that size, filled in place.
+    if length is not None:
+        # A known size (at most MAX_BODY, checked by the caller): one buffer of exactly that
+        # size, filled in place.
         return await _read_exact(content, length)  # type: ignore[return-value]
-    # Chunked or compressed: Content-Length says nothing about the decoded size.
+    # Chunked: read until the end, capped.
     buffer = bytearray()
     while chunk := await content.readany():
         if len(buffer) + len(chunk) > MAX_BODY:
@@ -489,17 +597,16 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 
 
 async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
-    """At most ``MAX_ERROR_BODY`` bytes (decoded) of an error reply; a longer body is cut
-    and its connection closed (the rest is never downloaded nor inflated)."""
-    content = response.content
-    buffer = bytearray()
-    while chunk := await content.readany():
-        buffer += chunk
-        if len(buffer) >= MAX_ERROR_BODY:
-            del buffer[MAX_ERROR_BODY:]
-            response.close()
-            break
-    return bytes(buffer)
+    """At most ``MAX_ERROR_BODY`` bytes (decoded by the package) of an error reply; a longer
+    body is cut and its connection closed (the rest is never downloaded nor inflated)."""
+    inflater = error_inflater(response.headers)
+    if inflater is UNREADABLE:
+        response.close()
+        return b""
+    body = await read_error_body(response.content.readany, inflater)
+    if not response.content.at_eof():
+        response.close()
+    return body
 
 
 async def _read_exact(content: aiohttp.StreamReader, length: int) -> bytearray:
@@ -719,11 +826,13 @@ class AiohttpTransport:
             async with session.request(
                 method,
                 url,
-                headers=headers,
+                # The codings the package decodes (aiohttp would offer br with Brotli).
+                headers={**headers, "Accept-Encoding": STREAM_ENCODINGS},
                 data=body_payload(data),
                 params=params,
                 timeout=self._client_timeout(timeout),
                 allow_redirects=False,
+                auto_decompress=False,  # decoded by the package (decode_body), as on pyreqwest
             ) as response:
                 sent = True
                 # Tracked while its body is read: aiohttp's session close does not wake a

@@ -44,11 +44,15 @@ from ._errors import (
 from ._transport import (
     MAX_CONNECTIONS,
     STREAM_ENCODINGS,
+    UNREADABLE,
     DecodedStream,
     Reply,
     Timeout,
     _Inflater,
     _inflater,
+    decode_body,
+    error_inflater,
+    read_error_body,
 )
 from ._validate import check_int
 
@@ -84,10 +88,6 @@ def _attempt_limit(total: float) -> timedelta:
     left = time_left()
     seconds = (total if left is None else max(0.0, min(left, total))) + _TOTAL_SLACK
     return timedelta(seconds=min(seconds, _LONGEST))
-
-
-#: Most bytes one decoding step of a reply body produces.
-_STEP = 256 * 1024
 
 
 #: Longest duration handed to reqwest (~31 years): ``Timeout`` accepts any finite number, and
@@ -232,48 +232,6 @@ async def _read_capped(
             raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
         grown += chunk
     return grown  # type: ignore[return-value]
-
-
-async def _read_error_body(reader: Any, inflater: _Inflater | None) -> bytes:
-    """At most ``MAX_ERROR_BODY`` decoded bytes of an error reply (best effort: a corrupt
-    coding just ends it); the rest is never downloaded nor inflated."""
-    limit = _transport.MAX_ERROR_BODY
-    out = bytearray()
-    while len(out) < limit and (chunk := await _carrying_cancel(reader.read_chunk())) is not None:
-        if inflater is None:
-            out += chunk
-            continue
-        data = bytes(chunk)
-        while len(out) < limit:
-            piece, error = inflater.inflate(data, limit - len(out))
-            out += piece
-            if error is not None:
-                return bytes(out)
-            if not inflater.pending:
-                break
-            data = b""
-    return bytes(out[:limit])
-
-
-def _decode(body: bytes, inflater: _Inflater | None, status: int) -> bytes:
-    """The decoded body, at most ``MAX_BODY`` bytes (a compressed bomb stops there)."""
-    if inflater is None:
-        return body
-    out = bytearray()
-    data = body
-    while True:
-        # Bounded steps into one growing buffer: never a second copy of a large body.
-        chunk, error = inflater.inflate(data, min(_STEP, _transport.MAX_BODY + 1 - len(out)))
-        out += chunk
-        if error is not None:
-            raise APIConnectionError("the compressed reply body is corrupt", outcome_unknown=True)
-        if len(out) > _transport.MAX_BODY:
-            raise UnexpectedResponseError(
-                f"reply body exceeds {_transport.MAX_BODY} bytes", status_code=status
-            )
-        if not inflater.pending:
-            return out  # type: ignore[return-value]  # bytes-like, not copied
-        data = b""
 
 
 class _Headers(Mapping[str, str]):
@@ -679,13 +637,18 @@ class PyreqwestTransport:
                 try:
                     status = response.status
                     reply_headers = _Headers(response.headers)
-                    inflater = _inflater(reply_headers, status)
                     if status >= 400:
-                        # Read for its message only, as on aiohttp: an oversized or bomb body
-                        # must not turn a 429 into an UnexpectedResponseError.
-                        body = await _read_error_body(response.body_reader, inflater)
-                        inflater = None  # decoded already: _decode passes it through
+                        # Read for its message only, as on aiohttp: an oversized, bomb or
+                        # unknown-coding body must not turn a 429 into another error.
+                        inflater = error_inflater(reply_headers)
+                        body = (
+                            b""
+                            if inflater is UNREADABLE
+                            else await read_error_body(response.body_reader.read_chunk, inflater)
+                        )
+                        inflater = None  # decoded already: decode_body passes it through
                     else:
+                        inflater = _inflater(reply_headers, status)
                         length = reply_headers.get("content-length")
                         if (
                             length is not None
@@ -703,7 +666,7 @@ class PyreqwestTransport:
                 error = _mapped(exc, sent=sent)
             if error is not None:
                 raise error
-            return Reply(status, reply_headers, _decode(body, inflater, status))
+            return Reply(status, reply_headers, decode_body(body, inflater, status))
         finally:
             slots.give()
 

@@ -21,6 +21,7 @@ from moveworks_async._transport import (
     AiohttpTransport,
     DecodedStream,
     Timeout,
+    _Inflater,
     _inflater,
     _mapped,
 )
@@ -602,3 +603,43 @@ async def test_an_announced_oversized_body_is_refused_before_download(
         await server.wait_closed()
     assert str(caught.value) == "reply body of 5000 bytes exceeds 1000"
     assert caught.value.status_code == 200
+
+
+@pytest.mark.parametrize("limit", [1, 3, 1000, 1 << 16])
+@pytest.mark.parametrize("step", [1, 5, 64, 1 << 20])
+def test_gzip_members_decode_whole_at_any_split_and_step(limit: int, step: int) -> None:
+    """Several gzip members (NUL padding between two of them) decode to all their bytes,
+    however the input is split and however small each output step is; zlib alone stops at
+    the end of the first member."""
+    parts = [b"hello ", b"world", b"!" * 100_000]
+    body = gzip.compress(parts[0]) + b"\x00\x00" + gzip.compress(parts[1])
+    body += gzip.compress(parts[2])
+    inflater = _Inflater("gzip")
+    out = bytearray()
+    for i in range(0, len(body), step):
+        piece, error = inflater.inflate(body[i : i + step], limit)
+        assert error is None
+        out += piece
+        while inflater.pending:
+            piece, error = inflater.inflate(b"", limit)
+            assert error is None
+            assert len(piece) <= limit
+            out += piece
+    assert bytes(out) == b"".join(parts)
+
+
+def test_bytes_after_a_gzip_member_that_start_no_member_are_corrupt() -> None:
+    """What follows a member is another member or NUL padding; anything else is an error
+    (after the first member's bytes), as in the gzip module."""
+    inflater = _Inflater("gzip")
+    out, error = inflater.inflate(gzip.compress(b"kept") + b"\x00garbage")
+    assert out == b"kept"
+    assert error is None
+    assert inflater.pending
+    rest, error = inflater.inflate(b"")
+    assert rest == b""
+    assert isinstance(error, zlib.error)
+    padded = _Inflater("gzip")
+    assert padded.inflate(gzip.compress(b"x") + b"\x00" * 9) == (b"x", None)
+    assert padded.inflate(b"") == (b"", None)
+    assert not padded.pending

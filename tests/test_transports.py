@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import json
 import logging
 import socket
 import warnings
@@ -853,3 +855,151 @@ def test_pyreqwest_reply_headers_leave_out_what_pyreqwest_cannot_read() -> None:
     assert len(headers) == 2
     assert headers.items() == [("content-type", "application/json"), ("x-two", "a"), ("x-two", "b")]
     assert repr(headers) == "<reply headers: 2>"
+
+
+def _conversation_json() -> bytes:
+    return json.dumps(
+        {
+            "conversation_id": "conv_1",
+            "title": "Laptop",
+            "archived": False,
+            "created_at": "2026-11-26T10:00:00Z",
+            "updated_at": "2026-11-26T10:00:00Z",
+        }
+    ).encode()
+
+
+def _members(data: bytes) -> bytes:
+    """``data`` as a gzip body of three members (NUL padding after the first), as valid as
+    one member (RFC 1952; ``gzip.decompress`` reads it)."""
+    third = len(data) // 3
+    first, second, rest = data[:third], data[third : 2 * third], data[2 * third :]
+    body = gzip.compress(first) + b"\x00\x00" + gzip.compress(second) + gzip.compress(rest)
+    assert gzip.decompress(body) == data
+    return body
+
+
+def _counting(reply: bytes) -> tuple[contextlib.AbstractAsyncContextManager[_Open], list[int]]:
+    """``_answering`` that also counts the requests it received."""
+    seen: list[int] = []
+    state = _Open()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            seen.append(1)
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    await reader.readexactly(int(line.split(b":")[1]))
+            writer.write(reply)
+            await writer.drain()
+        writer.close()
+
+    return _serving(handle, state), seen
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+@pytest.mark.parametrize("coding", ["gzip-members", "x-gzip"])
+async def test_call_replies_decode_the_same_codings_on_both(name: str, coding: str) -> None:
+    """A gzip body of several members was cut after the first one (both transports: the rest
+    dropped without a word), and ``x-gzip`` (RFC 9110: gzip) was decoded by pyreqwest but
+    read as JSON, so refused, by aiohttp (outside reviews s15a, s15b). Both transports now
+    decode call replies with the package's inflater."""
+    data = _conversation_json()
+    body = _members(data) if coding == "gzip-members" else gzip.compress(data)
+    header = b"Content-Encoding: " + (b"gzip" if coding == "gzip-members" else b"x-gzip")
+    reply = _raw_reply("200 OK", [b"Content-Type: application/json", header], body)
+    async with (
+        _answering(reply) as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        conversation = await client.conversations.get("conv_1")
+    assert conversation.title == "Laptop"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_2xx_in_an_unknown_coding_is_refused_on_both(name: str) -> None:
+    """aiohttp read a 200 with ``Content-Encoding: foo`` as if it were not coded (outside
+    review s15a); both transports now refuse it as an UnexpectedResponseError, and for a
+    create the server did answer: ``outcome_unknown``."""
+    headers = [b"Content-Type: application/json", b"Content-Encoding: foo"]
+    reply = _raw_reply("200 OK", headers, _conversation_json())
+    async with (
+        _answering(reply) as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        with pytest.raises(mw.UnexpectedResponseError, match="unsupported Content-Encoding 'foo'"):
+            await client.conversations.get("conv_1")
+        with pytest.raises(mw.UnexpectedResponseError) as info:
+            await client.conversations.create()
+    assert info.value.outcome_unknown is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+@pytest.mark.parametrize("coding", [b"br", b"foo", b"zstd"])
+@pytest.mark.parametrize(
+    ("status", "error", "requests"),
+    [
+        ("429 Too Many Requests", mw.RateLimitError, 3),
+        ("503 Unavailable", mw.InternalServerError, 3),
+        ("404 Not Found", mw.NotFoundError, 1),
+    ],
+)
+async def test_an_error_reply_in_an_unknown_coding_keeps_its_status(
+    name: str, coding: bytes, status: str, error: type[Exception], requests: int, fake_time: Any
+) -> None:
+    """An error reply is read for its message only: a body in a coding the package does not
+    decode costs the message, not the status. It was an APIConnectionError with no status
+    on aiohttp (a 404 retried) and an UnexpectedResponseError on pyreqwest (a 429 neither
+    retried nor seen by the governor; outside review s15a)."""
+    headers = [b"Content-Type: application/json", b"Content-Encoding: " + coding]
+    if status.startswith("429"):
+        headers.append(b"Retry-After: 0")
+    reply = _raw_reply(status, headers, b"\x8b\x0b\x80garbage")
+    serving, seen = _counting(reply)
+    async with (
+        serving as srv,
+        _client(
+            f"http://127.0.0.1:{srv.port}",
+            name,
+            max_retries=2,
+            clock=fake_time.clock,
+            sleep=fake_time.sleep,
+        ) as client,
+    ):
+        with pytest.raises(error) as info:
+            await client.conversations.get("conv_1")
+    assert info.value.status_code == int(status[:3])
+    assert len(seen) == requests
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_stream_in_gzip_members_delivers_every_event(name: str) -> None:
+    """A gzip stream of two members (a server flushing a new member per batch): the events
+    of the second member were dropped and the stream recovered by polling (outside review
+    s15b); now every event arrives and nothing is polled."""
+    from _stream_support import happy_events
+
+    events = happy_events()
+    first, rest = b"".join(events[:2]), b"".join(events[2:])
+    body = gzip.compress(first) + gzip.compress(rest)
+    reply = _raw_reply(
+        "200 OK",
+        [b"Content-Type: text/event-stream", b"Content-Encoding: gzip", b"x-trace-id: t"],
+        body,
+    )
+    serving, seen = _counting(reply)
+    async with (
+        serving as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        client.responses.stream("conv_1", text="q") as stream,
+    ):
+        received = [event async for event in stream]
+    assert [type(e).__name__ for e in received][-1] == "ResponseCompleted"
+    assert not any(getattr(e, "recovered", False) for e in received)
+    assert len(received) == len(events)
+    assert len(seen) == 1  # the stream's POST, no recovery poll
