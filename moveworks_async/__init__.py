@@ -131,7 +131,7 @@ if TYPE_CHECKING:
     from ._redis_governor import RedisRateGovernor
     from ._retry import RetryPolicy
     from ._streaming import ResponseStream, StreamConsumer
-    from ._transport import AiohttpTransport, Timeout, Transport
+    from ._transport import AiohttpTransport, Timeout, Transport, TransportName
     from ._transport_pyreqwest import PyreqwestTransport
 
 del TYPE_CHECKING  # not a public name of the package
@@ -245,6 +245,7 @@ __all__ = [
     "TokenSource",
     "TotalTimeout",
     "Transport",
+    "TransportName",
     "UnexpectedResponseError",
     "UnknownAction",
     "UnknownContent",

@@ -66,7 +66,7 @@ from ._reply import json_body, model
 from ._resources import Conversations, Events, Feedback, Messages, Modals, Responses
 from ._retry import Decision, RetryBudget, RetryPolicy
 from ._seam import Attempt, Seam, loop_time
-from ._transport import Reply, StreamOpener, Timeout, Transport
+from ._transport import Reply, StreamOpener, Timeout, Transport, TransportName
 from ._transport_choice import check_pool, make_transport
 from ._validate import check_callable, check_headers, check_max_retries
 from ._version import package_version
@@ -212,7 +212,7 @@ class AsyncMoveworks:
         hooks: Iterable[object] | None = None,
         notifications_governor: Governor | None = None,
         max_connections: int = 100,
-        transport: str | Transport | None = None,
+        transport: TransportName | Transport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:

@@ -57,7 +57,7 @@ from ._iterators import one_task
 from ._off_loop import decode_in_time
 from ._protocol import Request, cap_text, request_id_from
 from ._retry import RetryPolicy
-from ._transport import Reply, Timeout, Transport
+from ._transport import Reply, Timeout, Transport, TransportName
 from ._validate import check_max_retries, check_regular_file
 
 __all__ = ["DATA_API_KEY_ENV", "AsyncDataAPI", "QueryOptions"]
@@ -129,7 +129,7 @@ class AsyncDataAPI:
         governor: Governor | None = None,
         hooks: Iterable[object] | None = None,
         max_connections: int = 100,
-        transport: str | Transport | None = None,
+        transport: TransportName | Transport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:

@@ -166,10 +166,17 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:
-    """The server trace id: ``x-moveworks-root-uuid`` (v1beta1) or ``x-trace-id`` (v1)."""
+    """The server trace id: ``x-moveworks-root-uuid`` (v1beta1) or ``x-trace-id`` (v1).
+
+    Printable as it is: a value with a character that is not (a byte aiohttp could not
+    decode, kept as a lone surrogate; a control character) comes back escaped, so the error
+    that carries it can be printed and logged as UTF-8 (``print(error)`` raised
+    ``UnicodeEncodeError`` for ``x-trace-id: caf\\xe9``)."""
     for name in _TRACE_HEADERS:
         value = headers.get(name)
         if value:
+            if not value.isprintable():
+                value = value.encode("unicode_escape", "backslashreplace").decode("ascii")
             return value
     return None
 

@@ -17,7 +17,7 @@ import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import aiohttp
 from attrs import Attribute, field, frozen
@@ -34,6 +34,7 @@ from ._validate import check_int, is_positive
 
 __all__ = [
     "AiohttpTransport",
+    "TransportName",
     "OpenStream",
     "Reply",
     "StreamContext",
@@ -131,6 +132,10 @@ class Reply:
 
 #: Content codings a stream may use; only these are offered in ``Accept-Encoding``.
 STREAM_ENCODINGS = "gzip, deflate"
+
+#: The transports ``AsyncMoveworks(transport=...)`` and ``AsyncDataAPI(transport=...)`` take by
+#: name (a misspelt name is a type error, and an ``InvalidParameterError`` before any I/O).
+TransportName = Literal["aiohttp", "pyreqwest"]
 #: Most bytes one decompression step may produce. A compressed bomb is inflated in steps,
 #: with a turn of the event loop between two steps (timers such as a stream's deadline run),
 #: and the stream's byte budget stops it.

@@ -9,10 +9,12 @@ it is named, so a client without the ``[fast]`` extra never loads it.
 
 from __future__ import annotations
 
+from typing import Final, get_args
+
 import aiohttp
 
 from ._errors import InvalidParameterError
-from ._transport import MAX_CONNECTIONS, AiohttpTransport, Transport
+from ._transport import MAX_CONNECTIONS, AiohttpTransport, Transport, TransportName
 from ._validate import check_int
 
 __all__ = ["DEFAULT_TRANSPORT", "MAX_CONNECTIONS", "TRANSPORTS", "check_pool", "make_transport"]
@@ -20,7 +22,7 @@ __all__ = ["DEFAULT_TRANSPORT", "MAX_CONNECTIONS", "TRANSPORTS", "check_pool", "
 #: The transport of a client created without ``transport=`` (and without ``session=``).
 #: Tests switch it with ``MWA_TRANSPORT`` to run the suite against another transport.
 DEFAULT_TRANSPORT = "aiohttp"
-TRANSPORTS = ("aiohttp", "pyreqwest")
+TRANSPORTS: Final[tuple[str, ...]] = get_args(TransportName)
 
 
 def check_pool(session: object, max_connections: object) -> None:

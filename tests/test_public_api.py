@@ -244,3 +244,13 @@ def test_new_public_names() -> None:
     assert tuple(mw.Generation) == get_args(mw.ApiVersion)  # one list of generations
     assert mw.DEFAULT_API_VERSION == "v1"
     assert {"RawResponse", "ApiVersion", "DEFAULT_API_VERSION"} <= set(mw.__all__)
+
+
+def test_transport_names_are_a_public_literal() -> None:
+    """``mw.TransportName``: the names ``transport=`` takes, the ones the client accepts."""
+    from typing import get_args
+
+    from moveworks_async._transport_choice import TRANSPORTS
+
+    assert get_args(mw.TransportName) == ("aiohttp", "pyreqwest") == TRANSPORTS
+    assert "TransportName" in mw.__all__

@@ -1003,3 +1003,35 @@ async def test_a_stream_in_gzip_members_delivers_every_event(name: str) -> None:
     assert not any(getattr(e, "recovered", False) for e in received)
     assert len(received) == len(events)
     assert len(seen) == 1  # the stream's POST, no recovery poll
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [(b"caf\xe9", "caf\\udce9"), (b"a\x1b[31mb", "a\\x1b[31mb"), (b"caf\xc3\xa9", "café")],
+)
+async def test_request_ids_are_printable_text(name: str, raw: bytes, escaped: str) -> None:
+    """aiohttp keeps an undecodable byte of ``x-trace-id`` as a lone surrogate, and the
+    error carried it: ``print(error)`` raised UnicodeEncodeError (outside review s15a). A
+    request id is now printable text (escaped where it was not); pyreqwest cannot read a
+    non-ASCII value at all (no request id), and escapes a control character the same way."""
+    reply = _raw_reply(
+        "404 Not Found", [b"Content-Type: application/json", b"X-Trace-Id: " + raw], _ERROR
+    )
+    refused = name == "pyreqwest" and b"\x1b" in raw  # hyper refuses control characters
+    async with (
+        _answering(reply) as srv,
+        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+    ):
+        with pytest.raises(mw.APIConnectionError if refused else mw.NotFoundError) as info:
+            await client.conversations.get("conv_1")
+    error = info.value
+    str(error).encode("utf-8")  # printable and loggable as UTF-8
+    if refused:
+        return
+    if name == "pyreqwest" and not raw.isascii():
+        assert error.request_id is None
+    else:
+        assert error.request_id == escaped
+        assert error.request_id.isprintable()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import assert_type
 
+import aiohttp
+
 import moveworks_async as mw
 
 
@@ -24,6 +26,19 @@ async def environment_and_versions() -> None:
     mw.AsyncMoveworks(api_version="V1")  # type: ignore[arg-type]
     typo: str = "v1"
     mw.AsyncMoveworks(api_version=typo)  # type: ignore[arg-type]
+
+
+def transports(session: aiohttp.ClientSession) -> None:
+    """transport= is a closed set of names, or an instance (outside review s15a: a typo
+    passed the type check)."""
+    mw.AsyncMoveworks(transport="aiohttp")
+    mw.AsyncMoveworks(transport="pyreqwest")
+    name: mw.TransportName = "pyreqwest"
+    mw.AsyncMoveworks(transport=name)
+    mw.AsyncMoveworks(transport=mw.AiohttpTransport(session))
+    mw.AsyncDataAPI(transport="pyreqwest")
+    mw.AsyncMoveworks(transport="pyreqwst")  # type: ignore[arg-type]
+    mw.AsyncDataAPI(transport="httpx")  # type: ignore[arg-type]
 
 
 async def with_options(client: mw.AsyncMoveworks, conversation_id: str) -> None:
