@@ -56,7 +56,13 @@ from ._events import (
     UnknownEvent,
     parse_event,
 )
-from ._models import OutputItem, Response, ResponseStatus
+from ._models import (
+    MessageOutput,
+    OutputItem,
+    Response,
+    ResponseStatus,
+    UnknownOutput,
+)
 from ._sse import ServerSentEvent, SSEDecoder
 from ._validate import is_id
 
@@ -255,7 +261,14 @@ class StreamMachine:
                     return GAP
             self.last_seq = seq
         if cls is ResponseOutputDelta:
-            output = event.output  # type: ignore[union-attr]
+            output: OutputItem = event.output  # type: ignore[union-attr]
+            if self.response_id is not None and type(output) is not UnknownOutput:
+                item = (
+                    output.message if type(output) is MessageOutput else output.reasoning_message  # type: ignore[union-attr]
+                )
+                if item.response_id != self.response_id:
+                    # Another response's text is no part of this answer (see below).
+                    raise self._protocol_error(f"{sse.event} event for another response")
             key = output.id
             self.outputs[key if key is not None else object()] = output
         elif cls is not UnknownEvent:

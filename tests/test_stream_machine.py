@@ -348,3 +348,35 @@ def test_a_terminal_event_with_an_unknown_status_still_ends_the_stream() -> None
     assert type(last) is mw.ResponseCompleted
     assert machine.final is not None
     assert machine.final.status == "COMPLETED_WITH_NOTES"
+
+
+@pytest.mark.parametrize("kind", ["message", "reasoning"])
+def test_a_delta_about_another_response_is_a_protocol_error(kind: str) -> None:
+    """A RESPONSE_OUTPUT_DELTA whose item belongs to another response was delivered, and
+    text_deltas() yielded its text (outside review s15c); now it is refused like any event
+    about another response, and nothing of it is kept."""
+    from _stream_support import reasoning_item
+
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    item = message_item("OTHER TEXT") if kind == "message" else reasoning_item("OTHER")
+    inner = item["message" if kind == "message" else "reasoning_message"]
+    inner["response_id"] = "resp_other"
+    (sse,) = machine.feed(event("RESPONSE_OUTPUT_DELTA", 2, output=item))
+    with pytest.raises(mw.StreamProtocolError, match="event for another response") as raised:
+        machine.accept(sse)
+    assert raised.value.response_id == RID
+    assert machine.outputs == {}
+    same = machine.feed(event("RESPONSE_OUTPUT_DELTA", 3, output=message_item("Mine")))
+    assert type(machine.accept(same[0])) is mw.ResponseOutputDelta  # its own still pass
+
+
+def test_an_unknown_output_in_a_delta_passes_unchecked() -> None:
+    """Forward compatible: an output type this version does not know has no response id to
+    check, and is delivered."""
+    machine = StreamMachine(1 << 20)
+    run(machine, event("RESPONSE_CREATED", 1, response=response_json("CREATED")))
+    item = {"type": "CHART", "chart": {"response_id": "resp_other"}}
+    (delta,) = run(machine, event("RESPONSE_OUTPUT_DELTA", 2, output=item))
+    assert type(delta) is mw.ResponseOutputDelta
+    assert type(delta.output) is mw.UnknownOutput

@@ -1120,6 +1120,7 @@ async def test_the_cli_recovers_an_answer_whose_stream_turned_undecodable(view: 
         ("in-progress", "RESPONSE_COMPLETED event with a IN_PROGRESS response"),
         ("other-response", "RESPONSE_COMPLETED event for another response"),
         ("created-data", "RESPONSE_COMPLETED event with a CREATED response"),
+        ("delta-other", "RESPONSE_OUTPUT_DELTA event for another response"),
     ],
 )
 async def test_a_terminal_event_that_is_not_this_answer_recovers_the_real_one(
@@ -1141,6 +1142,10 @@ async def test_a_terminal_event_that_is_not_this_answer_recovers_the_real_one(
         other = response_json("COMPLETED", [message_item("OTHER")])
         other["response_id"] = "resp_other"
         bogus = event("RESPONSE_COMPLETED", 3, response=other)
+    elif terminal == "delta-other":
+        item = message_item("TEXT OF ANOTHER RESPONSE")
+        item["message"]["response_id"] = "resp_other"
+        bogus = event("RESPONSE_OUTPUT_DELTA", 3, output=item)
     else:
         data = {"event_type": "RESPONSE_CREATED", "sequence_number": 3}
         data["response"] = response_json("CREATED")
