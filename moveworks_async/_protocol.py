@@ -45,6 +45,7 @@ __all__ = [
     "parse_retry_after",
     "path",
     "release_frames",
+    "printable",
     "request_id_from",
 ]
 
@@ -175,10 +176,16 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     for name in _TRACE_HEADERS:
         value = headers.get(name)
         if value:
-            if not value.isprintable():
-                value = value.encode("unicode_escape", "backslashreplace").decode("ascii")
-            return value
+            return printable(value)
     return None
+
+
+def printable(value: str) -> str:
+    """``value`` if it is printable text, else escaped (``caf\\udce9``, ``a\\x1b[31m``): a
+    header value as the SDK hands it on (a request id, a raw response's headers)."""
+    if value.isprintable():
+        return value
+    return value.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 #: Largest error body parsed as JSON (see _error_fields).

@@ -18,7 +18,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._iterators import one_task
-from ._protocol import request_id_from
+from ._protocol import printable, request_id_from
 from ._transport import Reply
 
 __all__ = ["RawResponse", "raw", "raw_pages", "recording"]
@@ -47,7 +47,11 @@ async def _record(
     call: Coroutine[Any, Any, Reply], replies: list[Reply], mask: Callable[[str], str]
 ) -> Reply:
     reply = await call
-    headers = CIMultiDictProxy(CIMultiDict((k, mask(v)) for k, v in reply.headers.items()))
+    # Printable text, as request ids: aiohttp keeps an undecodable byte as a lone surrogate,
+    # which print() and UTF-8 logging refuse.
+    headers = CIMultiDictProxy(
+        CIMultiDict((k, mask(printable(v))) for k, v in reply.headers.items())
+    )
     replies.append(Reply(reply.status, headers, reply.body))
     return reply
 

@@ -274,6 +274,14 @@ class _Headers(Mapping[str, str]):
     def __len__(self) -> int:
         return len(list(iter(self)))
 
+    def getall(self, key: str, default: Any = None) -> Any:
+        """Every value of ``key`` (``default`` if there is none that can be read)."""
+        try:
+            values = self._map.getall(key)
+        except (ValueError, KeyError):
+            return default
+        return values if values else default
+
     def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
         """Every readable (name, value) pair, repeated names included."""
         pairs: list[tuple[str, str]] = []
@@ -666,7 +674,9 @@ class PyreqwestTransport:
                 error = _mapped(exc, sent=sent)
             if error is not None:
                 raise error
-            return Reply(status, reply_headers, decode_body(body, inflater, status))
+            if inflater is not None:
+                body = await decode_body(body, inflater, status)
+            return Reply(status, reply_headers, body)
         finally:
             slots.give()
 
