@@ -147,8 +147,9 @@ _INFLATE_STEP = 64 * 1024
 #: it a body of 200,000 tiny gzip members copied its rest at every member: 28 s of loop time.
 _IN_STEP = 64 * 1024
 #: Compressed input one :meth:`_Inflater.inflate` call goes through at most (input that
-#: decodes to nothing, such as empty deflate blocks, still takes time).
-_IN_PER_CALL = 4 * _IN_STEP
+#: decodes to nothing, such as empty gzip members, still takes time: ~4 ms for 64 KiB of
+#: them, and asyncio may run about three steps between two turns of another task).
+_IN_PER_CALL = _IN_STEP
 
 
 class _Inflater:
@@ -223,9 +224,14 @@ class _Inflater:
                     break
                 # The member before has ended: another one follows (after NUL padding), or
                 # the bytes are corrupt (zlib says so on the new member's header).
-                if buf[self._pos] == 0:  # padding (rare): skipped a step at a time
-                    step = bytes(buf[self._pos : self._pos + _IN_STEP])
-                    self._pos += len(step) - len(step.lstrip(b"\x00"))
+                if buf[self._pos] == 0:
+                    # Padding: skipped in windows growing from 32 bytes, so that one NUL
+                    # after each of many members costs little, and megabytes of it few steps.
+                    window = 32
+                    while self._pos < end and buf[self._pos] == 0:
+                        step = bytes(buf[self._pos : self._pos + window])
+                        self._pos += len(step) - len(step.lstrip(b"\x00"))
+                        window = min(2 * window, _IN_STEP)
                     continue
                 z = self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             piece = buf[self._pos : self._pos + self._step]
@@ -322,11 +328,16 @@ async def read_error_body(
     it; the rest is never downloaded nor inflated."""
     limit = MAX_ERROR_BODY
     out = bytearray()
+    received = 0
     while len(out) < limit and (chunk := await read_chunk()):
         if inflater is None:
             out += chunk
             continue
+        received += len(chunk)
+        if received > MAX_BODY:
+            break  # compressed bytes that decode to (next to) nothing: enough of them
         data = bytes(chunk)
+        before = len(out)
         while len(out) < limit:
             piece, error = inflater.inflate(data, limit - len(out))
             out += piece
@@ -335,6 +346,12 @@ async def read_error_body(
             if not inflater.pending:
                 break
             data = b""
+            await asyncio.sleep(0)
+        if len(out) == before:
+            # Nothing decoded: a turn of the loop before the next read, which may not
+            # suspend (pyreqwest hands over buffered bytes at once), so that the call's
+            # Timeout.total and a cancellation reach it.
+            await asyncio.sleep(0)
     return bytes(out[:limit])
 
 
@@ -532,6 +549,8 @@ class DecodedStream:
                 out += chunk
                 if error is not None:
                     break
+                if not chunk and not inflater.pending:
+                    await asyncio.sleep(0)  # bytes decoding to nothing: see read_chunk
         return bytes(out)
 
     async def read_chunk(self) -> bytes:
@@ -567,6 +586,14 @@ class DecodedStream:
                 )
             if out:
                 return out
+            if not inflater.pending:
+                # Bytes that decode to nothing (empty gzip members, say): a turn of the loop
+                # before the next read, which may not suspend (pyreqwest hands over buffered
+                # bytes at once), so that such a body never holds the loop and a deadline
+                # that closed the reply stops it.
+                await asyncio.sleep(0)
+                if self._closed:
+                    raise APIConnectionError("the stream was closed", outcome_unknown=True)
 
 
 class StreamReply(DecodedStream):
