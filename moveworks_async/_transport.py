@@ -130,7 +130,8 @@ class Reply:
     body: bytes
 
 
-#: Content codings a stream may use; only these are offered in ``Accept-Encoding``.
+#: The content codings the package decodes (streams and call replies, on every transport);
+#: only these are offered in ``Accept-Encoding``.
 STREAM_ENCODINGS = "gzip, deflate"
 
 #: The transports ``AsyncMoveworks(transport=...)`` and ``AsyncDataAPI(transport=...)`` take by
@@ -142,14 +143,13 @@ TransportName = Literal["aiohttp", "pyreqwest"]
 _INFLATE_STEP = 64 * 1024
 
 
-#: Compressed input given to zlib per call: bounds what zlib copies at a member's end
-#: (``unused_data``) or at an output cap (``unconsumed_tail``), and a salvage's replay. Without
-#: it a body of 200,000 tiny gzip members copied its rest at every member: 28 s of loop time.
+#: Compressed input given to zlib per call, and gone through by one
+#: :meth:`_Inflater.inflate` call at most: bounds what zlib copies at a member's end
+#: (``unused_data``) or at an output cap (``unconsumed_tail``), a salvage's replay, and the
+#: time of a call whose input decodes to nothing (~4 ms for 64 KiB of empty gzip members;
+#: asyncio may run about three such steps between two turns of another task). Without it a
+#: body of 200,000 tiny gzip members copied its rest at every member: 28 s of loop time.
 _IN_STEP = 64 * 1024
-#: Compressed input one :meth:`_Inflater.inflate` call goes through at most (input that
-#: decodes to nothing, such as empty gzip members, still takes time: ~4 ms for 64 KiB of
-#: them, and asyncio may run about three steps between two turns of another task).
-_IN_PER_CALL = _IN_STEP
 
 
 class _Inflater:
@@ -166,7 +166,7 @@ class _Inflater:
     start another are corrupt data. Bytes after the end of a deflate stream are ignored.
 
     Input is held as it came and consumed :data:`_IN_STEP` bytes at a time, so each call's
-    cost is bounded by its output ``limit`` and :data:`_IN_PER_CALL` bytes of input, whatever
+    cost is bounded by its output ``limit`` and :data:`_IN_STEP` bytes of input, whatever
     the members; :attr:`pending` says input is left for the next call.
     """
 
@@ -209,7 +209,7 @@ class _Inflater:
             self._pos = 0
         buf = self._buf
         end = len(buf)
-        budget = self._pos + _IN_PER_CALL
+        budget = self._pos + _IN_STEP
         first: bytes | None = None
         out: bytearray | None = None
         produced = 0
@@ -684,8 +684,7 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
         if inflater is not None:
             raw = await _read_raw(response, length)
             return await decode_body(raw, inflater, response.status)
-    exact = length is not None
-    if exact and length is not None and length <= _SMALL_BODY:
+    if length is not None and length <= _SMALL_BODY:
         return await response.read()  # the exact size is known and small
     return await _read_raw(response, length)
 

@@ -26,7 +26,7 @@ import contextlib
 import types
 import warnings
 import weakref
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -232,6 +232,12 @@ async def _read_capped(
             raise UnexpectedResponseError(f"reply body exceeds {cap} bytes", status_code=status)
         grown += chunk
     return grown  # type: ignore[return-value]
+
+
+def _chunks(reader: Any) -> Callable[[], Any]:
+    """``reader.read_chunk()``, awaited through :func:`_carrying_cancel` (a cancellation keeps
+    its message, and pyreqwest is told) by a reader that takes a plain chunk function."""
+    return lambda: _carrying_cancel(reader.read_chunk())
 
 
 class _Headers(Mapping[str, str]):
@@ -625,7 +631,7 @@ class PyreqwestTransport:
         # The slot goes back however the attempt ends, a cancellation included (see _Slots).
         try:
             builder = client.request(method, url).headers(
-                {**headers, "Accept-Encoding": "gzip, deflate"}
+                {**headers, "Accept-Encoding": STREAM_ENCODINGS}
             )
             total = timeout.total
             if total is not None and (timeout.read is None or total + _TOTAL_SLACK < timeout.read):
@@ -652,7 +658,7 @@ class PyreqwestTransport:
                         body = (
                             b""
                             if inflater is UNREADABLE
-                            else await read_error_body(response.body_reader.read_chunk, inflater)
+                            else await read_error_body(_chunks(response.body_reader), inflater)
                         )
                         inflater = None  # decoded already: decode_body passes it through
                     else:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from aioresponses import CallbackResult, aioresponses
@@ -491,3 +491,21 @@ async def black_hole() -> AsyncIterator[tuple[str, list[bytes]]]:
         server.close()
         await server.wait_closed()
         await asyncio.sleep(0)
+
+
+@contextlib.contextmanager
+def loop_turns() -> Iterator[list[int]]:
+    """Count the turns of the running event loop while the block runs: ``turns[0]`` is how
+    often another callback got to run (one ``call_soon`` per turn, re-armed each time)."""
+    loop = asyncio.get_running_loop()
+    turns = [0]
+
+    def tick() -> None:
+        turns[0] += 1
+        handle[0] = loop.call_soon(tick)
+
+    handle = [loop.call_soon(tick)]
+    try:
+        yield turns
+    finally:
+        handle[0].cancel()

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _core_support import loop_turns
 
 import moveworks_async as mw
 import moveworks_async._transport as transport_module
@@ -689,23 +690,12 @@ async def test_many_tiny_gzip_members_cost_linear_work_in_yielding_steps(
     monkeypatch.setattr(transport_module, "zlib", counting)
     data = b'{"conversation_id": "conv_1"}' * 700  # 20,300 members, ~450 KB on the wire
     body = _tiny_members(data)
-    loop = asyncio.get_running_loop()
-    turns = 0
-
-    def tick() -> None:
-        nonlocal turns
-        turns += 1
-        handle[0] = loop.call_soon(tick)
-
-    handle = [loop.call_soon(tick)]
-    try:
+    with loop_turns() as turns:
         out = await transport_module.decode_body(body, _Inflater("gzip"), 200)
-    finally:
-        handle[0].cancel()
     assert bytes(out) == data
     assert counting.fed <= 4 * len(body)
-    # At most _IN_PER_CALL bytes of input between two loop turns.
-    assert turns >= len(body) // transport_module._IN_PER_CALL
+    # At most _IN_STEP bytes of input between two loop turns.
+    assert turns[0] >= len(body) // transport_module._IN_STEP
 
 
 @pytest.mark.asyncio
@@ -763,25 +753,16 @@ class _Endless(DecodedStream):
 
 async def _loop_turns_while(awaitable: Any, reads: Callable[[], int], upto: int) -> int:
     """Run ``awaitable`` until it has made ``upto`` reads; the loop turns another task saw."""
-    loop = asyncio.get_running_loop()
-    turns = 0
-
-    def tick() -> None:
-        nonlocal turns
-        turns += 1
-        handle[0] = loop.call_soon(tick)
-
-    handle = [loop.call_soon(tick)]
-    task = asyncio.ensure_future(awaitable)
-    try:
-        while reads() < upto and not task.done():
-            await asyncio.sleep(0)
-    finally:
-        handle[0].cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, mw.APIError):
-            await task
-    return turns
+    with loop_turns() as turns:
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while reads() < upto and not task.done():
+                await asyncio.sleep(0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, mw.APIError):
+                await task
+    return turns[0]
 
 
 @pytest.mark.asyncio

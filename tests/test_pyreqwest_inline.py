@@ -400,3 +400,49 @@ async def test_a_compressed_reply_is_decoded_once(status: int) -> None:
         await runner.cleanup()
     assert reply.status == status
     assert bytes(reply.body) == plain
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_error_body_read_keeps_the_callers_message() -> None:
+    """An error reply's body is read through ``_carrying_cancel`` like every other read: a
+    cancellation arriving while the shared error-body reader waits for a chunk is the
+    caller's own (anyio's scopes know theirs by the message), and pyreqwest is told. (That
+    reader was first handed pyreqwest's bare ``read_chunk``: the cancellation came out as
+    pyreqwest's "Read was cancelled".)"""
+    wait = asyncio.get_running_loop().create_future()
+    read = FakeCoro(waits=[wait])
+    task = asyncio.ensure_future(
+        tp.read_error_body(tp._chunks(FakeResponse([read])), tp._Inflater("gzip"))
+    )
+    await asyncio.sleep(0)
+    task.cancel("the caller's own")
+    with pytest.raises(asyncio.CancelledError) as raised:
+        await task
+    assert raised.value.args == ("the caller's own",)
+    assert len(read.thrown) == 1
+    assert read.closed
+
+
+@pytest.mark.asyncio
+async def test_a_call_reads_its_error_body_through_the_carrying_reader(
+    server: FakeMoveworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport hands the error-body reader ``_chunks(body_reader)``: reads that keep a
+    cancellation's message (see the test above)."""
+    from moveworks_async.testing import Fault
+
+    wrapped: list[Any] = []
+    original = tp._chunks
+
+    def recorded(reader: Any) -> Any:
+        wrapped.append(reader)
+        return original(reader)
+
+    monkeypatch.setattr(tp, "_chunks", recorded)
+    server.inject(Fault.status(404), times=1)
+    async with mw.AsyncMoveworks(
+        assistant_name="a", token="t", base_url=server.url, transport="pyreqwest"
+    ) as client:
+        with pytest.raises(mw.NotFoundError):
+            await client.conversations.get("conv_1")
+    assert len(wrapped) == 1

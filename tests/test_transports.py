@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import aiohttp
 import pytest
 import pytest_asyncio
+from _core_support import RawServer, http_loop
 
 import moveworks_async as mw
 from moveworks_async._transport import AiohttpTransport, Transport
@@ -744,21 +745,10 @@ async def test_pyreqwest_takes_huge_timeouts(server: FakeMoveworks, timeout: mw.
     assert conversation.conversation_id
 
 
-def _answering(reply: bytes) -> contextlib.AbstractAsyncContextManager[_Open]:
-    """A server that answers every request with ``reply`` (raw bytes) and closes."""
-    state = _Open()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            for line in head.lower().split(b"\r\n"):
-                if line.startswith(b"content-length:"):
-                    await reader.readexactly(int(line.split(b":")[1]))  # the request's body
-            writer.write(reply)
-            await writer.drain()
-        writer.close()
-
-    return _serving(handle, state)
+def _answering(reply: bytes) -> contextlib.AbstractAsyncContextManager[RawServer]:
+    """A raw server answering every request with ``reply`` (raw bytes); ``.requests`` counts
+    the requests it read."""
+    return RawServer(http_loop(lambda _n, _head: reply)).running()
 
 
 def _raw_reply(status: str, headers: list[bytes], body: bytes) -> bytes:
@@ -794,7 +784,7 @@ async def test_a_non_ascii_reply_header_never_escapes_as_a_bare_error(
     for reply, expected in cases:
         async with (
             _answering(reply) as srv,
-            _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+            _client(srv.url, name, max_retries=0) as client,
         ):
             with pytest.raises(expected) as info:
                 await client.responses.get("conv_1", "resp_1")
@@ -805,7 +795,7 @@ async def test_a_non_ascii_reply_header_never_escapes_as_a_bare_error(
     ok = _raw_reply("200 OK", [b"Content-Type: text/plain", trace], b"not json")
     async with (
         _answering(ok) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         with pytest.raises(mw.UnexpectedResponseError):
             await client.conversations.get("conv_1")
@@ -879,25 +869,6 @@ def _members(data: bytes) -> bytes:
     return body
 
 
-def _counting(reply: bytes) -> tuple[contextlib.AbstractAsyncContextManager[_Open], list[int]]:
-    """``_answering`` that also counts the requests it received."""
-    seen: list[int] = []
-    state = _Open()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            seen.append(1)
-            for line in head.lower().split(b"\r\n"):
-                if line.startswith(b"content-length:"):
-                    await reader.readexactly(int(line.split(b":")[1]))
-            writer.write(reply)
-            await writer.drain()
-        writer.close()
-
-    return _serving(handle, state), seen
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", TRANSPORTS)
 @pytest.mark.parametrize("coding", ["gzip-members", "x-gzip"])
@@ -912,7 +883,7 @@ async def test_call_replies_decode_the_same_codings_on_both(name: str, coding: s
     reply = _raw_reply("200 OK", [b"Content-Type: application/json", header], body)
     async with (
         _answering(reply) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         conversation = await client.conversations.get("conv_1")
     assert conversation.title == "Laptop"
@@ -928,7 +899,7 @@ async def test_a_2xx_in_an_unknown_coding_is_refused_on_both(name: str) -> None:
     reply = _raw_reply("200 OK", headers, _conversation_json())
     async with (
         _answering(reply) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         with pytest.raises(mw.UnexpectedResponseError, match="unsupported Content-Encoding 'foo'"):
             await client.conversations.get("conv_1")
@@ -959,11 +930,10 @@ async def test_an_error_reply_in_an_unknown_coding_keeps_its_status(
     if status.startswith("429"):
         headers.append(b"Retry-After: 0")
     reply = _raw_reply(status, headers, b"\x8b\x0b\x80garbage")
-    serving, seen = _counting(reply)
     async with (
-        serving as srv,
+        _answering(reply) as srv,
         _client(
-            f"http://127.0.0.1:{srv.port}",
+            srv.url,
             name,
             max_retries=2,
             clock=fake_time.clock,
@@ -973,7 +943,7 @@ async def test_an_error_reply_in_an_unknown_coding_keeps_its_status(
         with pytest.raises(error) as info:
             await client.conversations.get("conv_1")
     assert info.value.status_code == int(status[:3])
-    assert len(seen) == requests
+    assert srv.requests == requests
 
 
 @pytest.mark.asyncio
@@ -992,17 +962,16 @@ async def test_a_stream_in_gzip_members_delivers_every_event(name: str) -> None:
         [b"Content-Type: text/event-stream", b"Content-Encoding: gzip", b"x-trace-id: t"],
         body,
     )
-    serving, seen = _counting(reply)
     async with (
-        serving as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _answering(reply) as srv,
+        _client(srv.url, name, max_retries=0) as client,
         client.responses.stream("conv_1", text="q") as stream,
     ):
         received = [event async for event in stream]
     assert [type(e).__name__ for e in received][-1] == "ResponseCompleted"
     assert not any(getattr(e, "recovered", False) for e in received)
     assert len(received) == len(events)
-    assert len(seen) == 1  # the stream's POST, no recovery poll
+    assert srv.requests == 1  # the stream's POST, no recovery poll
 
 
 @pytest.mark.asyncio
@@ -1022,7 +991,7 @@ async def test_request_ids_are_printable_text(name: str, raw: bytes, escaped: st
     refused = name == "pyreqwest" and b"\x1b" in raw  # hyper refuses control characters
     async with (
         _answering(reply) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         with pytest.raises(mw.APIConnectionError if refused else mw.NotFoundError) as info:
             await client.conversations.get("conv_1")
@@ -1046,7 +1015,7 @@ async def test_raw_response_headers_are_printable_text() -> None:
     )
     async with (
         _answering(reply) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", "aiohttp", max_retries=0) as client,
+        _client(srv.url, "aiohttp", max_retries=0) as client,
     ):
         raw = await client.conversations.with_raw_response.get("conv_1")
     assert raw.headers["X-Odd"] == "caf\\udce9"
@@ -1074,12 +1043,12 @@ async def test_repeated_content_encoding_headers_are_one_list(name: str) -> None
     )
     async with (
         _answering(listed) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         assert (await client.conversations.get("conv_1")).title == "Laptop"
     async with (
         _answering(twice) as srv,
-        _client(f"http://127.0.0.1:{srv.port}", name, max_retries=0) as client,
+        _client(srv.url, name, max_retries=0) as client,
     ):
         with pytest.raises(mw.UnexpectedResponseError, match="'gzip, gzip'"):
             await client.conversations.get("conv_1")

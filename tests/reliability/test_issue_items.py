@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from _core_support import BASE, R, RawServer, Wire, conversation, http_loop, http_reply
+from _core_support import BASE, R, RawServer, Wire, conversation, http_loop, http_reply, loop_turns
 from _stream_support import RID, acquired, event, response_json, scripted
 from aioresponses import aioresponses
 
@@ -340,26 +340,17 @@ async def test_item3_comment_bomb_hits_the_byte_budget_and_yields_every_step(
 ) -> None:
     from moveworks_async import _transport
 
-    loop = asyncio.get_running_loop()
-    turns = 0
-
-    def tick() -> None:
-        nonlocal turns
-        turns += 1
-        handle[0] = loop.call_soon(tick)
-
-    handle = [loop.call_soon(tick)]
     seen: list[tuple[int, int, bool]] = []  # (loop turns, bytes out, pending before the call)
     original = _transport._Inflater.inflate
 
     def spy(self: Any, data: bytes, limit: int = _transport._INFLATE_STEP) -> Any:
         pending = self.pending and not data
         out, error = original(self, data, limit)
-        seen.append((turns, len(out), pending))
+        seen.append((turns[0], len(out), pending))
         return out, error
 
     monkeypatch.setattr(_transport._Inflater, "inflate", spy)
-    try:
+    with loop_turns() as turns:
         async with (
             _gzip_stream_server(comment_bomb(64)) as (_, c),
             c.responses.stream(CID, text="hi", max_event_size=1024 * 1024) as stream,
@@ -367,8 +358,6 @@ async def test_item3_comment_bomb_hits_the_byte_budget_and_yields_every_step(
             with pytest.raises(mw.StreamProtocolError, match="without an event"):
                 async for _ in stream:
                     pass
-    finally:
-        handle[0].cancel()
     inflated = sum(size for _, size, _ in seen)
     assert inflated <= 1024 * 1024 + 2 * _transport._INFLATE_STEP  # the budget, not 64 MiB
     assert max(size for _, size, _ in seen) <= 64 * 1024
